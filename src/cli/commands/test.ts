@@ -1,0 +1,79 @@
+// `nqqueue test --from A --to B ... < message`: a dry run. Every plugin runs for real; the verdicts, the
+// headers each recipient would get and the qmail-queue calls that would be made are printed — none is made.
+
+import { describeError } from '../../errors.js';
+import { MessageCollector } from '../../intake/message.js';
+import { readFdChunks } from '../../intake/fd.js';
+import { makeLogger, parseDebugLevel } from '../../log.js';
+import { runPipeline } from '../../pipeline/run.js';
+import { DeadlineError } from '../../pipeline/chain.js';
+import { toEnvelope } from '../../qmail/envelope.js';
+import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings } from '../../queue/services.js';
+import { envelopeArgs, UsageError } from '../args.js';
+import { describeGroups, describeOutcome, smtpReply } from '../report.js';
+
+export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let parsed;
+  try {
+    parsed = envelopeArgs(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`nqqueue test: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  let services;
+  try {
+    const paths = pathsFrom(env);
+    services = makeServices(paths, readSettings(paths), env.NQQFILE);
+  } catch (err) {
+    process.stderr.write(`nqqueue test: ${describeError(err)}\n`);
+    return 1;
+  }
+  const collector = new MessageCollector(services.settings.spillBytes, () => services.workDir());
+  try {
+    for (const chunk of readFdChunks(0)) collector.write(chunk);
+    const message = collector.finish();
+    const envelope = toEnvelope({ sender: Buffer.from(parsed.from), recipients: parsed.to.map((t) => Buffer.from(t)) }, env.RELAYCLIENT);
+    const logger = makeLogger(parseDebugLevel(env.NQQUEUE_DEBUG));
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DeadlineError()), services.settings.deadlineMs);
+    let outcome;
+    try {
+      outcome = await runPipeline(
+        {
+          message,
+          envelope,
+          client: clientFrom(env, heloFrom(await message.head(4096))),
+          settings: services.settings,
+          routing: services.routing,
+          locals: services.locals,
+          registry: services.registry,
+          debug: (l, m) => logger.debug(l, m),
+        },
+        deadline.signal,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    const lines = [`dry run of a ${message.size}-byte message from <${envelope.sender.address}> (nothing is queued)`];
+    lines.push(...describeOutcome(outcome));
+    if (outcome.decision === 'accept') {
+      lines.push(outcome.groups.length ? 'would queue:' : 'would queue nothing (every copy was dropped)');
+      lines.push(...describeGroups(outcome));
+      lines.push(`would exit 0: ${smtpReply(0)}`);
+    } else {
+      const exit = outcome.decision === 'reject' ? 31 : 71;
+      const refusal = { kind: outcome.decision === 'reject' ? ('permanent' as const) : ('temporary' as const), text: outcome.text ?? '' };
+      lines.push(`would refuse: ${smtpReply(exit, refusal)} (exit 82 with the text on fd 6/fd 4, or ${exit})`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`nqqueue test: ${describeError(err)}\n`);
+    return 1;
+  } finally {
+    collector.discard();
+  }
+}

@@ -1,0 +1,89 @@
+// qmail-queue mode: message on fd 0 to EOF, then the envelope on fd 1, then the pipeline; the refusal
+// text on fd 6 / fd 4 or as a plain exit code; one log line on fd 2.
+
+import { performance } from 'node:perf_hooks';
+
+import { NqqError } from '../errors.js';
+import { MessageCollector } from '../intake/message.js';
+import { readFdChunks } from '../intake/fd.js';
+import { sweepStale } from '../intake/workdir.js';
+import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
+import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
+import { parseRejectMode, RefusalChannel, type RejectMode } from '../qmail/exit.js';
+import { defaultSettings } from '../config/settings.js';
+import { processJob, resultFromError, type JobResult } from '../queue/process.js';
+import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings, type Services } from '../queue/services.js';
+
+/** Working files older than this are removed whoever made them. */
+const STALE_MS = 6 * 3600_000;
+
+function readInput(maxRecipients: number, collector: MessageCollector) {
+  try {
+    for (const chunk of readFdChunks(0)) collector.write(chunk);
+  } catch (err) {
+    if (err instanceof NqqError) throw err;
+    throw new NqqError('NQQ_ERR_READ', `cannot read the message: ${(err as Error).message}`);
+  }
+  const message = collector.finish();
+  const parser = new EnvelopeParser(maxRecipients);
+  try {
+    for (const chunk of readFdChunks(1)) parser.push(chunk);
+  } catch (err) {
+    if (err instanceof NqqError) throw err;
+    throw new NqqError('NQQ_ERR_READ', `cannot read the envelope: ${(err as Error).message}`);
+  }
+  return { message, raw: parser.end() };
+}
+
+function report(result: JobResult, channel: RefusalChannel, logger: Logger, format: 'text' | 'json'): number {
+  let exit = result.exit;
+  if (result.refusal && (exit === 31 || exit === 71)) exit = channel.refuse(result.refusal.kind, result.refusal.text);
+  channel.close();
+  logger.line({ ...result.fields, exit }, format);
+  return exit;
+}
+
+export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
+  const started = performance.now();
+  const logger = makeLogger(parseDebugLevel(env.NQQUEUE_DEBUG));
+  let mode: RejectMode = 'auto';
+  try {
+    mode = parseRejectMode(env.NQQUEUE_REJECT);
+  } catch (err) {
+    logger.debug(0, `${(err as Error).message}; using auto`);
+  }
+  const channel = RefusalChannel.open(mode);
+  let collector: MessageCollector | undefined;
+  let format: 'text' | 'json' = 'text';
+  try {
+    // A configuration problem is reported after the input is read, so the log line can say whose mail
+    // was deferred; the input is read with default limits then.
+    let services: Services | undefined;
+    let configError: unknown;
+    try {
+      const paths = pathsFrom(env);
+      const settings = readSettings(paths);
+      format = settings.logFormat;
+      services = makeServices(paths, settings, env.NQQFILE, undefined, (dir) => sweepStale(dir, STALE_MS));
+    } catch (err) {
+      configError = err;
+    }
+    const settings = services?.settings ?? defaultSettings();
+    collector = new MessageCollector(settings.spillBytes, () => {
+      if (!services) throw configError;
+      return services.workDir();
+    });
+    const { message, raw } = readInput(settings.maxRecipients, collector);
+    const envelope = toEnvelope(raw, env.RELAYCLIENT);
+    if (!services) throw configError;
+    const client = clientFrom(env, heloFrom(await message.head(4096)));
+    const result = await processJob({ message, envelope, client, services, logger, started });
+    return report(result, channel, logger, format);
+  } catch (err) {
+    const result = resultFromError(err, {});
+    result.fields.ms = Math.round(performance.now() - started);
+    return report(result, channel, logger, format);
+  } finally {
+    collector?.discard();
+  }
+}

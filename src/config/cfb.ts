@@ -1,0 +1,172 @@
+// `.cfb` routing files, compatible with 2008 NQqueue: PATTERN:PLUGIN[=PARAMS][;PLUGIN[=PARAMS]]...
+//
+// PATTERN: empty (fallback), user@domain (exact, case-insensitive), domain, or /regex/ (JavaScript,
+// matched against the whole address, case-insensitive). For an address the line chosen is the exact
+// address, else the first matching regex, else the domain, else the fallback.
+
+import { PLUGIN_NAME, type ParamItem } from '../plugin-api/define.js';
+
+export interface PluginRef {
+  readonly name: string;
+  /** PARAMS as written ('' when none). */
+  readonly params: string;
+  readonly items: readonly ParamItem[];
+}
+
+export interface CfbLine {
+  readonly file: string;
+  readonly line: number;
+  readonly pattern: string;
+  readonly kind: 'fallback' | 'address' | 'domain' | 'regex';
+  readonly plugins: readonly PluginRef[];
+}
+
+export interface CfbProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly message: string;
+}
+
+export interface CfbFile {
+  readonly file: string;
+  readonly lines: readonly CfbLine[];
+  readonly problems: readonly CfbProblem[];
+  /** The line with an empty pattern. */
+  readonly fallback: CfbLine | undefined;
+  /** The line for an address (lower-cased before matching), or undefined: no plugins. */
+  lookup(address: string): CfbLine | undefined;
+}
+
+const KEY = /^[a-z_][a-z0-9_]*$/;
+// Domains and local parts as qmail accepts them, without whitespace, ':' or control characters.
+const DOMAIN = /^[a-z0-9_.-]+$/;
+// eslint-disable-next-line no-control-regex
+const ADDRESS = /^[^\s:@\x00-\x1f\x7f]*@[a-z0-9_.-]+$/;
+
+/** Split PARAMS into items: comma-separated, each a bare word or key=value. */
+export function parseParams(raw: string): ParamItem[] {
+  if (raw === '') return [];
+  return raw.split(',').map((item) => {
+    const eq = item.indexOf('=');
+    if (eq > 0) {
+      const key = item.slice(0, eq);
+      if (KEY.test(key)) return { key, value: item.slice(eq + 1) };
+    }
+    return { value: item };
+  });
+}
+
+/** Where a /regex/ pattern ends: the index of its closing slash (the one followed by ':'), or -1. */
+function regexEnd(line: string): number {
+  for (let i = 1; i < line.length; i++) {
+    const c = line[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (c === '/' && line[i + 1] === ':') return i;
+  }
+  return -1;
+}
+
+export function parseCfb(text: string, file: string): CfbFile {
+  const lines: CfbLine[] = [];
+  const problems: CfbProblem[] = [];
+  const exact = new Map<string, CfbLine>();
+  const domains = new Map<string, CfbLine>();
+  const regexes: { re: RegExp; line: CfbLine }[] = [];
+  let fallback: CfbLine | undefined;
+
+  const src = text.split('\n');
+  for (let i = 0; i < src.length; i++) {
+    const lineNo = i + 1;
+    const line = src[i]!.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const problem = (message: string) => problems.push({ file, line: lineNo, message });
+
+    let pattern: string;
+    let rest: string;
+    let re: RegExp | undefined;
+    if (line.startsWith('/')) {
+      const end = regexEnd(line);
+      if (end < 0) {
+        problem('a /regex/ pattern must end with "/:"');
+        continue;
+      }
+      pattern = line.slice(0, end + 1);
+      rest = line.slice(end + 2);
+      try {
+        re = new RegExp(`^(?:${line.slice(1, end)})$`, 'i');
+      } catch (err) {
+        problem(`invalid regular expression ${pattern}: ${(err as Error).message}`);
+        continue;
+      }
+    } else {
+      const colon = line.indexOf(':');
+      if (colon < 0) {
+        problem('expected PATTERN:PLUGIN[=PARAMS][;PLUGIN...] (no ":" found)');
+        continue;
+      }
+      pattern = line.slice(0, colon).trim().toLowerCase();
+      rest = line.slice(colon + 1);
+    }
+
+    const plugins: PluginRef[] = [];
+    let bad = false;
+    for (const spec of rest.split(';')) {
+      const s = spec.trim();
+      if (s === '') continue;
+      const eq = s.indexOf('=');
+      const name = (eq < 0 ? s : s.slice(0, eq)).trim();
+      const params = eq < 0 ? '' : s.slice(eq + 1).trim();
+      if (!PLUGIN_NAME.test(name)) {
+        problem(`invalid plugin name ${JSON.stringify(name)}`);
+        bad = true;
+        break;
+      }
+      plugins.push({ name, params, items: parseParams(params) });
+    }
+    if (bad) continue;
+
+    const kind: CfbLine['kind'] = re ? 'regex' : pattern === '' ? 'fallback' : pattern.includes('@') ? 'address' : 'domain';
+    if (kind === 'address' && !ADDRESS.test(pattern)) {
+      problem(`invalid address pattern ${JSON.stringify(pattern)}`);
+      continue;
+    }
+    if (kind === 'domain' && !DOMAIN.test(pattern)) {
+      problem(`invalid domain pattern ${JSON.stringify(pattern)}`);
+      continue;
+    }
+    const entry: CfbLine = Object.freeze({ file, line: lineNo, pattern, kind, plugins: Object.freeze(plugins) });
+    lines.push(entry);
+    const dup = (prev: CfbLine | undefined) => {
+      if (prev) problem(`pattern ${JSON.stringify(pattern)} already given on line ${prev.line}`);
+      return !!prev;
+    };
+    if (kind === 'regex') regexes.push({ re: re!, line: entry });
+    else if (kind === 'fallback') {
+      if (!dup(fallback)) fallback = entry;
+    } else if (kind === 'address') {
+      if (!dup(exact.get(pattern))) exact.set(pattern, entry);
+    } else if (!dup(domains.get(pattern))) domains.set(pattern, entry);
+  }
+
+  return {
+    file,
+    lines,
+    problems,
+    fallback,
+    lookup(address: string): CfbLine | undefined {
+      const a = address.toLowerCase();
+      const hit = exact.get(a);
+      if (hit) return hit;
+      for (const r of regexes) if (r.re.test(address)) return r.line;
+      const at = a.lastIndexOf('@');
+      if (at >= 0) {
+        const d = domains.get(a.slice(at + 1));
+        if (d) return d;
+      }
+      return fallback;
+    },
+  };
+}

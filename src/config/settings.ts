@@ -1,0 +1,241 @@
+// The settings file (`nqqueue.conf` in the control directory): schema, defaults, validation, freeze.
+//
+// Format: `key = value` lines; `[name]` starts the section of plugin `name`; `#` starts a comment line.
+// A key may repeat where it takes a list (backend addresses, plugin directories).
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { FailurePolicy } from '../pipeline/types.js';
+
+export const SETTINGS_FILE = 'nqqueue.conf';
+
+export interface SettingsSection {
+  readonly name: string;
+  get(key: string): string | undefined;
+  all(key: string): readonly string[];
+  keys(): readonly string[];
+}
+
+export interface Settings {
+  /** The file read, or undefined when there was none (all defaults). */
+  readonly file: string | undefined;
+  /** Whole-message deadline, milliseconds. */
+  readonly deadlineMs: number;
+  /** Default timeout of one plugin run, milliseconds. */
+  readonly pluginTimeoutMs: number;
+  /** Default failure policy of a plugin that throws, times out or loses its backend. */
+  readonly onerror: FailurePolicy;
+  /** How many recipients' chains run at once. */
+  readonly concurrency: number;
+  /** Messages larger than this are kept in a private file rather than in memory. */
+  readonly spillBytes: number;
+  readonly maxRecipients: number;
+  /** Timeout of one qmail-queue call, milliseconds. */
+  readonly queueTimeoutMs: number;
+  /** Extra directories third-party plugins are loaded from, in order. */
+  readonly pluginDirs: readonly string[];
+  /** The host name in the trace header (default: control/me, else the system's). */
+  readonly hostname: string | undefined;
+  readonly logFormat: 'text' | 'json';
+  section(name: string): SettingsSection;
+}
+
+interface KeySpec {
+  readonly doc: string;
+  readonly default: string;
+  readonly parse: (v: string) => unknown;
+  readonly list?: boolean;
+}
+
+export class SettingsError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    message: string,
+  ) {
+    super(`${file}:${line}: ${message}`);
+    this.name = 'SettingsError';
+  }
+}
+
+export function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
+  if (!m) throw new Error(`not a duration: ${JSON.stringify(v)} (use e.g. 30, 30s, 500ms, 2m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const ms = unit === 'ms' ? n : unit === 'm' ? n * 60_000 : n * 1000;
+  if (!(ms > 0) || ms > 86_400_000) throw new Error(`duration out of range: ${v}`);
+  return Math.round(ms);
+}
+
+export function parseSize(v: string): number {
+  const m = /^(\d+)([kKmMgG]?)$/.exec(v.trim());
+  if (!m) throw new Error(`not a size: ${JSON.stringify(v)} (use e.g. 512000, 500K, 20M)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}
+
+function parseCount(min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v.trim())) throw new Error(`not a whole number: ${JSON.stringify(v)}`);
+    const n = Number(v);
+    if (n < min || n > max) throw new Error(`must be between ${min} and ${max}`);
+    return n;
+  };
+}
+
+export function parsePolicy(v: string): FailurePolicy {
+  if (v === 'tempfail' || v === 'accept' || v === 'reject') return v;
+  throw new Error(`must be tempfail, accept or reject, not ${JSON.stringify(v)}`);
+}
+
+function parseAbsolutePath(v: string): string {
+  if (!v.startsWith('/')) throw new Error(`must be an absolute path: ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Every global key, its default and its meaning: the documentation of the settings file. */
+export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
+  deadline: { doc: 'whole-message deadline; past it the message is deferred (71)', default: '240s', parse: parseDuration },
+  timeout: { doc: 'default timeout of one plugin run (a plugin section or PARAMS may override)', default: '60s', parse: parseDuration },
+  onerror: { doc: 'default failure policy of a plugin: tempfail, accept or reject', default: 'tempfail', parse: parsePolicy },
+  concurrency: { doc: 'recipients whose per-user chains run at the same time', default: '8', parse: parseCount(1, 1024) },
+  spill: { doc: 'messages larger than this are kept in a private file instead of memory', default: '1M', parse: parseSize },
+  max_recipients: { doc: 'messages with more recipients are refused (11)', default: '10000', parse: parseCount(1, 10000) },
+  queue_timeout: { doc: 'timeout of one qmail-queue call', default: '120s', parse: parseDuration },
+  plugin_dir: { doc: 'a directory third-party plugins are loaded from (repeat for several)', default: '', parse: parseAbsolutePath, list: true },
+  hostname: { doc: 'host name in the trace header (default: control/me, else the system host name)', default: '', parse: (v) => v },
+  log_format: {
+    doc: 'text or json',
+    default: 'text',
+    parse: (v) => {
+      if (v !== 'text' && v !== 'json') throw new Error('must be text or json');
+      return v;
+    },
+  },
+};
+
+/** Keys every plugin section may use, validated here; plugins validate the rest in `configure`. */
+export const COMMON_PLUGIN_KEYS: Readonly<Record<string, (v: string) => unknown>> = {
+  timeout: parseDuration,
+  onerror: parsePolicy,
+  maxsize: parseSize,
+};
+
+interface RawEntry {
+  readonly value: string;
+  readonly line: number;
+}
+
+class Section implements SettingsSection {
+  readonly entries = new Map<string, RawEntry[]>();
+  constructor(readonly name: string) {}
+  get(key: string): string | undefined {
+    const e = this.entries.get(key);
+    return e?.[e.length - 1]?.value;
+  }
+  all(key: string): readonly string[] {
+    return (this.entries.get(key) ?? []).map((e) => e.value);
+  }
+  keys(): readonly string[] {
+    return [...this.entries.keys()];
+  }
+}
+
+const SECTION_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+const KEY_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** Parse settings text; throws SettingsError (file:line) on the first problem. */
+export function parseSettings(text: string, file: string, hostnameFallback?: string): Settings {
+  const global = new Section('');
+  const sections = new Map<string, Section>();
+  let current = global;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const line = lines[i]!.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const sec = /^\[([^\]]*)\]$/.exec(line);
+    if (sec) {
+      const name = sec[1]!.trim();
+      if (!SECTION_NAME.test(name)) throw new SettingsError(file, lineNo, `invalid section name [${name}]`);
+      current = sections.get(name) ?? new Section(name);
+      sections.set(name, current);
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (eq < 0) throw new SettingsError(file, lineNo, `expected "key = value", got ${JSON.stringify(line)}`);
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1).trim();
+    if (!KEY_NAME.test(key)) throw new SettingsError(file, lineNo, `invalid key ${JSON.stringify(key)}`);
+    if (current === global) {
+      const spec = GLOBAL_KEYS[key];
+      if (!spec) throw new SettingsError(file, lineNo, `unknown setting "${key}" (plugin settings go in a [plugin] section)`);
+      if (!spec.list && global.entries.has(key)) throw new SettingsError(file, lineNo, `"${key}" is set twice`);
+    } else if (COMMON_PLUGIN_KEYS[key] === undefined && value === '') {
+      throw new SettingsError(file, lineNo, `"${key}" has no value`);
+    }
+    const check = current === global ? GLOBAL_KEYS[key]!.parse : COMMON_PLUGIN_KEYS[key];
+    if (check) {
+      try {
+        check(value);
+      } catch (err) {
+        throw new SettingsError(file, lineNo, `${key}: ${(err as Error).message}`);
+      }
+    }
+    const list = current.entries.get(key) ?? [];
+    list.push({ value, line: lineNo });
+    current.entries.set(key, list);
+  }
+  return build(global, sections, file, hostnameFallback);
+}
+
+function build(global: Section, sections: Map<string, Section>, file: string | undefined, hostnameFallback?: string): Settings {
+  const val = <T>(key: string): T => GLOBAL_KEYS[key]!.parse(global.get(key) ?? GLOBAL_KEYS[key]!.default) as T;
+  const empty = new Section('');
+  const hostname = global.get('hostname') || hostnameFallback || undefined;
+  const settings: Settings = {
+    file,
+    deadlineMs: val<number>('deadline'),
+    pluginTimeoutMs: val<number>('timeout'),
+    onerror: val<FailurePolicy>('onerror'),
+    concurrency: val<number>('concurrency'),
+    spillBytes: val<number>('spill'),
+    maxRecipients: val<number>('max_recipients'),
+    queueTimeoutMs: val<number>('queue_timeout'),
+    pluginDirs: Object.freeze([...global.all('plugin_dir')]),
+    hostname,
+    logFormat: val<'text' | 'json'>('log_format'),
+    section: (name: string) => sections.get(name) ?? empty,
+  };
+  return Object.freeze(settings);
+}
+
+/** All defaults: what an empty or missing settings file gives. */
+export function defaultSettings(hostnameFallback?: string): Settings {
+  return build(new Section(''), new Map(), undefined, hostnameFallback);
+}
+
+/** Read the settings file of a control directory; a missing file means all defaults. */
+export function loadSettings(controlDir: string): Settings {
+  const file = join(controlDir, SETTINGS_FILE);
+  const me = readFirstLine(join(controlDir, 'me'));
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return defaultSettings(me);
+    throw new SettingsError(file, 0, `cannot read: ${(err as Error).message}`);
+  }
+  return parseSettings(text, file, me);
+}
+
+function readFirstLine(file: string): string | undefined {
+  try {
+    const line = readFileSync(file, 'utf8').split('\n', 1)[0]!.trim();
+    return line === '' ? undefined : line;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,55 @@
+// Acting on the plan: one qmail-queue call per group; a failure after an earlier success goes to the
+// retry spool (exit 0), a failure of the first call is the exit code (nothing was queued).
+
+import { describeError } from '../errors.js';
+import { encodeEnvelope } from '../qmail/envelope.js';
+import type { DeliveryGroup } from '../pipeline/run.js';
+import type { QueueSink } from './qmail-queue.js';
+import type { Spool } from './spool.js';
+
+export interface DeliveryReport {
+  /** 0, qmail-queue's own code (first call failed), or 71 (the spool could not be written either). */
+  readonly exit: number;
+  /** What happened to each group, in order: 'queued', 'spooled', 'failed: ...'. */
+  readonly groups: readonly { recipients: number; outcome: string }[];
+  readonly reason?: string;
+}
+
+export async function deliverGroups(groups: readonly DeliveryGroup[], sender: Buffer, sink: QueueSink, spool: Spool): Promise<DeliveryReport> {
+  const report: { recipients: number; outcome: string }[] = [];
+  let queued = 0;
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i]!;
+    const envelope = encodeEnvelope(sender, g.recipients.map((r) => r.raw));
+    const r = await sink.deliver(g.message, envelope);
+    if (r.ok) {
+      queued++;
+      report.push({ recipients: g.recipients.length, outcome: 'queued' });
+      continue;
+    }
+    if (queued === 0) {
+      report.push({ recipients: g.recipients.length, outcome: `failed: ${r.reason}` });
+      return { exit: r.code, groups: report, reason: r.reason };
+    }
+    // Earlier copies are queued: a deferral now would make the client send them again. Keep the rest.
+    const spooled: string[] = [];
+    for (let j = i; j < groups.length; j++) {
+      const rest = groups[j]!;
+      const env = j === i ? envelope : encodeEnvelope(sender, rest.recipients.map((x) => x.raw));
+      try {
+        const name = await spool.put(rest.message, env, j === i ? r.reason : 'after an earlier failure');
+        spooled.push(name);
+        report.push({ recipients: rest.recipients.length, outcome: `spooled ${name}` });
+      } catch (err) {
+        // A duplicate is better than a loss: defer the whole message, and take back what this run
+        // spooled so the client's retry is the only copy of those.
+        for (const name of spooled) spool.remove(name);
+        const reason = `${r.reason}; retry spool failed: ${describeError(err)}`;
+        report.push({ recipients: rest.recipients.length, outcome: `failed: ${reason}` });
+        return { exit: 71, groups: report, reason };
+      }
+    }
+    return { exit: 0, groups: report, reason: r.reason };
+  }
+  return { exit: 0, groups: report };
+}

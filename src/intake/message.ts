@@ -1,0 +1,187 @@
+// Message bytes: in memory when small, in a private spill file when large; views that prepend headers.
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, createReadStream, fsyncSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+
+import type { MessageView } from '../pipeline/types.js';
+
+const HEAD_LIMIT = 64 * 1024;
+
+/** Where the header block ends in `buf` (index just past the blank line), or -1. */
+export function headerEnd(buf: Buffer): number {
+  if (buf.length > 0 && buf[0] === 0x0a) return 1;
+  const i = buf.indexOf('\n\n');
+  return i < 0 ? -1 : i + 2;
+}
+
+function cutHead(buf: Buffer, limit: number): Buffer {
+  const end = headerEnd(buf.length > limit ? buf.subarray(0, limit) : buf);
+  return end < 0 ? buf.subarray(0, Math.min(limit, buf.length)) : buf.subarray(0, end);
+}
+
+export class MemoryMessage implements MessageView {
+  constructor(private readonly buf: Buffer) {}
+  get size(): number {
+    return this.buf.length;
+  }
+  async buffer(): Promise<Buffer> {
+    return this.buf;
+  }
+  stream(): Readable {
+    return Readable.from([this.buf], { objectMode: false });
+  }
+  async head(limit = HEAD_LIMIT): Promise<Buffer> {
+    return cutHead(this.buf, limit);
+  }
+}
+
+export class FileMessage implements MessageView {
+  /** The message is the bytes of `path` from `offset` on (spool files keep their envelope in front). */
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    readonly offset = 0,
+  ) {}
+  async buffer(): Promise<Buffer> {
+    const all = await readFile(this.path);
+    return this.offset === 0 ? all : all.subarray(this.offset);
+  }
+  stream(): Readable {
+    return createReadStream(this.path, { start: this.offset, highWaterMark: 256 * 1024 });
+  }
+  async head(limit = HEAD_LIMIT): Promise<Buffer> {
+    const fd = openSync(this.path, constants.O_RDONLY);
+    try {
+      const buf = Buffer.alloc(Math.min(limit, this.size));
+      const n = readSync(fd, buf, 0, buf.length, this.offset);
+      return cutHead(buf.subarray(0, n), limit);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** A message with header lines put in front of another message. */
+export class PrefixedMessage implements MessageView {
+  constructor(
+    readonly prefix: Buffer,
+    readonly base: MessageView,
+  ) {}
+  get size(): number {
+    return this.prefix.length + this.base.size;
+  }
+  async buffer(): Promise<Buffer> {
+    return Buffer.concat([this.prefix, await this.base.buffer()]);
+  }
+  stream(): Readable {
+    const { prefix, base } = this;
+    return Readable.from(
+      (async function* () {
+        yield prefix;
+        yield* base.stream();
+      })(),
+      { objectMode: false },
+    );
+  }
+  async head(limit = HEAD_LIMIT): Promise<Buffer> {
+    if (this.prefix.length >= limit) return cutHead(this.prefix, limit);
+    return cutHead(Buffer.concat([this.prefix, await this.base.head(limit - this.prefix.length)]), limit);
+  }
+}
+
+/** Put `prefix` in front of `view`, flattening nested prefixes. */
+export function prefixMessage(prefix: Buffer, view: MessageView): MessageView {
+  if (prefix.length === 0) return view;
+  if (view instanceof PrefixedMessage) return new PrefixedMessage(Buffer.concat([prefix, view.prefix]), view.base);
+  return new PrefixedMessage(prefix, view);
+}
+
+/** Name of a working file: the creating PID first, so a later run can tell whether its owner is gone. */
+export function workFileName(suffix: string): string {
+  return `${process.pid}.${Date.now().toString(36)}.${randomBytes(6).toString('hex')}.${suffix}`;
+}
+
+/** Open a new private file: mode 0600, never through a symlink, never an existing file. */
+export const PRIVATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+export function createPrivateFile(path: string): number {
+  return openSync(path, PRIVATE_FILE, 0o600);
+}
+
+/**
+ * Collects message bytes as they arrive; past `spillBytes` they go to a private file in `workDir`.
+ * `finish()` gives the view; `discard()` removes the file, whatever happened.
+ */
+export class MessageCollector {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private fd = -1;
+  private path: string | undefined;
+
+  constructor(
+    private readonly spillBytes: number,
+    private readonly workDir: () => string,
+  ) {}
+
+  write(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.size += chunk.length;
+    if (this.fd < 0 && this.size > this.spillBytes) {
+      this.path = join(this.workDir(), workFileName('msg'));
+      this.fd = createPrivateFile(this.path);
+      for (const c of this.chunks) writeAll(this.fd, c);
+      this.chunks = [];
+    }
+    if (this.fd >= 0) writeAll(this.fd, chunk);
+    else this.chunks.push(chunk);
+  }
+
+  finish(): MessageView {
+    if (this.fd >= 0) {
+      closeSync(this.fd);
+      this.fd = -1;
+      return new FileMessage(this.path!, this.size);
+    }
+    const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.chunks = [];
+    return new MemoryMessage(buf);
+  }
+
+  /** The spill file, if any (for cleanup). */
+  get spillPath(): string | undefined {
+    return this.path;
+  }
+
+  discard(): void {
+    if (this.fd >= 0) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // ignore
+      }
+      this.fd = -1;
+    }
+    if (this.path) {
+      try {
+        unlinkSync(this.path);
+      } catch {
+        // already gone
+      }
+    }
+    this.chunks = [];
+  }
+}
+
+export function writeAll(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+/** Write a file durably: the caller renames it into place afterwards. */
+export function syncClose(fd: number): void {
+  fsyncSync(fd);
+  closeSync(fd);
+}

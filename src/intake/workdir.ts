@@ -1,0 +1,60 @@
+// Private directories under $NQQUEUE_HOME (0700, ours, never a symlink) and the sweep of files left
+// behind by runs that were killed.
+
+import { chmodSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Make sure `dir` is a real directory, ours, mode 0700. Throws when it is a symlink or someone else's. */
+export function ensurePrivateDir(dir: string): string {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink() || !st.isDirectory()) throw new Error(`${dir} is not a directory (symlinks are refused)`);
+  const uid = process.geteuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to uid ${st.uid}, not to uid ${uid}`);
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  return dir;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove working files whose creating process is gone (names start with its PID), or which are older
+ * than `maxAgeMs` whoever made them. Returns how many were removed.
+ */
+export function sweepStale(dir: string, maxAgeMs: number, now = Date.now()): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const m = /^(\d+)\./.exec(name);
+    const p = join(dir, name);
+    try {
+      const st = lstatSync(p);
+      if (!st.isFile() && !st.isSymbolicLink()) continue;
+      const pid = m ? Number(m[1]) : 0;
+      const orphan = pid > 0 && pid !== process.pid && !alive(pid);
+      if (orphan || now - st.mtimeMs > maxAgeMs) {
+        unlinkSync(p);
+        removed++;
+      }
+    } catch {
+      // raced with another sweeper
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,227 @@
+// The pipeline as a pure orchestration: message + envelope + configuration in, decision + delivery plan out.
+// Nothing is delivered here: the caller acts on the plan only after every chain has finished.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+
+import type { CfbLine } from '../config/cfb.js';
+import type { Locals } from '../config/locals.js';
+import type { Routing } from '../config/routing.js';
+import type { Settings } from '../config/settings.js';
+import { NqqError, type ErrorCode } from '../errors.js';
+import { prefixMessage, PrefixedMessage } from '../intake/message.js';
+import type { PluginContext } from '../plugin-api/define.js';
+import { configurePlugin, PluginLoadError, type ConfiguredPlugin, type PluginRegistry } from '../plugin-api/load.js';
+import { VERSION } from '../version.js';
+import { DeadlineError, runChain, type ChainOutput } from './chain.js';
+import { traceHeader } from './headers.js';
+import { runLimited } from './recipients.js';
+import type { Address, ClientInfo, Envelope, MessageView, Result } from './types.js';
+
+export interface PipelineInput {
+  readonly message: MessageView;
+  readonly envelope: Envelope;
+  readonly client: ClientInfo;
+  readonly settings: Settings;
+  readonly routing: Routing;
+  readonly locals: Locals;
+  readonly registry: PluginRegistry;
+  readonly messageId?: string;
+  readonly now?: Date;
+  debug(level: number, message: string): void;
+}
+
+export type Fate = 'deliver' | 'reject' | 'drop' | 'tempfail';
+
+export interface RecipientReport {
+  readonly address: Address;
+  readonly local: boolean;
+  /** The routing line chosen for this recipient (per-user stage), if any. */
+  readonly line?: CfbLine;
+  readonly results: readonly Result[];
+  readonly fate: Fate;
+  readonly text?: string;
+}
+
+export interface DeliveryGroup {
+  readonly recipients: readonly Address[];
+  readonly message: MessageView;
+}
+
+export interface PipelineOutcome {
+  readonly messageId: string;
+  /** accept: deliver `groups` (possibly none: every copy dropped); reject/tempfail: refuse the message. */
+  readonly decision: 'accept' | 'reject' | 'tempfail';
+  readonly code?: ErrorCode;
+  readonly text?: string;
+  readonly generalLine?: CfbLine;
+  readonly general: readonly Result[];
+  readonly recipients: readonly RecipientReport[];
+  readonly groups: readonly DeliveryGroup[];
+}
+
+export function newMessageId(): string {
+  return `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+async function configureLine(line: CfbLine, stage: 'general' | 'per-user', input: PipelineInput): Promise<ConfiguredPlugin[]> {
+  const out: ConfiguredPlugin[] = [];
+  for (const ref of line.plugins) {
+    try {
+      out.push(await configurePlugin(input.registry, ref, stage, input.settings));
+    } catch (err) {
+      const msg = err instanceof PluginLoadError ? err.message : (err as Error).message;
+      throw new NqqError('NQQ_ERR_CONFIG', `${line.file}:${line.line}: ${msg}`, { cause: err });
+    }
+  }
+  return out;
+}
+
+/** Group key of a recipient's per-user chain: the same key means one run serves all of them. */
+function chainKey(line: CfbLine, plugins: readonly ConfiguredPlugin[], recipient: string): string {
+  const scopes = plugins.map((p) => p.def.scope?.(p.config, recipient) ?? '');
+  return JSON.stringify([line.file, line.line, scopes]);
+}
+
+export async function runPipeline(input: PipelineInput, signal: AbortSignal): Promise<PipelineOutcome> {
+  const messageId = input.messageId ?? newMessageId();
+  const memo = new Map<string, Promise<unknown>>();
+  const base: ChainBase = {
+    settings: input.settings,
+    messageId,
+    shared<T>(key: string, work: () => Promise<T>): Promise<T> {
+      let p = memo.get(key) as Promise<T> | undefined;
+      if (!p) {
+        p = work();
+        memo.set(key, p);
+      }
+      return p;
+    },
+    debug: (level: number, message: string) => input.debug(level, message),
+  };
+  const { envelope } = input;
+  const senderLocal = envelope.sender.address !== '' && input.locals.isLocal(envelope.sender.address);
+  const generalLine = input.routing.general(envelope.sender.address, senderLocal);
+  const generalPlugins = generalLine ? await configureLine(generalLine, 'general', input) : [];
+
+  const refuse = (decision: 'reject' | 'tempfail', text: string | undefined, code: ErrorCode, general: Result[], recipients: RecipientReport[] = []) => ({
+    messageId,
+    decision,
+    code,
+    text,
+    generalLine,
+    general,
+    recipients,
+    groups: [],
+  });
+
+  // Every per-user line is configured before anything runs: a broken line defers the message at once.
+  const locals: { address: Address; line: CfbLine | undefined; plugins: ConfiguredPlugin[] }[] = [];
+  const lineCache = new Map<CfbLine, ConfiguredPlugin[]>();
+  const isLocal = envelope.recipients.map((r) => input.locals.isLocal(r.address));
+  for (let i = 0; i < envelope.recipients.length; i++) {
+    if (!isLocal[i]) continue;
+    const r = envelope.recipients[i]!;
+    const line = input.routing.user(r.address, r.domain);
+    let plugins: ConfiguredPlugin[] = [];
+    if (line) {
+      plugins = lineCache.get(line) ?? (await configureLine(line, 'per-user', input));
+      lineCache.set(line, plugins);
+    }
+    locals.push({ address: r, line, plugins });
+  }
+
+  const general = await runChain({
+    stage: 'general',
+    plugins: generalPlugins,
+    message: input.message,
+    envelope,
+    client: input.client,
+    before: [],
+    group: [],
+    signal,
+    base,
+  });
+  if (general.verdict === 'reject') return refuse('reject', general.text, 'NQQ_ERR_POLICY', general.results);
+  if (general.verdict === 'tempfail') return refuse('tempfail', general.text, 'NQQ_ERR_PLUGIN_FAILED', general.results);
+  if (general.verdict === 'drop') {
+    return { messageId, decision: 'accept', generalLine, general: general.results, recipients: [], groups: [] };
+  }
+
+  // Per-user stage: one run per distinct chain key, all at once within the concurrency bound.
+  const runs = new Map<string, { members: typeof locals; output?: ChainOutput }>();
+  for (const l of locals) {
+    if (!l.line || l.plugins.length === 0) continue;
+    const key = chainKey(l.line, l.plugins, l.address.address);
+    const run = runs.get(key) ?? { members: [] };
+    run.members.push(l);
+    runs.set(key, run);
+  }
+  await runLimited([...runs.values()], input.settings.concurrency, async (run) => {
+    const first = run.members[0]!;
+    run.output = await runChain({
+      stage: 'per-user',
+      plugins: first.plugins,
+      message: general.message,
+      envelope,
+      client: input.client,
+      before: general.results,
+      recipient: first.address.address,
+      group: run.members.map((m) => m.address.address),
+      signal,
+      base,
+    });
+  });
+  if (signal.aborted) throw new DeadlineError();
+
+  const outputOf = new Map<Address, ChainOutput>();
+  for (const run of runs.values()) for (const m of run.members) outputOf.set(m.address, run.output!);
+  const lineOf = new Map(locals.map((l) => [l.address, l.line] as const));
+
+  const reports: RecipientReport[] = envelope.recipients.map((address, i) => {
+    const out = outputOf.get(address);
+    const fate: Fate = !out || out.verdict === 'accept' ? 'deliver' : out.verdict;
+    return { address, local: isLocal[i]!, line: lineOf.get(address), results: out?.results ?? [], fate, text: out?.text };
+  });
+
+  const tempfail = reports.find((r) => r.fate === 'tempfail');
+  if (tempfail) return refuse('tempfail', tempfail.text, 'NQQ_ERR_PLUGIN_FAILED', general.results, reports);
+  const delivered = reports.filter((r) => r.fate === 'deliver');
+  if (reports.length > 0 && reports.every((r) => r.fate === 'reject')) {
+    return refuse('reject', reports[0]!.text, 'NQQ_ERR_POLICY', general.results, reports);
+  }
+
+  // Group the remaining recipients by the exact bytes they will receive.
+  const date = input.now ?? new Date();
+  const host = input.settings.hostname ?? hostname();
+  const baseIds = new Map<MessageView, number>();
+  const baseId = (m: MessageView) => {
+    const b = m instanceof PrefixedMessage ? m.base : m;
+    if (!baseIds.has(b)) baseIds.set(b, baseIds.size);
+    return baseIds.get(b)!;
+  };
+  const groups = new Map<string, { recipients: Address[]; message: MessageView }>();
+  for (const r of delivered) {
+    const out = outputOf.get(r.address);
+    const chainMessage = out?.message ?? general.message;
+    const trace = traceHeader({ host, version: VERSION, id: messageId, general: general.results, perUser: r.results, date });
+    const copy = prefixMessage(trace, chainMessage);
+    const prefix = copy instanceof PrefixedMessage ? copy.prefix : Buffer.alloc(0);
+    const key = `${baseId(chainMessage)}:${createHash('sha256').update(prefix).digest('hex')}`;
+    const g = groups.get(key) ?? { recipients: [], message: copy };
+    g.recipients.push(r.address);
+    groups.set(key, g);
+  }
+  // A message with no recipients at all goes on as qmail-queue would take it (queued, nothing delivered).
+  if (envelope.recipients.length === 0) {
+    const trace = traceHeader({ host, version: VERSION, id: messageId, general: general.results, perUser: [], date });
+    groups.set('', { recipients: [], message: prefixMessage(trace, general.message) });
+  }
+  return { messageId, decision: 'accept', generalLine, general: general.results, recipients: reports, groups: [...groups.values()] };
+}
+
+type ChainBase = Omit<
+  PluginContext<unknown>,
+  'config' | 'stage' | 'message' | 'results' | 'signal' | 'recipient' | 'group' | 'envelope' | 'client' | 'sender' | 'recipients'
+>;
+

@@ -1,0 +1,136 @@
+// One message, start to finish, with I/O at the edges: run the pipeline under the message deadline,
+// decide, deliver or spool, and say what happened in one log line. Used by the one-shot program and
+// (later) by the daemon.
+
+import { performance } from 'node:perf_hooks';
+
+import { deliverGroups } from '../delivery/deliver.js';
+import { describeError, ERRORS, isNqqError, NqqError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { DeadlineError } from '../pipeline/chain.js';
+import { newMessageId, runPipeline, type PipelineOutcome } from '../pipeline/run.js';
+import type { ClientInfo, Envelope, MessageView, Result } from '../pipeline/types.js';
+import type { Services } from './services.js';
+
+export interface Refusal {
+  readonly kind: 'permanent' | 'temporary';
+  readonly text: string;
+}
+
+export interface JobResult {
+  /** The exit code when no custom channel is used (0, 11, 31, 54, 71, 81, 91 or qmail-queue's). */
+  readonly exit: number;
+  /** For 31 and 71: the text the sender should see, when a custom channel carries it. */
+  readonly refusal?: Refusal;
+  readonly fields: Record<string, unknown>;
+}
+
+export function resultFromError(err: unknown, fields: Record<string, unknown> = {}): JobResult {
+  if (isNqqError(err)) {
+    const refusal: Refusal | undefined =
+      err.exit === 31 ? { kind: 'permanent', text: ERRORS[err.code].text } : err.exit === 71 ? { kind: 'temporary', text: ERRORS[err.code].text } : undefined;
+    return { exit: err.exit, refusal, fields: { ...fields, result: resultWord(err.exit), code: err.code, reason: err.message } };
+  }
+  return {
+    exit: ERRORS.NQQ_ERR_BUG.exit,
+    fields: { ...fields, result: 'bug', code: 'NQQ_ERR_BUG', reason: describeError(err), stack: oneLineStack(err) },
+  };
+}
+
+function oneLineStack(err: unknown): string | undefined {
+  if (!(err instanceof Error) || !err.stack) return undefined;
+  return err.stack.split('\n').slice(1, 4).map((l) => l.trim()).join(' | ');
+}
+
+function resultWord(exit: number): string {
+  if (exit === 0) return 'accept';
+  if (exit === 31 || exit === 11) return 'reject';
+  if (exit === 81) return 'bug';
+  if (exit === 91 || exit === 54) return 'error';
+  return 'defer';
+}
+
+function summarise(results: readonly Result[]): string {
+  return results.map((r) => `${r.plugin}:${r.verdict}${r.error ? '!' : ''}:${r.ms}ms`).join(',');
+}
+
+export interface JobInput {
+  readonly message: MessageView;
+  readonly envelope: Envelope;
+  readonly client: ClientInfo;
+  readonly services: Services;
+  readonly logger: Logger;
+  readonly started?: number;
+}
+
+/** What the pipeline decided, and the log fields that say so. */
+export function outcomeFields(o: PipelineOutcome): Record<string, unknown> {
+  const perUser = o.recipients
+    .filter((r) => r.results.length > 0)
+    .map((r) => `${r.address.address}=${r.fate}[${summarise(r.results)}]`);
+  return {
+    general: o.general.length ? summarise(o.general) : undefined,
+    'per-user': perUser.length ? perUser.join(' ') : undefined,
+  };
+}
+
+export async function processJob(job: JobInput): Promise<JobResult> {
+  const started = job.started ?? performance.now();
+  const { services, envelope, logger } = job;
+  const messageId = newMessageId();
+  const fields: Record<string, unknown> = {
+    id: messageId,
+    result: undefined,
+    from: `<${envelope.sender.address}>`,
+    rcpts: envelope.recipients.length,
+    size: job.message.size,
+    ip: job.client.ip,
+  };
+  const finish = (r: JobResult): JobResult => {
+    r.fields.ms = Math.round(performance.now() - started);
+    return r;
+  };
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new DeadlineError()), services.settings.deadlineMs);
+  let outcome: PipelineOutcome;
+  try {
+    outcome = await runPipeline(
+      {
+        message: job.message,
+        envelope,
+        client: job.client,
+        settings: services.settings,
+        routing: services.routing,
+        locals: services.locals,
+        registry: services.registry,
+        messageId,
+        debug: (level, msg) => logger.debug(level, `${messageId} ${msg}`),
+      },
+      deadline.signal,
+    );
+  } catch (err) {
+    const e = err instanceof DeadlineError ? new NqqError('NQQ_ERR_DEADLINE', `message deadline of ${services.settings.deadlineMs} ms passed`) : err;
+    return finish(resultFromError(e, fields));
+  } finally {
+    clearTimeout(timer);
+  }
+  Object.assign(fields, outcomeFields(outcome));
+  if (outcome.decision === 'reject') {
+    const text = outcome.text ?? ERRORS.NQQ_ERR_POLICY.text;
+    return finish({ exit: 31, refusal: { kind: 'permanent', text }, fields: { ...fields, result: 'reject', reason: text } });
+  }
+  if (outcome.decision === 'tempfail') {
+    const text = outcome.text ?? ERRORS.NQQ_ERR_TEMPORARY.text;
+    return finish({ exit: 71, refusal: { kind: 'temporary', text }, fields: { ...fields, result: 'defer', reason: text } });
+  }
+  const dropped = outcome.recipients.filter((r) => r.fate === 'drop' || r.fate === 'reject').length;
+  if (dropped) fields.removed = dropped;
+  const report = await deliverGroups(outcome.groups, envelope.sender.raw, services.sink, services.spool);
+  fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
+  if (report.exit !== 0) {
+    const refusal: Refusal | undefined = report.exit === 71 ? { kind: 'temporary', text: ERRORS.NQQ_ERR_TEMPORARY.text } : undefined;
+    return finish({ exit: report.exit, refusal, fields: { ...fields, result: 'defer', reason: report.reason } });
+  }
+  if (report.reason) fields.reason = report.reason;
+  return finish({ exit: 0, fields: { ...fields, result: 'accept' } });
+}

@@ -1,0 +1,126 @@
+// What a message is processed with: paths from the environment, settings, routing, plugins, the queue.
+// Built once per process (one-shot) or once per configuration generation (daemon).
+
+import { isAbsolute, join } from 'node:path';
+
+import { loadLocals, type Locals } from '../config/locals.js';
+import { makeRouting, type Routing } from '../config/routing.js';
+import { loadSettings, SettingsError, type Settings } from '../config/settings.js';
+import { NqqError } from '../errors.js';
+import { QmailQueue, type QueueSink } from '../delivery/qmail-queue.js';
+import { Spool } from '../delivery/spool.js';
+import { ensurePrivateDir } from '../intake/workdir.js';
+import { PluginRegistry } from '../plugin-api/load.js';
+import type { ClientInfo } from '../pipeline/types.js';
+
+export interface Paths {
+  readonly controlDir: string;
+  readonly home: string;
+  readonly qmailQueue: string;
+}
+
+function absolute(name: string, value: string | undefined, fallback: string): string {
+  const v = value === undefined || value === '' ? fallback : value;
+  if (!isAbsolute(v)) throw new NqqError('NQQ_ERR_CONFIG', `${name} must be an absolute path, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function pathsFrom(env: Readonly<Record<string, string | undefined>>): Paths {
+  return {
+    controlDir: absolute('NQQUEUE_CONTROLDIR', env.NQQUEUE_CONTROLDIR, '/var/qmail/control'),
+    home: absolute('NQQUEUE_HOME', env.NQQUEUE_HOME, '/var/qmail/nqqueue'),
+    qmailQueue: absolute('NQQUEUE_QMAILQUEUE', env.NQQUEUE_QMAILQUEUE, '/var/qmail/bin/qmail-queue'),
+  };
+}
+
+export interface Services {
+  readonly paths: Paths;
+  readonly settings: Settings;
+  readonly routing: Routing;
+  readonly locals: Locals;
+  readonly registry: PluginRegistry;
+  readonly sink: QueueSink;
+  readonly spool: Spool;
+  /** The private working directory ($NQQUEUE_HOME/tmp), created on first use. */
+  workDir(): string;
+}
+
+/** Settings, or a configuration error that defers the message with file:line in the log. */
+export function readSettings(paths: Paths): Settings {
+  try {
+    return loadSettings(paths.controlDir);
+  } catch (err) {
+    if (err instanceof SettingsError) throw new NqqError('NQQ_ERR_CONFIG', err.message);
+    throw err;
+  }
+}
+
+export function makeServices(
+  paths: Paths,
+  settings: Settings,
+  nqqfile: string | undefined,
+  sink?: QueueSink,
+  onWorkDir?: (dir: string) => void,
+): Services {
+  let work: string | undefined;
+  return {
+    paths,
+    settings,
+    routing: makeRouting(paths.controlDir, nqqfile),
+    locals: loadLocals(paths.controlDir),
+    registry: new PluginRegistry(settings.pluginDirs),
+    sink: sink ?? new QmailQueue(paths.qmailQueue, settings.queueTimeoutMs),
+    spool: new Spool(join(paths.home, 'spool')),
+    workDir() {
+      if (work === undefined) {
+        ensurePrivateDir(paths.home);
+        work = ensurePrivateDir(join(paths.home, 'tmp'));
+        onWorkDir?.(work);
+      }
+      return work;
+    },
+  };
+}
+
+const CLIENT_ENV = [
+  'PROTO',
+  'TCPREMOTEIP',
+  'TCPREMOTEHOST',
+  'TCPREMOTEINFO',
+  'TCPREMOTEPORT',
+  'TCPLOCALIP',
+  'TCPLOCALHOST',
+  'TCPLOCALPORT',
+  'RELAYCLIENT',
+  'SMTPAUTHUSER',
+  'AUTHUSER',
+  'NQQFILE',
+];
+
+/** qmail-smtpd's own Received line: `Received: from HOST (HELO name) (...)`; HELO = HOST when absent. */
+export function heloFrom(head: Buffer): string | undefined {
+  const first = head.subarray(0, 2048).toString('latin1').split('\n', 1)[0]!;
+  const m = /^Received: from (\S+)(?: \(HELO ([^)\s]*)\))? \(/.exec(first);
+  if (!m) return undefined;
+  return m[2] ?? m[1];
+}
+
+export function clientFrom(env: Readonly<Record<string, string | undefined>>, helo: string | undefined): ClientInfo {
+  const pick: Record<string, string> = {};
+  for (const k of CLIENT_ENV) {
+    const v = env[k];
+    if (v !== undefined) pick[k] = v;
+  }
+  const nonEmpty = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+  return Object.freeze({
+    ip: nonEmpty(env.TCPREMOTEIP),
+    host: nonEmpty(env.TCPREMOTEHOST),
+    localIp: nonEmpty(env.TCPLOCALIP),
+    localHost: nonEmpty(env.TCPLOCALHOST),
+    helo,
+    relayClient: env.RELAYCLIENT,
+    authUser: nonEmpty(env.SMTPAUTHUSER) ?? nonEmpty(env.AUTHUSER),
+    proto: nonEmpty(env.PROTO),
+    env: Object.freeze(pick),
+  });
+}
