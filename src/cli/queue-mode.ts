@@ -17,12 +17,23 @@ import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings, type Servi
 /** Working files older than this are removed whoever made them. */
 const STALE_MS = 6 * 3600_000;
 
+/** The message from fd 0 to EOF, then the envelope from fd 1. A read error is 54, a spill error 71. */
 function readInput(maxRecipients: number, collector: MessageCollector) {
-  try {
-    for (const chunk of readFdChunks(0)) collector.write(chunk);
-  } catch (err) {
-    if (err instanceof NqqError) throw err;
-    throw new NqqError('NQQ_ERR_READ', `cannot read the message: ${(err as Error).message}`);
+  const chunks = readFdChunks(0);
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = chunks.next();
+    } catch (err) {
+      throw new NqqError('NQQ_ERR_READ', `cannot read the message: ${(err as Error).message}`);
+    }
+    if (next.done) break;
+    try {
+      collector.write(next.value);
+    } catch (err) {
+      if (err instanceof NqqError) throw err;
+      throw new NqqError('NQQ_ERR_DISK', `cannot keep the message: ${(err as Error).message}`);
+    }
   }
   const message = collector.finish();
   const parser = new EnvelopeParser(maxRecipients);

@@ -1,6 +1,6 @@
 // Exit codes and the refusal channel: the text qmail-smtpd shows, on fd 6 and/or fd 4, or plain codes.
 
-import { closeSync, constants, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync, type Stats } from 'node:fs';
 
 export const EXIT = {
   ok: 0,
@@ -35,29 +35,40 @@ export function refusalBytes(kind: 'permanent' | 'temporary', text: string): Buf
   return Buffer.from((kind === 'permanent' ? 'D' : 'Z') + clean.slice(0, REFUSAL_MAX - 1), 'latin1');
 }
 
-const O_CLOEXEC = 0o2000000;
-
-/** What /proc says about an fd we did not open: open for writing and inherited across exec? */
+/**
+ * Is `fd` an error descriptor qmail-smtpd gave us? It must be open for writing and not one of Node's
+ * own descriptors. Node opens its internal descriptors (epoll, eventfd, the signal pipe) at start-up in
+ * the lowest free numbers — so with only fd 4 from qmail, fd 6 may be Node's — and it marks inherited
+ * descriptors close-on-exec, so that flag tells nothing. What does tell: Node's pipes are pairs whose
+ * both ends this process holds, while qmail's error pipe has its read end in qmail-smtpd.
+ */
 function inheritedWritable(fd: number): { ok: boolean; pipe: boolean } {
+  let target: string;
   let info: string;
+  let st: Stats;
   try {
+    target = readlinkSync(`/proc/self/fd/${fd}`);
     info = readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+    st = fstatSync(fd);
   } catch {
     return { ok: false, pipe: false };
   }
   const m = /^flags:\s*([0-7]+)/m.exec(info);
-  if (!m) return { ok: false, pipe: false };
-  const flags = parseInt(m[1]!, 8);
-  // An fd that survived execve cannot carry close-on-exec; every fd Node opens itself does. This is
-  // what tells qmail-smtpd's error pipe apart from Node's own internal pipes that may get number 4.
-  if (flags & O_CLOEXEC) return { ok: false, pipe: false };
-  const acc = flags & 3;
+  if (!m || target.startsWith('anon_inode:')) return { ok: false, pipe: false };
+  const acc = parseInt(m[1]!, 8) & 3;
   if (acc !== constants.O_WRONLY && acc !== constants.O_RDWR) return { ok: false, pipe: false };
-  let pipe = false;
-  try {
-    pipe = /^pipe:/.test(readlinkSync(`/proc/self/fd/${fd}`));
-  } catch {
-    pipe = false;
+  const pipe = st.isFIFO();
+  if (pipe) {
+    for (const other of readdirSync('/proc/self/fd')) {
+      const n = Number(other);
+      if (n === fd) continue;
+      try {
+        const o = fstatSync(n);
+        if (o.ino === st.ino && o.dev === st.dev) return { ok: false, pipe: false };
+      } catch {
+        // closed meanwhile (the directory's own descriptor)
+      }
+    }
   }
   return { ok: true, pipe };
 }

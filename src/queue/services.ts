@@ -73,8 +73,12 @@ export function makeServices(
     spool: new Spool(join(paths.home, 'spool')),
     workDir() {
       if (work === undefined) {
-        ensurePrivateDir(paths.home);
-        work = ensurePrivateDir(join(paths.home, 'tmp'));
+        try {
+          ensurePrivateDir(paths.home);
+          work = ensurePrivateDir(join(paths.home, 'tmp'));
+        } catch (err) {
+          throw new NqqError('NQQ_ERR_CONFIG', `working directory: ${(err as Error).message}`);
+        }
         onWorkDir?.(work);
       }
       return work;

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import fc from 'fast-check';
+
+import { Cdb, loadLocals, makeCdb } from '../../src/config/locals.js';
+
+function control(rcpthosts: string, cdbDomains: string[] = []): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
+  writeFileSync(join(dir, 'rcpthosts'), rcpthosts);
+  if (cdbDomains.length) writeFileSync(join(dir, 'morercpthosts.cdb'), makeCdb(cdbDomains.map((d) => [Buffer.from(d), Buffer.alloc(0)])));
+  return dir;
+}
+
+test('rcpthosts: exact domains, ".domain" for every subdomain, case-insensitive', () => {
+  const l = loadLocals(control('# local domains\nexample.com\n.sub.example.org\n\nEXAMPLE.NET\n'));
+  assert.equal(l.isLocal('u@example.com'), true);
+  assert.equal(l.isLocal('u@EXAMPLE.com'), true);
+  assert.equal(l.isLocal('u@example.net'), true);
+  assert.equal(l.isLocal('u@a.example.com'), false);
+  assert.equal(l.isLocal('u@x.sub.example.org'), true);
+  assert.equal(l.isLocal('u@a.b.sub.example.org'), true);
+  assert.equal(l.isLocal('u@sub.example.org'), false);
+  assert.equal(l.isLocal('u@elsewhere.com'), false);
+  assert.equal(l.isLocal('postmaster'), true, 'no @: local');
+  assert.equal(l.isLocal('u@'), false);
+});
+
+test('morercpthosts.cdb is consulted the same way', () => {
+  const l = loadLocals(control('example.com\n', ['more.example', '.wild.example']));
+  assert.equal(l.isLocal('u@more.example'), true);
+  assert.equal(l.isLocal('u@x.wild.example'), true);
+  assert.equal(l.isLocal('u@wild.example'), false);
+  assert.equal(l.isLocal('u@other.example'), false);
+  l.close();
+});
+
+test('no rcpthosts: nothing with a domain is local', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
+  const l = loadLocals(dir);
+  assert.equal(l.isLocal('u@example.com'), false);
+});
+
+test('property: cdb finds every key it holds and nothing else', () => {
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.stringMatching(/^[a-z0-9.-]{1,20}$/), { maxLength: 200 }), fc.stringMatching(/^[a-z0-9.-]{1,20}$/), (keys, probe) => {
+      const dir = mkdtempSync(join(tmpdir(), 'nqq-cdb-'));
+      const path = join(dir, 'x.cdb');
+      writeFileSync(path, makeCdb(keys.map((k, i) => [Buffer.from(k), Buffer.from(String(i))])));
+      const db = Cdb.open(path)!;
+      keys.forEach((k, i) => assert.equal(db.get(Buffer.from(k))?.toString(), String(i)));
+      if (!keys.includes(probe)) assert.equal(db.get(Buffer.from(probe)), undefined);
+      db.close();
+    }),
+    { numRuns: 100 },
+  );
+});

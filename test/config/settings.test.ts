@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { defaultSettings, GLOBAL_KEYS, loadSettings, parseSettings, SettingsError } from '../../src/config/settings.js';
+
+test('a missing or empty settings file gives the documented defaults', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nqq-settings-'));
+  const s = loadSettings(dir);
+  assert.equal(s.file, undefined);
+  assert.equal(s.deadlineMs, 240_000);
+  assert.equal(s.pluginTimeoutMs, 60_000);
+  assert.equal(s.onerror, 'tempfail');
+  assert.equal(s.concurrency, 8);
+  assert.equal(s.spillBytes, 1024 * 1024);
+  assert.equal(s.maxRecipients, 10_000);
+  const { section: _a, file: _b, ...fromEmpty } = parseSettings('', 'x');
+  const { section: _c, file: _d, ...defaults } = defaultSettings();
+  assert.deepEqual(fromEmpty, defaults);
+  for (const [key, spec] of Object.entries(GLOBAL_KEYS)) assert.ok(spec.doc.length > 10, `${key} is documented`);
+});
+
+test('values, units, sections and repeatable keys', () => {
+  const s = parseSettings(
+    ['# settings', 'deadline = 90s', 'timeout = 500ms', 'spill = 64K', 'concurrency = 3', 'plugin_dir = /a', 'plugin_dir = /b', '', '[clamav]', 'socket = /run/clamd.sock', 'host = 127.0.0.1:3310', 'host = 10.0.0.1:3310', 'onerror = accept'].join('\n'),
+    'n.conf',
+  );
+  assert.equal(s.deadlineMs, 90_000);
+  assert.equal(s.pluginTimeoutMs, 500);
+  assert.equal(s.spillBytes, 65536);
+  assert.equal(s.concurrency, 3);
+  assert.deepEqual(s.pluginDirs, ['/a', '/b']);
+  assert.equal(s.section('clamav').get('socket'), '/run/clamd.sock');
+  assert.deepEqual(s.section('clamav').all('host'), ['127.0.0.1:3310', '10.0.0.1:3310']);
+  assert.equal(s.section('nothing').get('x'), undefined);
+  assert.ok(Object.isFrozen(s));
+});
+
+test('every mistake is reported as file:line', () => {
+  const bad: [string, number, RegExp][] = [
+    ['deadline = soon', 1, /deadline: not a duration/],
+    ['\n\nbogus = 1', 3, /unknown setting "bogus"/],
+    ['concurrency = 0', 1, /between 1 and 1024/],
+    ['onerror = ignore', 1, /tempfail, accept or reject/],
+    ['no equals sign', 1, /expected "key = value"/],
+    ['[clamav]\ntimeout = forever', 2, /timeout: not a duration/],
+    ['[Bad Section]', 1, /invalid section/],
+    ['deadline = 1s\ndeadline = 2s', 2, /set twice/],
+    ['plugin_dir = relative/path', 1, /absolute path/],
+  ];
+  for (const [text, line, re] of bad) {
+    assert.throws(
+      () => parseSettings(text, '/etc/n.conf'),
+      (err: unknown) => err instanceof SettingsError && err.line === line && err.message.startsWith(`/etc/n.conf:${line}: `) && re.test(err.message),
+      text,
+    );
+  }
+});
