@@ -204,11 +204,11 @@ export class RspamdClient {
       try {
         let body: Buffer;
         try {
-          body = await this.post(target, headers, message, timeouts, signal, true);
+          body = await this.send('POST', target, headers, message, timeouts, signal, true);
         } catch (err) {
           // A kept-alive connection the server closed meanwhile: retry once on a fresh one.
           if (!(err instanceof StaleSocket)) throw err;
-          body = await this.post(target, headers, message, timeouts, signal, false);
+          body = await this.send('POST', target, headers, message, timeouts, signal, false);
         }
         let parsed: Omit<RspamdResult, 'ms' | 'address'>;
         try {
@@ -245,17 +245,6 @@ export class RspamdClient {
       }
     }
     throw new BackendError(`rspamd: cannot connect to any address (${reasons.join('; ')})`);
-  }
-
-  private post(
-    target: Target,
-    headers: OutgoingHttpHeaders,
-    message: MessageView,
-    timeouts: Timeouts,
-    signal: AbortSignal,
-    mayReuse: boolean,
-  ): Promise<Buffer> {
-    return this.send('POST', target, headers, message, timeouts, signal, mayReuse);
   }
 
   /**

@@ -123,7 +123,10 @@ export interface ExchangeOptions extends Timeouts {
   readonly service: string;
   readonly endpoint: Endpoint;
   readonly signal: AbortSignal;
-  /** Writes the request. Errors it throws fail the exchange unless a reply already came. */
+  /**
+   * Writes the request. Socket errors surface through the exchange, not here; anything else it
+   * throws (a message that cannot be read) fails the exchange with that error.
+   */
   send(writer: Writer): Promise<void>;
   /** True when `reply` is a whole reply (the exchange ends without waiting for the peer to close). */
   complete?(reply: Buffer): boolean;

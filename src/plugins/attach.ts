@@ -24,11 +24,11 @@ export default definePlugin<AttachConfig>({
       for (const e of w.split(':')) {
         const ext = e.trim().toLowerCase();
         if (ext === '') continue;
-        if (!/^\.?[a-z0-9_~$#-]+$/.test(ext)) throw new PluginConfigError(`attach: invalid extension ${JSON.stringify(e)}`);
+        if (!/^\.?[a-z0-9_~$#-]+$/.test(ext)) throw new PluginConfigError(`invalid extension ${JSON.stringify(e)}`);
         extensions.push(ext.startsWith('.') ? ext : `.${ext}`);
       }
     }
-    if (extensions.length === 0) throw new PluginConfigError('attach: no extensions given (attach=.exe:.vbs)');
+    if (extensions.length === 0) throw new PluginConfigError('no extensions given (attach=.exe:.vbs)');
     return { extensions };
   },
   async run({ config, message }) {

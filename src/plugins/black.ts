@@ -32,17 +32,17 @@ export default definePlugin<BlackConfig>({
     for (const w of params.words) {
       if (w.startsWith('file:')) {
         const path = w.slice(5);
-        if (!path.startsWith('/')) throw new PluginConfigError(`black: file:${path} must be an absolute path`);
+        if (!path.startsWith('/')) throw new PluginConfigError(`file:${path} must be an absolute path`);
         let text: string;
         try {
           text = readFileSync(path, 'utf8');
         } catch (err) {
-          throw new PluginConfigError(`black: cannot read ${path}: ${(err as Error).message}`);
+          throw new PluginConfigError(`cannot read ${path}: ${(err as Error).message}`);
         }
         for (const line of text.split('\n')) bounces = addEntry(line, addresses, domains) || bounces;
       } else bounces = addEntry(w, addresses, domains) || bounces;
     }
-    if (addresses.size === 0 && domains.size === 0 && !bounces) throw new PluginConfigError('black: no senders listed');
+    if (addresses.size === 0 && domains.size === 0 && !bounces) throw new PluginConfigError('no senders listed');
     const text = params.get('text') ?? 'mail from this sender is not accepted (#5.7.1)';
     return { addresses, domains, bounces, text };
   },

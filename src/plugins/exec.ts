@@ -41,15 +41,15 @@ export default definePlugin<ExecConfig>({
   stages: ['general', 'per-user'],
   configure({ params }) {
     const program = params.words[0] ?? params.get('program');
-    if (!program) throw new PluginConfigError('exec: no program given (exec=/path/to/program)');
-    if (!program.startsWith('/')) throw new PluginConfigError(`exec: ${program} must be an absolute path`);
+    if (!program) throw new PluginConfigError('no program given (exec=/path/to/program)');
+    if (!program.startsWith('/')) throw new PluginConfigError(`${program} must be an absolute path`);
     let st;
     try {
       st = statSync(program);
     } catch (err) {
-      throw new PluginConfigError(`exec: ${program}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new PluginConfigError(`${program}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    if (!st.isFile() || (st.mode & 0o111) === 0) throw new PluginConfigError(`exec: ${program} is not an executable file`);
+    if (!st.isFile() || (st.mode & 0o111) === 0) throw new PluginConfigError(`${program} is not an executable file`);
     return { program, args: params.all('arg'), perRecipient: params.get('recipient') !== 'no' };
   },
   scope(config, recipient) {

@@ -25,16 +25,16 @@ export default definePlugin<HeaderConfig>({
     const specs = [...params.words, ...params.all('header')];
     for (const spec of specs) {
       const m = /^([!-9;-~]+):\/(.*)\/([a-z]*)$/.exec(spec);
-      if (!m) throw new PluginConfigError(`header: expected NAME:/REGEX/, got ${JSON.stringify(spec)}`);
+      if (!m) throw new PluginConfigError(`expected NAME:/REGEX/, got ${JSON.stringify(spec)}`);
       let re: RegExp;
       try {
         re = new RegExp(m[2]!, m[3]!.replace(/[gy]/g, ''));
       } catch (err) {
-        throw new PluginConfigError(`header: ${(err as Error).message}`);
+        throw new PluginConfigError(`${(err as Error).message}`);
       }
       rules.push({ name: m[1]!.toLowerCase(), re, source: spec });
     }
-    if (rules.length === 0) throw new PluginConfigError('header: no NAME:/REGEX/ given');
+    if (rules.length === 0) throw new PluginConfigError('no NAME:/REGEX/ given');
     return { rules, text: params.get('text') };
   },
   async run({ config, message }) {
