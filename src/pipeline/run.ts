@@ -26,6 +26,8 @@ export interface PipelineInput {
   readonly routing: Routing;
   readonly locals: Locals;
   readonly registry: PluginRegistry;
+  /** $NQQUEUE_HOME, for plugins that keep stores. */
+  readonly home: string;
   readonly messageId?: string;
   readonly now?: Date;
   debug(level: number, message: string): void;
@@ -88,6 +90,7 @@ export async function runPipeline(input: PipelineInput, signal: AbortSignal): Pr
   const memo = new Map<string, Promise<unknown>>();
   const base: ChainBase = {
     settings: input.settings,
+    home: input.home,
     messageId,
     shared<T>(key: string, work: () => Promise<T>): Promise<T> {
       let p = memo.get(key) as Promise<T> | undefined;

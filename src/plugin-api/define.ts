@@ -60,6 +60,8 @@ export interface PluginContext<C> {
   /** Aborted at the plugin's timeout or the message deadline: stop the work. */
   readonly signal: AbortSignal;
   readonly settings: Settings;
+  /** $NQQUEUE_HOME: where stores such as the quarantine live. */
+  readonly home: string;
   /** A short unique id of this message, for logs and stores. */
   readonly messageId: string;
   /**
@@ -81,6 +83,8 @@ export interface PluginDefinition<C = unknown> {
   readonly name: string;
   readonly version: string;
   readonly stages: readonly Stage[];
+  /** Defaults for the keys every plugin understands, when neither PARAMS nor the settings file set them. */
+  readonly defaults?: { readonly timeoutMs?: number; readonly maxsize?: number; readonly onerror?: 'tempfail' | 'accept' | 'reject' };
   /**
    * Turn PARAMS (and the plugin's settings section) into a ready-to-run value, once per routing line.
    * Throw PluginConfigError for bad PARAMS.

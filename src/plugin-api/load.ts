@@ -146,9 +146,9 @@ export async function configurePlugin(
       throw new PluginLoadError(`plugin ${ref.name}: ${key}: ${(err as Error).message}`);
     }
   };
-  const timeoutMs = num('timeout', parseDuration) ?? settings.pluginTimeoutMs;
-  const onerror = num('onerror', parsePolicy) ?? settings.onerror;
-  const maxsize = num('maxsize', parseSize);
+  const timeoutMs = num('timeout', parseDuration) ?? def.defaults?.timeoutMs ?? settings.pluginTimeoutMs;
+  const onerror = num('onerror', parsePolicy) ?? def.defaults?.onerror ?? settings.onerror;
+  const maxsize = num('maxsize', parseSize) ?? def.defaults?.maxsize;
   let config: unknown;
   try {
     config = def.configure({ params, settings, stage });

@@ -68,9 +68,16 @@ export function outcomeFields(o: PipelineOutcome): Record<string, unknown> {
   const perUser = o.recipients
     .filter((r) => r.results.length > 0)
     .map((r) => `${r.address.address}=${r.fate}[${summarise(r.results)}]`);
+  // Why a plugin failed (the failure policy decided) or was skipped (maxsize): always in the log.
+  const notes = new Set<string>();
+  for (const r of [...o.general, ...o.recipients.flatMap((x) => x.results)]) {
+    if (r.error !== undefined) notes.add(`${r.plugin} failed: ${r.error}`);
+    else if (r.details.skipped !== undefined && r.text) notes.add(`${r.plugin} skipped: ${r.text}`);
+  }
   return {
     general: o.general.length ? summarise(o.general) : undefined,
     'per-user': perUser.length ? perUser.join(' ') : undefined,
+    notes: notes.size ? [...notes].join('; ') : undefined,
   };
 }
 
@@ -103,6 +110,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
         routing: services.routing,
         locals: services.locals,
         registry: services.registry,
+        home: services.paths.home,
         messageId,
         debug: (level, msg) => logger.debug(level, `${messageId} ${msg}`),
       },

@@ -174,6 +174,21 @@ test('a plugin that hangs past its timeout: failure policy (tempfail), nothing d
   assert.equal(r.timedOut, false);
   assert.equal(s.standIn.calls().length, 0);
   assert.match(r.logLines[0]!, /exec:tempfail!/);
+  assert.match(r.logLines[0]!, /notes="exec failed: timed out after 1000 ms"/);
+});
+
+test('maxsize: a message over it is not given to the plugin, and the log says so', async () => {
+  const s = make();
+  const count = join(s.dir, 'count');
+  const counter = s.script('count.sh', `#!/bin/sh\ncat >/dev/null\necho run >> ${count}\n`);
+  s.write('general.cfb', `:exec=${counter},maxsize=100\n`);
+  const r = await s.run({});
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(existsSync(count), false, 'not run');
+  assert.match(r.logLines[0]!, /notes="exec skipped: message of \d+ bytes is over maxsize 100: not scanned"/);
+  s.write('general.cfb', `:exec=${counter},maxsize=1M\n`);
+  await s.run({});
+  assert.equal(readFileSync(count, 'utf8'), 'run\n');
 });
 
 test('a third-party plugin that never settles and ignores its signal is cut off at its timeout', async () => {

@@ -50,6 +50,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
           routing: services.routing,
           locals: services.locals,
           registry: services.registry,
+          home: services.paths.home,
           debug: (l, m) => logger.debug(l, m),
         },
         deadline.signal,
