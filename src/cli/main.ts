@@ -10,6 +10,7 @@ const USAGE = `usage:
   nqqueue check-config
   nqqueue flush
   nqqueue demo
+  nqqueue serve                             daemon mode (clients: bin/nqqueue-qq)
 `;
 
 type Command = (args: string[], env: NodeJS.ProcessEnv) => Promise<number>;
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   'check-config': () => import('./commands/check-config.js'),
   flush: () => import('./commands/flush.js'),
   demo: () => import('./commands/demo.js'),
+  serve: () => import('./commands/serve.js'),
 };
 
 /** Last resort in queue mode: a bug is exit 81 with one log line, never a stack trace and exit 1. */

@@ -28,6 +28,8 @@ export interface PipelineInput {
   readonly registry: PluginRegistry;
   /** $NQQUEUE_HOME, for plugins that keep stores. */
   readonly home: string;
+  /** Configured plugins per routing line, kept across messages by a long-lived process. */
+  readonly lineCache?: Map<CfbLine, ConfiguredPlugin[]>;
   readonly messageId?: string;
   readonly now?: Date;
   debug(level: number, message: string): void;
@@ -105,7 +107,14 @@ export async function runPipeline(input: PipelineInput, signal: AbortSignal): Pr
   const { envelope } = input;
   const senderLocal = envelope.sender.address !== '' && input.locals.isLocal(envelope.sender.address);
   const generalLine = input.routing.general(envelope.sender.address, senderLocal);
-  const generalPlugins = generalLine ? await configureLine(generalLine, 'general', input) : [];
+  const configured = async (line: CfbLine, stage: 'general' | 'per-user') => {
+    const hit = input.lineCache?.get(line);
+    if (hit) return hit;
+    const plugins = await configureLine(line, stage, input);
+    input.lineCache?.set(line, plugins);
+    return plugins;
+  };
+  const generalPlugins = generalLine ? await configured(generalLine, 'general') : [];
 
   const refuse = (decision: 'reject' | 'tempfail', text: string | undefined, code: ErrorCode, general: Result[], recipients: RecipientReport[] = []) => ({
     messageId,
@@ -128,7 +137,7 @@ export async function runPipeline(input: PipelineInput, signal: AbortSignal): Pr
     const line = input.routing.user(r.address, r.domain);
     let plugins: ConfiguredPlugin[] = [];
     if (line) {
-      plugins = lineCache.get(line) ?? (await configureLine(line, 'per-user', input));
+      plugins = lineCache.get(line) ?? (await configured(line, 'per-user'));
       lineCache.set(line, plugins);
     }
     locals.push({ address: r, line, plugins });

@@ -61,6 +61,8 @@ export interface JobInput {
   readonly services: Services;
   readonly logger: Logger;
   readonly started?: number;
+  /** Called when the decision is made and delivery to qmail-queue is about to start. */
+  readonly onDeliver?: () => void;
 }
 
 /** What the pipeline decided, and the log fields that say so. */
@@ -111,6 +113,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
         locals: services.locals,
         registry: services.registry,
         home: services.paths.home,
+        lineCache: services.configured,
         messageId,
         debug: (level, msg) => logger.debug(level, `${messageId} ${msg}`),
       },
@@ -133,6 +136,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   }
   const dropped = outcome.recipients.filter((r) => r.fate === 'drop' || r.fate === 'reject').length;
   if (dropped) fields.removed = dropped;
+  job.onDeliver?.();
   const report = await deliverGroups(outcome.groups, envelope.sender.raw, services.sink, services.spool);
   fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
   if (report.exit !== 0) {

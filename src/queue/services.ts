@@ -1,7 +1,10 @@
 // What a message is processed with: paths from the environment, settings, routing, plugins, the queue.
 // Built once per process (one-shot) or once per configuration generation (daemon).
 
+import { statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+
+import type { CfbLine } from '../config/cfb.js';
 
 import { loadLocals, type Locals } from '../config/locals.js';
 import { makeRouting, type Routing } from '../config/routing.js';
@@ -10,7 +13,7 @@ import { NqqError } from '../errors.js';
 import { QmailQueue, type QueueSink } from '../delivery/qmail-queue.js';
 import { Spool } from '../delivery/spool.js';
 import { ensurePrivateDir } from '../intake/workdir.js';
-import { PluginRegistry } from '../plugin-api/load.js';
+import { PluginRegistry, type ConfiguredPlugin } from '../plugin-api/load.js';
 import type { ClientInfo } from '../pipeline/types.js';
 
 export interface Paths {
@@ -41,6 +44,8 @@ export interface Services {
   readonly registry: PluginRegistry;
   readonly sink: QueueSink;
   readonly spool: Spool;
+  /** Configured plugins per routing line (a long-lived process keeps them across messages). */
+  readonly configured: Map<CfbLine, ConfiguredPlugin[]>;
   /** The private working directory ($NQQUEUE_HOME/tmp), created on first use. */
   workDir(): string;
 }
@@ -63,14 +68,16 @@ export function makeServices(
   onWorkDir?: (dir: string) => void,
 ): Services {
   let work: string | undefined;
+  const routing = makeRouting(paths.controlDir, nqqfile);
   return {
     paths,
     settings,
-    routing: makeRouting(paths.controlDir, nqqfile),
+    routing,
     locals: loadLocals(paths.controlDir),
     registry: new PluginRegistry(settings.pluginDirs),
     sink: sink ?? new QmailQueue(paths.qmailQueue, settings.queueTimeoutMs),
     spool: new Spool(join(paths.home, 'spool')),
+    configured: new Map(),
     workDir() {
       if (work === undefined) {
         try {
@@ -86,7 +93,28 @@ export function makeServices(
   };
 }
 
-const CLIENT_ENV = [
+const CONTROL_FILES = ['nqqueue.conf', 'rcpthosts', 'morercpthosts.cdb', 'me', 'general.cfb', 'nqqueue.cfb'];
+
+/** What a configuration file looks like on disk now ('-' when it does not exist). */
+export function fingerprint(path: string): string {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return '-';
+  }
+}
+
+/**
+ * The files whose change means a new configuration: the control directory itself (files created,
+ * removed or renamed into place change it), the fixed control files, and every file read from it.
+ */
+export function configFiles(services: Services): string[] {
+  const dir = services.paths.controlDir;
+  return [dir, ...CONTROL_FILES.map((n) => join(dir, n)), ...services.routing.files().map((f) => f.file)];
+}
+
+export const CLIENT_ENV = [
   'PROTO',
   'TCPREMOTEIP',
   'TCPREMOTEHOST',

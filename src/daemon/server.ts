@@ -1,0 +1,310 @@
+// `nqqueue serve`: the pipeline in a long-lived process. Configuration and plugins are loaded once and
+// reloaded when a file changes (or on SIGHUP); many messages are in flight at once; each arrives on the
+// Unix socket from nqqueue-qq (docs/daemon-protocol.md) and is answered with the exit code, the refusal
+// text and its log lines. Graceful stop: the socket goes away (new messages take the standalone
+// fallback) and the messages in flight finish.
+
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+import { describeError, NqqError } from '../errors.js';
+import { MessageCollector } from '../intake/message.js';
+import { ensurePrivateDir, sweepStale } from '../intake/workdir.js';
+import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
+import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
+import { refusalBytes } from '../qmail/exit.js';
+import { processJob, resultFromError, type JobResult } from '../queue/process.js';
+import { CLIENT_ENV, clientFrom, configFiles, fingerprint, heloFrom, makeServices, pathsFrom, readSettings, type Paths, type Services } from '../queue/services.js';
+import { FrameReader, ProtocolError } from './frames.js';
+
+export const SOCKET_NAME = 'nqqueue.sock';
+/** A client that sends nothing for this long is dropped (qmail-smtpd itself gives up after 1200 s). */
+const IDLE_MS = 1_300_000;
+const STALE_MS = 6 * 3600_000;
+
+export interface DaemonOptions {
+  readonly env: NodeJS.ProcessEnv;
+  /** Lifecycle lines (start, reload, stop, errors); per-message lines go back to the client. */
+  readonly log: (line: string) => void;
+}
+
+export class Daemon {
+  private server: Server | undefined;
+  private services: Services | undefined;
+  /** Fingerprint of each configuration file as this generation first saw it. */
+  private prints = new Map<string, string>();
+  private reloadWanted = false;
+  private watcher: FSWatcher | undefined;
+  private readonly inFlight = new Set<Socket>();
+  private stopping = false;
+  readonly paths: Paths;
+  readonly socketPath: string;
+  private readonly debugLevel: number;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.paths = pathsFrom(opts.env);
+    this.socketPath = join(this.paths.home, SOCKET_NAME);
+    this.debugLevel = parseDebugLevel(opts.env.NQQUEUE_DEBUG);
+  }
+
+  /** The services for the next message: rebuilt when the configuration on disk changed. */
+  private current(): Services {
+    const s = this.services;
+    if (s && !this.reloadWanted && this.unchanged(s)) return s;
+    this.reloadWanted = false;
+    const settings = readSettings(this.paths);
+    const next = makeServices(this.paths, settings, undefined, undefined, (dir) => sweepStale(dir, STALE_MS));
+    if (s) {
+      // Messages in flight keep the old generation; its cdb descriptor is closed once they are done.
+      const old = s;
+      setTimeout(() => old.locals.close(), settings.deadlineMs + settings.queueTimeoutMs).unref();
+      this.opts.log(`nqqueue serve: configuration reloaded`);
+    }
+    this.services = next;
+    this.prints = new Map();
+    this.unchanged(next);
+    return next;
+  }
+
+  /** True when no file this generation depends on changed (files read for the first time are noted). */
+  private unchanged(s: Services): boolean {
+    let same = true;
+    for (const f of configFiles(s)) {
+      const now = fingerprint(f);
+      const then = this.prints.get(f);
+      if (then === undefined) this.prints.set(f, now);
+      else if (then !== now) same = false;
+    }
+    return same;
+  }
+
+  async start(): Promise<void> {
+    ensurePrivateDir(this.paths.home);
+    await this.takeOverSocket();
+    // The socket is created with the umask: make it ours alone from the first moment.
+    const oldMask = process.umask(0o077);
+    const server = createServer({ allowHalfOpen: true }, (sock) => this.handle(sock));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.socketPath, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+    chmodSync(this.socketPath, 0o600);
+    this.server = server;
+    try {
+      // Belt and braces with the per-message fingerprints: any change in the control directory.
+      this.watcher = watch(this.paths.controlDir, { persistent: false }, () => {
+        this.reloadWanted = true;
+      });
+      this.watcher.on('error', () => {});
+    } catch {
+      // no inotify: the fingerprints alone
+    }
+    try {
+      this.current();
+    } catch (err) {
+      // A broken configuration is reported per message (deferred), as in the standalone program.
+      this.opts.log(`nqqueue serve: configuration: ${describeError(err)}`);
+    }
+    this.opts.log(`nqqueue serve: listening on ${this.socketPath} (pid ${process.pid})`);
+  }
+
+  /** A socket left by a daemon that died is removed; a live daemon on it is an error. */
+  private async takeOverSocket(): Promise<void> {
+    const alive = await new Promise<boolean>((resolve) => {
+      const c = connect(this.socketPath);
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+    if (alive) throw new Error(`another nqqueue serve is listening on ${this.socketPath}`);
+    try {
+      unlinkSync(this.socketPath);
+    } catch {
+      // there was none
+    }
+  }
+
+  reload(): void {
+    this.reloadWanted = true;
+    this.opts.log('nqqueue serve: reload requested (SIGHUP)');
+  }
+
+  /** Stop taking messages, let those in flight finish. Resolves when the last one is answered. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.opts.log(`nqqueue serve: stopping; ${this.inFlight.size} message(s) in flight`);
+    try {
+      unlinkSync(this.socketPath);
+    } catch {
+      // already gone
+    }
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+    });
+    this.watcher?.close();
+    this.services?.locals.close();
+  }
+
+  private handle(sock: Socket): void {
+    if (this.stopping) {
+      sock.destroy();
+      return;
+    }
+    this.inFlight.add(sock);
+    sock.setTimeout(IDLE_MS, () => sock.destroy());
+    const done = () => this.inFlight.delete(sock);
+    sock.once('close', done);
+    this.serveOne(sock).catch((err) => {
+      this.opts.log(`nqqueue serve: connection failed: ${describeError(err)}`);
+      sock.destroy();
+    });
+  }
+
+  private async serveOne(sock: Socket): Promise<void> {
+    const started = performance.now();
+    let services: Services | undefined;
+    let configError: unknown;
+    try {
+      services = this.current();
+    } catch (err) {
+      configError = err;
+    }
+    const reader = new FrameReader(sock);
+    const lines: string[] = [];
+    let collector: MessageCollector | undefined;
+    try {
+      await reader.magic();
+      const env = parseEnv(await reader.envBlock());
+      const level = Math.max(this.debugLevel, parseDebugLevel(env.NQQUEUE_DEBUG));
+      const logger = makeLogger(level, 'nqqueue:', (t) => lines.push(t.endsWith('\n') ? t : `${t}\n`));
+      const format = services?.settings.logFormat ?? 'text';
+      const spill = services?.settings.spillBytes ?? 1024 * 1024;
+      // Read everything the client sends, whatever is wrong with it, then answer once.
+      let inputError: unknown;
+      collector = new MessageCollector(spill, () => {
+        if (!services) throw configError;
+        return services.workDir();
+      });
+      for await (const chunk of reader.frames()) {
+        if (inputError) continue;
+        try {
+          collector.write(chunk);
+        } catch (err) {
+          inputError = err instanceof NqqError ? err : new NqqError('NQQ_ERR_DISK', `cannot keep the message: ${describeError(err)}`);
+        }
+      }
+      const parser = new EnvelopeParser(services?.settings.maxRecipients ?? 10_000);
+      for await (const chunk of reader.frames()) {
+        if (inputError) continue;
+        try {
+          parser.push(chunk);
+        } catch (err) {
+          inputError = err;
+        }
+      }
+      let result: JobResult;
+      if (reader.clientReadError) inputError ??= new NqqError('NQQ_ERR_READ', 'the client could not read its input');
+      try {
+        if (inputError) throw inputError;
+        const message = collector.finish();
+        const envelope = toEnvelope(parser.end(), env.RELAYCLIENT);
+        if (!services) throw configError;
+        const client = clientFrom(env, heloFrom(await message.head(4096)));
+        result = await processJob({
+          message,
+          envelope,
+          client,
+          services,
+          logger,
+          started,
+          onDeliver: () => sock.write('D'),
+        });
+      } catch (err) {
+        result = resultFromError(err, {});
+        result.fields.ms = Math.round(performance.now() - started);
+      }
+      const refusal = result.refusal && (result.exit === 31 || result.exit === 71) ? refusalBytes(result.refusal.kind, result.refusal.text) : Buffer.alloc(0);
+      logger.line({ ...result.fields, exit: result.exit, via: 'daemon' }, format);
+      await writeReply(sock, result.exit, refusal, Buffer.from(lines.join('')));
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        if (reader.received > 0) this.opts.log(`nqqueue serve: protocol error: ${err.message}`);
+        sock.destroy();
+        return;
+      }
+      throw err;
+    } finally {
+      collector?.discard();
+    }
+  }
+}
+
+function parseEnv(block: Buffer): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of block.toString('utf8').split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) continue;
+    const name = entry.slice(0, eq);
+    if (CLIENT_ENV.includes(name) || name === 'NQQUEUE_DEBUG') env[name] = entry.slice(eq + 1);
+  }
+  return env;
+}
+
+function writeReply(sock: Socket, exit: number, refusal: Buffer, log: Buffer): Promise<void> {
+  const head = Buffer.alloc(3);
+  head.write('R', 0, 'latin1');
+  head.writeUInt8(exit & 0xff, 1);
+  head.writeUInt8(refusal.length, 2);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(log.length);
+  return new Promise((resolve) => {
+    sock.end(Buffer.concat([head, refusal, len, log]), () => resolve());
+    sock.once('error', () => resolve());
+  });
+}
+
+export async function serve(env: NodeJS.ProcessEnv): Promise<number> {
+  const logger: Logger = makeLogger(0);
+  const log = (line: string) => logger.write(line);
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon({ env, log });
+    await daemon.start();
+  } catch (err) {
+    log(`nqqueue serve: cannot start: ${describeError(err)}`);
+    return 111;
+  }
+  // A bug in a plugin must not leave a half-working daemon: clients fall back to the standalone program
+  // while the supervisor (daemontools, systemd) starts a new one.
+  const crash = (err: unknown) => {
+    log(`nqqueue serve: fatal: ${describeError(err)}`);
+    void daemon.stop().finally(() => process.exit(111));
+    setTimeout(() => process.exit(111), 5000).unref();
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
+  process.on('SIGHUP', () => daemon.reload());
+  return new Promise<number>((resolve) => {
+    const stop = () => {
+      void daemon.stop().then(() => {
+        log('nqqueue serve: stopped');
+        resolve(0);
+      });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
