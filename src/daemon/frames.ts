@@ -91,6 +91,12 @@ export class FrameReader {
     return this.take(4).readUInt32BE(0);
   }
 
+  /** Exactly `n` bytes. */
+  async bytes(n: number): Promise<Buffer> {
+    await this.need(n);
+    return Buffer.from(this.take(n));
+  }
+
   async magic(): Promise<void> {
     await this.need(4);
     const m = this.take(4).toString('latin1');

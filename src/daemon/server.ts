@@ -17,6 +17,7 @@ import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { refusalBytes } from '../qmail/exit.js';
 import { processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { CLIENT_ENV, clientFrom, configFiles, fingerprint, heloFrom, makeServices, pathsFrom, readSettings, type Paths, type Services } from '../queue/services.js';
+import { ClientQueue } from './client-queue.js';
 import { FrameReader, ProtocolError } from './frames.js';
 
 export const SOCKET_NAME = 'nqqueue.sock';
@@ -230,7 +231,13 @@ export class Daemon {
           services,
           logger,
           started,
-          onDeliver: () => sock.write('D'),
+          sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs),
+          onDeliver: (copies) => {
+            const d = Buffer.alloc(5);
+            d.write('D', 0, 'latin1');
+            d.writeUInt32BE(copies, 1);
+            sock.write(d);
+          },
         });
       } catch (err) {
         result = resultFromError(err, {});

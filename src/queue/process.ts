@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { deliverGroups } from '../delivery/deliver.js';
+import type { QueueSink } from '../delivery/qmail-queue.js';
 import { describeError, ERRORS, isNqqError, NqqError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DeadlineError } from '../pipeline/chain.js';
@@ -61,8 +62,10 @@ export interface JobInput {
   readonly services: Services;
   readonly logger: Logger;
   readonly started?: number;
-  /** Called when the decision is made and delivery to qmail-queue is about to start. */
-  readonly onDeliver?: () => void;
+  /** Called when the decision is made and delivery of `copies` copies is about to start. */
+  readonly onDeliver?: (copies: number) => void;
+  /** Where accepted copies go (default: the services' qmail-queue). */
+  readonly sink?: QueueSink;
 }
 
 /** What the pipeline decided, and the log fields that say so. */
@@ -136,8 +139,8 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   }
   const dropped = outcome.recipients.filter((r) => r.fate === 'drop' || r.fate === 'reject').length;
   if (dropped) fields.removed = dropped;
-  job.onDeliver?.();
-  const report = await deliverGroups(outcome.groups, envelope.sender.raw, services.sink, services.spool);
+  job.onDeliver?.(outcome.groups.length);
+  const report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
   fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
   if (report.exit !== 0) {
     const refusal: Refusal | undefined = report.exit === 71 ? { kind: 'temporary', text: ERRORS.NQQ_ERR_TEMPORARY.text } : undefined;

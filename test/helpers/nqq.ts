@@ -1,10 +1,10 @@
 // A NQqueue installation for one test: control directory, home, the qmail-queue stand-in, and a runner
 // that starts bin/nqqueue the way qmail-smtpd does (see smtpd.ts).
 
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import { makeStandIn, type Delivery, type StandIn, type StandInOptions } from './stand-in.js';
@@ -17,6 +17,8 @@ export { envelopeOf };
  * program with the same contract (the daemon-mode client) can be put in its place with NQQ_TEST_BIN.
  */
 export const PROGRAM = process.env.NQQ_TEST_BIN || NQQUEUE_BIN;
+/** Daemon mode: each setup runs its own `nqqueue serve` for the client under test to talk to. */
+export const DAEMON_MODE = PROGRAM.endsWith('nqqueue-qq');
 
 export interface SetupOptions {
   rcpthosts?: string[];
@@ -87,6 +89,23 @@ export function setup(o: SetupOptions = {}): Setup {
     PROTO: 'TCP',
   };
   const write = (name: string, content: string) => writeFileSync(join(control, name), content);
+  let daemon: ChildProcess | undefined;
+  const ensureDaemon = async () => {
+    if (!DAEMON_MODE || (daemon && daemon.exitCode === null && daemon.signalCode === null)) return;
+    const log = openSync(join(dir, 'serve.log'), 'a');
+    daemon = spawn(NQQUEUE_BIN, ['serve'], {
+      env: { NQQUEUE_CONTROLDIR: control, NQQUEUE_HOME: home, NQQUEUE_QMAILQUEUE: standIn.path },
+      stdio: ['ignore', 'ignore', log],
+    });
+    closeSync(log);
+    const sock = join(home, 'nqqueue.sock');
+    for (let i = 0; i < 500; i++) {
+      if (existsSync(sock)) return;
+      if (daemon.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`nqqueue serve did not start: ${readFileSync(join(dir, 'serve.log'), 'utf8')}`);
+  };
   writeFileSync(join(control, 'rcpthosts'), (o.rcpthosts ?? ['example.com']).join('\n') + '\n');
   writeFileSync(join(control, 'me'), 'mx.example.com\n');
   for (const [name, content] of Object.entries(o.files ?? {})) write(name, content);
@@ -104,6 +123,7 @@ export function setup(o: SetupOptions = {}): Setup {
       return p;
     },
     async run(i) {
+      await ensureDaemon();
       const envelope = i.envelope ?? envelopeOf(i.from ?? 'sender@client.example', i.to ?? ['rcpt@example.com']);
       const r = await runSmtpd({
         bin: PROGRAM,
@@ -129,6 +149,7 @@ export function setup(o: SetupOptions = {}): Setup {
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     },
     cleanup() {
+      if (daemon && daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
       standIn.cleanup();
       rmSync(dir, { recursive: true, force: true });
     },

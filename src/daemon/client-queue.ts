@@ -1,0 +1,65 @@
+// The daemon's qmail-queue: each copy is handed to nqqueue-qq, which runs qmail-queue as its own child
+// and answers with the exit status (docs/daemon-protocol.md, `Q`/`q`). A daemon that dies mid-delivery
+// thus never leaves a queued copy the client does not know about.
+
+import type { Socket } from 'node:net';
+
+import type { QueueResult, QueueSink } from '../delivery/qmail-queue.js';
+import type { MessageView } from '../pipeline/types.js';
+import { MAX_FRAME, ProtocolError, type FrameReader } from './frames.js';
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+export class ClientQueue implements QueueSink {
+  readonly name = 'qmail-queue via nqqueue-qq';
+
+  constructor(
+    private readonly sock: Socket,
+    private readonly reader: FrameReader,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private write(buf: Buffer): Promise<void> {
+    if (this.sock.destroyed) return Promise.reject(new ProtocolError('client gone'));
+    if (this.sock.write(buf)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        this.sock.off('close', onClose);
+        resolve();
+      };
+      const onClose = () => {
+        this.sock.off('drain', onDrain);
+        reject(new ProtocolError('client gone while a copy was sent'));
+      };
+      this.sock.once('drain', onDrain);
+      this.sock.once('close', onClose);
+    });
+  }
+
+  private async frames(data: AsyncIterable<Buffer | string> | Iterable<Buffer>): Promise<void> {
+    for await (const c of data) {
+      const chunk = typeof c === 'string' ? Buffer.from(c) : c;
+      for (let off = 0; off < chunk.length; off += MAX_FRAME) {
+        const part = chunk.subarray(off, Math.min(chunk.length, off + MAX_FRAME));
+        await this.write(Buffer.concat([u32(part.length), part]));
+      }
+    }
+    await this.write(u32(0));
+  }
+
+  async deliver(message: MessageView, envelope: Buffer): Promise<QueueResult> {
+    await this.write(Buffer.concat([Buffer.from('Q'), u32(Math.min(this.timeoutMs, 0xffffffff))]));
+    await this.frames(message.stream());
+    await this.frames([envelope]);
+    const answer = await this.reader.bytes(2);
+    if (answer[0] !== 0x71) throw new ProtocolError(`expected q, got byte ${answer[0]}`);
+    const status = answer[1]!;
+    if (status === 0) return { ok: true };
+    if (status === 255) return { ok: false, code: 71, reason: 'qmail-queue was killed, timed out or could not be run (nqqueue-qq)' };
+    return { ok: false, code: status, reason: `qmail-queue exited ${status}` };
+  }
+}
