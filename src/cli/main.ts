@@ -8,6 +8,7 @@ const USAGE = `usage:
   nqqueue explain --from A --to B [--to C ...]
   nqqueue test --from A --to B [--to C ...] < message
   nqqueue check-config
+  nqqueue quarantine list | show ID | release ID | delete ID
   nqqueue flush
   nqqueue demo
   nqqueue serve                             daemon mode (clients: bin/nqqueue-qq)
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   test: () => import('./commands/test.js'),
   'check-config': () => import('./commands/check-config.js'),
   flush: () => import('./commands/flush.js'),
+  quarantine: () => import('./commands/quarantine.js'),
   demo: () => import('./commands/demo.js'),
   serve: () => import('./commands/serve.js'),
 };

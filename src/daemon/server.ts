@@ -141,6 +141,15 @@ export class Daemon {
     this.opts.log('nqqueue serve: reload requested (SIGHUP)');
   }
 
+  /** Remove the socket at once (a dying daemon): new clients fall back without trying to connect. */
+  abandon(): void {
+    try {
+      unlinkSync(this.socketPath);
+    } catch {
+      // already gone
+    }
+  }
+
   /** Stop taking messages, let those in flight finish. Resolves when the last one is answered. */
   async stop(): Promise<void> {
     if (this.stopping) return;
@@ -231,6 +240,7 @@ export class Daemon {
           services,
           logger,
           started,
+          nqqfile: env.NQQFILE ?? '',
           sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs),
           onDeliver: (copies) => {
             const d = Buffer.alloc(5);
@@ -296,10 +306,12 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   }
   // A bug in a plugin must not leave a half-working daemon: clients fall back to the standalone program
   // while the supervisor (daemontools, systemd) starts a new one.
+  // It cannot tell which message the failure belongs to, so it ends at once: every client whose copy
+  // was not queued yet runs the standalone program on its input, which reports the bug (81) itself.
   const crash = (err: unknown) => {
-    log(`nqqueue serve: fatal: ${describeError(err)}`);
-    void daemon.stop().finally(() => process.exit(111));
-    setTimeout(() => process.exit(111), 5000).unref();
+    log(`nqqueue serve: fatal: ${describeError(err)}; exiting`);
+    daemon.abandon();
+    process.exit(111);
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);

@@ -8,10 +8,10 @@ import type { CfbLine } from '../config/cfb.js';
 import type { Locals } from '../config/locals.js';
 import type { Routing } from '../config/routing.js';
 import type { Settings } from '../config/settings.js';
-import { NqqError, type ErrorCode } from '../errors.js';
+import { describeError, NqqError, type ErrorCode } from '../errors.js';
 import { prefixMessage, PrefixedMessage } from '../intake/message.js';
 import type { PluginContext } from '../plugin-api/define.js';
-import { configurePlugin, PluginLoadError, type ConfiguredPlugin, type PluginRegistry } from '../plugin-api/load.js';
+import { configurePlugin, PluginLoadError, recheckSource, type ConfiguredPlugin, type PluginRegistry } from '../plugin-api/load.js';
 import { VERSION } from '../version.js';
 import { DeadlineError, runChain, type ChainOutput } from './chain.js';
 import { traceHeader } from './headers.js';
@@ -52,6 +52,12 @@ export interface DeliveryGroup {
   readonly message: MessageView;
 }
 
+/** What `settle` did: how many plugin actions ran, and why any of them failed. */
+export interface SettleReport {
+  readonly actions: number;
+  readonly problems: readonly string[];
+}
+
 export interface PipelineOutcome {
   readonly messageId: string;
   /** accept: deliver `groups` (possibly none: every copy dropped); reject/tempfail: refuse the message. */
@@ -62,6 +68,12 @@ export interface PipelineOutcome {
   readonly general: readonly Result[];
   readonly recipients: readonly RecipientReport[];
   readonly groups: readonly DeliveryGroup[];
+  /**
+   * Tell the plugins the fate of the message once it is final (`ctx.onSettled`): `true` when it was
+   * accepted (queued or spooled), `false` when refused or deferred, or in a dry run. Runs each action
+   * once; a second call does nothing. Never throws: failures are reported.
+   */
+  settle(accepted: boolean): Promise<SettleReport>;
 }
 
 export function newMessageId(): string {
@@ -87,7 +99,45 @@ function chainKey(line: CfbLine, plugins: readonly ConfiguredPlugin[], recipient
   return JSON.stringify([line.file, line.line, scopes]);
 }
 
+type SettleAction = (accepted: boolean) => void | Promise<void>;
+
 export async function runPipeline(input: PipelineInput, signal: AbortSignal): Promise<PipelineOutcome> {
+  const actions: SettleAction[] = [];
+  let settling: Promise<SettleReport> | undefined;
+  const settle = (accepted: boolean): Promise<SettleReport> => {
+    settling ??= (async () => {
+      const list = actions.splice(0);
+      const problems: string[] = [];
+      for (const action of list) {
+        try {
+          await action(accepted);
+        } catch (err) {
+          problems.push(describeError(err));
+        }
+      }
+      return { actions: list.length, problems };
+    })();
+    return settling;
+  };
+  const register = (action: SettleAction): void => {
+    // A plugin cut off by a timeout may finish after the fate was settled: it was not delivered.
+    if (settling) Promise.resolve().then(() => action(false)).catch(() => undefined);
+    else actions.push(action);
+  };
+  try {
+    return { ...(await decide(input, signal, register)), settle };
+  } catch (err) {
+    // Nothing will be delivered: whatever the plugins prepared is taken back.
+    await settle(false);
+    throw err;
+  }
+}
+
+async function decide(
+  input: PipelineInput,
+  signal: AbortSignal,
+  onSettled: (action: SettleAction) => void,
+): Promise<Omit<PipelineOutcome, 'settle'>> {
   const messageId = input.messageId ?? newMessageId();
   const memo = new Map<string, Promise<unknown>>();
   const base: ChainBase = {
@@ -102,6 +152,9 @@ export async function runPipeline(input: PipelineInput, signal: AbortSignal): Pr
       }
       return p;
     },
+    onSettled(action) {
+      onSettled(action);
+    },
     debug: (level: number, message: string) => input.debug(level, message),
   };
   const { envelope } = input;
@@ -109,7 +162,15 @@ export async function runPipeline(input: PipelineInput, signal: AbortSignal): Pr
   const generalLine = input.routing.general(envelope.sender.address, senderLocal);
   const configured = async (line: CfbLine, stage: 'general' | 'per-user') => {
     const hit = input.lineCache?.get(line);
-    if (hit) return hit;
+    if (hit) {
+      try {
+        for (const cp of hit) recheckSource(cp.source);
+      } catch (err) {
+        input.lineCache?.delete(line);
+        throw new NqqError('NQQ_ERR_CONFIG', `${line.file}:${line.line}: ${(err as Error).message}`, { cause: err });
+      }
+      return hit;
+    }
     const plugins = await configureLine(line, stage, input);
     input.lineCache?.set(line, plugins);
     return plugins;

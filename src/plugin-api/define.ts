@@ -69,6 +69,13 @@ export interface PluginContext<C> {
    * Lets plugins scan once for several recipients whose settings allow it.
    */
   shared<T>(key: string, work: () => Promise<T>): Promise<T>;
+  /**
+   * Run `action` once the fate of the message is final: `true` when it was accepted (handed to
+   * qmail-queue or the retry spool), `false` when it was refused or deferred, and in a dry run. A
+   * plugin that keeps something (the quarantine) writes it during `run` and makes it visible only on
+   * `true`, so a deferred message retried by the client is not kept twice and a dry run keeps nothing.
+   */
+  onSettled(action: (accepted: boolean) => void | Promise<void>): void;
   /** A log line on stderr when NQQUEUE_DEBUG >= level. */
   debug(level: number, message: string): void;
 }

@@ -2,7 +2,7 @@
 // and turning a routing line's PARAMS into a configured, ready-to-run plugin.
 
 import { lstatSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import type { PluginRef } from '../config/cfb.js';
@@ -18,6 +18,11 @@ export const BUILTINS: Readonly<Record<string, Loader>> = {
   header: () => import('../plugins/header.js'),
   attach: () => import('../plugins/attach.js'),
   exec: () => import('../plugins/exec.js'),
+  clamav: () => import('../plugins/clamav.js'),
+  spamassassin: () => import('../plugins/spamassassin.js'),
+  rspamd: () => import('../plugins/rspamd.js'),
+  dspam: () => import('../plugins/dspam.js'),
+  quarantine: () => import('../plugins/quarantine.js'),
 };
 
 export interface LoadedPlugin {
@@ -39,6 +44,16 @@ export function checkPermissions(path: string): void {
   const uid = process.geteuid?.() ?? 0;
   if (st.uid !== 0 && st.uid !== uid) throw new PluginLoadError(`${path} belongs to uid ${st.uid}: refused`);
   if (st.mode & 0o022) throw new PluginLoadError(`${path} is group- or world-writable: refused`);
+}
+
+/**
+ * Check a loaded third-party plugin again (a long-lived process does so for every message): a directory
+ * or file that became writable by others is refused, as the standalone program would refuse it.
+ */
+export function recheckSource(source: string): void {
+  if (source === 'built-in') return;
+  checkPermissions(dirname(source.endsWith('/index.js') ? dirname(source) : source));
+  checkPermissions(source);
 }
 
 function exists(path: string): boolean {
@@ -132,6 +147,7 @@ export async function configurePlugin(
   settings: Settings,
 ): Promise<ConfiguredPlugin> {
   const { def, source } = await registry.load(ref.name);
+  recheckSource(source);
   if (!def.stages.includes(stage)) {
     throw new PluginLoadError(`plugin ${ref.name} cannot run in the ${stage} stage (it runs in: ${def.stages.join(', ')})`);
   }

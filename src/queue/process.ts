@@ -66,6 +66,8 @@ export interface JobInput {
   readonly onDeliver?: (copies: number) => void;
   /** Where accepted copies go (default: the services' qmail-queue). */
   readonly sink?: QueueSink;
+  /** The message's NQQFILE (daemon mode: it comes with each message, not with the process). */
+  readonly nqqfile?: string;
 }
 
 /** What the pipeline decided, and the log fields that say so. */
@@ -74,16 +76,40 @@ export function outcomeFields(o: PipelineOutcome): Record<string, unknown> {
     .filter((r) => r.results.length > 0)
     .map((r) => `${r.address.address}=${r.fate}[${summarise(r.results)}]`);
   // Why a plugin failed (the failure policy decided) or was skipped (maxsize): always in the log.
+  // What a plugin found (a virus, spam), even when it only recorded it (`pass`): likewise.
   const notes = new Set<string>();
   for (const r of [...o.general, ...o.recipients.flatMap((x) => x.results)]) {
     if (r.error !== undefined) notes.add(`${r.plugin} failed: ${r.error}`);
     else if (r.details.skipped !== undefined && r.text) notes.add(`${r.plugin} skipped: ${r.text}`);
+    else if (r.flagged) notes.add(`${r.plugin} flagged${detailText(r.details)}`);
+  }
+  // Where a dropped copy went (the quarantine id), per recipient.
+  for (const x of o.recipients) {
+    for (const r of x.results) if (r.verdict === 'drop' && r.text) notes.add(`${r.plugin} <${x.address.address}>: ${r.text}`);
   }
   return {
     general: o.general.length ? summarise(o.general) : undefined,
     'per-user': perUser.length ? perUser.join(' ') : undefined,
     notes: notes.size ? [...notes].join('; ') : undefined,
   };
+}
+
+/** The plain values of a result's details, as ` key=value` pairs for the log line. */
+function detailText(details: Readonly<Record<string, unknown>>): string {
+  let out = '';
+  for (const [k, v] of Object.entries(details)) {
+    if (typeof v === 'number' && Number.isFinite(v)) out += ` ${k}=${Math.round(v * 100) / 100}`;
+    else if (typeof v === 'string' || typeof v === 'boolean') out += ` ${k}=${String(v).slice(0, 200)}`;
+  }
+  return out;
+}
+
+/** Tell the plugins the fate of the message (`ctx.onSettled`); a failure there is noted in the log. */
+async function settle(outcome: PipelineOutcome, accepted: boolean, fields: Record<string, unknown>): Promise<void> {
+  const { problems } = await outcome.settle(accepted);
+  if (problems.length === 0) return;
+  const notes = [fields.notes, ...problems.map((p) => `after the decision: ${p}`)].filter((n) => n !== undefined);
+  fields.notes = notes.join('; ');
 }
 
 export async function processJob(job: JobInput): Promise<JobResult> {
@@ -112,7 +138,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
         envelope,
         client: job.client,
         settings: services.settings,
-        routing: services.routing,
+        routing: job.nqqfile === undefined ? services.routing : services.routingFor(job.nqqfile),
         locals: services.locals,
         registry: services.registry,
         home: services.paths.home,
@@ -129,6 +155,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     clearTimeout(timer);
   }
   Object.assign(fields, outcomeFields(outcome));
+  if (outcome.decision !== 'accept') await settle(outcome, false, fields);
   if (outcome.decision === 'reject') {
     const text = outcome.text ?? ERRORS.NQQ_ERR_POLICY.text;
     return finish({ exit: 31, refusal: { kind: 'permanent', text }, fields: { ...fields, result: 'reject', reason: text } });
@@ -142,6 +169,8 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   job.onDeliver?.(outcome.groups.length);
   const report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
   fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
+  // Quarantined copies are kept only when the message was accepted: a deferred one comes back.
+  await settle(outcome, report.exit === 0, fields);
   if (report.exit !== 0) {
     const refusal: Refusal | undefined = report.exit === 71 ? { kind: 'temporary', text: ERRORS.NQQ_ERR_TEMPORARY.text } : undefined;
     return finish({ exit: report.exit, refusal, fields: { ...fields, result: 'defer', reason: report.reason } });

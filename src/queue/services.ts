@@ -44,6 +44,10 @@ export interface Services {
   readonly registry: PluginRegistry;
   readonly sink: QueueSink;
   readonly spool: Spool;
+  /** Every routing made so far. */
+  routings(): readonly Routing[];
+  /** The routing for a message whose environment names NQQFILE (cached per name; throws a config error for a bad name). */
+  routingFor(nqqfile: string | undefined): Routing;
   /** Configured plugins per routing line (a long-lived process keeps them across messages). */
   readonly configured: Map<CfbLine, ConfiguredPlugin[]>;
   /** The private working directory ($NQQUEUE_HOME/tmp), created on first use. */
@@ -69,10 +73,21 @@ export function makeServices(
 ): Services {
   let work: string | undefined;
   const routing = makeRouting(paths.controlDir, nqqfile);
+  const routings = new Map<string, Routing>([[nqqfile ?? '', routing]]);
   return {
     paths,
     settings,
     routing,
+    routingFor(name) {
+      const key = name ?? '';
+      let r = routings.get(key);
+      if (!r) {
+        r = makeRouting(paths.controlDir, name);
+        routings.set(key, r);
+      }
+      return r;
+    },
+    routings: () => [...routings.values()],
     locals: loadLocals(paths.controlDir),
     registry: new PluginRegistry(settings.pluginDirs),
     sink: sink ?? new QmailQueue(paths.qmailQueue, settings.queueTimeoutMs),
@@ -111,7 +126,8 @@ export function fingerprint(path: string): string {
  */
 export function configFiles(services: Services): string[] {
   const dir = services.paths.controlDir;
-  return [dir, ...CONTROL_FILES.map((n) => join(dir, n)), ...services.routing.files().map((f) => f.file)];
+  const read = services.routings().flatMap((r) => r.files().map((f) => f.file));
+  return [dir, ...CONTROL_FILES.map((n) => join(dir, n)), ...new Set(read)];
 }
 
 export const CLIENT_ENV = [

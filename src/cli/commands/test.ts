@@ -69,6 +69,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       const refusal = { kind: outcome.decision === 'reject' ? ('permanent' as const) : ('temporary' as const), text: outcome.text ?? '' };
       lines.push(`would refuse: ${smtpReply(exit, refusal)} (exit 82 with the text on fd 6/fd 4, or ${exit})`);
     }
+    // A dry run keeps nothing: what plugins prepared (quarantined copies) is taken back.
+    const settled = await outcome.settle(false);
+    if (settled.actions > 0) lines.push(`discarded what ${settled.actions} plugin action(s) would have kept (quarantine); nothing was stored`);
+    for (const p of settled.problems) lines.push(`  problem discarding: ${p}`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } catch (err) {

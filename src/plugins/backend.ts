@@ -1,0 +1,65 @@
+// What every backend plugin (clamav, spamassassin, rspamd) reads the same way: its addresses, tried
+// in turn, and its connect and read timeouts.
+
+import type { Timeouts } from '../clients/socket.js';
+import { parseDuration, type SettingsSection } from '../config/settings.js';
+import { PluginConfigError, type Params } from '../plugin-api/define.js';
+
+export interface AddressItem {
+  readonly key: string;
+  readonly value: string;
+}
+
+/**
+ * The backend addresses of a routing line: the `keys` items of its PARAMS in the order written when it
+ * has any (they replace the settings file's), else the settings section's (each key's values, keys in
+ * the order given), else `fallback`.
+ */
+export function backendAddresses(params: Params, section: SettingsSection, keys: readonly string[], fallback: readonly AddressItem[]): AddressItem[] {
+  const own = params.items.filter((i) => i.key !== undefined && keys.includes(i.key)).map((i) => ({ key: i.key!, value: i.value }));
+  if (own.length > 0) return own;
+  const configured = keys.flatMap((key) => section.all(key).map((value) => ({ key, value })));
+  return configured.length > 0 ? configured : [...fallback];
+}
+
+/** `socket=` must be an absolute path; `host=` must be HOST:PORT. Returns the addresses for the client. */
+export function socketOrHost(items: readonly AddressItem[]): string[] {
+  return items.map(({ key, value }) => {
+    const v = value.trim();
+    if (key === 'socket') {
+      const path = v.startsWith('unix:') ? v.slice(5) : v;
+      if (!path.startsWith('/')) throw new PluginConfigError(`socket=${v}: must be an absolute path`);
+      return path;
+    }
+    if (v.startsWith('/') || v.startsWith('unix:')) throw new PluginConfigError(`host=${v}: must be HOST:PORT (use socket= for a Unix socket)`);
+    return v;
+  });
+}
+
+/** `connect_timeout=` and `read_timeout=` (durations), when given. */
+export function backendTimeouts(params: Params): Partial<Timeouts> {
+  const out: { connectTimeoutMs?: number; readTimeoutMs?: number } = {};
+  for (const [key, field] of [
+    ['connect_timeout', 'connectTimeoutMs'],
+    ['read_timeout', 'readTimeoutMs'],
+  ] as const) {
+    const v = params.get(key);
+    if (v === undefined) continue;
+    try {
+      out[field] = parseDuration(v);
+    } catch (err) {
+      throw new PluginConfigError(`${key}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Build a client, turning its address errors into configuration errors. */
+export function makeClient<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof PluginConfigError) throw err;
+    throw new PluginConfigError((err as Error).message);
+  }
+}

@@ -1,0 +1,52 @@
+// `clamav`: scan the message with clamd over its Unix or TCP socket (INSTREAM: the message is streamed,
+// no clamdscan process). A virus refuses the message naming it; `pass` only records the result.
+
+import { ClamdClient } from '../clients/clamd.js';
+import type { Timeouts } from '../clients/socket.js';
+import { BackendError, definePlugin } from '../plugin-api/define.js';
+import { VERSION } from '../version.js';
+import { backendAddresses, backendTimeouts, makeClient, socketOrHost } from './backend.js';
+
+export interface ClamavConfig {
+  readonly client: ClamdClient;
+  readonly timeouts: Partial<Timeouts>;
+  /** Record the verdict for later plugins (quarantine), do not refuse. */
+  readonly pass: boolean;
+}
+
+/** Debian's clamd LocalSocket. */
+export const DEFAULT_SOCKET = '/run/clamav/clamd.ctl';
+
+/** The refusal text for a virus (SPEC §6). */
+export function virusText(name: string): string {
+  return `Message rejected because it contains a virus: ${name} (#5.7.1)`;
+}
+
+export default definePlugin<ClamavConfig>({
+  name: 'clamav',
+  version: VERSION,
+  stages: ['general'],
+  configure({ params, settings }) {
+    const items = backendAddresses(params, settings.section('clamav'), ['socket', 'host'], [{ key: 'socket', value: DEFAULT_SOCKET }]);
+    const addresses = socketOrHost(items);
+    const timeouts = backendTimeouts(params);
+    return { client: makeClient(() => new ClamdClient({ addresses, ...timeouts })), timeouts, pass: params.has('pass') };
+  },
+  async run(ctx) {
+    const { config } = ctx;
+    let scan;
+    try {
+      scan = await config.client.scan(ctx.message, { signal: ctx.signal, ...config.timeouts });
+    } catch (err) {
+      if (err instanceof BackendError && /size limit|StreamMaxLength/i.test(err.message)) {
+        throw new BackendError(`${err.message}; set maxsize= for clamav below clamd's StreamMaxLength`, { cause: err });
+      }
+      throw err;
+    }
+    const ms = Math.round(scan.ms * 10) / 10;
+    if (scan.status === 'clean') return { verdict: 'accept', details: { virus: null, backend: scan.address, ms } };
+    const details = { virus: scan.name, backend: scan.address, ms };
+    if (config.pass) return { verdict: 'accept', flagged: true, details };
+    return { verdict: 'reject', text: virusText(scan.name), flagged: true, details };
+  },
+});

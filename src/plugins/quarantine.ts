@@ -1,0 +1,107 @@
+// `quarantine`: when earlier results named in PARAMS (clamav, spamassassin, rspamd, dspam, or all)
+// flagged the message, keep this recipient's copy aside instead of delivering it (drop): in the
+// global store under $NQQUEUE_HOME/quarantine (q=global, managed with `nqqueue quarantine`) or in a
+// Maildir folder of the recipient's (q=maildir, folder from the `maildir` template). The copy is kept
+// only once the message is accepted: a deferred message, retried by its sender, is not kept twice.
+
+import { renderHeaders, rfc5322Date } from '../pipeline/headers.js';
+import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
+import { checkTemplate, maildirFolder, prepareMaildir } from '../quarantine/maildir.js';
+import { QuarantineStore, storedAddress, whyText, type PendingItem } from '../quarantine/store.js';
+import { VERSION } from '../version.js';
+import { describeError } from '../errors.js';
+
+export const SOURCES = ['clamav', 'spamassassin', 'rspamd', 'dspam'] as const;
+
+export interface QuarantineConfig {
+  /** The plugins whose flagged results count; undefined: all of them. */
+  readonly sources: ReadonlySet<string> | undefined;
+  readonly store: 'global' | 'maildir';
+  readonly template: string | undefined;
+}
+
+export default definePlugin<QuarantineConfig>({
+  name: 'quarantine',
+  version: VERSION,
+  stages: ['per-user'],
+  configure({ params }) {
+    const names = params.words;
+    if (names.length === 0) throw new PluginConfigError(`name the results that count: ${SOURCES.join(', ')} or all (quarantine=spamassassin)`);
+    const sources = new Set<string>();
+    let all = false;
+    for (const n of names) {
+      if (n === 'all') all = true;
+      else if ((SOURCES as readonly string[]).includes(n)) sources.add(n);
+      else throw new PluginConfigError(`unknown result "${n}" (use ${SOURCES.join(', ')} or all)`);
+    }
+    const q = params.get('q') ?? 'global';
+    if (q !== 'global' && q !== 'maildir') throw new PluginConfigError(`q=${q}: use global or maildir`);
+    let template: string | undefined;
+    if (q === 'maildir') {
+      const t = params.get('maildir');
+      if (t === undefined) throw new PluginConfigError('q=maildir needs a folder template: maildir = /path/%d/%u/Maildir/.Quarantine in [quarantine]');
+      try {
+        template = checkTemplate(t);
+      } catch (err) {
+        throw new PluginConfigError((err as Error).message);
+      }
+    }
+    return { sources: all ? undefined : sources, store: q, template };
+  },
+  // Each recipient's copy is kept on its own, with its own envelope.
+  scope: (_config, recipient) => recipient,
+  async run(ctx) {
+    const { config } = ctx;
+    const caught = ctx.results.filter((r) => r.flagged && (config.sources === undefined || config.sources.has(r.plugin)));
+    if (caught.length === 0) return { verdict: 'accept' };
+    const recipient = ctx.envelope.recipients.find((a) => a.address === ctx.recipient);
+    if (!recipient) throw new Error(`recipient ${ctx.recipient} is not in the envelope`);
+    const why = whyText(caught.map((r) => ({ ...r })));
+    const caughtBy = caught.map((r) => r.plugin).join(',');
+    const keep = (pending: PendingItem): void =>
+      ctx.onSettled((accepted) => {
+        if (accepted) pending.commit();
+        else pending.discard();
+      });
+    let note: string | undefined;
+    if (config.store === 'maildir') {
+      const where = maildirFolder(config.template!, ctx.recipient!);
+      if ('folder' in where) {
+        const prefix = renderHeaders([
+          { name: 'Return-Path', value: `<${storedAddress(ctx.envelope.sender.raw).text}>` },
+          {
+            name: 'X-NQqueue-Quarantine',
+            value: `for <${storedAddress(recipient.raw).text}> by ${why.replace(/[^\x20-\x7e]/g, '?')};\n\tid ${ctx.messageId}; ${rfc5322Date(new Date())}`,
+          },
+        ]);
+        let pending;
+        try {
+          pending = await prepareMaildir(where.folder, prefix, ctx.message, ctx.settings.hostname);
+        } catch (err) {
+          throw new BackendError(`quarantine: cannot write to the Maildir folder ${where.folder}: ${describeError(err)}`, { cause: err });
+        }
+        keep(pending);
+        return { verdict: 'drop', reason: "quarantined in the recipient's Maildir folder", details: { store: 'maildir', file: pending.name, caughtBy } };
+      }
+      note = `${where.reason}: kept in the global quarantine instead`;
+    }
+    let pending;
+    try {
+      pending = await new QuarantineStore(ctx.home).prepare(ctx.message, {
+        messageId: ctx.messageId,
+        sender: ctx.envelope.sender.raw,
+        recipient: recipient.raw,
+        caughtBy: caught,
+        ...(note === undefined ? {} : { note }),
+      });
+    } catch (err) {
+      throw new BackendError(`quarantine: cannot store the message in ${ctx.home}/quarantine: ${describeError(err)}`, { cause: err });
+    }
+    keep(pending);
+    return {
+      verdict: 'drop',
+      reason: `quarantined as ${pending.id}`,
+      details: { store: 'global', id: pending.id, caughtBy, ...(note === undefined ? {} : { note }) },
+    };
+  },
+});

@@ -1,0 +1,981 @@
+/* nqqueue-qq: the per-message QMAILQUEUE program of daemon mode. It streams fd 0 (message) and fd 1
+ * (envelope) to `nqqueue serve` over $NQQUEUE_HOME/nqqueue.sock, runs qmail-queue for each copy the
+ * daemon hands back, and relays the answer. While nothing has been queued, any trouble with the daemon
+ * makes it run the standalone bin/nqqueue on the very same input instead. The contract is
+ * docs/daemon-protocol.md; the parsers, free of I/O, are declared in nqqueue-qq.h. */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create, pipe2, MSG_NOSIGNAL */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nqqueue-qq.h"
+
+#define DEFAULT_HOME "/var/qmail/nqqueue"
+#define DEFAULT_QMAILQUEUE "/var/qmail/bin/qmail-queue"
+#define SOCKET_NAME "nqqueue.sock"
+#define STANDALONE "nqqueue"
+
+#define EXIT_READ_ERROR 54
+#define EXIT_TEMPORARY 71
+#define EXIT_CUSTOM 82
+/* The status reported for a copy whose qmail-queue was killed, timed out or could not be run. */
+#define COPY_FAILED 255
+
+/* ---- the parsers (nqqueue-qq.h) ---- */
+
+void nqq_reply_init(struct nqq_reply *r)
+{
+	memset(r, 0, offsetof(struct nqq_reply, refusal));
+	r->state = NQQ_ST_FIRST;
+}
+
+/* A u32 arrives a byte at a time: 1 when the fourth is in r->acc. */
+static int u32_byte(struct nqq_reply *r, unsigned char c)
+{
+	r->acc = (r->acc << 8) | c;
+	if (++r->got < 4)
+		return 0;
+	r->got = 0;
+	return 1;
+}
+
+static void expect_u32(struct nqq_reply *r, enum nqq_reply_state st)
+{
+	r->acc = 0;
+	r->got = 0;
+	r->state = st;
+}
+
+enum nqq_ev_type nqq_reply_next(struct nqq_reply *r, const unsigned char *p, size_t n, size_t *used,
+				struct nqq_ev *ev)
+{
+	size_t i = 0, take;
+
+	memset(ev, 0, sizeof *ev);
+	ev->type = NQQ_EV_MORE;
+	while (ev->type == NQQ_EV_MORE && r->state != NQQ_ST_DONE && r->state != NQQ_ST_BAD && i < n) {
+		unsigned char c = p[i];
+
+		switch (r->state) {
+		case NQQ_ST_FIRST:
+		case NQQ_ST_NEXT:
+			i++;
+			if (c == 'D' && r->state == NQQ_ST_FIRST)
+				expect_u32(r, NQQ_ST_COUNT);
+			else if (c == 'Q' && r->state == NQQ_ST_NEXT && r->started < r->copies)
+				expect_u32(r, NQQ_ST_QTIME);
+			else if (c == 'R')
+				r->state = NQQ_ST_CODE;
+			else
+				r->state = NQQ_ST_BAD;
+			break;
+		case NQQ_ST_COUNT:
+			i++;
+			if (u32_byte(r, c)) {
+				r->decided = 1;
+				r->copies = r->acc;
+				r->state = NQQ_ST_NEXT;
+				ev->type = NQQ_EV_DECIDED;
+				ev->value = r->acc;
+			}
+			break;
+		case NQQ_ST_QTIME:
+			i++;
+			if (u32_byte(r, c)) {
+				r->started++;
+				r->stream = 0;
+				ev->type = NQQ_EV_COPY;
+				ev->value = r->acc;
+				expect_u32(r, NQQ_ST_FLEN);
+			}
+			break;
+		case NQQ_ST_FLEN:
+			i++;
+			if (!u32_byte(r, c))
+				break;
+			if (r->acc > NQQ_FRAME_MAX) {
+				r->state = NQQ_ST_BAD;
+			} else if (r->acc > 0) {
+				r->framelen = r->acc;
+				r->got = 0;
+				r->state = NQQ_ST_FDATA;
+			} else {
+				ev->type = NQQ_EV_END;
+				ev->stream = r->stream;
+				if (r->stream == 0) {
+					r->stream = 1;
+					expect_u32(r, NQQ_ST_FLEN);
+				} else {
+					r->state = NQQ_ST_NEXT;
+				}
+			}
+			break;
+		case NQQ_ST_FDATA:
+			/* A slice of the caller's buffer: the frame's bytes are never copied here. */
+			take = r->framelen - r->got;
+			if (take > n - i)
+				take = n - i;
+			ev->type = NQQ_EV_DATA;
+			ev->stream = r->stream;
+			ev->data = p + i;
+			ev->len = take;
+			r->got += (uint32_t)take;
+			i += take;
+			if (r->got == r->framelen)
+				expect_u32(r, NQQ_ST_FLEN);
+			break;
+		case NQQ_ST_CODE:
+			i++;
+			r->code = c;
+			r->state = NQQ_ST_NREF;
+			break;
+		case NQQ_ST_NREF:
+			i++;
+			r->nref = c;
+			r->got = 0;
+			if (c > 0)
+				r->state = NQQ_ST_REF;
+			else
+				expect_u32(r, NQQ_ST_LOGLEN);
+			break;
+		case NQQ_ST_REF:
+			/* nref <= 255 = sizeof refusal, got < nref */
+			take = r->nref - r->got;
+			if (take > n - i)
+				take = n - i;
+			memcpy(r->refusal + r->got, p + i, take);
+			r->got += (uint32_t)take;
+			i += take;
+			if (r->got == r->nref)
+				expect_u32(r, NQQ_ST_LOGLEN);
+			break;
+		case NQQ_ST_LOGLEN:
+			i++;
+			if (!u32_byte(r, c))
+				break;
+			r->loglen = r->acc;
+			if (r->loglen > NQQ_LOG_MAX)
+				r->state = NQQ_ST_BAD;
+			else
+				r->state = r->loglen > 0 ? NQQ_ST_LOG : NQQ_ST_DONE;
+			break;
+		case NQQ_ST_LOG:
+			/* loglen <= NQQ_LOG_MAX = sizeof log, got < loglen */
+			take = r->loglen - r->got;
+			if (take > n - i)
+				take = n - i;
+			memcpy(r->log + r->got, p + i, take);
+			r->got += (uint32_t)take;
+			i += take;
+			if (r->got == r->loglen)
+				r->state = NQQ_ST_DONE;
+			break;
+		case NQQ_ST_DONE:
+		case NQQ_ST_BAD:
+			break;
+		}
+	}
+	*used = i;
+	if (r->state == NQQ_ST_BAD)
+		ev->type = NQQ_EV_BAD;
+	else if (r->state == NQQ_ST_DONE)
+		ev->type = NQQ_EV_DONE;
+	return ev->type;
+}
+
+int nqq_socket_path(const char *home, char *out, size_t cap)
+{
+	size_t h;
+	int slash;
+
+	/* Empty is unset, as for the standalone program. */
+	if (home == NULL || home[0] == '\0')
+		home = DEFAULT_HOME;
+	/* Relative to /var/qmail (qmail's cwd) would work by accident; the standalone program refuses it. */
+	if (home[0] != '/')
+		return -1;
+	h = strlen(home);
+	slash = home[h - 1] != '/';
+	if (cap == 0 || h > cap - 1 || cap - 1 - h < (size_t)slash + sizeof SOCKET_NAME - 1)
+		return -2;
+	memcpy(out, home, h);
+	if (slash)
+		out[h++] = '/';
+	memcpy(out + h, SOCKET_NAME, sizeof SOCKET_NAME);
+	return 0;
+}
+
+unsigned nqq_parse_timeout(const char *s)
+{
+	unsigned long v = 0;
+
+	if (s == NULL || *s == '\0')
+		return NQQ_TIMEOUT_DEFAULT;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return NQQ_TIMEOUT_DEFAULT;
+		if (v <= NQQ_TIMEOUT_MAX)
+			v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v == 0)
+		return NQQ_TIMEOUT_DEFAULT;
+	return v > NQQ_TIMEOUT_MAX ? NQQ_TIMEOUT_MAX : (unsigned)v;
+}
+
+enum nqq_reject nqq_parse_reject(const char *s)
+{
+	if (s == NULL)
+		return NQQ_REJECT_AUTO;
+	if (strcmp(s, "fd6") == 0)
+		return NQQ_REJECT_FD6;
+	if (strcmp(s, "fd4") == 0)
+		return NQQ_REJECT_FD4;
+	if (strcmp(s, "plain") == 0)
+		return NQQ_REJECT_PLAIN;
+	/* The standalone program refuses to start on a bad value; here that would lose the answer. */
+	return NQQ_REJECT_AUTO;
+}
+
+unsigned nqq_refusal_targets(enum nqq_reject mode, const struct nqq_errfd *fd6, const struct nqq_errfd *fd4)
+{
+	switch (mode) {
+	case NQQ_REJECT_FD6:
+		return fd6->writable ? NQQ_TO_FD6 : 0;
+	case NQQ_REJECT_FD4:
+		return fd4->writable ? NQQ_TO_FD4 : 0;
+	case NQQ_REJECT_PLAIN:
+		return 0;
+	case NQQ_REJECT_AUTO:
+		break;
+	}
+	/* Only a pipe: on an unpatched qmail-smtpd a stray fd 6/4 is no error channel, and exit 82 there is
+	 * a temporary error the sender retries forever. */
+	return (fd6->writable && fd6->fifo ? NQQ_TO_FD6 : 0) | (fd4->writable && fd4->fifo ? NQQ_TO_FD4 : 0);
+}
+
+void nqq_clean_refusal(unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			p[i] = '?';
+}
+
+long nqq_env_block(char *const *envp, unsigned char *out, size_t cap)
+{
+	size_t len = 0;
+
+	for (; envp != NULL && *envp != NULL; envp++) {
+		size_t n = strlen(*envp) + 1;
+
+		if (n > cap - len)
+			return -1;
+		memcpy(out + len, *envp, n);
+		len += n;
+	}
+	return (long)len;
+}
+
+int nqq_sibling(const char *self, const char *name, char *out, size_t cap)
+{
+	const char *slash = strrchr(self, '/');
+	size_t dir, n = strlen(name);
+
+	if (slash == NULL)
+		return -1;
+	dir = (size_t)(slash - self) + 1;
+	if (cap == 0 || dir > cap - 1 || n > cap - 1 - dir)
+		return -1;
+	memcpy(out, self, dir);
+	memcpy(out + dir, name, n + 1);
+	return 0;
+}
+
+#ifndef NQQ_NO_MAIN
+
+/* ---- the program ---- */
+
+/* One frame: a 4-byte length in front of the bytes, so header and data go out in one send. */
+static unsigned char frame[4 + NQQ_FRAME_MAX];
+/* "NQQ1", the environment's length, the environment. */
+static unsigned char hello[8 + NQQ_ENV_MAX];
+static struct nqq_reply reply;
+
+static struct {
+	int sock;             /* the daemon, or -1 once it is gone */
+	int copy[2];          /* memfds: everything read from fd 0 and fd 1, for the standalone program */
+	int copy_ok;          /* the copies are complete so far (a failed write into one spoils that) */
+	int consumed;         /* input was read: fd 0/1 can no longer be passed on as they are */
+	int eof[2];           /* fd 0 / fd 1 read to the end */
+	int input_broken;     /* a read of fd 0/1 failed: nobody can have the message any more */
+	unsigned timeout_ms;  /* NQQUEUE_QQ_TIMEOUT: how long the daemon may keep us waiting */
+	uint32_t queued;      /* copies qmail-queue accepted (exit 0) */
+	char sockpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/* As qmail-smtpd left them (it ignores SIGPIPE): the standalone program gets them back. */
+	struct sigaction sigpipe, sigchld;
+	sigset_t sigmask;
+	struct nqq_errfd errfd6, errfd4;
+} g = { .sock = -1, .copy = { -1, -1 }, .copy_ok = 1 };
+
+/* The copy being handed to qmail-queue. */
+static struct {
+	int active;
+	const char *path;
+	pid_t pid;            /* -1: qmail-queue could not be started */
+	int in[2];            /* write ends of its fd 0 / fd 1 pipes, -1 when closed */
+	long long deadline;
+	int killed;
+} q;
+
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	char line[600];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	/* fd 2 is qmail-smtpd's log: a lost line is no reason to change the answer. */
+	if (write(2, line, (size_t)n) < 0)
+		return;
+}
+
+/* Why the daemon could not be used: the first cause is kept (what follows is usually its echo) and
+ * logged in one line with what was done about it. */
+static char why[300];
+
+__attribute__((format(printf, 1, 2))) static void because(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+}
+
+static const char *reason(void)
+{
+	return why[0] != '\0' ? why : "the daemon is gone";
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1: fd is ready (or in error: the next call says which); 0: deadline passed; -1: poll failed. */
+static int wait_for(int fd, short events, long long deadline)
+{
+	for (;;) {
+		long long left = deadline - now_ms();
+		struct pollfd p = { .fd = fd, .events = events };
+		int r;
+
+		if (left <= 0)
+			return 0;
+		r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* The daemon must take each piece within the timeout: a daemon that stopped reading is a dead one. */
+static int send_all(const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(g.sock, p, n, MSG_NOSIGNAL);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_for(g.sock, POLLOUT, now_ms() + g.timeout_ms) <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static void drop_daemon(const char *cause)
+{
+	if (g.sock < 0)
+		return;
+	because("lost the daemon while sending: %s", cause);
+	close(g.sock);
+	g.sock = -1;
+}
+
+static void send_u32(uint32_t v)
+{
+	unsigned char b[4];
+
+	if (g.sock < 0)
+		return;
+	put_u32(b, v);
+	if (send_all(b, 4) < 0)
+		drop_daemon(strerror(errno));
+}
+
+static void keep(int in, const unsigned char *p, size_t n)
+{
+	if (g.copy_ok && write_all(g.copy[in], p, n) < 0) {
+		say("nqqueue-qq: cannot keep a copy of the input (%s): no fallback for this message",
+		    strerror(errno));
+		g.copy_ok = 0;
+	}
+}
+
+/* Reads fd `in` (0 or 1) to EOF into its copy and, while there is a daemon, to the daemon as frames.
+ * 0 at EOF, -1 when the read failed. */
+static int pump(int in)
+{
+	for (;;) {
+		ssize_t n = read(in, frame + 4, NQQ_FRAME_MAX);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			say("nqqueue-qq: cannot read fd %d: %s", in, strerror(errno));
+			g.input_broken = 1;
+			return -1;
+		}
+		if (n == 0) {
+			g.eof[in] = 1;
+			send_u32(0);
+			return 0;
+		}
+		g.consumed = 1;
+		/* The copy first: if the send fails, the standalone program still gets this chunk. */
+		keep(in, frame + 4, (size_t)n);
+		if (g.sock >= 0) {
+			put_u32(frame, (uint32_t)n);
+			if (send_all(frame, (size_t)n + 4) < 0)
+				drop_daemon(strerror(errno));
+		}
+	}
+}
+
+static _Noreturn void exec_standalone(void)
+{
+	char self[PATH_MAX], path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	char *argv[2];
+
+	if (n <= 0) {
+		say("nqqueue-qq: cannot find my own executable (/proc/self/exe: %s): message deferred",
+		    n < 0 ? strerror(errno) : "empty");
+		exit(EXIT_TEMPORARY);
+	}
+	self[n] = '\0';
+	if (nqq_sibling(self, STANDALONE, path, sizeof path) < 0) {
+		say("nqqueue-qq: no room for the standalone program's path: message deferred");
+		exit(EXIT_TEMPORARY);
+	}
+	argv[0] = path;
+	argv[1] = NULL;
+	sigaction(SIGPIPE, &g.sigpipe, NULL);
+	sigaction(SIGCHLD, &g.sigchld, NULL);
+	sigprocmask(SIG_SETMASK, &g.sigmask, NULL);
+	/* Our socket and memfds are close-on-exec; fd 2 and the error descriptors 6/4 go on to it, as the
+	 * standalone program writes the log and the refusal text itself. */
+	execve(path, argv, environ);
+	say("nqqueue-qq: cannot run %s: %s: message deferred", path, strerror(errno));
+	exit(EXIT_TEMPORARY);
+}
+
+/* Runs the standalone program on exactly the input qmail-smtpd gave: fd 0/1 as they are if nothing was
+ * read yet, else the copies completed with the rest of the input. */
+static _Noreturn void fall_back(void)
+{
+	if (g.sock >= 0) {
+		close(g.sock);
+		g.sock = -1;
+	}
+	if (g.consumed) {
+		for (int in = 0; in < 2; in++) {
+			if (g.eof[in])
+				continue;
+			if (pump(in) < 0)
+				exit(EXIT_READ_ERROR);
+		}
+		if (!g.copy_ok) {
+			say("nqqueue-qq: no complete copy of the input for the standalone program: message deferred");
+			exit(EXIT_TEMPORARY);
+		}
+		for (int in = 0; in < 2; in++) {
+			/* dup2 clears close-on-exec on the new descriptor only. */
+			if (lseek(g.copy[in], 0, SEEK_SET) < 0 || dup2(g.copy[in], in) < 0) {
+				say("nqqueue-qq: cannot put the copy of fd %d in place: %s: message deferred", in,
+				    strerror(errno));
+				exit(EXIT_TEMPORARY);
+			}
+		}
+	}
+	say("nqqueue-qq: %s: running the standalone program", reason());
+	exec_standalone();
+}
+
+/* ---- qmail-queue for one copy, as the standalone program runs it ---- */
+
+/* In the child: only fds 0-2 go on (never the error channel: qmail-smtpd reads it to EOF and would
+ * wait for a qmail-queue holding it), default signal handling, nothing blocked — as Node's spawn does. */
+static void child_reset(void)
+{
+	struct sigaction dfl;
+	sigset_t none;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+#endif
+	{
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			close((int)fd);
+	}
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static const char *signame(int sig)
+{
+	static char other[24];
+
+	switch (sig) {
+	case SIGKILL: return "SIGKILL";
+	case SIGTERM: return "SIGTERM";
+	case SIGSEGV: return "SIGSEGV";
+	case SIGABRT: return "SIGABRT";
+	case SIGBUS: return "SIGBUS";
+	case SIGPIPE: return "SIGPIPE";
+	case SIGINT: return "SIGINT";
+	case SIGHUP: return "SIGHUP";
+	case SIGALRM: return "SIGALRM";
+	default:
+		snprintf(other, sizeof other, "signal %d", sig);
+		return other;
+	}
+}
+
+static void copy_start(uint32_t timeout_ms)
+{
+	const char *path = getenv("NQQUEUE_QMAILQUEUE");
+	int m[2] = { -1, -1 }, e[2] = { -1, -1 };
+
+	if (path == NULL || path[0] == '\0')
+		path = DEFAULT_QMAILQUEUE;
+	q.active = 1;
+	q.path = path;
+	q.pid = -1;
+	q.in[0] = q.in[1] = -1;
+	q.killed = 0;
+	q.deadline = now_ms() + timeout_ms;
+	if (path[0] != '/') {
+		say("nqqueue-qq: NQQUEUE_QMAILQUEUE must be an absolute path");
+		return;
+	}
+	if (pipe2(m, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0) {
+		say("nqqueue-qq: pipe: %s", strerror(errno));
+		goto fail;
+	}
+	q.pid = fork();
+	if (q.pid < 0) {
+		say("nqqueue-qq: fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (q.pid == 0) {
+		char *argv[2] = { (char *)path, NULL };
+
+		if (dup2(m[0], 0) < 0 || dup2(e[0], 1) < 0)
+			_exit(COPY_FAILED);
+		child_reset();
+		execve(path, argv, environ);
+		say("nqqueue-qq: cannot run %s: %s", path, strerror(errno));
+		_exit(COPY_FAILED);
+	}
+	close(m[0]);
+	close(e[0]);
+	q.in[0] = m[1];
+	q.in[1] = e[1];
+	/* Non-blocking, so a qmail-queue that stops reading is caught by the deadline. */
+	fcntl(q.in[0], F_SETFL, O_NONBLOCK);
+	fcntl(q.in[1], F_SETFL, O_NONBLOCK);
+	return;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (m[i] >= 0)
+			close(m[i]);
+		if (e[i] >= 0)
+			close(e[i]);
+	}
+	q.pid = -1;
+}
+
+static void copy_close(int stream)
+{
+	if (q.in[stream] >= 0) {
+		close(q.in[stream]);
+		q.in[stream] = -1;
+	}
+}
+
+static void copy_kill(void)
+{
+	if (q.pid > 0 && !q.killed) {
+		say("nqqueue-qq: qmail-queue timed out: killed");
+		kill(q.pid, SIGKILL);
+		q.killed = 1;
+	}
+	copy_close(0);
+	copy_close(1);
+}
+
+static void copy_data(int stream, const unsigned char *p, size_t n)
+{
+	while (n > 0 && q.in[stream] >= 0) {
+		ssize_t w = write(q.in[stream], p, n);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && errno == EAGAIN) {
+			if (wait_for(q.in[stream], POLLOUT, q.deadline) <= 0)
+				copy_kill();
+		} else {
+			/* qmail-queue went away (EPIPE): the rest of this copy is drained from the socket
+			 * and dropped; its exit status tells what happened. */
+			copy_close(stream);
+		}
+	}
+}
+
+/* Closes what is still open (an unfinished envelope: qmail-queue then queues nothing), waits for
+ * qmail-queue until the copy's deadline and returns its status: its exit code or COPY_FAILED. */
+static unsigned char copy_finish(void)
+{
+	int status = 0;
+	sigset_t chld;
+
+	copy_close(0);
+	copy_close(1);
+	q.active = 0;
+	if (q.pid < 0)
+		return COPY_FAILED;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		pid_t r = waitpid(q.pid, &status, WNOHANG);
+		long long left;
+		struct timespec ts;
+
+		if (r == q.pid)
+			break;
+		if (r < 0 && errno != EINTR) {
+			status = -1;
+			break;
+		}
+		left = q.deadline - now_ms();
+		if (left <= 0) {
+			copy_kill();
+			while (waitpid(q.pid, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		/* SIGCHLD is blocked, so it waits here as a pending signal. */
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		sigtimedwait(&chld, NULL, &ts);
+	}
+	q.pid = -1;
+	/* 'q' carries no more than 255 for this: the log says which. */
+	if (status != -1 && WIFSIGNALED(status) && !q.killed)
+		say("nqqueue-qq: %s was killed by %s", q.path, signame(WTERMSIG(status)));
+	if (q.killed || status == -1 || !WIFEXITED(status))
+		return COPY_FAILED;
+	return (unsigned char)WEXITSTATUS(status);
+}
+
+/* ---- the daemon's answer ---- */
+
+/* Reads the daemon's side to 'R' ... log, running qmail-queue for each copy on the way. 0: complete;
+ * -1: the connection broke, went silent or spoke nonsense (the reason was logged). */
+static int read_reply(void)
+{
+	unsigned char buf[65536];
+
+	nqq_reply_init(&reply);
+	for (;;) {
+		ssize_t n = recv(g.sock, buf, sizeof buf, 0);
+		size_t off = 0, used;
+		struct nqq_ev ev;
+		int w;
+
+		while (n > 0 && off < (size_t)n) {
+			switch (nqq_reply_next(&reply, buf + off, (size_t)n - off, &used, &ev)) {
+			case NQQ_EV_MORE:
+				break;
+			case NQQ_EV_DECIDED:
+				break;
+			case NQQ_EV_COPY:
+				copy_start(ev.value);
+				break;
+			case NQQ_EV_DATA:
+				copy_data(ev.stream, ev.data, ev.len);
+				break;
+			case NQQ_EV_END:
+				if (ev.stream == 0) {
+					copy_close(0);
+				} else {
+					unsigned char ans[2] = { 'q', copy_finish() };
+
+					if (ans[1] == 0)
+						g.queued++;
+					if (send_all(ans, 2) < 0) {
+						because("cannot answer the daemon: %s", strerror(errno));
+						return -1;
+					}
+				}
+				break;
+			case NQQ_EV_DONE:
+				return 0;
+			case NQQ_EV_BAD:
+				because("malformed reply from the daemon");
+				return -1;
+			}
+			off += used;
+		}
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			because("the daemon closed the connection before its reply was complete");
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			because("reading the daemon's reply: %s", strerror(errno));
+			return -1;
+		}
+		/* Silence is measured from the last thing that happened: the end of the input, a byte
+		 * from the daemon or a finished copy. */
+		w = wait_for(g.sock, POLLIN, now_ms() + g.timeout_ms);
+		if (w == 0) {
+			because("no word from the daemon for %u s", g.timeout_ms / 1000);
+			return -1;
+		}
+		if (w < 0) {
+			because("waiting for the daemon: %s", strerror(errno));
+			return -1;
+		}
+	}
+}
+
+/* What qmail-smtpd gets: the log on fd 2, the refusal on the error channel, the exit code. */
+static int relay(void)
+{
+	int code = reply.code;
+
+	if (reply.loglen > 0)
+		write_all(2, reply.log, reply.loglen);
+	if ((code == 31 || code == 71) && reply.nref > 0) {
+		unsigned targets = nqq_refusal_targets(nqq_parse_reject(getenv("NQQUEUE_REJECT")), &g.errfd6,
+						       &g.errfd4);
+		int written = 0;
+
+		nqq_clean_refusal(reply.refusal, reply.nref);
+		for (int i = 0; i < 2; i++) {
+			int fd = i == 0 ? 6 : 4;
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+			if (!(targets & (i == 0 ? NQQ_TO_FD6 : NQQ_TO_FD4)))
+				continue;
+			/* Never block on a pipe nobody reads: not writable now counts as not written, as with
+			 * the standalone program's non-blocking write. At most 255 bytes < PIPE_BUF: all or
+			 * nothing. */
+			if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT))
+				continue;
+			if (write(fd, reply.refusal, reply.nref) == (ssize_t)reply.nref)
+				written = 1;
+		}
+		if (written)
+			code = EXIT_CUSTOM;
+	}
+	return code;
+}
+
+/* The daemon is gone without a complete answer. Whatever qmail-queue accepted decides: nothing → the
+ * standalone program may safely start over; everything → done; some → deferred (a retry duplicates
+ * the queued part, dropping would lose the rest). */
+static _Noreturn void lost_daemon(void)
+{
+	if (q.active && copy_finish() == 0)
+		g.queued++;
+	if (g.queued == 0) {
+		if (g.input_broken) {
+			say("nqqueue-qq: %s: input unreadable (54)", reason());
+			exit(EXIT_READ_ERROR);
+		}
+		fall_back();
+	}
+	if (g.queued >= reply.copies) {
+		say("nqqueue-qq: %s, but all %u copies were queued: accepted", reason(), (unsigned)g.queued);
+		exit(0);
+	}
+	say("nqqueue-qq: %s after %u of %u copies were queued: message deferred", reason(), (unsigned)g.queued,
+	    (unsigned)reply.copies);
+	exit(EXIT_TEMPORARY);
+}
+
+static void probe_errfd(int fd, struct nqq_errfd *e)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	e->writable = fl >= 0 && ((fl & O_ACCMODE) == O_WRONLY || (fl & O_ACCMODE) == O_RDWR);
+	e->fifo = e->writable && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+int main(void)
+{
+	struct sigaction sa_ign, sa_dfl;
+	struct sockaddr_un sa;
+	sigset_t chld;
+	int rc;
+	long envlen;
+
+	/* Before anything of ours can take those numbers. */
+	probe_errfd(6, &g.errfd6);
+	probe_errfd(4, &g.errfd4);
+	/* A missing fd 0-2 would be taken by our socket or memfd, and the log or input would go astray. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
+			exit(EXIT_TEMPORARY);
+
+	/* EPIPE instead of death when the daemon or qmail-queue goes away; SIGCHLD blocked and not
+	 * ignored, so qmail-queue's exit can be waited for with a deadline. */
+	memset(&sa_ign, 0, sizeof sa_ign);
+	sa_ign.sa_handler = SIG_IGN;
+	sigemptyset(&sa_ign.sa_mask);
+	sa_dfl = sa_ign;
+	sa_dfl.sa_handler = SIG_DFL;
+	sigaction(SIGPIPE, &sa_ign, &g.sigpipe);
+	sigaction(SIGCHLD, &sa_dfl, &g.sigchld);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &g.sigmask);
+	g.timeout_ms = nqq_parse_timeout(getenv("NQQUEUE_QQ_TIMEOUT")) * 1000u;
+
+	rc = nqq_socket_path(getenv("NQQUEUE_HOME"), g.sockpath, sizeof g.sockpath);
+	if (rc < 0) {
+		say("nqqueue-qq: NQQUEUE_HOME %s: running the standalone program",
+		    rc == -1 ? "is not an absolute path" : "is too long for a socket path");
+		exec_standalone();
+	}
+	envlen = nqq_env_block(environ, hello + 8, NQQ_ENV_MAX);
+	if (envlen < 0) {
+		say("nqqueue-qq: environment over %u bytes: running the standalone program", NQQ_ENV_MAX);
+		exec_standalone();
+	}
+	g.copy[0] = memfd_create("nqqueue-qq-message", MFD_CLOEXEC);
+	g.copy[1] = memfd_create("nqqueue-qq-envelope", MFD_CLOEXEC);
+	if (g.copy[0] < 0 || g.copy[1] < 0) {
+		say("nqqueue-qq: memfd_create: %s: running the standalone program", strerror(errno));
+		exec_standalone();
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, g.sockpath, strlen(g.sockpath) + 1);
+	/* Non-blocking: a full listen queue (EAGAIN) means an overloaded daemon; go standalone at once. */
+	g.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (g.sock < 0 || connect(g.sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		because("cannot connect to %s: %s", g.sockpath, strerror(errno));
+		fall_back();
+	}
+
+	memcpy(hello, "NQQ1", 4);
+	put_u32(hello + 4, (uint32_t)envlen);
+	if (send_all(hello, 8 + (size_t)envlen) < 0) {
+		drop_daemon(strerror(errno));
+		fall_back();
+	}
+
+	if (pump(0) == 0)
+		pump(1);
+	if (g.input_broken)
+		/* Nothing more follows the marker; the daemon answers 54, and so do we if it cannot. */
+		send_u32(0xffffffffu);
+	if (g.sock < 0 && !g.input_broken)
+		fall_back();
+	if (g.sock < 0 || read_reply() < 0)
+		lost_daemon();
+	exit(relay());
+}
+
+#endif

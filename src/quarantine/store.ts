@@ -1,0 +1,339 @@
+// The global quarantine store: $NQQUEUE_HOME/quarantine/<ID>/ holds `message` (the bytes as the
+// recipient would have got them) and `meta.json` (envelope, date, the results that caught it). IDs are
+// generated, never taken from an address. An item is written and fsynced under tmp/ first and renamed
+// into place only when the message's fate is known (commit), so a deferred message leaves nothing.
+// `release` and `delete` claim an item by renaming it back under tmp/, so two commands never act on
+// the same item; a claim whose process died is put back by the next command.
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { FileMessage, PRIVATE_FILE } from '../intake/message.js';
+import { ensurePrivateDir } from '../intake/workdir.js';
+import type { MessageView, Result } from '../pipeline/types.js';
+
+export const META_FORMAT = 'nqqueue-quarantine-1';
+/** What an item ID looks like: base-36 time then random hex, lower case. Anything else is refused. */
+export const ID_PATTERN = /^[0-9a-z]{16,40}$/;
+/** Pending items older than this are removed whoever wrote them (a message's deadline is far shorter). */
+const STALE_MS = 6 * 3600_000;
+
+export interface StoredAddress {
+  /** The address as text (non-printable bytes shown as `?`). */
+  readonly text: string;
+  /** The exact envelope bytes (a recipient keeps any RELAYCLIENT suffix), base64. */
+  readonly base64: string;
+}
+
+/** One result that caught the message, as the pipeline recorded it. */
+export interface CaughtBy {
+  readonly plugin: string;
+  readonly params: string;
+  readonly verdict: string;
+  readonly score?: number;
+  readonly text?: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export interface QuarantineMeta {
+  readonly format: typeof META_FORMAT;
+  readonly id: string;
+  /** ISO 8601, UTC. */
+  readonly date: string;
+  /** The NQqueue id of the message (the log line's id=). */
+  readonly messageId: string;
+  readonly size: number;
+  readonly sender: StoredAddress;
+  readonly recipient: StoredAddress;
+  readonly caughtBy: readonly CaughtBy[];
+  readonly note?: string;
+}
+
+export interface NewItem {
+  readonly messageId: string;
+  readonly sender: Buffer;
+  readonly recipient: Buffer;
+  readonly caughtBy: readonly Result[];
+  readonly note?: string;
+  readonly date?: Date;
+}
+
+/** An item written but not yet visible: commit() puts it in place, discard() removes it. */
+export interface PendingItem {
+  readonly id: string;
+  commit(): void;
+  discard(): void;
+}
+
+export interface StoredItem {
+  readonly meta: QuarantineMeta;
+  readonly message: MessageView;
+}
+
+/** A claimed item: out of the store until restore() or remove(). */
+export interface ClaimedItem extends StoredItem {
+  restore(): void;
+  remove(): void;
+}
+
+export class QuarantineError extends Error {
+  constructor(
+    message: string,
+    readonly notFound = false,
+  ) {
+    super(message);
+    this.name = 'QuarantineError';
+  }
+}
+
+export function newQuarantineId(): string {
+  return `${Date.now().toString(36)}${randomBytes(8).toString('hex')}`;
+}
+
+export function storedAddress(raw: Buffer): StoredAddress {
+  // eslint-disable-next-line no-control-regex
+  return { text: raw.toString('utf8').replace(/[\x00-\x1f\x7f\ufffd]/g, '?'), base64: raw.toString('base64') };
+}
+
+/** A short account of why an item is held, e.g. `clamav: Eicar-Test (virus)`, `spamassassin: score 1000.0`. */
+export function whyText(caughtBy: readonly CaughtBy[]): string {
+  return caughtBy
+    .map((c) => {
+      const d = c.details;
+      const bits: string[] = [];
+      for (const key of ['virus', 'result', 'action']) if (typeof d[key] === 'string') bits.push(d[key] as string);
+      if (typeof c.score === 'number') bits.push(`score ${c.score.toFixed(1)}`);
+      return bits.length ? `${c.plugin}: ${bits.join(', ')}` : c.plugin;
+    })
+    .join('; ');
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function writePrivate(path: string, chunks: AsyncIterable<unknown> | Iterable<Buffer>): Promise<number> {
+  const fh = await open(path, PRIVATE_FILE, 0o600);
+  let pos = 0;
+  try {
+    for await (const chunk of chunks) {
+      const b = chunk as Buffer;
+      let off = 0;
+      while (off < b.length) {
+        const { bytesWritten } = await fh.write(b, off, b.length - off, pos);
+        off += bytesWritten;
+        pos += bytesWritten;
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return pos;
+}
+
+export class QuarantineStore {
+  readonly dir: string;
+  readonly tmp: string;
+
+  constructor(home: string) {
+    this.dir = join(home, 'quarantine');
+    this.tmp = join(this.dir, 'tmp');
+  }
+
+  private ensure(): void {
+    ensurePrivateDir(this.dir);
+    ensurePrivateDir(this.tmp);
+  }
+
+  /** Remove pending items of dead processes (or very old ones); put back claims of dead processes. */
+  recover(now = Date.now()): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.tmp);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = /^(\d+)\.([0-9a-z]+)\.(new|claim)$/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      const path = join(this.tmp, name);
+      try {
+        const st = lstatSync(path);
+        const dead = pid !== process.pid && !alive(pid);
+        if (m[3] === 'claim') {
+          if (dead && ID_PATTERN.test(m[2]!)) renameSync(path, join(this.dir, m[2]!));
+        } else if (dead || now - st.mtimeMs > STALE_MS) {
+          rmSync(path, { recursive: true, force: true });
+        }
+      } catch {
+        // raced with another process
+      }
+    }
+  }
+
+  /** Write an item under tmp/ (fsynced); it appears in the store when committed. */
+  async prepare(message: MessageView, item: NewItem): Promise<PendingItem> {
+    this.ensure();
+    this.recover();
+    const id = newQuarantineId();
+    const pending = join(this.tmp, `${process.pid}.${id}.new`);
+    mkdirSync(pending, { mode: 0o700 });
+    try {
+      const size = await writePrivate(join(pending, 'message'), message.stream());
+      if (size !== message.size) throw new Error(`message stream gave ${size} of ${message.size} bytes`);
+      const meta: QuarantineMeta = {
+        format: META_FORMAT,
+        id,
+        date: (item.date ?? new Date()).toISOString(),
+        messageId: item.messageId,
+        size,
+        sender: storedAddress(item.sender),
+        recipient: storedAddress(item.recipient),
+        caughtBy: item.caughtBy.map((r) => ({
+          plugin: r.plugin,
+          params: r.params,
+          verdict: r.verdict,
+          ...(r.score === undefined ? {} : { score: r.score }),
+          ...(r.text === undefined ? {} : { text: r.text }),
+          details: r.details,
+        })),
+        ...(item.note === undefined ? {} : { note: item.note }),
+      };
+      await writePrivate(join(pending, 'meta.json'), [Buffer.from(`${JSON.stringify(meta, null, 2)}\n`)]);
+      syncDir(pending);
+    } catch (err) {
+      rmSync(pending, { recursive: true, force: true });
+      throw err;
+    }
+    let done = false;
+    return {
+      id,
+      commit: () => {
+        if (done) return;
+        done = true;
+        renameSync(pending, join(this.dir, id));
+        syncDir(this.dir);
+      },
+      discard: () => {
+        if (done) return;
+        done = true;
+        rmSync(pending, { recursive: true, force: true });
+      },
+    };
+  }
+
+  /** Every item, oldest first. Unreadable entries are reported through `problem`. */
+  list(problem: (id: string, why: string) => void = () => {}): QuarantineMeta[] {
+    this.recover();
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: QuarantineMeta[] = [];
+    for (const id of names.filter((n) => ID_PATTERN.test(n))) {
+      try {
+        out.push(this.readMeta(join(this.dir, id), id));
+      } catch (err) {
+        problem(id, (err as Error).message);
+      }
+    }
+    return out.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  /** One item, left in place. */
+  get(id: string): StoredItem {
+    checkId(id);
+    this.recover();
+    return this.open(join(this.dir, id), id);
+  }
+
+  /** Take an item out of the store for release or deletion. */
+  claim(id: string): ClaimedItem {
+    checkId(id);
+    this.ensure();
+    this.recover();
+    const home = join(this.dir, id);
+    const claimed = join(this.tmp, `${process.pid}.${id}.claim`);
+    try {
+      const st = lstatSync(home);
+      if (!st.isDirectory()) throw new QuarantineError(`${id}: not a quarantine item`);
+      renameSync(home, claimed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new QuarantineError(`no quarantined message ${id}`, true);
+      throw err;
+    }
+    let item: StoredItem;
+    try {
+      item = this.open(claimed, id);
+    } catch (err) {
+      renameSync(claimed, home);
+      throw err;
+    }
+    return {
+      ...item,
+      restore: () => {
+        renameSync(claimed, home);
+        syncDir(this.dir);
+      },
+      remove: () => {
+        rmSync(claimed, { recursive: true, force: true });
+        syncDir(this.tmp);
+      },
+    };
+  }
+
+  private open(dir: string, id: string): StoredItem {
+    const meta = this.readMeta(dir, id);
+    const path = join(dir, 'message');
+    const st = lstatSync(path);
+    if (!st.isFile()) throw new QuarantineError(`${id}: message is not a regular file`);
+    if (st.size !== meta.size) throw new QuarantineError(`${id}: message is ${st.size} bytes, meta.json says ${meta.size}`);
+    return { meta, message: new FileMessage(path, st.size) };
+  }
+
+  private readMeta(dir: string, id: string): QuarantineMeta {
+    let st;
+    try {
+      st = lstatSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new QuarantineError(`no quarantined message ${id}`, true);
+      throw err;
+    }
+    if (!st.isDirectory()) throw new QuarantineError(`${id}: not a quarantine item`);
+    const fd = openSync(join(dir, 'meta.json'), constants.O_RDONLY | constants.O_NOFOLLOW);
+    let meta: QuarantineMeta;
+    try {
+      meta = JSON.parse(readFileSync(fd, 'utf8')) as QuarantineMeta;
+    } finally {
+      closeSync(fd);
+    }
+    if (meta.format !== META_FORMAT || meta.id !== id) throw new QuarantineError(`${id}: meta.json is not a quarantine record of this item`);
+    return meta;
+  }
+}
+
+/** Refuse anything but a well-formed ID: it becomes a path. */
+export function checkId(id: string): void {
+  if (!ID_PATTERN.test(id)) throw new QuarantineError(`not a quarantine id: ${JSON.stringify(id.slice(0, 60))}`);
+}
