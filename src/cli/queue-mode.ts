@@ -19,7 +19,7 @@ const STALE_MS = 6 * 3600_000;
 
 /** The message from fd 0 to EOF, then the envelope from fd 1. A read error is 54, a spill error 71. */
 function readInput(maxRecipients: number, collector: MessageCollector) {
-  const chunks = readFdChunks(0);
+  const chunks = readFdChunks(0, () => collector.spilled);
   for (;;) {
     let next: IteratorResult<Buffer>;
     try {

@@ -23,20 +23,11 @@ export class ClientQueue implements QueueSink {
     private readonly timeoutMs: number,
   ) {}
 
+  /** Resolves once `buf` is handed to the kernel: the caller may then reuse it. */
   private write(buf: Buffer): Promise<void> {
     if (this.sock.destroyed) return Promise.reject(new ProtocolError('client gone'));
-    if (this.sock.write(buf)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const onDrain = () => {
-        this.sock.off('close', onClose);
-        resolve();
-      };
-      const onClose = () => {
-        this.sock.off('drain', onDrain);
-        reject(new ProtocolError('client gone while a copy was sent'));
-      };
-      this.sock.once('drain', onDrain);
-      this.sock.once('close', onClose);
+      this.sock.write(buf, (err) => (err ? reject(new ProtocolError(`client gone while a copy was sent: ${err.message}`)) : resolve()));
     });
   }
 
@@ -45,7 +36,8 @@ export class ClientQueue implements QueueSink {
       const chunk = typeof c === 'string' ? Buffer.from(c) : c;
       for (let off = 0; off < chunk.length; off += MAX_FRAME) {
         const part = chunk.subarray(off, Math.min(chunk.length, off + MAX_FRAME));
-        await this.write(Buffer.concat([u32(part.length), part]));
+        void this.write(u32(part.length)).catch(() => {});
+        await this.write(part);
       }
     }
     await this.write(u32(0));
@@ -53,7 +45,7 @@ export class ClientQueue implements QueueSink {
 
   async deliver(message: MessageView, envelope: Buffer): Promise<QueueResult> {
     await this.write(Buffer.concat([Buffer.from('Q'), u32(Math.min(this.timeoutMs, 0xffffffff))]));
-    await this.frames(message.stream());
+    await this.frames(message.chunks());
     await this.frames([envelope]);
     const answer = await this.reader.bytes(2);
     if (answer[0] !== 0x71) throw new ProtocolError(`expected q, got byte ${answer[0]}`);

@@ -121,8 +121,14 @@ export class FrameReader {
         return;
       }
       if (n > MAX_FRAME) throw new ProtocolError(`frame of ${n} bytes`);
-      await this.need(n);
-      yield this.take(n);
+      // The frame as the pieces that arrived, without gathering it into a buffer of its own.
+      let left = n;
+      while (left > 0) {
+        await this.need(1);
+        const k = Math.min(this.chunks[0]!.length, left);
+        left -= k;
+        yield this.take(k);
+      }
     }
   }
 }

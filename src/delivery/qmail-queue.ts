@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 import { describeError } from '../errors.js';
+import { writeMessage } from '../intake/message.js';
 import type { MessageView } from '../pipeline/types.js';
 
 export type QueueResult =
@@ -67,7 +67,7 @@ export class QmailQueue implements QueueSink {
         else if (code === 0) done({ ok: true });
         else done({ ok: false, code: code ?? NO_CODE, reason: `${this.path} exited ${code}` });
       });
-      pipeline(message.stream(), msgIn)
+      writeMessage(message, msgIn)
         .then(() => {
           envIn.end(envelope);
         })

@@ -57,7 +57,7 @@ export class Spool {
       };
       await put(header);
       await put(envelope);
-      for await (const chunk of message.stream()) await put(chunk as Buffer);
+      for await (const chunk of message.chunks()) await put(chunk);
       if (pos !== header.length + envelope.length + message.size) throw new Error('spool write: size mismatch');
       await fh.sync();
       await fh.close();

@@ -6,10 +6,16 @@ import { readSync } from 'node:fs';
 const CHUNK = 64 * 1024;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-/** Yields the bytes of `fd` until EOF. A non-blocking descriptor (not qmail's way) is waited on. */
-export function* readFdChunks(fd: number): Generator<Buffer> {
+/**
+ * Yields the bytes of `fd` until EOF. A non-blocking descriptor (not qmail's way) is waited on.
+ * When `reuse()` says the consumer is done with each chunk before asking for the next (a message being
+ * written straight to its spill file), one buffer serves every read: a 50 MB message then makes no
+ * garbage for the collector to catch up with.
+ */
+export function* readFdChunks(fd: number, reuse: () => boolean = () => false): Generator<Buffer> {
+  let shared: Buffer | undefined;
   for (;;) {
-    const buf = Buffer.allocUnsafe(CHUNK);
+    const buf = reuse() ? (shared ??= Buffer.allocUnsafe(CHUNK)) : Buffer.allocUnsafe(CHUNK);
     let n: number;
     try {
       n = readSync(fd, buf, 0, CHUNK, null);
@@ -21,7 +27,8 @@ export function* readFdChunks(fd: number): Generator<Buffer> {
       throw err;
     }
     if (n === 0) return;
+    if (buf === shared) yield buf.subarray(0, n);
     // Keep small reads small: the collector holds on to what we yield.
-    yield n < CHUNK / 2 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
+    else yield n < CHUNK / 2 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n);
   }
 }

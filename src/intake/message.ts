@@ -2,13 +2,24 @@
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, fsyncSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 
 import type { MessageView } from '../pipeline/types.js';
 
 const HEAD_LIMIT = 64 * 1024;
+const REUSED_CHUNK = 64 * 1024;
+
+/** Write every chunk of `message` to `out`, each one flushed before the next is read; then end `out`. */
+export async function writeMessage(message: MessageView, out: Writable): Promise<void> {
+  for await (const chunk of message.chunks()) {
+    await new Promise<void>((resolve, reject) => {
+      out.write(chunk, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  await new Promise<void>((resolve) => out.end(resolve));
+}
 
 /** Where the header block ends in `buf` (index just past the blank line), or -1. */
 export function headerEnd(buf: Buffer): number {
@@ -33,6 +44,9 @@ export class MemoryMessage implements MessageView {
   stream(): Readable {
     return Readable.from([this.buf], { objectMode: false });
   }
+  async *chunks(): AsyncIterable<Buffer> {
+    yield this.buf;
+  }
   async head(limit = HEAD_LIMIT): Promise<Buffer> {
     return cutHead(this.buf, limit);
   }
@@ -51,6 +65,22 @@ export class FileMessage implements MessageView {
   }
   stream(): Readable {
     return createReadStream(this.path, { start: this.offset, highWaterMark: 256 * 1024 });
+  }
+  async *chunks(): AsyncIterable<Buffer> {
+    const fh = await open(this.path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(REUSED_CHUNK);
+      let pos = this.offset;
+      const end = this.offset + this.size;
+      while (pos < end) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+        if (bytesRead === 0) throw new Error(`${this.path}: shorter than its ${this.size} bytes`);
+        pos += bytesRead;
+        yield buf.subarray(0, bytesRead);
+      }
+    } finally {
+      await fh.close();
+    }
   }
   async head(limit = HEAD_LIMIT): Promise<Buffer> {
     const fd = openSync(this.path, constants.O_RDONLY);
@@ -85,6 +115,10 @@ export class PrefixedMessage implements MessageView {
       })(),
       { objectMode: false },
     );
+  }
+  async *chunks(): AsyncIterable<Buffer> {
+    yield this.prefix;
+    yield* this.base.chunks();
   }
   async head(limit = HEAD_LIMIT): Promise<Buffer> {
     if (this.prefix.length >= limit) return cutHead(this.prefix, limit);
@@ -148,6 +182,11 @@ export class MessageCollector {
     const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
     this.chunks = [];
     return new MemoryMessage(buf);
+  }
+
+  /** True once the bytes go straight to the spill file (each chunk is written before write() returns). */
+  get spilled(): boolean {
+    return this.fd >= 0;
   }
 
   /** The spill file, if any (for cleanup). */

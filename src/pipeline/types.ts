@@ -26,6 +26,11 @@ export interface MessageView {
   buffer(): Promise<Buffer>;
   /** The message bytes as a stream, from the start. */
   stream(): Readable;
+  /**
+   * The message bytes in chunks that are only valid until the next one is asked for (one buffer is
+   * reused): for writers that finish with each chunk first. A large message then makes no garbage.
+   */
+  chunks(): AsyncIterable<Buffer>;
   /** The header block (up to and including the blank line, or the first `limit` bytes). */
   head(limit?: number): Promise<Buffer>;
 }
