@@ -4,12 +4,12 @@
 // Maildir folder of the recipient's (q=maildir, folder from the `maildir` template). The copy is kept
 // only once the message is accepted: a deferred message, retried by its sender, is not kept twice.
 
+import { describeError } from '../errors.js';
 import { renderHeaders, rfc5322Date } from '../pipeline/headers.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { checkTemplate, maildirFolder, prepareMaildir } from '../quarantine/maildir.js';
 import { QuarantineStore, storedAddress, whyText, type PendingItem } from '../quarantine/store.js';
 import { VERSION } from '../version.js';
-import { describeError } from '../errors.js';
 
 export const SOURCES = ['clamav', 'spamassassin', 'rspamd', 'dspam'] as const;
 
