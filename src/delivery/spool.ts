@@ -2,26 +2,17 @@
 // file (header line, envelope, message) written to tmp/, fsynced, renamed into new/. `flush` claims an
 // entry by renaming it into cur/ (so two flushes never deliver it twice), delivers it, removes it.
 
-import { closeSync, fsyncSync, openSync, readdirSync, readSync, renameSync, unlinkSync, constants, fstatSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readdirSync, readSync, renameSync, unlinkSync, constants, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describeError } from '../errors.js';
-import { FileMessage, PRIVATE_FILE, workFileName } from '../intake/message.js';
+import { isAlive, syncDir, withPrefix, writePrivateFile } from '../intake/files.js';
+import { FileMessage, workFileName } from '../intake/message.js';
 import { ensurePrivateDir } from '../intake/workdir.js';
 import type { MessageView } from '../pipeline/types.js';
 import type { QueueSink } from './qmail-queue.js';
 
 const MAGIC = 'NQQSPOOL1';
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export class Spool {
   readonly tmp: string;
@@ -43,36 +34,15 @@ export class Spool {
     this.ensure();
     const name = workFileName('spool');
     const tmp = join(this.tmp, name);
-    const fh = await open(tmp, PRIVATE_FILE, 0o600);
-    try {
-      const header = Buffer.from(`${MAGIC} ${envelope.length} ${message.size} ${note.replace(/[^\x20-\x7e]/g, '?')}\n`, 'latin1');
-      let pos = 0;
-      const put = async (b: Buffer) => {
-        let off = 0;
-        while (off < b.length) {
-          const { bytesWritten } = await fh.write(b, off, b.length - off, pos);
-          off += bytesWritten;
-          pos += bytesWritten;
-        }
-      };
-      await put(header);
-      await put(envelope);
-      for await (const chunk of message.chunks()) await put(chunk);
-      if (pos !== header.length + envelope.length + message.size) throw new Error('spool write: size mismatch');
-      await fh.sync();
-      await fh.close();
-      renameSync(tmp, join(this.new, name));
-      syncDir(this.new);
-      return name;
-    } catch (err) {
-      await fh.close().catch(() => {});
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // nothing to remove
-      }
-      throw err;
+    const header = Buffer.from(`${MAGIC} ${envelope.length} ${message.size} ${note.replace(/[^\x20-\x7e]/g, '?')}\n`, 'latin1');
+    const written = await writePrivateFile(tmp, withPrefix([header, envelope], message.chunks()));
+    if (written !== header.length + envelope.length + message.size) {
+      unlinkSync(tmp);
+      throw new Error('spool write: size mismatch');
     }
+    renameSync(tmp, join(this.new, name));
+    syncDir(this.new);
+    return name;
   }
 
   /** Take back an entry that is still waiting (best effort). */
@@ -104,13 +74,7 @@ export class Spool {
     for (const n of names) {
       const m = /^(\d+)-(.+)$/.exec(n);
       if (!m) continue;
-      let alive = true;
-      try {
-        process.kill(Number(m[1]), 0);
-      } catch (err) {
-        alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (!alive) {
+      if (!isAlive(Number(m[1]))) {
         try {
           renameSync(join(this.cur, n), join(this.new, m[2]!));
         } catch {

@@ -4,6 +4,8 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { isAlive } from './files.js';
+
 /** Make sure `dir` is a real directory, ours, mode 0700. Throws when it is a symlink or someone else's. */
 export function ensurePrivateDir(dir: string): string {
   try {
@@ -17,15 +19,6 @@ export function ensurePrivateDir(dir: string): string {
   if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to uid ${st.uid}, not to uid ${uid}`);
   if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
   return dir;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -47,7 +40,7 @@ export function sweepStale(dir: string, maxAgeMs: number, now = Date.now()): num
       const st = lstatSync(p);
       if (!st.isFile() && !st.isSymbolicLink()) continue;
       const pid = m ? Number(m[1]) : 0;
-      const orphan = pid > 0 && pid !== process.pid && !alive(pid);
+      const orphan = pid > 0 && pid !== process.pid && !isAlive(pid);
       if (orphan || now - st.mtimeMs > maxAgeMs) {
         unlinkSync(p);
         removed++;

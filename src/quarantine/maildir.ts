@@ -4,12 +4,11 @@
 // way: tmp/<unique>, fsync, then renamed to new/<unique> — here, when the message's fate is known.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { lstatSync, mkdirSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
-import { PRIVATE_FILE } from '../intake/message.js';
+import { syncDir, withPrefix, writePrivateFile } from '../intake/files.js';
 import type { MessageView } from '../pipeline/types.js';
 import { plainAddress } from '../qmail/plain-address.js';
 import type { PendingItem } from './store.js';
@@ -43,15 +42,6 @@ function ensureDir(dir: string): void {
   if (st.isSymbolicLink() || !st.isDirectory()) throw new Error(`${dir} is not a directory (symlinks are refused)`);
 }
 
-function syncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 let delivered = 0;
 
 /** A Maildir unique name: time, microseconds, pid, a counter and randomness, the host ('/' and ':' escaped). */
@@ -69,30 +59,10 @@ export async function prepareMaildir(folder: string, prefix: Buffer, message: Me
   for (const sub of ['tmp', 'new', 'cur']) ensureDir(join(folder, sub));
   const name = uniqueName(host);
   const tmp = join(folder, 'tmp', name);
-  const fh = await open(tmp, PRIVATE_FILE, 0o600);
-  try {
-    let pos = 0;
-    const put = async (b: Buffer) => {
-      let off = 0;
-      while (off < b.length) {
-        const { bytesWritten } = await fh.write(b, off, b.length - off, pos);
-        off += bytesWritten;
-        pos += bytesWritten;
-      }
-    };
-    await put(prefix);
-    for await (const chunk of message.stream()) await put(chunk as Buffer);
-    if (pos !== prefix.length + message.size) throw new Error(`wrote ${pos} bytes, expected ${prefix.length + message.size}`);
-    await fh.sync();
-    await fh.close();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // not there
-    }
-    throw err;
+  const written = await writePrivateFile(tmp, withPrefix([prefix], message.chunks()));
+  if (written !== prefix.length + message.size) {
+    unlinkSync(tmp);
+    throw new Error(`wrote ${written} bytes, expected ${prefix.length + message.size}`);
   }
   let done = false;
   return {

@@ -6,11 +6,11 @@
 // the same item; a claim whose process died is put back by the next command.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { FileMessage, PRIVATE_FILE } from '../intake/message.js';
+import { isAlive, syncDir, writePrivateFile } from '../intake/files.js';
+import { FileMessage } from '../intake/message.js';
 import { ensurePrivateDir } from '../intake/workdir.js';
 import type { MessageView, Result } from '../pipeline/types.js';
 
@@ -110,44 +110,6 @@ export function whyText(caughtBy: readonly CaughtBy[]): string {
     .join('; ');
 }
 
-function syncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function writePrivate(path: string, chunks: AsyncIterable<unknown> | Iterable<Buffer>): Promise<number> {
-  const fh = await open(path, PRIVATE_FILE, 0o600);
-  let pos = 0;
-  try {
-    for await (const chunk of chunks) {
-      const b = chunk as Buffer;
-      let off = 0;
-      while (off < b.length) {
-        const { bytesWritten } = await fh.write(b, off, b.length - off, pos);
-        off += bytesWritten;
-        pos += bytesWritten;
-      }
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return pos;
-}
-
 export class QuarantineStore {
   readonly dir: string;
   readonly tmp: string;
@@ -177,7 +139,7 @@ export class QuarantineStore {
       const path = join(this.tmp, name);
       try {
         const st = lstatSync(path);
-        const dead = pid !== process.pid && !alive(pid);
+        const dead = pid !== process.pid && !isAlive(pid);
         if (m[3] === 'claim') {
           if (dead && ID_PATTERN.test(m[2]!)) renameSync(path, join(this.dir, m[2]!));
         } else if (dead || now - st.mtimeMs > STALE_MS) {
@@ -197,7 +159,7 @@ export class QuarantineStore {
     const pending = join(this.tmp, `${process.pid}.${id}.new`);
     mkdirSync(pending, { mode: 0o700 });
     try {
-      const size = await writePrivate(join(pending, 'message'), message.stream());
+      const size = await writePrivateFile(join(pending, 'message'), message.chunks());
       if (size !== message.size) throw new Error(`message stream gave ${size} of ${message.size} bytes`);
       const meta: QuarantineMeta = {
         format: META_FORMAT,
@@ -217,7 +179,7 @@ export class QuarantineStore {
         })),
         ...(item.note === undefined ? {} : { note: item.note }),
       };
-      await writePrivate(join(pending, 'meta.json'), [Buffer.from(`${JSON.stringify(meta, null, 2)}\n`)]);
+      await writePrivateFile(join(pending, 'meta.json'), [Buffer.from(`${JSON.stringify(meta, null, 2)}\n`)]);
       syncDir(pending);
     } catch (err) {
       rmSync(pending, { recursive: true, force: true });

@@ -5,8 +5,8 @@ import type { CfbLine } from '../../config/cfb.js';
 import { describeError } from '../../errors.js';
 import { configurePlugin } from '../../plugin-api/load.js';
 import { toAddress } from '../../qmail/envelope.js';
-import { makeServices, pathsFrom, readSettings, type Services } from '../../queue/services.js';
-import { envelopeArgs, UsageError } from '../args.js';
+import type { Services } from '../../queue/services.js';
+import { envelopeCommand } from '../args.js';
 
 async function chain(line: CfbLine | undefined, stage: 'general' | 'per-user', services: Services): Promise<string[]> {
   if (!line) return ['    no line applies: no plugins'];
@@ -25,24 +25,9 @@ async function chain(line: CfbLine | undefined, stage: 'general' | 'per-user', s
 }
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = envelopeArgs(args);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`nqqueue explain: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  let services: Services;
-  try {
-    const paths = pathsFrom(env);
-    services = makeServices(paths, readSettings(paths), env.NQQFILE);
-  } catch (err) {
-    process.stderr.write(`nqqueue explain: ${describeError(err)}\n`);
-    return 1;
-  }
+  const setup = envelopeCommand('explain', args, env);
+  if (typeof setup === 'number') return setup;
+  const { parsed, services } = setup;
   const lines: string[] = [];
   const relay = env.RELAYCLIENT;
   try {

@@ -8,29 +8,14 @@ import { makeLogger, parseDebugLevel } from '../../log.js';
 import { runPipeline } from '../../pipeline/run.js';
 import { DeadlineError } from '../../pipeline/chain.js';
 import { toEnvelope } from '../../qmail/envelope.js';
-import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings } from '../../queue/services.js';
-import { envelopeArgs, UsageError } from '../args.js';
+import { clientFrom, heloFrom } from '../../queue/services.js';
+import { envelopeCommand } from '../args.js';
 import { describeGroups, describeOutcome, smtpReply } from '../report.js';
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
-  try {
-    parsed = envelopeArgs(args);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`nqqueue test: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  let services;
-  try {
-    const paths = pathsFrom(env);
-    services = makeServices(paths, readSettings(paths), env.NQQFILE);
-  } catch (err) {
-    process.stderr.write(`nqqueue test: ${describeError(err)}\n`);
-    return 1;
-  }
+  const setup = envelopeCommand('test', args, env);
+  if (typeof setup === 'number') return setup;
+  const { parsed, services } = setup;
   const collector = new MessageCollector(services.settings.spillBytes, () => services.workDir());
   try {
     for (const chunk of readFdChunks(0)) collector.write(chunk);
