@@ -5,6 +5,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { makeStandIn, type Delivery, type StandIn, type StandInOptions } from './stand-in.js';
@@ -155,6 +156,17 @@ export function setup(o: SetupOptions = {}): Setup {
     },
   };
   return s;
+}
+
+/** setup() for one test file: every installation it makes is removed after the file's tests. */
+export function setupsForThisFile(): (o?: SetupOptions) => Setup {
+  const made: Setup[] = [];
+  after(() => made.forEach((s) => s.cleanup()));
+  return (o) => {
+    const s = setup(o);
+    made.push(s);
+    return s;
+  };
 }
 
 /** The message a recipient received: the stand-in's bytes with NQqueue's trace header taken off. */

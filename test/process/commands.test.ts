@@ -3,18 +3,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { REPO, SAMPLE, setup, type Setup } from '../helpers/nqq.js';
+import { REPO, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
 import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 
-const setups: Setup[] = [];
-after(() => setups.forEach((s) => s.cleanup()));
-function make(...a: Parameters<typeof setup>): Setup {
-  const s = setup(...a);
-  setups.push(s);
-  return s;
-}
+const make = setupsForThisFile();
 
 test('--version prints "nqqueue X.Y.Z" and exits 0', () => {
   const pkg = JSON.parse(readFileSync(`${REPO}/package.json`, 'utf8'));

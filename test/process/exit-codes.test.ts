@@ -1,17 +1,11 @@
 // Every row of the SPEC §3 exit table, through bin/nqqueue started the way qmail-smtpd starts it.
 
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { envelopeOf, rcptsOf, SAMPLE, setup, withoutTrace } from '../helpers/nqq.js';
+import { envelopeOf, rcptsOf, SAMPLE, setupsForThisFile, withoutTrace } from '../helpers/nqq.js';
 
-const setups: { cleanup(): void }[] = [];
-after(() => setups.forEach((s) => s.cleanup()));
-function make(...a: Parameters<typeof setup>) {
-  const s = setup(...a);
-  setups.push(s);
-  return s;
-}
+const make = setupsForThisFile();
 
 test('0: accepted, handed to qmail-queue byte for byte below one trace header', async () => {
   const s = make({ files: { 'general.cfb': ':black=nobody@nowhere.example\n' } });

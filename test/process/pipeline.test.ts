@@ -3,17 +3,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { envelopeOf, rcptsOf, SAMPLE, setup, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
+import { envelopeOf, rcptsOf, SAMPLE, setupsForThisFile, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
 
-const setups: Setup[] = [];
-after(() => setups.forEach((s) => s.cleanup()));
-function make(...a: Parameters<typeof setup>): Setup {
-  const s = setup(...a);
-  setups.push(s);
-  return s;
-}
+const make = setupsForThisFile();
 
 /** A third-party plugin directory with the given plugins (name → module source). */
 function plugins(s: Setup, mods: Record<string, string>): string {

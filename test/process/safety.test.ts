@@ -3,17 +3,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 
-import { envelopeOf, setup, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
+import { envelopeOf, setupsForThisFile, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
 
-const setups: Setup[] = [];
-after(() => setups.forEach((s) => s.cleanup()));
-function make(...a: Parameters<typeof setup>): Setup {
-  const s = setup(...a);
-  setups.push(s);
-  return s;
-}
+const make = setupsForThisFile();
 
 test('never a shell: program paths and addresses with shell syntax are not interpreted', async () => {
   const s = make();
