@@ -250,6 +250,8 @@ export class Daemon {
           },
         });
       } catch (err) {
+        // The client went away mid-delivery: it decides the message's fate itself; say so here.
+        if (err instanceof ProtocolError) throw err;
         result = resultFromError(err, {});
         result.fields.ms = Math.round(performance.now() - started);
       }

@@ -167,7 +167,14 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   const dropped = outcome.recipients.filter((r) => r.fate === 'drop' || r.fate === 'reject').length;
   if (dropped) fields.removed = dropped;
   job.onDeliver?.(outcome.groups.length);
-  const report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
+  let report;
+  try {
+    report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
+  } catch (err) {
+    // The daemon's client went away mid-delivery: this run's fate is not an acceptance.
+    await settle(outcome, false, fields);
+    throw err;
+  }
   fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
   // Quarantined copies are kept only when the message was accepted: a deferred one comes back.
   await settle(outcome, report.exit === 0, fields);
