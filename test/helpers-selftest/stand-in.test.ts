@@ -189,6 +189,8 @@ test('through the runner, message and envelope arrive intact even in 1-byte enve
     message,
     envelope,
     envelopeChunks: Array.from({ length: envelope.length - 1 }, (_, i) => i + 1),
+    // Long enough that a stand-in slowed by a loaded machine still meets the envelope mid-way.
+    envelopeDelayMs: 25,
   });
   assert.deepEqual([r.code, r.signal, r.timedOut, r.writeError], [0, null, false, null]);
   const [d] = s.deliveries();
