@@ -1,9 +1,15 @@
 // clamd client: INSTREAM scans, PING and VERSION over a Unix socket or TCP, with fail-over.
 
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+
 import type { MessageView } from '../pipeline/types.js';
 import { BackendError } from '../plugin-api/define.js';
 import {
   asBuffer,
+  codedError,
+  ConnectFailure,
   exchange,
   parseEndpoints,
   pieces,
@@ -25,6 +31,19 @@ export interface ClamdClientOptions extends Partial<Timeouts> {
   readonly addresses: readonly string[];
   /** Largest INSTREAM chunk sent (default 64 KiB). */
   readonly chunkBytes?: number;
+  /**
+   * Keep clamd connections open between scans as IDSESSION sessions (for a long-lived process): each
+   * scan takes an idle session of the endpoint or opens one, and gives it back after a clean reply.
+   * Off by default: one connection per scan.
+   */
+  readonly sessions?: boolean | SessionOptions;
+}
+
+export interface SessionOptions {
+  /** Idle sessions kept per endpoint (default 4). */
+  readonly maxIdle?: number;
+  /** An idle session is ended after this long unused (default 5 s; clamd's own IdleTimeout is 30 s). */
+  readonly idleMs?: number;
 }
 
 const DEFAULTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 30_000 };
@@ -52,10 +71,165 @@ export function parseScanReply(text: string): ClamdVerdict | { readonly status: 
   return { status: 'error', message: `unexpected reply ${JSON.stringify(text.slice(0, 200))}` };
 }
 
+/** A reused session turned out to be gone before any reply: the scan may be retried on a fresh one. */
+class SessionGone extends Error {
+  readonly sent: number;
+  readonly finished: boolean;
+  constructor(message: string, sent: number, finished: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SessionGone';
+    this.sent = sent;
+    this.finished = finished;
+  }
+}
+
+class StopWriting extends Error {
+  constructor() {
+    super('request is over');
+    this.name = 'StopWriting';
+  }
+}
+
+const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED']);
+const codeOf = (err: unknown): string => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'EUNKNOWN';
+};
+const textOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** One IDSESSION connection to clamd; used by one scan at a time. */
+class Session {
+  /** Number of the last request sent in this session (clamd numbers them from 1). */
+  private seq = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private onIdleEvent: (() => void) | undefined;
+  dead = false;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly socket: Socket,
+  ) {}
+
+  nextId(): number {
+    return ++this.seq;
+  }
+
+  get used(): boolean {
+    return this.seq > 0;
+  }
+
+  /** Park the session: any byte or close while idle kills it; it ends itself after `idleMs`. */
+  park(idleMs: number, onGone: () => void): void {
+    const gone = (): void => {
+      this.kill();
+      onGone();
+    };
+    this.onIdleEvent = gone;
+    this.socket.on('data', gone);
+    this.socket.on('end', gone);
+    this.socket.on('close', gone);
+    this.socket.on('error', gone);
+    this.socket.setTimeout(0);
+    this.socket.unref();
+    this.idleTimer = setTimeout(() => {
+      this.end();
+      onGone();
+    }, idleMs);
+    this.idleTimer.unref();
+  }
+
+  /** Take the session out of the pool for a scan. */
+  unpark(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const gone = this.onIdleEvent;
+    if (gone) {
+      this.socket.off('data', gone);
+      this.socket.off('end', gone);
+      this.socket.off('close', gone);
+      this.socket.off('error', gone);
+      this.onIdleEvent = undefined;
+    }
+    this.socket.ref();
+  }
+
+  /** End the session politely (zEND), then let clamd close it. */
+  end(): void {
+    this.unpark();
+    this.dead = true;
+    this.socket.on('error', () => undefined);
+    if (!this.socket.destroyed) {
+      this.socket.end(Buffer.from('zEND\0', 'latin1'));
+      this.socket.unref();
+      setTimeout(() => this.socket.destroy(), 1_000).unref();
+    }
+  }
+
+  kill(): void {
+    this.unpark();
+    this.dead = true;
+    this.socket.on('error', () => undefined);
+    this.socket.destroy();
+  }
+}
+
+/** Connect to an endpoint: ConnectFailure when it cannot be reached (the next address is tried). */
+function openSocket(endpoint: Endpoint, connectTimeoutMs: number, signal: AbortSignal): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const socket = endpoint.kind === 'unix' ? connect({ path: endpoint.path }) : connect({ host: endpoint.host, port: endpoint.port });
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      socket.off('connect', onConnect);
+    };
+    const onAbort = (): void => {
+      done();
+      socket.destroy();
+      reject(signal.reason);
+    };
+    const onError = (err: Error): void => {
+      done();
+      socket.destroy();
+      const code = codeOf(err);
+      reject(new ConnectFailure(err.message.includes(code) ? err.message : `${code}: ${err.message}`, code, { cause: err }));
+    };
+    const onConnect = (): void => {
+      done();
+      resolve(socket);
+    };
+    const timer = setTimeout(() => {
+      done();
+      socket.destroy();
+      reject(new ConnectFailure(`connect timeout after ${connectTimeoutMs} ms`, 'ETIMEDOUT'));
+    }, connectTimeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', onError);
+    socket.once('connect', onConnect);
+  });
+}
+
+/** The verdict of an INSTREAM reply text; clamd's errors (size limit...) are BackendErrors. */
+function verdictOf(endpoint: Endpoint, message: MessageView, text: string): ClamdVerdict {
+  const verdict = parseScanReply(text);
+  if (verdict.status === 'error') {
+    const hint = /size limit exceeded/i.test(verdict.message) ? ` (message of ${message.size} bytes is larger than clamd's StreamMaxLength)` : '';
+    throw new BackendError(`clamd ${endpoint.text}: ${verdict.message}${hint}`);
+  }
+  return verdict;
+}
+
 export class ClamdClient {
   readonly endpoints: readonly Endpoint[];
   private readonly timeouts: Timeouts;
   private readonly chunkBytes: number;
+  private readonly sessions: { readonly maxIdle: number; readonly idleMs: number } | undefined;
+  /** Idle sessions per endpoint text, most recently used last. */
+  private readonly idle = new Map<string, Session[]>();
 
   constructor(options: ClamdClientOptions) {
     this.endpoints = parseEndpoints('clamd', options.addresses);
@@ -64,12 +238,33 @@ export class ClamdClient {
     if (!Number.isInteger(this.chunkBytes) || this.chunkBytes < 1 || this.chunkBytes > 0x7fffffff) {
       throw new RangeError('chunkBytes must be a positive integer');
     }
+    if (options.sessions) {
+      const o = options.sessions === true ? {} : options.sessions;
+      const maxIdle = o.maxIdle ?? 4;
+      const idleMs = o.idleMs ?? 5_000;
+      if (!Number.isInteger(maxIdle) || maxIdle < 0) throw new RangeError('sessions.maxIdle must be a non-negative integer');
+      if (!Number.isFinite(idleMs) || idleMs <= 0) throw new RangeError('sessions.idleMs must be a positive number of milliseconds');
+      this.sessions = { maxIdle, idleMs };
+    }
+  }
+
+  /** Idle sessions kept now (all endpoints). */
+  idleSessions(): number {
+    let n = 0;
+    for (const list of this.idle.values()) n += list.length;
+    return n;
+  }
+
+  /** End every idle session (a scan in progress keeps its own until it finishes). */
+  close(): void {
+    for (const list of this.idle.values()) for (const s of list.splice(0)) s.end();
   }
 
   /** Scan a message with INSTREAM. A virus is a result, not an error; clamd errors are BackendErrors. */
   async scan(message: MessageView, options: CallOptions): Promise<ClamdScanResult> {
     const started = performance.now();
     const timeouts = resolveTimeouts(this.timeouts, options);
+    if (this.sessions) return this.scanInSession(message, options.signal, timeouts, started);
     return withFailover('clamd', this.endpoints, options.signal, async (endpoint) => {
       let sent = 0;
       let finished = false;
@@ -109,14 +304,247 @@ export class ClamdClient {
       }
       const text = replyText(reply);
       if (text === undefined) throw new BackendError(`clamd ${endpoint.text}: incomplete reply ${JSON.stringify(reply.toString('utf8').slice(0, 200))}`);
-      const verdict = parseScanReply(text);
-      if (verdict.status === 'error') {
-        const hint = /size limit exceeded/i.test(verdict.message)
-          ? ` (message of ${message.size} bytes is larger than clamd's StreamMaxLength)`
-          : '';
-        throw new BackendError(`clamd ${endpoint.text}: ${verdict.message}${hint}`);
+      return { ...verdictOf(endpoint, message, text), ms: performance.now() - started, address: endpoint.text };
+    });
+  }
+
+  /**
+   * A scan on an IDSESSION connection: an idle one of the endpoint when there is one, else a new one.
+   * A reused session found dead before any reply (clamd closed it meanwhile) is retried once on a
+   * fresh connection; every other failure discards the session and fails the scan.
+   */
+  private scanInSession(message: MessageView, signal: AbortSignal, timeouts: Timeouts, started: number): Promise<ClamdScanResult> {
+    return withFailover('clamd', this.endpoints, signal, async (endpoint) => {
+      const reused = this.takeIdle(endpoint);
+      if (reused) {
+        try {
+          return await this.scanOn(reused, message, signal, timeouts, started);
+        } catch (err) {
+          if (signal.aborted) throw signal.reason;
+          if (!(err instanceof SessionGone)) throw err;
+          // Gone before answering: the message was not judged; stream it again on a fresh connection.
+        }
       }
-      return { ...verdict, ms: performance.now() - started, address: endpoint.text };
+      const socket = await openSocket(endpoint, timeouts.connectTimeoutMs, signal);
+      socket.write(Buffer.from('zIDSESSION\0', 'latin1'));
+      const session = new Session(endpoint, socket);
+      try {
+        return await this.scanOn(session, message, signal, timeouts, started);
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        if (!(err instanceof SessionGone)) throw err;
+        if (!err.finished) {
+          // clamd drops the connection when the stream passes StreamMaxLength; the reply saying so
+          // can be lost when the close wins the race with our read.
+          throw new BackendError(
+            `clamd ${endpoint.text}: connection closed after ${err.sent} of ${message.size} bytes without a reply ` +
+              '(INSTREAM size limit exceeded? clamd StreamMaxLength is probably smaller than the message)',
+            { cause: err.cause },
+          );
+        }
+        throw new BackendError(`clamd ${endpoint.text}: ${err.message}`, { cause: err.cause });
+      }
+    });
+  }
+
+  private takeIdle(endpoint: Endpoint): Session | undefined {
+    const list = this.idle.get(endpoint.text);
+    while (list && list.length > 0) {
+      const s = list.pop() as Session;
+      s.unpark();
+      if (!s.dead && !s.socket.destroyed) return s;
+      s.kill();
+    }
+    return undefined;
+  }
+
+  private giveBack(session: Session): void {
+    const settings = this.sessions;
+    if (!settings || session.dead || session.socket.destroyed) {
+      session.kill();
+      return;
+    }
+    let list = this.idle.get(session.endpoint.text);
+    if (!list) {
+      list = [];
+      this.idle.set(session.endpoint.text, list);
+    }
+    if (list.length >= settings.maxIdle) {
+      session.end();
+      return;
+    }
+    list.push(session);
+    session.park(settings.idleMs, () => {
+      const i = list.indexOf(session);
+      if (i >= 0) list.splice(i, 1);
+    });
+  }
+
+  /** One INSTREAM request in a session. The session goes back to the pool only after a clean reply. */
+  private async scanOn(session: Session, message: MessageView, signal: AbortSignal, timeouts: Timeouts, started: number): Promise<ClamdScanResult> {
+    const { endpoint } = session;
+    const id = session.nextId();
+    const reply = await this.sessionRequest(session, message, signal, timeouts).catch((err: unknown) => {
+      session.kill();
+      throw err;
+    });
+    const m = /^(\d+): ([^]*)$/.exec(reply);
+    if (!m || Number(m[1]) !== id) {
+      session.kill();
+      throw new BackendError(`clamd ${endpoint.text}: unexpected reply in session ${JSON.stringify(reply.slice(0, 200))} (request ${id})`);
+    }
+    let verdict: ClamdVerdict;
+    try {
+      verdict = verdictOf(endpoint, message, m[2] as string);
+    } catch (err) {
+      session.kill();
+      throw err;
+    }
+    this.giveBack(session);
+    return { ...verdict, ms: performance.now() - started, address: endpoint.text };
+  }
+
+  /**
+   * Stream the message as INSTREAM on the session's socket and read one NUL-terminated reply.
+   * Rejects with SessionGone when the connection closed or reset before any reply byte; with
+   * BackendError on a read timeout, a socket error or an oversized/garbled reply; with
+   * `signal.reason` on abort; with what the message stream threw when it cannot be read.
+   */
+  private sessionRequest(session: Session, message: MessageView, signal: AbortSignal, timeouts: Timeouts): Promise<string> {
+    const { socket, endpoint } = session;
+    const where = `clamd ${endpoint.text}`;
+    const chunkBytes = this.chunkBytes;
+    return new Promise<string>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let settled = false;
+      let sent = 0;
+      let finished = false;
+      const stop = new AbortController();
+
+      const cleanup = (): void => {
+        settled = true;
+        stop.abort();
+        signal.removeEventListener('abort', onAbort);
+        socket.setTimeout(0);
+        socket.off('data', onData);
+        socket.off('end', onGone);
+        socket.off('close', onGone);
+        socket.off('error', onError);
+        socket.off('timeout', onTimeout);
+      };
+      const fail = (err: unknown): void => {
+        if (settled) return;
+        cleanup();
+        socket.on('error', () => undefined);
+        socket.destroy();
+        reject(err);
+      };
+      const reply = (): string | undefined => replyText(Buffer.concat(chunks, received));
+      const onGone = (err?: unknown): void => {
+        if (settled) return;
+        const text = reply();
+        if (text !== undefined) {
+          // Answered, then closed (clamd closes after an error reply): the reply still counts.
+          cleanup();
+          socket.destroy();
+          resolve(text);
+          return;
+        }
+        if (received > 0) {
+          fail(new BackendError(`${where}: incomplete reply ${JSON.stringify(Buffer.concat(chunks, received).toString('utf8').slice(0, 200))}`, { cause: err }));
+          return;
+        }
+        const why = `connection closed without a reply${err === undefined ? '' : ` (${textOf(err)})`}`;
+        fail(new SessionGone(why, sent, finished, { cause: err }));
+      };
+      const onError = (err: Error): void => {
+        if (PEER_GONE.has(codeOf(err))) onGone(err);
+        else fail(new BackendError(`${where}: ${textOf(err)}`, { cause: err }));
+      };
+      const onTimeout = (): void => {
+        fail(
+          new BackendError(`${where}: no progress for ${timeouts.readTimeoutMs} ms`, {
+            cause: codedError(`read timeout after ${timeouts.readTimeoutMs} ms`, 'ETIMEDOUT'),
+          }),
+        );
+      };
+      const onAbort = (): void => fail(signal.reason);
+      const onData = (data: Buffer): void => {
+        if (settled) return;
+        received += data.length;
+        if (received > MAX_REPLY) {
+          fail(new BackendError(`${where}: reply longer than ${MAX_REPLY} bytes`));
+          return;
+        }
+        chunks.push(data);
+        const whole = Buffer.concat(chunks, received);
+        const end = whole.indexOf(NUL);
+        if (end < 0) return;
+        if (end !== whole.length - 1) {
+          fail(new BackendError(`${where}: unexpected bytes after the reply in session ${JSON.stringify(whole.toString('utf8').slice(0, 200))}`));
+          return;
+        }
+        cleanup();
+        resolve(whole.subarray(0, end).toString('utf8'));
+      };
+
+      signal.addEventListener('abort', onAbort, { once: true });
+      socket.on('data', onData);
+      socket.on('end', onGone);
+      socket.on('close', onGone);
+      socket.on('error', onError);
+      socket.setTimeout(timeouts.readTimeoutMs);
+      socket.on('timeout', onTimeout);
+      if (socket.destroyed) {
+        onGone();
+        return;
+      }
+
+      const stopped = (): boolean => settled || received > 0 || socket.destroyed;
+      const write = async (chunk: Buffer): Promise<void> => {
+        if (stopped()) throw new StopWriting();
+        if (!socket.write(chunk)) {
+          try {
+            await once(socket, 'drain', { signal: stop.signal });
+          } catch {
+            throw new StopWriting();
+          }
+        }
+        // Let pending reads run between writes, so an early reply is seen before a write fails.
+        await yieldToLoop();
+        if (stopped()) throw new StopWriting();
+      };
+      const send = async (): Promise<void> => {
+        await write(Buffer.from('zINSTREAM\0', 'latin1'));
+        const source = message.stream();
+        try {
+          for await (const chunk of source) {
+            for (const piece of pieces(asBuffer(chunk), chunkBytes)) {
+              const frame = Buffer.allocUnsafe(4 + piece.length);
+              frame.writeUInt32BE(piece.length, 0);
+              piece.copy(frame, 4);
+              await write(frame);
+              sent += piece.length;
+            }
+          }
+        } finally {
+          source.destroy();
+        }
+        await write(Buffer.alloc(4));
+        finished = true;
+      };
+      send().then(
+        () => undefined,
+        (err: unknown) => {
+          if (settled || err instanceof StopWriting) return;
+          fail(err);
+        },
+      );
     });
   }
 

@@ -84,8 +84,8 @@ export class Daemon {
   async start(): Promise<void> {
     ensurePrivateDir(this.paths.home);
     await this.takeOverSocket();
-    // The socket is created with the umask: make it ours alone from the first moment.
-    const oldMask = process.umask(0o077);
+    // The socket is created with the umask: 0600 from its first moment (no window before the chmod).
+    const oldMask = process.umask(0o177);
     const server = createServer({ allowHalfOpen: true }, (sock) => this.handle(sock));
     try {
       await new Promise<void>((resolve, reject) => {

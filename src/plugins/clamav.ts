@@ -30,7 +30,7 @@ export default definePlugin<ClamavConfig>({
     const items = backendAddresses(params, settings.section('clamav'), ['socket', 'host'], [{ key: 'socket', value: DEFAULT_SOCKET }]);
     const addresses = socketOrHost(items);
     const timeouts = backendTimeouts(params);
-    return { client: makeClient(() => new ClamdClient({ addresses, ...timeouts })), timeouts, pass: params.has('pass') };
+    return { client: makeClient(() => new ClamdClient({ addresses, ...timeouts, sessions: true })), timeouts, pass: params.has('pass') };
   },
   async run(ctx) {
     const { config } = ctx;

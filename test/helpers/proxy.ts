@@ -12,6 +12,11 @@ export interface Proxy {
   connections(): number;
   /** The first bytes each client sent (up to 64 KiB), per connection in order. */
   requests(): Buffer[];
+  /**
+   * Close the daemon side of every open connection without telling the clients: each client sees its
+   * connection reset only when it next sends (a kept-alive connection the daemon closed meanwhile).
+   */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -33,6 +38,7 @@ function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
 /** A proxy to `target` (`HOST:PORT` or a Unix socket path) on 127.0.0.1, port 0. */
 export async function startProxy(target: string, options: ProxyOptions = {}): Promise<Proxy> {
   const sockets = new Set<Socket>();
+  const cutters = new Set<() => void>();
   const seen: Buffer[] = [];
   let count = 0;
   const to = target.startsWith('/') ? { path: target } : { host: target.slice(0, target.lastIndexOf(':')), port: Number(target.slice(target.lastIndexOf(':') + 1)) };
@@ -43,7 +49,20 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
     sockets.add(client);
     let upstream: Socket | undefined;
     const held: Buffer[] = [];
+    let zombie = false;
+    const cutter = () => {
+      zombie = true;
+      if (upstream) {
+        upstream.off('close', end);
+        upstream.off('error', end);
+        client.unpipe(upstream);
+        client.resume();
+        upstream.destroy();
+      }
+    };
+    cutters.add(cutter);
     const end = () => {
+      cutters.delete(cutter);
       client.destroy();
       upstream?.destroy();
       sockets.delete(client);
@@ -61,6 +80,11 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
     };
     let first = true;
     client.on('data', (d: Buffer) => {
+      if (zombie) {
+        client.resetAndDestroy();
+        end();
+        return;
+      }
       if (seen[n]!.length < 65536) seen[n] = Buffer.concat([seen[n]!, d]);
       if (!upstream) held.push(d);
       if (first) {
@@ -81,6 +105,9 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
     port,
     connections: () => count,
     requests: () => [...seen],
+    cut: () => {
+      for (const c of [...cutters]) c();
+    },
     close: () => closeServer(server, sockets),
   };
 }
