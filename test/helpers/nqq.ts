@@ -158,6 +158,14 @@ export function setup(o: SetupOptions = {}): Setup {
   return s;
 }
 
+/** A third-party plugin directory in the test directory (0755) with these plugins (name → module source, 0644). */
+export function pluginDir(s: Setup, mods: Record<string, string>): string {
+  const dir = join(s.dir, 'plugins');
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const [name, src] of Object.entries(mods)) writeFileSync(join(dir, `${name}.js`), src, { mode: 0o644 });
+  return dir;
+}
+
 /** setup() for one test file: every installation it makes is removed after the file's tests. */
 export function setupsForThisFile(): (o?: SetupOptions) => Setup {
   const made: Setup[] = [];

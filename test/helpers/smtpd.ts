@@ -103,7 +103,8 @@ function openFifo(path: string, childReads: boolean, opened: number[]): Fifo {
   return { parent, child };
 }
 
-function splitAt(data: Buffer, points: number[] | undefined): Buffer[] {
+/** `data` cut at the given byte offsets (offsets outside 1..length-1 are ignored). */
+export function splitAt(data: Buffer, points: number[] | undefined): Buffer[] {
   if (!points || points.length === 0) return [data];
   const cuts = [...new Set(points)].filter((p) => p > 0 && p < data.length).sort((a, b) => a - b);
   const out: Buffer[] = [];

@@ -5,17 +5,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync,
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { envelopeOf, rcptsOf, SAMPLE, setupsForThisFile, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
+import { envelopeOf, pluginDir, rcptsOf, SAMPLE, setupsForThisFile, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
 
 const make = setupsForThisFile();
-
-/** A third-party plugin directory with the given plugins (name → module source). */
-function plugins(s: Setup, mods: Record<string, string>): string {
-  const dir = join(s.dir, 'plugins');
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  for (const [name, src] of Object.entries(mods)) writeFileSync(join(dir, `${name}.js`), src, { mode: 0o644 });
-  return dir;
-}
 
 const DROPPER = "export default { name: 'dropper', version: '1.0', stages: ['per-user'], configure() { return {}; }, scope(_c, r) { return r; }, async run() { return { verdict: 'drop', reason: 'kept aside' }; } };\n";
 
@@ -25,7 +17,7 @@ function byRecipients(s: { deliveries: ReturnType<Setup['standIn']['deliveries']
 
 test('5 local recipients in 3 domains: one rejects, one drops, one adds a header — exact bytes for each', async () => {
   const s = make({ rcpthosts: ['example.com', 'example.org', 'example.net'] });
-  const dir = plugins(s, { dropper: DROPPER });
+  const dir = pluginDir(s, { dropper: DROPPER });
   const tag = s.script('tag.sh', '#!/bin/sh\ncat >/dev/null\nprintf "X-Tag: tagged for %s\\n" "$NQQ_RECIPIENT"\n');
   s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
   s.write('general.cfb', ':black=nobody@nowhere.example\n');
@@ -77,7 +69,7 @@ test('every recipient rejecting refuses the message with the first reject text',
 
 test('when the only copies left were dropped, the message is accepted (exit 0) and nothing queued', async () => {
   const s = make();
-  const dir = plugins(s, { dropper: DROPPER });
+  const dir = pluginDir(s, { dropper: DROPPER });
   s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
   s.write('nqqueue.cfb', 'a@example.com:dropper\nb@example.com:black=sender@client.example\n');
   const r = await s.run({ to: ['a@example.com', 'b@example.com'] });
@@ -187,7 +179,7 @@ test('maxsize: a message over it is not given to the plugin, and the log says so
 
 test('a third-party plugin that never settles and ignores its signal is cut off at its timeout', async () => {
   const s = make();
-  const dir = plugins(s, {
+  const dir = pluginDir(s, {
     stuck: "export default { name: 'stuck', version: '1', stages: ['general'], configure() { return {}; }, run() { return new Promise(() => {}); } };\n",
   });
   s.write('nqqueue.conf', `plugin_dir = ${dir}\n[stuck]\ntimeout = 500ms\n`);
@@ -233,7 +225,7 @@ test('results of earlier plugins are visible to later ones, general results to p
 
 test('each plugin sees the message as the plugins before it left it; a replacement message is delivered', async () => {
   const s = make();
-  const dir = plugins(s, {
+  const dir = pluginDir(s, {
     replacer: "export default { name: 'replacer', version: '1', stages: ['general'], configure() { return {}; }, async run() { return { verdict: 'accept', replace: Buffer.from('Subject: replaced\\n\\nnew body\\n') }; } };\n",
   });
   const peek = s.script('peek.sh', '#!/bin/sh\nsubj=$(sed -n "s/^Subject: //p" | head -1)\nprintf "X-Saw-Subject: %s\\n" "$subj"\n');

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, sym
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { envelopeOf, setupsForThisFile, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
+import { envelopeOf, pluginDir, setupsForThisFile, traceOf, withoutTrace, type Setup } from '../helpers/nqq.js';
 
 const make = setupsForThisFile();
 
@@ -60,13 +60,10 @@ test('nothing from a plugin reaches a header unchecked: a header with a line bre
   const notHeader = s.script('nothdr.sh', '#!/bin/sh\ncat >/dev/null\nprintf "this is not a header\\n"\n');
   s.write('general.cfb', `:exec=${notHeader}\n`);
   assert.equal((await s.run({})).code, 82);
-  const dir = join(s.dir, 'plugins');
-  mkdirSync(dir, { mode: 0o755 });
-  writeFileSync(
-    join(dir, 'smuggle.js'),
-    "export default { name: 'smuggle', version: '1', stages: ['general'], configure() { return {}; }, async run() { return { verdict: 'accept', headers: [{ name: 'X-A', value: 'x\\nBcc: victim@example.org' }] }; } };\n",
-    { mode: 0o644 },
-  );
+  const dir = pluginDir(s, {
+    smuggle:
+      "export default { name: 'smuggle', version: '1', stages: ['general'], configure() { return {}; }, async run() { return { verdict: 'accept', headers: [{ name: 'X-A', value: 'x\\nBcc: victim@example.org' }] }; } };\n",
+  });
   s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
   s.write('general.cfb', ':smuggle\n');
   const sm = await s.run({ errorFd: 'none' });
@@ -154,13 +151,9 @@ test('the error descriptor is never inherited by child programs', async () => {
 
 test('refusal text from a plugin is cleaned: no CR/LF, no trailing newline, printable, at most 255 bytes', async () => {
   const s = make();
-  const dir = join(s.dir, 'plugins');
-  mkdirSync(dir, { mode: 0o755 });
-  writeFileSync(
-    join(dir, 'loud.js'),
-    "export default { name: 'loud', version: '1', stages: ['general'], configure() { return {}; }, async run() { return { verdict: 'reject', text: 'line one\\r\\n\\x00line two é ' + 'x'.repeat(400) + '\\n' }; } };\n",
-    { mode: 0o644 },
-  );
+  const dir = pluginDir(s, {
+    loud: "export default { name: 'loud', version: '1', stages: ['general'], configure() { return {}; }, async run() { return { verdict: 'reject', text: 'line one\\r\\n\\x00line two é ' + 'x'.repeat(400) + '\\n' }; } };\n",
+  });
   s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
   s.write('general.cfb', ':loud\n');
   const r = await s.run({});

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
+import { splitAt } from '../helpers/smtpd.js';
+
 /** <repo>/bin/nqqueue-qq (this file is compiled to <repo>/dist-test/test/qq/). */
 export const QQ_BIN = fileURLToPath(new URL('../../../bin/nqqueue-qq', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -196,17 +198,6 @@ class Connection {
   }
 }
 
-function pieces(data: Buffer, cuts: number[] | undefined): Buffer[] {
-  const at = [...new Set(cuts ?? [])].filter((c) => c > 0 && c < data.length).sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const c of at) {
-    out.push(data.subarray(from, c));
-    from = c;
-  }
-  out.push(data.subarray(from));
-  return out;
-}
 
 export interface FakeDaemon {
   readonly path: string;
@@ -226,7 +217,7 @@ export async function startFakeDaemon(home: string, behaviour: Behaviour): Promi
   const state = { behaviour };
 
   const send = async (sock: Socket, data: Buffer, cuts?: number[], gapMs?: number): Promise<void> => {
-    const parts = pieces(data, cuts);
+    const parts = splitAt(data, cuts);
     for (let i = 0; i < parts.length; i++) {
       if (sock.destroyed) return;
       if (parts[i]!.length > 0) sock.write(parts[i]!);
