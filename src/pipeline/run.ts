@@ -1,7 +1,7 @@
 // The pipeline as a pure orchestration: message + envelope + configuration in, decision + delivery plan out.
 // Nothing is delivered here: the caller acts on the plan only after every chain has finished.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 import type { CfbLine } from '../config/cfb.js';
@@ -160,19 +160,22 @@ async function decide(
   const { envelope } = input;
   const senderLocal = envelope.sender.address !== '' && input.locals.isLocal(envelope.sender.address);
   const generalLine = input.routing.general(envelope.sender.address, senderLocal);
+  // Configured plugins per routing line: the caller's cache (a daemon keeps it across messages), else
+  // one for this message, so recipients sharing a line configure it once.
+  const lineCache = input.lineCache ?? new Map<CfbLine, ConfiguredPlugin[]>();
   const configured = async (line: CfbLine, stage: 'general' | 'per-user') => {
-    const hit = input.lineCache?.get(line);
+    const hit = lineCache.get(line);
     if (hit) {
       try {
         for (const cp of hit) recheckSource(cp.source);
       } catch (err) {
-        input.lineCache?.delete(line);
+        lineCache.delete(line);
         throw new NqqError('NQQ_ERR_CONFIG', `${line.file}:${line.line}: ${(err as Error).message}`, { cause: err });
       }
       return hit;
     }
     const plugins = await configureLine(line, stage, input);
-    input.lineCache?.set(line, plugins);
+    lineCache.set(line, plugins);
     return plugins;
   };
   const generalPlugins = generalLine ? await configured(generalLine, 'general') : [];
@@ -190,17 +193,13 @@ async function decide(
 
   // Every per-user line is configured before anything runs: a broken line defers the message at once.
   const locals: { address: Address; line: CfbLine | undefined; plugins: ConfiguredPlugin[] }[] = [];
-  const lineCache = new Map<CfbLine, ConfiguredPlugin[]>();
   const isLocal = envelope.recipients.map((r) => input.locals.isLocal(r.address));
   for (let i = 0; i < envelope.recipients.length; i++) {
     if (!isLocal[i]) continue;
     const r = envelope.recipients[i]!;
     const line = input.routing.user(r.address, r.domain);
     let plugins: ConfiguredPlugin[] = [];
-    if (line) {
-      plugins = lineCache.get(line) ?? (await configured(line, 'per-user'));
-      lineCache.set(line, plugins);
-    }
+    if (line) plugins = await configured(line, 'per-user');
     locals.push({ address: r, line, plugins });
   }
 
@@ -280,7 +279,7 @@ async function decide(
     const trace = traceHeader({ host, version: VERSION, id: messageId, general: general.results, perUser: r.results, date });
     const copy = prefixMessage(trace, chainMessage);
     const prefix = copy instanceof PrefixedMessage ? copy.prefix : Buffer.alloc(0);
-    const key = `${baseId(chainMessage)}:${createHash('sha256').update(prefix).digest('hex')}`;
+    const key = `${baseId(chainMessage)}:${prefix.toString('latin1')}`;
     const g = groups.get(key) ?? { recipients: [], message: copy };
     g.recipients.push(r.address);
     groups.set(key, g);
