@@ -1,8 +1,6 @@
 // clamd client: INSTREAM scans, PING and VERSION over a Unix socket or TCP, with fail-over.
 
-import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import type { MessageView } from '../pipeline/types.js';
 import { BackendError } from '../plugin-api/define.js';
@@ -12,8 +10,11 @@ import {
   ConnectFailure,
   exchange,
   parseEndpoints,
+  PEER_GONE,
   pieces,
   resolveTimeouts,
+  socketWriter,
+  StopWriting,
   withFailover,
   type CallOptions,
   type Endpoint,
@@ -83,19 +84,35 @@ class SessionGone extends Error {
   }
 }
 
-class StopWriting extends Error {
-  constructor() {
-    super('request is over');
-    this.name = 'StopWriting';
-  }
-}
-
-const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED']);
 const codeOf = (err: unknown): string => {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'EUNKNOWN';
 };
 const textOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * One INSTREAM request: the command, the message in length-prefixed chunks, the zero-length end.
+ * `progress` tells a failed call how far it got (clamd closes early past its StreamMaxLength).
+ */
+async function sendInstream(w: Writer, message: MessageView, chunkBytes: number, progress: { sent: number; finished: boolean }): Promise<void> {
+  await w.write(Buffer.from('zINSTREAM\0', 'latin1'));
+  const source = message.stream();
+  try {
+    for await (const chunk of source) {
+      for (const piece of pieces(asBuffer(chunk), chunkBytes)) {
+        const frame = Buffer.allocUnsafe(4 + piece.length);
+        frame.writeUInt32BE(piece.length, 0);
+        piece.copy(frame, 4);
+        await w.write(frame);
+        progress.sent += piece.length;
+      }
+    }
+  } finally {
+    source.destroy();
+  }
+  await w.write(Buffer.alloc(4));
+  progress.finished = true;
+}
 
 /** One IDSESSION connection to clamd; used by one scan at a time. */
 class Session {
@@ -266,36 +283,17 @@ export class ClamdClient {
     const timeouts = resolveTimeouts(this.timeouts, options);
     if (this.sessions) return this.scanInSession(message, options.signal, timeouts, started);
     return withFailover('clamd', this.endpoints, options.signal, async (endpoint) => {
-      let sent = 0;
-      let finished = false;
-      const send = async (w: Writer): Promise<void> => {
-        await w.write(Buffer.from('zINSTREAM\0', 'latin1'));
-        const source = message.stream();
-        try {
-          for await (const chunk of source) {
-            for (const piece of pieces(asBuffer(chunk), this.chunkBytes)) {
-              const frame = Buffer.allocUnsafe(4 + piece.length);
-              frame.writeUInt32BE(piece.length, 0);
-              piece.copy(frame, 4);
-              await w.write(frame);
-              sent += piece.length;
-            }
-          }
-        } finally {
-          source.destroy();
-        }
-        await w.write(Buffer.alloc(4));
-        finished = true;
-      };
+      const progress = { sent: 0, finished: false };
+      const send = (w: Writer) => sendInstream(w, message, this.chunkBytes, progress);
       let reply: Buffer;
       try {
         reply = await exchange({ ...timeouts, service: 'clamd', endpoint, signal: options.signal, send, complete: nulTerminated, maxReplyBytes: MAX_REPLY });
       } catch (err) {
-        if (err instanceof BackendError && !finished && !options.signal.aborted && /closed without a reply/.test(err.message)) {
+        if (err instanceof BackendError && !progress.finished && !options.signal.aborted && /closed without a reply/.test(err.message)) {
           // clamd drops the connection when the stream passes StreamMaxLength; the reply saying so
           // can be lost when the close wins the race with our read.
           throw new BackendError(
-            `clamd ${endpoint.text}: connection closed after ${sent} of ${message.size} bytes without a reply ` +
+            `clamd ${endpoint.text}: connection closed after ${progress.sent} of ${message.size} bytes without a reply ` +
               '(INSTREAM size limit exceeded? clamd StreamMaxLength is probably smaller than the message)',
             { cause: err },
           );
@@ -422,8 +420,7 @@ export class ClamdClient {
       const chunks: Buffer[] = [];
       let received = 0;
       let settled = false;
-      let sent = 0;
-      let finished = false;
+      const progress = { sent: 0, finished: false };
       const stop = new AbortController();
 
       const cleanup = (): void => {
@@ -460,7 +457,7 @@ export class ClamdClient {
           return;
         }
         const why = `connection closed without a reply${err === undefined ? '' : ` (${textOf(err)})`}`;
-        fail(new SessionGone(why, sent, finished, { cause: err }));
+        fail(new SessionGone(why, progress.sent, progress.finished, { cause: err }));
       };
       const onError = (err: Error): void => {
         if (PEER_GONE.has(codeOf(err))) onGone(err);
@@ -505,39 +502,8 @@ export class ClamdClient {
         return;
       }
 
-      const stopped = (): boolean => settled || received > 0 || socket.destroyed;
-      const write = async (chunk: Buffer): Promise<void> => {
-        if (stopped()) throw new StopWriting();
-        if (!socket.write(chunk)) {
-          try {
-            await once(socket, 'drain', { signal: stop.signal });
-          } catch {
-            throw new StopWriting();
-          }
-        }
-        // Let pending reads run between writes, so an early reply is seen before a write fails.
-        await yieldToLoop();
-        if (stopped()) throw new StopWriting();
-      };
-      const send = async (): Promise<void> => {
-        await write(Buffer.from('zINSTREAM\0', 'latin1'));
-        const source = message.stream();
-        try {
-          for await (const chunk of source) {
-            for (const piece of pieces(asBuffer(chunk), chunkBytes)) {
-              const frame = Buffer.allocUnsafe(4 + piece.length);
-              frame.writeUInt32BE(piece.length, 0);
-              piece.copy(frame, 4);
-              await write(frame);
-              sent += piece.length;
-            }
-          }
-        } finally {
-          source.destroy();
-        }
-        await write(Buffer.alloc(4));
-        finished = true;
-      };
+      const writer = socketWriter(socket, () => settled || received > 0 || socket.destroyed, stop.signal);
+      const send = () => sendInstream(writer, message, chunkBytes, progress);
       send().then(
         () => undefined,
         (err: unknown) => {

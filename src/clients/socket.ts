@@ -134,13 +134,44 @@ export interface ExchangeOptions extends Timeouts {
   readonly maxReplyBytes: number;
 }
 
-const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED']);
+/** Error codes that mean the backend closed or reset the connection. */
+export const PEER_GONE: ReadonlySet<string> = new Set(['EPIPE', 'ECONNRESET', 'ECONNABORTED']);
 
-class StopWriting extends Error {
+/** Thrown by a Writer once the request is over: the sender stops quietly. */
+export class StopWriting extends Error {
   constructor() {
-    super('exchange is over');
+    super('request is over');
     this.name = 'StopWriting';
   }
+}
+
+/**
+ * A Writer on `socket`: writes with backpressure and stops (StopWriting) once `stopped()` says the
+ * request is over or `stop` is aborted. Between writes it lets pending reads run, so an early reply is
+ * seen before the next write fails with EPIPE (Node destroys the socket on a write error, and unread
+ * data is lost).
+ */
+export function socketWriter(socket: Socket, stopped: () => boolean, stop: AbortSignal): Writer {
+  return {
+    get stopped() {
+      return stopped();
+    },
+    async write(chunk: Buffer) {
+      if (stopped()) throw new StopWriting();
+      if (!socket.write(chunk)) {
+        try {
+          await once(socket, 'drain', { signal: stop });
+        } catch {
+          throw new StopWriting();
+        }
+      }
+      await yieldToLoop();
+      if (stopped()) throw new StopWriting();
+    },
+    end() {
+      if (!socket.destroyed) socket.end();
+    },
+  };
 }
 
 /**
@@ -207,28 +238,7 @@ export function exchange(opts: ExchangeOptions): Promise<Buffer> {
       );
     }
 
-    const writer: Writer = {
-      get stopped() {
-        return settled || received > 0 || socket.destroyed;
-      },
-      async write(chunk: Buffer) {
-        if (this.stopped) throw new StopWriting();
-        if (!socket.write(chunk)) {
-          try {
-            await once(socket, 'drain', { signal: stop.signal });
-          } catch {
-            throw new StopWriting();
-          }
-        }
-        // Let pending reads run between writes, so an early reply is seen before the next write
-        // fails with EPIPE (Node destroys the socket on a write error, and unread data is lost).
-        await yieldToLoop();
-        if (this.stopped) throw new StopWriting();
-      },
-      end() {
-        if (!socket.destroyed) socket.end();
-      },
-    };
+    const writer = socketWriter(socket, () => settled || received > 0 || socket.destroyed, stop.signal);
 
     socket.once('connect', () => {
       connected = true;
