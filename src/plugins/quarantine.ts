@@ -110,9 +110,9 @@ export default definePlugin<QuarantineConfig>({
             pending?.discard();
             kept = undefined;
             // One recipient's broken folder is that recipient's problem: the global store instead.
-            const why = `cannot write to the Maildir folder ${folder}: ${describeError(err)}: kept in the global quarantine instead`;
-            await keepGlobal(fallbackId, why);
-            return `quarantine <${ctx.recipient}>: ${why} as ${fallbackId}`;
+            const reason = `cannot write to the Maildir folder ${folder}: ${describeError(err)}: kept in the global quarantine instead`;
+            await keepGlobal(fallbackId, reason);
+            return `quarantine <${ctx.recipient}>: ${reason} as ${fallbackId}`;
           }
         });
         return { verdict: 'drop', reason: "quarantined in the recipient's Maildir folder", details: { store: 'maildir', folder, caughtBy } };

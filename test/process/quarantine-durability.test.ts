@@ -92,7 +92,11 @@ function alive(pid: number): boolean {
   }
 }
 
-test('the copy is listed before anything is queued, and survives the process being killed while qmail-queue runs', LIMIT, async (t) => {
+/**
+ * One message for keep@ (quarantined) and other@ (queued through the gated qmail-queue); `victim` is
+ * killed (SIGKILL) while qmail-queue runs, then qmail-queue is let go and queues other@'s copy.
+ */
+async function killWhileQueueing(t: { after(fn: () => Promise<void>): void }, victim: 'program' | 'daemon'): Promise<void> {
   const s = make();
   withPlugins(s);
   s.write('nqqueue.cfb', 'keep@example.com:flagger;quarantine=all\n');
@@ -109,26 +113,39 @@ test('the copy is listed before anything is queued, and survives the process bei
   assert.equal(during.length, 1, 'listed before the client was told to queue anything');
   assert.match(during[0]!, /\t<keep@example\.com>\tflagger: flagged by test$/);
   const [id] = ids(s);
-  // The crash: standalone, the program itself; in daemon mode, the daemon (the client runs qmail-queue).
-  const victim = DAEMON_MODE ? daemonPid(s) : parent;
-  process.kill(victim, 'SIGKILL');
-  await until('the kill', () => (alive(victim) ? undefined : true));
+  // The program that runs qmail-queue (bin/nqqueue, or nqqueue-qq in daemon mode), or the daemon.
+  const pid = victim === 'daemon' ? daemonPid(s) : parent;
+  process.kill(pid, 'SIGKILL');
+  await until('the kill', () => (alive(pid) ? undefined : true));
+  if (DAEMON_MODE && victim === 'program') {
+    // The daemon sees its client gone in the middle of queueing: the copy must stay.
+    await until('the daemon to notice', () => (/protocol error/.test(readFileSync(join(s.dir, 'serve.log'), 'utf8')) ? true : undefined));
+  }
   qq.open();
   const r = await running;
-  if (DAEMON_MODE) {
+  if (victim === 'daemon') {
     assert.equal(r.code, 0, `the client queued every announced copy: ${r.stderr}`);
   } else {
     assert.equal(r.signal, 'SIGKILL');
   }
   const delivered = await until('the delivery to other@', () => (s.standIn.deliveries().length === 1 ? s.standIn.deliveries() : undefined));
   assert.deepEqual(delivered.map(rcptsOf), [['other@example.com']]);
-  // Whatever ran later (a flush, a listing, the next message) finds the copy still there.
+  // Whatever runs later (a listing, the next message) finds the copy still there.
   assert.deepEqual(ids(s), [id]);
   assert.equal(listed(s).length, 1);
   const next = await s.run({ to: ['other@example.com'] });
   assert.equal(next.code, 0, next.stderr);
   assert.deepEqual(ids(s), [id]);
   assert.deepEqual(pending(s), []);
+}
+
+test('the copy is listed before anything is queued, and survives the program being killed while qmail-queue runs', LIMIT, async (t) => {
+  await killWhileQueueing(t, 'program');
+});
+
+test('daemon mode: the copy is listed before the client is told to queue, and survives the daemon being killed while the client queues', LIMIT, async (t) => {
+  if (!DAEMON_MODE) return t.skip('standalone run: no daemon');
+  await killWhileQueueing(t, 'daemon');
 });
 
 function chattr(flag: '+i' | '-i', path: string): boolean {
@@ -214,7 +231,7 @@ test('a message deferred after its copy was stored leaves no copy: qmail-queue f
   assert.equal(ids(s).length, 1);
 });
 
-test('q=maildir: a recipient whose Maildir is missing has its copy in the global quarantine (logged); the others are handled', LIMIT, async () => {
+test('q=maildir: a recipient whose Maildir is missing has its copy in the global quarantine (logged); the others are handled', LIMIT, async (t) => {
   const s = make();
   const mail = join(s.dir, 'mail');
   mkdirSync(join(mail, 'example.com', 'has', 'Maildir'), { recursive: true });
@@ -234,6 +251,28 @@ test('q=maildir: a recipient whose Maildir is missing has its copy in the global
   const show = s.command(['quarantine', 'show', id]);
   assert.match(show.stdout, new RegExp(`^note: .*${join(mail, 'example.com', 'gone', 'Maildir')}.*: kept in the global quarantine instead$`, 'm'));
   assert.match(r.logLines[0]!, /quarantine <gone@example\.com>: .*global quarantine/);
+
+  // A folder that exists but cannot take the file at the commit point: the global store too, logged.
+  const stuck = join(mail, 'example.com', 'stuck', 'Maildir', '.Quarantine');
+  for (const d of ['tmp', 'new', 'cur']) mkdirSync(join(stuck, d), { recursive: true, mode: 0o700 });
+  s.write('nqqueue.cfb', 'stuck@example.com:flagger;quarantine=all,q=maildir\n');
+  if (!chattr('+i', join(stuck, 'new'))) {
+    t.diagnostic('chattr +i is not supported here: the commit-time fallback is not tried');
+    return;
+  }
+  try {
+    const r2 = await s.run({ to: ['stuck@example.com', 'plain@example.com'] });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.deepEqual(r2.deliveries.slice(1).map(rcptsOf), [['plain@example.com']]);
+    assert.match(r2.logLines[0]!, new RegExp(`quarantine <stuck@example\\.com>: cannot write to the Maildir folder ${stuck.replace(/\./g, '\\.')}: EPERM.*: kept in the global quarantine instead as [0-9a-z]+`));
+  } finally {
+    chattr('-i', join(stuck, 'new'));
+  }
+  assert.deepEqual(readdirSync(join(stuck, 'tmp')), []);
+  assert.deepEqual(readdirSync(join(stuck, 'new')), []);
+  const after = listed(s);
+  assert.equal(after.length, 2);
+  assert.match(after.join('\n'), /\t<stuck@example\.com>\tflagger: flagged by test/);
 });
 
 /** A Maildir unique name as NQqueue writes it (see src/quarantine/maildir.ts). */
