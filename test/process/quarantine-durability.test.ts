@@ -24,8 +24,8 @@ const PLUGINS = {
     "export default { name: 'tagger', version: '1', stages: ['per-user'], configure() { return {}; }, async run() { return { verdict: 'accept', headers: [{ name: 'X-Tag', value: 'tagged' }] }; } };\n",
 };
 
-function withPlugins(s: Setup, extra = ''): void {
-  const dir = pluginDir(s, PLUGINS);
+function withPlugins(s: Setup, extra = '', more: Record<string, string> = {}): void {
+  const dir = pluginDir(s, { ...PLUGINS, ...more });
   s.write('nqqueue.conf', `plugin_dir = ${dir}\nhostname = mx.example.com\n${extra}`);
 }
 
@@ -146,6 +146,45 @@ test('the copy is listed before anything is queued, and survives the program bei
 test('daemon mode: the copy is listed before the client is told to queue, and survives the daemon being killed while the client queues', LIMIT, async (t) => {
   if (!DAEMON_MODE) return t.skip('standalone run: no daemon');
   await killWhileQueueing(t, 'daemon');
+});
+
+test('a crash at the commit point, after the copy is stored and before anything is queued, leaves one copy too many, never none', LIMIT, async (t) => {
+  const s = make();
+  const pids = join(s.dir, 'commit.pids');
+  const gate = join(s.dir, 'commit.open');
+  // other@'s chain holds the commit point (after keep@'s copy, registered first, was stored) until the gate opens.
+  const blocker =
+    "import { appendFileSync, existsSync } from 'node:fs';\n" +
+    "export default { name: 'blocker', version: '1', stages: ['per-user'], configure() { return {}; }, async run(ctx) {\n" +
+    '  await new Promise((r) => setTimeout(r, 1000));\n' +
+    `  ctx.onCommit(async () => { appendFileSync(${JSON.stringify(pids)}, process.pid + '\\n'); while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20)); });\n` +
+    "  return { verdict: 'accept' }; } };\n";
+  withPlugins(s, '', { blocker });
+  s.write('nqqueue.cfb', 'keep@example.com:flagger;quarantine=all\nother@example.com:blocker\n');
+  const running = s.run({ to: ['keep@example.com', 'other@example.com'] });
+  t.after(async () => {
+    writeFileSync(gate, '');
+    await running.catch(() => undefined);
+  });
+  const first = await until('the commit point', () => (existsSync(pids) && /^\d+\n/.test(readFileSync(pids, 'utf8')) ? Number(readFileSync(pids, 'utf8').split('\n')[0]) : undefined));
+  assert.equal(listed(s).length, 1, 'stored before anything is queued');
+  assert.equal(s.standIn.calls().length, 0);
+  if (DAEMON_MODE) assert.equal(first, daemonPid(s), 'the daemon holds the commit point');
+  process.kill(first, 'SIGKILL');
+  await until('the kill', () => (alive(first) ? undefined : true));
+  writeFileSync(gate, '');
+  const r = await running;
+  if (DAEMON_MODE) {
+    // The client was told nothing yet: it runs the standalone program, which keeps its own copy.
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.deliveries.map(rcptsOf), [['other@example.com']]);
+    assert.equal(listed(s).length, 2, 'one copy too many');
+  } else {
+    assert.equal(r.signal, 'SIGKILL');
+    assert.equal(s.standIn.calls().length, 0, 'nothing queued: the sender retries');
+    assert.equal(listed(s).length, 1, 'one copy too many once the retry keeps its own');
+  }
+  assert.deepEqual(pending(s), []);
 });
 
 function chattr(flag: '+i' | '-i', path: string): boolean {
