@@ -152,7 +152,8 @@ test('a crash at the commit point, after the copy is stored and before anything 
   const s = make();
   const pids = join(s.dir, 'commit.pids');
   const gate = join(s.dir, 'commit.open');
-  // other@'s chain holds the commit point (after keep@'s copy, registered first, was stored) until the gate opens.
+  // other@'s chain registers its commit action a second after keep@'s quarantine did (so it runs once
+  // keep@'s copy is stored) and holds the commit point until the gate opens.
   const blocker =
     "import { appendFileSync, existsSync } from 'node:fs';\n" +
     "export default { name: 'blocker', version: '1', stages: ['per-user'], configure() { return {}; }, async run(ctx) {\n" +
