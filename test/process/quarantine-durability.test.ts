@@ -204,7 +204,7 @@ test('a quarantine directory that cannot take the copy defers the message (71): 
   const check = (r: Awaited<ReturnType<Setup['run']>>, what: string) => {
     assert.equal(r.code, 71, `${what}: ${r.stderr}`);
     assert.equal(s.standIn.calls().length, 0, `${what}: nothing queued`);
-    assert.match(r.logLines.join('\n'), /quarantine store failed/, what);
+    assert.match(r.logLines.join('\n'), /code=NQQ_ERR_KEEP reason="quarantine store failed/, what);
     assert.ok(r.logLines.join('\n').includes(q), `${what}: the path is in the log: ${r.logLines.join('\n')}`);
     assert.doesNotMatch(r.logLines.join('\n'), /mail scanner unavailable/, what);
   };
@@ -233,7 +233,7 @@ test('a quarantine directory that cannot take the copy defers the message (71): 
     assert.equal(r.code, 71, `${rcpt}: ${r.stderr}`);
     assert.equal(home2.standIn.calls().length, 0, `${rcpt}: nothing queued`);
     const log = r.logLines.join('\n');
-    assert.match(log, /quarantine store failed/);
+    assert.match(log, /code=NQQ_ERR_KEEP reason="quarantine store failed/);
     assert.ok(log.includes(join(home2.home, 'quarantine')), log);
     assert.doesNotMatch(log, /mail scanner unavailable/);
   }
