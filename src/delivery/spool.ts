@@ -1,5 +1,6 @@
 // The retry spool: deliveries that failed after others of the same message were queued. Each entry is one
-// file (header line, envelope, message) written to tmp/, fsynced, renamed into new/. `flush` claims an
+// file (header line, envelope, message) written to tmp/, fsynced, renamed into new/; what a killed run
+// left in tmp/ is swept when a later process first uses the spool. `flush` claims an
 // entry by renaming it into cur/ (so two flushes never deliver it twice), delivers it, removes it.
 
 import { closeSync, openSync, readdirSync, readSync, renameSync, unlinkSync, constants, fstatSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 import { describeError } from '../errors.js';
 import { isAlive, syncDir, withPrefix, writePrivateFile } from '../intake/files.js';
 import { FileMessage, workFileName } from '../intake/message.js';
-import { ensurePrivateDir } from '../intake/workdir.js';
+import { ensurePrivateDir, STALE_MS, sweepOnFirstUse, sweepStale } from '../intake/workdir.js';
 import type { MessageView } from '../pipeline/types.js';
 import type { QueueSink } from './qmail-queue.js';
 
@@ -27,6 +28,8 @@ export class Spool {
 
   private ensure(): void {
     for (const d of [this.dir, this.tmp, this.new, this.cur]) ensurePrivateDir(d);
+    // Partial entries of runs killed while writing (their PID is gone, or they are hours old).
+    sweepOnFirstUse(this.tmp, (dir) => sweepStale(dir, STALE_MS));
   }
 
   /** Store one delivery durably. Returns the entry name. Throws when it cannot be stored. */

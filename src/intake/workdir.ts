@@ -21,6 +21,29 @@ export function ensurePrivateDir(dir: string): string {
   return dir;
 }
 
+/** Partial files older than this are removed whoever made them (a message's deadline is far shorter). */
+export const STALE_MS = 6 * 3600_000;
+/** A long-lived process (the daemon) sweeps a directory it uses again after this long. */
+const RESWEEP_MS = 3600_000;
+const swept = new Map<string, number>();
+
+/**
+ * Run `sweep(dir)` when this process first uses `dir`, and again on a use more than an hour after the
+ * last sweep: files left by killed runs go away without a directory scan per message. Best effort.
+ */
+export function sweepOnFirstUse(dir: string, sweep: (dir: string) => unknown, now = Date.now()): void {
+  const last = swept.get(dir);
+  if (last !== undefined && now - last < RESWEEP_MS) return;
+  // A daemon that has served many Maildir folders forgets the oldest sweeps rather than grow.
+  if (swept.size >= 10_000) swept.clear();
+  swept.set(dir, now);
+  try {
+    sweep(dir);
+  } catch {
+    // a sweep never fails the message
+  }
+}
+
 /**
  * Remove working files whose creating process is gone (names start with its PID), or which are older
  * than `maxAgeMs` whoever made them. Returns how many were removed.

@@ -58,6 +58,12 @@ export interface SettleReport {
   readonly problems: readonly string[];
 }
 
+/** What `commit` did: the notes the actions returned, or the first failure (the rest did not run). */
+export interface CommitReport {
+  readonly notes: readonly string[];
+  readonly error?: string;
+}
+
 export interface PipelineOutcome {
   readonly messageId: string;
   /** accept: deliver `groups` (possibly none: every copy dropped); reject/tempfail: refuse the message. */
@@ -69,9 +75,15 @@ export interface PipelineOutcome {
   readonly recipients: readonly RecipientReport[];
   readonly groups: readonly DeliveryGroup[];
   /**
+   * The commit point of an accepted message, before anything is handed to qmail-queue: run the plugins'
+   * `ctx.onCommit` actions in order, stopping at the first failure. Runs once; never throws. After a
+   * failure the caller defers the message and settles it `false`.
+   */
+  commit(): Promise<CommitReport>;
+  /**
    * Tell the plugins the fate of the message once it is final (`ctx.onSettled`): `true` when it was
-   * accepted (queued or spooled), `false` when refused or deferred, or in a dry run. Runs each action
-   * once; a second call does nothing. Never throws: failures are reported.
+   * accepted (queued or spooled) or its fate cannot be known, `false` when refused or deferred, or in
+   * a dry run. Runs each action once; a second call does nothing. Never throws: failures are reported.
    */
   settle(accepted: boolean): Promise<SettleReport>;
 }
@@ -100,10 +112,28 @@ function chainKey(line: CfbLine, plugins: readonly ConfiguredPlugin[], recipient
 }
 
 type SettleAction = (accepted: boolean) => void | Promise<void>;
+type CommitAction = () => void | string | Promise<void | string>;
 
 export async function runPipeline(input: PipelineInput, signal: AbortSignal): Promise<PipelineOutcome> {
   const actions: SettleAction[] = [];
+  const commits: CommitAction[] = [];
+  let committing: Promise<CommitReport> | undefined;
   let settling: Promise<SettleReport> | undefined;
+  const commit = (): Promise<CommitReport> => {
+    committing ??= (async () => {
+      const notes: string[] = [];
+      for (const action of commits.splice(0)) {
+        try {
+          const note = await action();
+          if (typeof note === 'string' && note !== '') notes.push(note);
+        } catch (err) {
+          return { notes, error: describeError(err) };
+        }
+      }
+      return { notes };
+    })();
+    return committing;
+  };
   const settle = (accepted: boolean): Promise<SettleReport> => {
     settling ??= (async () => {
       const list = actions.splice(0);
@@ -124,8 +154,13 @@ export async function runPipeline(input: PipelineInput, signal: AbortSignal): Pr
     if (settling) Promise.resolve().then(() => action(false)).catch(() => undefined);
     else actions.push(action);
   };
+  // A plugin cut off by a timeout may register late: past the commit point, or once the fate is
+  // settled, its result was not the one acted on, so there is nothing of it to commit.
+  const registerCommit = (action: CommitAction): void => {
+    if (!committing && !settling) commits.push(action);
+  };
   try {
-    return { ...(await decide(input, signal, register)), settle };
+    return { ...(await decide(input, signal, register, registerCommit)), commit, settle };
   } catch (err) {
     // Nothing will be delivered: whatever the plugins prepared is taken back.
     await settle(false);
@@ -137,7 +172,8 @@ async function decide(
   input: PipelineInput,
   signal: AbortSignal,
   onSettled: (action: SettleAction) => void,
-): Promise<Omit<PipelineOutcome, 'settle'>> {
+  onCommit: (action: CommitAction) => void,
+): Promise<Omit<PipelineOutcome, 'settle' | 'commit'>> {
   const messageId = input.messageId ?? newMessageId();
   const memo = new Map<string, Promise<unknown>>();
   const base: ChainBase = {
@@ -154,6 +190,9 @@ async function decide(
     },
     onSettled(action) {
       onSettled(action);
+    },
+    onCommit(action) {
+      onCommit(action);
     },
     debug: (level: number, message: string) => input.debug(level, message),
   };

@@ -70,10 +70,21 @@ export interface PluginContext<C> {
    */
   shared<T>(key: string, work: () => Promise<T>): Promise<T>;
   /**
-   * Run `action` once the fate of the message is final: `true` when it was accepted (handed to
-   * qmail-queue or the retry spool), `false` when it was refused or deferred, and in a dry run. A
-   * plugin that keeps something (the quarantine) writes it during `run` and makes it visible only on
-   * `true`, so a deferred message retried by the client is not kept twice and a dry run keeps nothing.
+   * Run `action` at the commit point: the message is to be accepted, and nothing has been handed to
+   * qmail-queue yet (standalone: before exit 0; daemon mode: before the client is told to queue
+   * anything). A plugin that keeps something instead of delivering it (the quarantine) makes it durable
+   * and visible here, so that a crash from then on cannot lose it. A throw defers the message (71,
+   * whatever the plugin's failure policy; the error's text goes to the log) and every onSettled action
+   * is told `false`. A string returned is a note for the log line. Not run for a message that is
+   * refused or deferred by the decision, nor in a dry run.
+   */
+  onCommit(action: () => void | string | Promise<void | string>): void;
+  /**
+   * Run `action` once the fate of the message is final: `false` when it was refused or deferred — also
+   * after the commit point (qmail-queue failed, another commit failed): undo what onCommit kept — and
+   * in a dry run; `true` when it was accepted (handed to qmail-queue or the retry spool), and when its
+   * fate cannot be known (the daemon's client went away while copies were being queued): what was
+   * committed then stays, at worst one copy too many, never one too few.
    */
   onSettled(action: (accepted: boolean) => void | Promise<void>): void;
   /** A log line on stderr when NQQUEUE_DEBUG >= level. */

@@ -1,14 +1,16 @@
 // `quarantine`: when earlier results named in PARAMS (clamav, spamassassin, rspamd, dspam, or all)
 // flagged the message, keep this recipient's copy aside instead of delivering it (drop): in the
 // global store under $NQQUEUE_HOME/quarantine (q=global, managed with `nqqueue quarantine`) or in a
-// Maildir folder of the recipient's (q=maildir, folder from the `maildir` template). The copy is kept
-// only once the message is accepted: a deferred message, retried by its sender, is not kept twice.
+// Maildir folder of the recipient's (q=maildir, folder from the `maildir` template; a recipient without
+// a usable Maildir gets the global store, with a note). The copy is stored at the message's commit
+// point, durable before the message is accepted; a store that cannot take it defers the message
+// whatever `onerror` says; a message deferred after all (retried by its sender) has it taken back.
 
 import { describeError } from '../errors.js';
 import { renderHeaders, rfc5322Date } from '../pipeline/headers.js';
-import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
-import { checkTemplate, maildirFolder, prepareMaildir } from '../quarantine/maildir.js';
-import { QuarantineStore, storedAddress, whyText, type PendingItem } from '../quarantine/store.js';
+import { definePlugin, PluginConfigError } from '../plugin-api/define.js';
+import { checkTemplate, maildirFolder, maildirProblem, prepareMaildir } from '../quarantine/maildir.js';
+import { newQuarantineId, QuarantineStore, storedAddress, whyText, type PendingItem } from '../quarantine/store.js';
 import { VERSION } from '../version.js';
 
 export const SOURCES = ['clamav', 'spamassassin', 'rspamd', 'dspam'] as const;
@@ -58,15 +60,37 @@ export default definePlugin<QuarantineConfig>({
     if (!recipient) throw new Error(`recipient ${ctx.recipient} is not in the envelope`);
     const why = whyText(caught.map((r) => ({ ...r })));
     const caughtBy = caught.map((r) => r.plugin).join(',');
-    const keep = (pending: PendingItem): void =>
-      ctx.onSettled((accepted) => {
-        if (accepted) pending.commit();
-        else pending.discard();
-      });
+    const message = ctx.message;
+    const store = new QuarantineStore(ctx.home);
+    // Nothing is written here: the copy is stored at the commit point (ctx.onCommit), before the
+    // message is accepted, and taken back if it ends up refused or deferred (ctx.onSettled(false)).
+    let kept: PendingItem | undefined;
+    ctx.onSettled((accepted) => {
+      if (!accepted) kept?.discard();
+    });
+    const keepGlobal = async (id: string, note: string | undefined): Promise<void> => {
+      let pending: PendingItem | undefined;
+      try {
+        pending = await store.prepare(message, {
+          id,
+          messageId: ctx.messageId,
+          sender: ctx.envelope.sender.raw,
+          recipient: recipient.raw,
+          caughtBy: caught,
+          ...(note === undefined ? {} : { note }),
+        });
+        kept = pending;
+        pending.commit();
+      } catch (err) {
+        throw new Error(`quarantine store failed: cannot keep the copy for <${storedAddress(recipient.raw).text}> in ${store.dir}: ${describeError(err)}`, { cause: err });
+      }
+    };
     let note: string | undefined;
     if (config.store === 'maildir') {
       const where = maildirFolder(config.template!, ctx.recipient!);
-      if ('folder' in where) {
+      const problem = 'folder' in where ? maildirProblem(where.folder) : where.reason;
+      if ('folder' in where && problem === undefined) {
+        const folder = where.folder;
         const prefix = renderHeaders([
           { name: 'Return-Path', value: `<${storedAddress(ctx.envelope.sender.raw).text}>` },
           {
@@ -74,34 +98,33 @@ export default definePlugin<QuarantineConfig>({
             value: `for <${storedAddress(recipient.raw).text}> by ${why.replace(/[^\x20-\x7e]/g, '?')};\n\tid ${ctx.messageId}; ${rfc5322Date(new Date())}`,
           },
         ]);
-        let pending;
-        try {
-          pending = await prepareMaildir(where.folder, prefix, ctx.message, ctx.settings.hostname);
-        } catch (err) {
-          throw new BackendError(`quarantine: cannot write to the Maildir folder ${where.folder}: ${describeError(err)}`, { cause: err });
-        }
-        keep(pending);
-        return { verdict: 'drop', reason: "quarantined in the recipient's Maildir folder", details: { store: 'maildir', file: pending.name, caughtBy } };
+        const fallbackId = newQuarantineId();
+        ctx.onCommit(async () => {
+          let pending: PendingItem | undefined;
+          try {
+            pending = await prepareMaildir(folder, prefix, message, ctx.settings.hostname);
+            kept = pending;
+            pending.commit();
+            return undefined;
+          } catch (err) {
+            pending?.discard();
+            kept = undefined;
+            // One recipient's broken folder is that recipient's problem: the global store instead.
+            const reason = `cannot write to the Maildir folder ${folder}: ${describeError(err)}: kept in the global quarantine instead`;
+            await keepGlobal(fallbackId, reason);
+            return `quarantine <${ctx.recipient}>: ${reason} as ${fallbackId}`;
+          }
+        });
+        return { verdict: 'drop', reason: "quarantined in the recipient's Maildir folder", details: { store: 'maildir', folder, caughtBy } };
       }
-      note = `${where.reason}: kept in the global quarantine instead`;
+      note = `${problem}: kept in the global quarantine instead`;
     }
-    let pending;
-    try {
-      pending = await new QuarantineStore(ctx.home).prepare(ctx.message, {
-        messageId: ctx.messageId,
-        sender: ctx.envelope.sender.raw,
-        recipient: recipient.raw,
-        caughtBy: caught,
-        ...(note === undefined ? {} : { note }),
-      });
-    } catch (err) {
-      throw new BackendError(`quarantine: cannot store the message in ${ctx.home}/quarantine: ${describeError(err)}`, { cause: err });
-    }
-    keep(pending);
+    const id = newQuarantineId();
+    ctx.onCommit(() => keepGlobal(id, note));
     return {
       verdict: 'drop',
-      reason: `quarantined as ${pending.id}`,
-      details: { store: 'global', id: pending.id, caughtBy, ...(note === undefined ? {} : { note }) },
+      reason: note === undefined ? `quarantined as ${id}` : `quarantined as ${id} (${note})`,
+      details: { store: 'global', id, caughtBy, ...(note === undefined ? {} : { note }) },
     };
   },
 });

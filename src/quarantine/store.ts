@@ -1,9 +1,11 @@
 // The global quarantine store: $NQQUEUE_HOME/quarantine/<ID>/ holds `message` (the bytes as the
 // recipient would have got them) and `meta.json` (envelope, date, the results that caught it). IDs are
 // generated, never taken from an address. An item is written and fsynced under tmp/ first and renamed
-// into place only when the message's fate is known (commit), so a deferred message leaves nothing.
+// into place at the message's commit point, before the message is accepted; when the message ends up
+// deferred after all, it is taken back (renamed under tmp/ as `.drop`, then removed).
 // `release` and `delete` claim an item by renaming it back under tmp/, so two commands never act on
-// the same item; a claim whose process died is put back by the next command.
+// the same item; a claim whose process died is put back, and partial items of killed runs removed, by
+// the next process that uses the store.
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -11,14 +13,12 @@ import { join } from 'node:path';
 
 import { isAlive, syncDir, writePrivateFile } from '../intake/files.js';
 import { FileMessage } from '../intake/message.js';
-import { ensurePrivateDir } from '../intake/workdir.js';
+import { ensurePrivateDir, STALE_MS, sweepOnFirstUse } from '../intake/workdir.js';
 import type { MessageView, Result } from '../pipeline/types.js';
 
 export const META_FORMAT = 'nqqueue-quarantine-1';
 /** What an item ID looks like: base-36 time then random hex, lower case. Anything else is refused. */
 export const ID_PATTERN = /^[0-9a-z]{16,40}$/;
-/** Pending items older than this are removed whoever wrote them (a message's deadline is far shorter). */
-const STALE_MS = 6 * 3600_000;
 
 export interface StoredAddress {
   /** The address as text (non-printable bytes shown as `?`). */
@@ -52,6 +52,8 @@ export interface QuarantineMeta {
 }
 
 export interface NewItem {
+  /** The item's ID when the caller chose it beforehand (newQuarantineId()). */
+  readonly id?: string;
   readonly messageId: string;
   readonly sender: Buffer;
   readonly recipient: Buffer;
@@ -60,7 +62,7 @@ export interface NewItem {
   readonly date?: Date;
 }
 
-/** An item written but not yet visible: commit() puts it in place, discard() removes it. */
+/** An item written but not yet visible: commit() puts it in place; discard() removes it, before or after commit. */
 export interface PendingItem {
   readonly id: string;
   commit(): void;
@@ -124,7 +126,10 @@ export class QuarantineStore {
     ensurePrivateDir(this.tmp);
   }
 
-  /** Remove pending items of dead processes (or very old ones); put back claims of dead processes. */
+  /**
+   * Put back claims of dead processes; remove pending and dropped items of dead processes, and
+   * anything else in tmp/ older than STALE_MS (a live claim excepted).
+   */
   recover(now = Date.now()): void {
     let names: string[];
     try {
@@ -133,16 +138,20 @@ export class QuarantineStore {
       return;
     }
     for (const name of names) {
-      const m = /^(\d+)\.([0-9a-z]+)\.(new|claim)$/.exec(name);
-      if (!m) continue;
-      const pid = Number(m[1]);
+      const m = /^(\d+)\.([0-9a-z]+)\.(new|claim|drop)$/.exec(name);
       const path = join(this.tmp, name);
       try {
         const st = lstatSync(path);
+        const old = now - st.mtimeMs > STALE_MS;
+        if (!m) {
+          if (old) rmSync(path, { recursive: true, force: true });
+          continue;
+        }
+        const pid = Number(m[1]);
         const dead = pid !== process.pid && !isAlive(pid);
         if (m[3] === 'claim') {
           if (dead && ID_PATTERN.test(m[2]!)) renameSync(path, join(this.dir, m[2]!));
-        } else if (dead || now - st.mtimeMs > STALE_MS) {
+        } else if (dead || old) {
           rmSync(path, { recursive: true, force: true });
         }
       } catch {
@@ -154,8 +163,10 @@ export class QuarantineStore {
   /** Write an item under tmp/ (fsynced); it appears in the store when committed. */
   async prepare(message: MessageView, item: NewItem): Promise<PendingItem> {
     this.ensure();
-    this.recover();
-    const id = newQuarantineId();
+    // On the queue path, once per process (and hourly in the daemon), not per copy.
+    sweepOnFirstUse(this.tmp, () => this.recover());
+    const id = item.id ?? newQuarantineId();
+    if (!ID_PATTERN.test(id)) throw new QuarantineError(`not a quarantine id: ${JSON.stringify(id.slice(0, 60))}`);
     const pending = join(this.tmp, `${process.pid}.${id}.new`);
     mkdirSync(pending, { mode: 0o700 });
     try {
@@ -185,21 +196,36 @@ export class QuarantineStore {
       rmSync(pending, { recursive: true, force: true });
       throw err;
     }
-    let done = false;
+    let state: 'pending' | 'kept' | 'gone' = 'pending';
     return {
       id,
       commit: () => {
-        if (done) return;
-        done = true;
+        if (state !== 'pending') return;
         renameSync(pending, join(this.dir, id));
+        state = 'kept';
         syncDir(this.dir);
       },
       discard: () => {
-        if (done) return;
-        done = true;
-        rmSync(pending, { recursive: true, force: true });
+        if (state === 'gone') return;
+        const was = state;
+        state = 'gone';
+        if (was === 'pending') rmSync(pending, { recursive: true, force: true });
+        else this.takeBack(id);
       },
     };
+  }
+
+  /** Remove a committed item (its message was deferred after all); gone already (released, deleted) is fine. */
+  private takeBack(id: string): void {
+    const dropped = join(this.tmp, `${process.pid}.${id}.drop`);
+    try {
+      renameSync(join(this.dir, id), dropped);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    syncDir(this.dir);
+    rmSync(dropped, { recursive: true, force: true });
   }
 
   /** Every item, oldest first. Unreadable entries are reported through `problem`. */

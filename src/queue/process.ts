@@ -107,9 +107,12 @@ function detailText(details: Readonly<Record<string, unknown>>): string {
 /** Tell the plugins the fate of the message (`ctx.onSettled`); a failure there is noted in the log. */
 async function settle(outcome: PipelineOutcome, accepted: boolean, fields: Record<string, unknown>): Promise<void> {
   const { problems } = await outcome.settle(accepted);
-  if (problems.length === 0) return;
-  const notes = [fields.notes, ...problems.map((p) => `after the decision: ${p}`)].filter((n) => n !== undefined);
-  fields.notes = notes.join('; ');
+  addNotes(fields, problems.map((p) => `after the decision: ${p}`));
+}
+
+function addNotes(fields: Record<string, unknown>, more: readonly string[]): void {
+  if (more.length === 0) return;
+  fields.notes = [fields.notes, ...more].filter((n) => n !== undefined).join('; ');
 }
 
 export async function processJob(job: JobInput): Promise<JobResult> {
@@ -166,17 +169,27 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   }
   const dropped = outcome.recipients.filter((r) => r.fate === 'drop' || r.fate === 'reject').length;
   if (dropped) fields.removed = dropped;
+  // The commit point: what plugins keep instead of delivering (quarantined copies) is made durable
+  // before anything is handed to qmail-queue, so no crash after this can lose it; if it cannot be
+  // kept, nothing is accepted.
+  const committed = await outcome.commit();
+  addNotes(fields, committed.notes);
+  if (committed.error !== undefined) {
+    await settle(outcome, false, fields);
+    return finish(resultFromError(new NqqError('NQQ_ERR_KEEP', committed.error), fields));
+  }
   job.onDeliver?.(outcome.groups.length);
   let report;
   try {
     report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
   } catch (err) {
-    // The daemon's client went away mid-delivery: this run's fate is not an acceptance.
-    await settle(outcome, false, fields);
+    // The daemon's client went away mid-delivery: it may have queued every copy and exit 0, so what
+    // was committed stays (at worst one copy too many when it defers or falls back instead).
+    await settle(outcome, true, fields);
     throw err;
   }
   fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
-  // Quarantined copies are kept only when the message was accepted: a deferred one comes back.
+  // A deferred message comes back: what was committed for it is taken back; an accepted one keeps it.
   await settle(outcome, report.exit === 0, fields);
   if (report.exit !== 0) {
     const refusal: Refusal | undefined = report.exit === 71 ? { kind: 'temporary', text: ERRORS.NQQ_ERR_TEMPORARY.text } : undefined;

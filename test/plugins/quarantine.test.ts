@@ -14,7 +14,7 @@ import { messageKey } from '../../src/plugin-api/message-key.js';
 import { PluginConfigError } from '../../src/plugin-api/define.js';
 import quarantine from '../../src/plugins/quarantine.js';
 import { plainAddress } from '../../src/qmail/plain-address.js';
-import { checkTemplate, maildirFolder, uniqueName } from '../../src/quarantine/maildir.js';
+import { checkTemplate, maildirFolder, maildirProblem, prepareMaildir, uniqueName } from '../../src/quarantine/maildir.js';
 import { QuarantineError, QuarantineStore, whyText } from '../../src/quarantine/store.js';
 import { configure } from '../helpers/configure.js';
 
@@ -89,6 +89,49 @@ test('store: a claim is exclusive; restore puts it back; a claim or pending item
   assert.deepEqual(readdirSync(store.tmp), []);
   assert.throws(() => store.get('../etc'), /not a quarantine id/);
   assert.throws(() => store.get('0123456789abcdef0'), (e: unknown) => e instanceof QuarantineError && e.notFound);
+});
+
+test('store: a committed item is taken back when its message is deferred after all; one released meanwhile is left to the release', async () => {
+  const h = home();
+  const store = new QuarantineStore(h);
+  const msg = new MemoryMessage(Buffer.from('Subject: x\n\nbody\n'));
+  const p = await store.prepare(msg, { ...item, id: '0123456789abcdefabcd' });
+  assert.equal(p.id, '0123456789abcdefabcd');
+  p.commit();
+  assert.equal(store.list().length, 1);
+  p.discard();
+  p.discard();
+  assert.deepEqual(store.list(), []);
+  assert.deepEqual(readdirSync(store.tmp), []);
+  const q = await store.prepare(msg, item);
+  q.commit();
+  store.claim(q.id).remove();
+  q.discard();
+  assert.deepEqual(readdirSync(store.tmp), []);
+  await assert.rejects(store.prepare(msg, { ...item, id: '../x' }), /not a quarantine id/);
+});
+
+test('Maildir: commit puts the copy in new/; discard takes it back from new/, or from cur/ once a mail client moved it', async () => {
+  const folder = join(home(), 'Maildir', '.Q');
+  mkdirSync(join(folder, '..'));
+  const msg = new MemoryMessage(Buffer.from('Subject: x\n\nbody\n'));
+  const a = await prepareMaildir(folder, Buffer.from('X-A: 1\n'), msg, 'mx.example.com');
+  assert.deepEqual(readdirSync(join(folder, 'new')), []);
+  a.commit();
+  assert.deepEqual(readdirSync(join(folder, 'new')), [a.name]);
+  a.discard();
+  assert.deepEqual(readdirSync(join(folder, 'new')), []);
+  const b = await prepareMaildir(folder, Buffer.from('X-B: 1\n'), msg, 'mx.example.com');
+  b.commit();
+  renameSync(join(folder, 'new', b.name), join(folder, 'cur', `${b.name}:2,S`));
+  b.discard();
+  assert.deepEqual(readdirSync(join(folder, 'cur')), []);
+  const c = await prepareMaildir(folder, Buffer.from('X-C: 1\n'), msg, 'mx.example.com');
+  c.discard();
+  assert.deepEqual(readdirSync(join(folder, 'tmp')), []);
+  assert.equal(maildirProblem(folder), undefined);
+  assert.equal(maildirProblem(join(folder, '..', '.Other')), undefined, 'a folder that can be made in an existing Maildir');
+  assert.match(maildirProblem(join(folder, '..', '..', 'nobody', 'Maildir', '.Q'))!, /^the Maildir .*nobody\/Maildir is missing \(ENOENT\)$/);
 });
 
 test('why an item is held', () => {

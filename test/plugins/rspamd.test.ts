@@ -97,6 +97,7 @@ function context(config: RspamdConfig, message: Buffer): PluginContext<RspamdCon
       return memo.get(key) as never;
     },
     onSettled: () => undefined,
+    onCommit: () => undefined,
     debug: () => undefined,
   };
 }
