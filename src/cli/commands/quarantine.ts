@@ -10,7 +10,7 @@ import { QmailQueue } from '../../delivery/qmail-queue.js';
 import { encodeEnvelope } from '../../qmail/envelope.js';
 import { checkId, QuarantineError, QuarantineStore, whyText, type QuarantineMeta } from '../../quarantine/store.js';
 import { pathsFrom, readSettings } from '../../queue/services.js';
-import { visible } from '../../text/visible.js';
+import { visible, visibleJson } from '../../text/visible.js';
 import { parseCommand, usageFailure, type OptionSpecs } from '../args.js';
 
 export const USAGE = `usage: nqqueue quarantine list | show [--raw] ID | release ID | delete ID
@@ -58,7 +58,7 @@ function describeMeta(meta: QuarantineMeta): string[] {
   ];
   for (const c of meta.caughtBy) {
     const score = c.score === undefined ? '' : ` score ${c.score}`;
-    lines.push(`caught by: ${visible(c.plugin)}${c.params ? `=${visible(c.params)}` : ''} -> ${visible(c.verdict)}${score} ${visible(JSON.stringify(c.details))}`);
+    lines.push(`caught by: ${visible(c.plugin)}${c.params ? `=${visible(c.params)}` : ''} -> ${visible(c.verdict)}${score} ${visibleJson(c.details)}`);
   }
   if (meta.note) lines.push(`note: ${visible(meta.note)}`);
   return lines;
