@@ -43,8 +43,8 @@ export function parseCommand(
       strict: true,
     });
   } catch (err) {
-    // parseArgs' own texts end with advice about '--' that only confuses here: keep the first sentence.
-    return usageFailure(name, usage, (err as Error).message.split(/\.\s|\n/)[0]!);
+    // parseArgs' "unknown option" text ends with advice about '--' that only confuses here.
+    return usageFailure(name, usage, (err as Error).message.replace(/\. To specify a positional argument[^]*$/, '').replace(/\s*\n\s*/g, ' '));
   }
   // --help wins over everything else on the line: asking for help never does the work.
   if (parsed.values.help) {
