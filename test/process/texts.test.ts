@@ -3,12 +3,15 @@
 // unavailable", and a permission problem names the path, its owner and the user NQqueue runs as.
 
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
-import { pluginDir, setupsForThisFile } from '../helpers/nqq.js';
+import { envelopeOf, pluginDir, setupsForThisFile } from '../helpers/nqq.js';
+import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 
 const make = setupsForThisFile();
 
@@ -94,4 +97,32 @@ test('a working directory owned by another user: the deferral names the path, it
   assert.equal(r.code, 71, r.stderr);
   assert.match(r.stderr, new RegExp(`${tmp.replace(/[/.]/g, '\\$&')} is owned by nobody \\(uid 65534\\), not by root \\(uid 0\\) that NQqueue runs as`));
   assert.equal(s.standIn.calls().length, 0);
+});
+
+test('a home that cannot be created: the deferral names the path, the owner of its parent and our user', (t) => {
+  // Run as nobody, the way qmail-smtpd runs as qmaild: the home's parent belongs to root, mode 0755.
+  const dir = mkdtempSync(join(tmpdir(), 'nqq-perm-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'control'), { mode: 0o755 });
+  writeFileSync(join(dir, 'control', 'rcpthosts'), 'example.com\n', { mode: 0o644 });
+  writeFileSync(join(dir, 'control', 'nqqueue.conf'), 'spill = 1K\n', { mode: 0o644 });
+  writeFileSync(join(dir, 'message'), `Subject: big\n\n${'x'.repeat(8192)}\n`, { mode: 0o644 });
+  writeFileSync(join(dir, 'envelope'), envelopeOf('a@client.example', ['b@example.com']), { mode: 0o644 });
+  const fd0 = openSync(join(dir, 'message'), 'r');
+  const fd1 = openSync(join(dir, 'envelope'), 'r');
+  const home = join(dir, 'home');
+  const r = spawnSync(NQQUEUE_BIN, [], {
+    uid: 65534,
+    gid: 65534,
+    stdio: [fd0, fd1, 'pipe'],
+    env: { NQQUEUE_CONTROLDIR: join(dir, 'control'), NQQUEUE_HOME: home, NQQUEUE_QMAILQUEUE: '/bin/true', NQQUEUE_REJECT: 'plain' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  closeSync(fd0);
+  closeSync(fd1);
+  assert.equal(r.status, 71, r.stderr);
+  const esc = (p: string) => p.replace(/[/.]/g, '\\$&');
+  assert.match(r.stderr, new RegExp(`permission denied on ${esc(home)} \\(${esc(dir)} is owned by root \\(uid 0\\), mode 0755\\); NQqueue runs as nobody \\(uid 65534\\)`));
 });
