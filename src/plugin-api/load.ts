@@ -5,7 +5,6 @@
 
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import type { PluginRef } from '../config/cfb.js';
 import { parseDuration, parsePolicy, parseSize, type Settings, type SettingsSection } from '../config/settings.js';
@@ -14,7 +13,7 @@ import { currentUser, userName } from '../text/permission.js';
 import { VERSION } from '../version.js';
 import { checkDefinition, PLUGIN_NAME, type ParamItem, type Params, type PluginContext, type PluginDefinition } from './define.js';
 import { satisfies } from './host-range.js';
-import { resolvePackageForPlugins } from './package-resolve.js';
+import { importPlugin } from './package-resolve.js';
 
 type Loader = () => Promise<{ default: PluginDefinition<any> }>;
 
@@ -154,10 +153,9 @@ export class PluginRegistry {
         checkPermissions(dir);
         checkPermissions(path);
         let mod: Record<string, unknown>;
-        // `import ... from 'nqqueue'` in a plugin file outside any node_modules: this NQqueue's own API.
-        resolvePackageForPlugins();
         try {
-          mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+          // `import ... from 'nqqueue'` in a plugin file outside any node_modules: this NQqueue's own API.
+          mod = await importPlugin(path);
         } catch (err) {
           throw new PluginLoadError(`plugin ${name} (${path}) failed to load: ${(err as Error).message}`);
         }

@@ -1,10 +1,13 @@
 // `import { definePlugin } from 'nqqueue'` in a plugin file that lives in a plugin_dir, outside any
 // node_modules: Node cannot find the package by name there, so the host maps the bare specifiers
 // `nqqueue` and `nqqueue/testing` to its own files. Every plugin then shares this NQqueue's one copy of
-// the API (its error classes, its version). Installed only when a third-party plugin is first loaded,
-// so a message that needs none pays nothing.
+// the API (its error classes, its version). Installed only when a plugin that may import the package is
+// loaded: on Node without module.registerHooks the hook runs in a loader thread that costs tens of
+// milliseconds to start, which a message that needs no such plugin should not pay.
 
+import { readFileSync } from 'node:fs';
 import * as nodeModule from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 let installed = false;
 
@@ -37,4 +40,25 @@ export function resolvePackageForPlugins(): void {
   }
   // Node 20.6+: the same resolve hook, run by Node's loader thread.
   nodeModule.register(new URL('./package-resolve-hook.js', import.meta.url), { data: { targets } });
+}
+
+/**
+ * Whether a plugin file may reach `nqqueue`: it names it, or it imports a module other than Node's own
+ * (a helper of its own that may import the package). Only a file that imports nothing but `node:`
+ * modules is sure not to.
+ */
+function mayNeedPackage(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return true;
+  }
+  return text.includes('nqqueue') || /\b(?:from|import)\s*\(?\s*['"](?!node:)|\brequire\s*\(/.test(text);
+}
+
+/** Import a third-party plugin file, with `nqqueue` answered for it when it may need the package. */
+export async function importPlugin(path: string, url = pathToFileURL(path).href): Promise<Record<string, unknown>> {
+  if (!installed && mayNeedPackage(path)) resolvePackageForPlugins();
+  return (await import(url)) as Record<string, unknown>;
 }

@@ -125,3 +125,26 @@ test('shared() keys are each plugin\'s own: two plugins using the same key do no
   assert.match(text, /X-first: first\n/);
   assert.match(text, /X-second: second\n/, 'not the first plugin\'s answer under the same key');
 });
+
+test("a plugin whose own helper module imports 'nqqueue' loads too", async () => {
+  const s = make();
+  const dir = pluginDir(s, {
+    // The plugin file itself does not name the package; the module it imports does.
+    indirect: `import { make } from './lib/make.js';
+export default make('indirect');
+`,
+  });
+  mkdirSync(join(dir, 'lib'), { mode: 0o755 });
+  writeFileSync(
+    join(dir, 'lib', 'make.js'),
+    `import { definePlugin } from 'nqqueue';
+export const make = (name) => definePlugin({ name, version: '1.0.0', stages: ['general'], configure: () => ({}), async run() { return { verdict: 'accept', headers: [{ name: 'X-Made', value: name }] }; } });
+`,
+    { mode: 0o644 },
+  );
+  s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
+  s.write('general.cfb', ':indirect\n');
+  const r = await s.run({});
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.deliveries[0]!.message.toString(), /X-Made: indirect\n/);
+});
