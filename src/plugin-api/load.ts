@@ -49,7 +49,7 @@ export function checkPermissions(path: string): void {
   const uid = process.geteuid?.() ?? 0;
   if (st.uid !== 0 && st.uid !== uid) {
     throw new PluginLoadError(
-      `${path} is owned by ${userName(st.uid)}, not by root or ${currentUser()} that NQqueue runs as: refused (its owner could change the code NQqueue runs; chown it to root)`,
+      `${path} is owned by ${userName(st.uid)}, not by ${uid === 0 ? '' : 'root or '}${currentUser()} that NQqueue runs as: refused (its owner could change the code NQqueue runs; chown it to root)`,
     );
   }
   if (st.mode & 0o022) {
