@@ -62,8 +62,10 @@ async function hostileItem(s: Setup): Promise<string> {
   });
   s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
   s.write('nqqueue.cfb', ':flagger;quarantine=all\n');
-  const msg = SAMPLE.replace('Subject: test message', `Subject: ${HOSTILE}`);
-  const sender = Buffer.from(`evil${CSI}2J@client.example`, 'utf8');
+  const [head, body] = SAMPLE.replace('Subject: test message', `Subject: ${HOSTILE}`).split('\n\n');
+  // A raw \x9b byte too (not UTF-8: a terminal in an 8-bit mode takes it for CSI), in a header line.
+  const msg = Buffer.concat([Buffer.from(`${head}\nX-Raw: a`), Buffer.from([0x9b]), Buffer.from(`2J\n\n${body}`)]);
+  const sender = Buffer.concat([Buffer.from(`evil${CSI}2J`, 'utf8'), Buffer.from([0x9b]), Buffer.from('@client.example')]);
   const r = await s.run({ message: msg, envelope: envelopeOf(sender, ['rcpt@example.com']) });
   assert.equal(r.code, 0, r.stderr);
   const ids = readdirSync(join(s.home, 'quarantine')).filter((n) => /^[0-9a-z]{16,40}$/.test(n));
@@ -77,11 +79,13 @@ test('quarantine list and show: the sender, the plugin texts and the header bloc
   const list = s.command(['quarantine', 'list']);
   assert.equal(list.code, 0, list.stderr);
   assert.deepEqual(rawControls(list.stdout), [], list.stdout);
-  assert.match(list.stdout, /<evil\\u009b2J@client\.example>/);
+  assert.match(list.stdout, /<evil\\u009b2J[?\ufffd]@client\.example>/);
   const show = s.command(['quarantine', 'show', id]);
   assert.equal(show.code, 0, show.stderr);
   assert.deepEqual(rawControls(show.stdout), [], show.stdout);
-  assert.match(show.stdout, /^sender: <evil\\u009b2J@client\.example>$/m);
+  assert.match(show.stdout, /^sender: <evil\\u009b2J[?\ufffd]@client\.example>$/m);
+  assert.equal(show.stdout.includes('\x9b'), false);
+  assert.match(show.stdout, /^X-Raw: a\ufffd2J$/m);
   assert.match(show.stdout, /^caught by: flagger -> accept \{"why":"bad \\u001b\[2J \\u009b2J \\u0007"\}$/m);
   assert.match(show.stdout, /^Subject: \\x1b\[2J\\u009b2J\\x0d\\x07$/m);
 });
