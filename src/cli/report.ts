@@ -57,7 +57,7 @@ export function describeGroups(o: PipelineOutcome, indent = '  '): string[] {
     const to = g.recipients.map((r) => `<${visible(r.address)}>`).join(' ') || '(no recipients)';
     out.push(`${indent}qmail-queue call ${i + 1}: ${g.message.size} bytes to ${to}`);
     const prefix = g.message instanceof PrefixedMessage ? g.message.prefix.toString('utf8') : '';
-    for (const line of prefix.split('\n')) if (line !== '') out.push(`${indent}  | ${visible(line)}`);
+    for (const line of prefix.split('\n')) if (line !== '') out.push(`${indent}  | ${visible(line, { tabs: true })}`);
   });
   return out;
 }

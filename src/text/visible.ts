@@ -14,9 +14,14 @@ function hex(c: string, width: number): string {
   return c.charCodeAt(0).toString(16).padStart(width, '0');
 }
 
-/** `s` with every unsafe character as `\xHH` (C0, DEL) or `\uHHHH` (C1 and the rest): `\x1b[2J`, `\u009b`. */
-export function visible(s: string): string {
-  return s.replace(UNSAFE, (c) => (c <= '\x7f' ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`));
+/**
+ * `s` with every unsafe character as `\xHH` (C0, DEL) or `\uHHHH` (C1 and the rest): `\x1b[2J`, `\u009b`.
+ * `tabs` keeps tabs as they are, for header lines shown one a line (a folded line starts with one, and
+ * a tab cannot hide or rewrite anything); elsewhere a tab is escaped too, as it would split a
+ * tab-separated listing.
+ */
+export function visible(s: string, options?: { tabs?: boolean }): string {
+  return s.replace(UNSAFE, (c) => (c === '\t' && options?.tabs ? c : c <= '\x7f' ? `\\x${hex(c, 2)}` : `\\u${hex(c, 4)}`));
 }
 
 /** True when `s` holds a character `visible()` would escape. */

@@ -8,6 +8,7 @@ test('visible: C0, DEL, C1, separators and bidi overrides become escapes; the re
   assert.equal(visible('\r\n\t\x07\x00\x7f'), '\\x0d\\x0a\\x09\\x07\\x00\\x7f');
   assert.equal(visible(Buffer.from([0xc2, 0x9b]).toString('utf8')), '\\u009b');
   assert.equal(visible('\u0085\u2028\u202e\u2066'), '\\u0085\\u2028\\u202e\\u2066');
+  assert.equal(visible('\ta\x1b\t', { tabs: true }), '\ta\\x1b\t');
   assert.equal(visible('plain ascii, é, 日本, \\x1b as text'), 'plain ascii, é, 日本, \\x1b as text');
 });
 

@@ -107,7 +107,7 @@ export async function check(_options: CheckOptions, env: NodeJS.ProcessEnv): Pro
     }
   }
   if (problems.length > 0) {
-    process.stderr.write(`${problems.map(visible).join('\n')}\n`);
+    process.stderr.write(`${problems.map((p) => visible(p)).join('\n')}\n`);
     process.stderr.write(`nqqueue check-config: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
     return 1;
   }

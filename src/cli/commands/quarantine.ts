@@ -113,7 +113,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       }
       const lines = describeMeta(item.meta);
       const head = (await item.message.head()).toString('utf8').replace(/\n+$/, '');
-      lines.push('', ...head.split('\n').map(visible));
+      lines.push('', ...head.split('\n').map((l) => visible(l, { tabs: true })));
       out(lines.join('\n'));
       return 0;
     }
