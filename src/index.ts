@@ -1,4 +1,5 @@
-// The public API for plugin authors: `import { definePlugin } from 'nqqueue'`.
+// The public API for plugin authors: `import { definePlugin } from 'nqqueue'`. The test kit is a module
+// of its own (`nqqueue/testing`), so a plugin that is loaded does not load it.
 
 export { definePlugin, BackendError, PluginConfigError } from './plugin-api/define.js';
 export type { ConfigureInput, ParamItem, Params, PluginContext, PluginDefinition } from './plugin-api/define.js';

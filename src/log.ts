@@ -1,9 +1,10 @@
 // One line per message on fd 2 (never stdout: in queue mode fd 1 is the envelope), written synchronously
-// so the last line is not lost at exit; debug lines with NQQUEUE_DEBUG.
+// so the last line is not lost at exit; debug lines with NQQUEUE_DEBUG. Values come from outside
+// (addresses, plugin and backend texts): control characters are written as visible escapes, never raw.
 
 import { writeSync } from 'node:fs';
 
-import { oneLine } from './errors.js';
+import { hasUnsafe, visible, visibleJson } from './text/visible.js';
 
 export interface Logger {
   readonly level: number;
@@ -27,10 +28,11 @@ function writeFd2(text: string): void {
   }
 }
 
+/** A value of the text format: bare when it is one plain word, else a terminal-safe JSON string. */
 function textValue(v: unknown): string {
-  if (typeof v === 'string') return /[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v;
+  if (typeof v === 'string') return /[\s"=\\]/.test(v) || v === '' || hasUnsafe(v) ? visibleJson(v) : v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return JSON.stringify(v);
+  return visibleJson(v);
 }
 
 export function parseDebugLevel(v: string | undefined): number {
@@ -42,20 +44,20 @@ export function makeLogger(level: number, prefix = 'nqqueue:', sink: (text: stri
   return {
     level,
     debug(lvl, message) {
-      if (lvl <= level) sink(`${prefix} debug: ${oneLine(message)}`);
+      if (lvl <= level) sink(`${prefix} debug: ${visible(message)}`);
     },
     line(fields, format = 'text') {
       if (format === 'json') {
-        sink(JSON.stringify({ prog: 'nqqueue', ...fields }));
+        sink(visibleJson({ prog: 'nqqueue', ...fields }));
         return;
       }
       const parts = Object.entries(fields)
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${textValue(v)}`);
-      sink(`${prefix} ${oneLine(parts.join(' '))}`);
+      sink(`${prefix} ${parts.join(' ')}`);
     },
     write(text) {
-      sink(text);
+      sink(visible(text.replace(/\n$/, '')));
     },
   };
 }

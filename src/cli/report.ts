@@ -1,12 +1,14 @@
-// Human-readable accounts of what the pipeline decided: shared by `test` and `demo`.
+// Human-readable accounts of what the pipeline decided: shared by `test` and `demo`. Every text that came
+// from outside (addresses, plugin texts, header lines) is shown terminal-safe.
 
 import { PrefixedMessage } from '../intake/message.js';
 import type { PipelineOutcome } from '../pipeline/run.js';
 import type { Result } from '../pipeline/types.js';
+import { visible } from '../text/visible.js';
 
 /** What qmail-smtpd answers for an exit code and refusal (QMAIL.md). */
 export function smtpReply(exit: number, refusal?: { kind: 'permanent' | 'temporary'; text: string }): string {
-  if (refusal && (exit === 31 || exit === 71)) return `${refusal.kind === 'permanent' ? '554' : '451'} ${refusal.text}`;
+  if (refusal && (exit === 31 || exit === 71)) return `${refusal.kind === 'permanent' ? '554' : '451'} ${visible(refusal.text)}`;
   switch (exit) {
     case 0:
       return '250 ok';
@@ -27,23 +29,23 @@ export function smtpReply(exit: number, refusal?: { kind: 'permanent' | 'tempora
 }
 
 function resultLine(r: Result): string {
-  let s = `${r.plugin}${r.params ? `=${r.params}` : ''} -> ${r.verdict}`;
+  let s = `${r.plugin}${r.params ? `=${visible(r.params)}` : ''} -> ${r.verdict}`;
   if (r.score !== undefined) s += ` score ${r.score}`;
   if (r.flagged) s += ' (flagged)';
-  if (r.text) s += `: ${r.text}`;
-  if (r.error) s += ` [failed: ${r.error}; failure policy applied]`;
+  if (r.text) s += `: ${visible(r.text)}`;
+  if (r.error) s += ` [failed: ${visible(r.error)}; failure policy applied]`;
   if (r.headers.length) s += ` +${r.headers.length} header${r.headers.length > 1 ? 's' : ''}`;
   return `${s} (${r.ms} ms)`;
 }
 
 export function describeOutcome(o: PipelineOutcome, indent = '  '): string[] {
   const out: string[] = [];
-  out.push(`${indent}general stage${o.generalLine ? ` (${o.generalLine.file}:${o.generalLine.line})` : ' (no line)'}:`);
+  out.push(`${indent}general stage${o.generalLine ? ` (${visible(o.generalLine.file)}:${o.generalLine.line})` : ' (no line)'}:`);
   if (o.general.length === 0) out.push(`${indent}  (no plugins)`);
   for (const r of o.general) out.push(`${indent}  ${resultLine(r)}`);
   for (const r of o.recipients) {
-    const where = r.line ? ` (${r.line.file}:${r.line.line})` : r.local ? ' (no per-user line)' : ' (remote)';
-    out.push(`${indent}<${r.address.address}>${where}: ${r.fate}${r.text && r.fate !== 'deliver' ? ` - ${r.text}` : ''}`);
+    const where = r.line ? ` (${visible(r.line.file)}:${r.line.line})` : r.local ? ' (no per-user line)' : ' (remote)';
+    out.push(`${indent}<${visible(r.address.address)}>${where}: ${r.fate}${r.text && r.fate !== 'deliver' ? ` - ${visible(r.text)}` : ''}`);
     for (const res of r.results) out.push(`${indent}  ${resultLine(res)}`);
   }
   return out;
@@ -52,10 +54,10 @@ export function describeOutcome(o: PipelineOutcome, indent = '  '): string[] {
 export function describeGroups(o: PipelineOutcome, indent = '  '): string[] {
   const out: string[] = [];
   o.groups.forEach((g, i) => {
-    const to = g.recipients.map((r) => `<${r.address}>`).join(' ') || '(no recipients)';
+    const to = g.recipients.map((r) => `<${visible(r.address)}>`).join(' ') || '(no recipients)';
     out.push(`${indent}qmail-queue call ${i + 1}: ${g.message.size} bytes to ${to}`);
     const prefix = g.message instanceof PrefixedMessage ? g.message.prefix.toString('utf8') : '';
-    for (const line of prefix.split('\n')) if (line !== '') out.push(`${indent}  | ${line}`);
+    for (const line of prefix.split('\n')) if (line !== '') out.push(`${indent}  | ${visible(line, { tabs: true })}`);
   });
   return out;
 }

@@ -465,7 +465,7 @@ export class ClamdClient {
       };
       const onTimeout = (): void => {
         fail(
-          new BackendError(`${where}: no progress for ${timeouts.readTimeoutMs} ms`, {
+          new BackendError(`${where}: no progress for ${timeouts.readTimeoutMs} ms, read timed out`, {
             cause: codedError(`read timeout after ${timeouts.readTimeoutMs} ms`, 'ETIMEDOUT'),
           }),
         );

@@ -307,7 +307,7 @@ export class RspamdClient {
         connected = true;
         clearTimeout(connectTimer);
         req?.setTimeout(timeouts.readTimeoutMs, () => {
-          fail(new BackendError(`${where}: no progress for ${timeouts.readTimeoutMs} ms`, { cause: codedError(`read timeout after ${timeouts.readTimeoutMs} ms`, 'ETIMEDOUT') }));
+          fail(new BackendError(`${where}: no progress for ${timeouts.readTimeoutMs} ms, read timed out`, { cause: codedError(`read timeout after ${timeouts.readTimeoutMs} ms`, 'ETIMEDOUT') }));
         });
       };
       req.on('socket', (socket: Socket) => {

@@ -245,7 +245,7 @@ export function exchange(opts: ExchangeOptions): Promise<Buffer> {
       clearTimeout(connectTimer);
       socket.setTimeout(opts.readTimeoutMs, () => {
         fail(
-          new BackendError(`${where}: no progress for ${opts.readTimeoutMs} ms`, {
+          new BackendError(`${where}: no progress for ${opts.readTimeoutMs} ms, read timed out`, {
             cause: codedError(`read timeout after ${opts.readTimeoutMs} ms`, 'ETIMEDOUT'),
           }),
         );

@@ -4,6 +4,7 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { currentUser, permissionText, userName } from '../text/permission.js';
 import { isAlive } from './files.js';
 
 /** Make sure `dir` is a real directory, ours, mode 0700. Throws when it is a symlink or someone else's. */
@@ -11,12 +12,14 @@ export function ensurePrivateDir(dir: string): string {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create ${dir}: ${permissionText(dir, err)}`, { cause: err });
   }
   const st = lstatSync(dir);
   if (st.isSymbolicLink() || !st.isDirectory()) throw new Error(`${dir} is not a directory (symlinks are refused)`);
   const uid = process.geteuid?.();
-  if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to uid ${st.uid}, not to uid ${uid}`);
+  if (uid !== undefined && st.uid !== uid) {
+    throw new Error(`${dir} is owned by ${userName(st.uid)}, not by ${currentUser()} that NQqueue runs as: run it as the owner, or chown the directory`);
+  }
   if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
   return dir;
 }

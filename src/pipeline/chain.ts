@@ -2,7 +2,7 @@
 
 import { performance } from 'node:perf_hooks';
 
-import { describeError, ERRORS } from '../errors.js';
+import { describeError, ERRORS, isNqqError } from '../errors.js';
 import { MemoryMessage, prefixMessage } from '../intake/message.js';
 import type { PluginContext } from '../plugin-api/define.js';
 import type { ConfiguredPlugin } from '../plugin-api/load.js';
@@ -119,7 +119,10 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
       } catch (err) {
         if (input.signal.aborted) throw new DeadlineError();
         error = err instanceof PluginTimeout ? err.message : describeError(err);
-        const timedOut = err instanceof PluginTimeout;
+        // A backend's read timeout is a timeout too, and a failure that knows its catalogue code (a
+        // quarantine that cannot store) says so: the sender's text says what happened.
+        const timedOut = err instanceof PluginTimeout || (err as { cause?: { code?: unknown } })?.cause?.code === 'ETIMEDOUT';
+        const own = isNqqError(err) && err.kind === 'temporary' ? ERRORS[err.code].text : undefined;
         outcome =
           cp.onerror === 'accept'
             ? { verdict: 'accept' }
@@ -127,7 +130,7 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
               ? { verdict: 'reject', text: `message refused: ${cp.def.name} check failed (#5.3.0)` }
               : {
                   verdict: 'tempfail',
-                  text: (timedOut ? ERRORS.NQQ_ERR_PLUGIN_TIMEOUT : ERRORS.NQQ_ERR_PLUGIN_FAILED).text,
+                  text: own ?? (timedOut ? ERRORS.NQQ_ERR_PLUGIN_TIMEOUT : ERRORS.NQQ_ERR_PLUGIN_FAILED).text,
                 };
       } finally {
         clearTimeout(t);

@@ -2,6 +2,7 @@
 
 import type { ClientInfo, Envelope, MessageView, Outcome, Result, Stage } from '../pipeline/types.js';
 import type { Settings } from '../config/settings.js';
+import { HostRangeError, parseHostRange } from './host-range.js';
 
 /** One PARAMS item of a routing line: a bare word or key=value. */
 export interface ParamItem {
@@ -66,7 +67,8 @@ export interface PluginContext<C> {
   readonly messageId: string;
   /**
    * Per-message memo: the first caller with a key does the work, the others share its promise.
-   * Lets plugins scan once for several recipients whose settings allow it.
+   * Lets plugins scan once for several recipients whose settings allow it. Keys are the plugin's own:
+   * the host keeps each plugin's keys apart, so two plugins cannot collide on one.
    */
   shared<T>(key: string, work: () => Promise<T>): Promise<T>;
   /**
@@ -111,10 +113,16 @@ export interface PluginDefinition<C = unknown> {
   /**
    * Per-user stage: what the result depends on besides the message and the config. Return undefined
    * when the result does not depend on who the recipient is (then recipients with identical chains
-   * share one run); return e.g. the recipient address when it does.
+   * share one run); return e.g. the recipient address when it does. A third-party plugin that leaves
+   * it out runs once per recipient: sharing a result is something a plugin must say it allows.
    */
   scope?(config: C, recipient: string): string | undefined;
   run(ctx: PluginContext<C>): Promise<Outcome>;
+  /**
+   * The NQqueue versions this plugin works with, as a semver range (`'>=0.1 <1'`, `'^0.1'`). A host
+   * outside it refuses to load the plugin, with a text that says both versions. Unset: any.
+   */
+  readonly host?: string;
 }
 
 export const PLUGIN_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -137,5 +145,13 @@ export function checkDefinition(def: unknown): string | undefined {
   if (typeof d.configure !== 'function') return `plugin ${d.name}: configure must be a function`;
   if (typeof d.run !== 'function') return `plugin ${d.name}: run must be a function`;
   if (d.scope !== undefined && typeof d.scope !== 'function') return `plugin ${d.name}: scope must be a function`;
+  if (d.host !== undefined) {
+    try {
+      parseHostRange(d.host);
+    } catch (err) {
+      if (!(err instanceof HostRangeError)) throw err;
+      return `plugin ${d.name}: host: ${err.message}`;
+    }
+  }
   return undefined;
 }

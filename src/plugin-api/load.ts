@@ -1,14 +1,19 @@
 // Finding plugins by name: the built-ins, then the configured plugin directories (with permission checks),
-// and turning a routing line's PARAMS into a configured, ready-to-run plugin.
+// and turning a routing line's PARAMS into a configured, ready-to-run plugin. What the host gives every
+// plugin is fixed here too: its own namespace of shared() keys, and for third-party plugins a safe
+// default scope and the host version check.
 
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import type { PluginRef } from '../config/cfb.js';
 import { parseDuration, parsePolicy, parseSize, type Settings, type SettingsSection } from '../config/settings.js';
 import type { Stage } from '../pipeline/types.js';
-import { checkDefinition, PLUGIN_NAME, type ParamItem, type Params, type PluginDefinition } from './define.js';
+import { currentUser, userName } from '../text/permission.js';
+import { VERSION } from '../version.js';
+import { checkDefinition, PLUGIN_NAME, type ParamItem, type Params, type PluginContext, type PluginDefinition } from './define.js';
+import { satisfies } from './host-range.js';
+import { importPlugin } from './package-resolve.js';
 
 type Loader = () => Promise<{ default: PluginDefinition<any> }>;
 
@@ -42,8 +47,66 @@ export class PluginLoadError extends Error {
 export function checkPermissions(path: string): void {
   const st = statSync(path);
   const uid = process.geteuid?.() ?? 0;
-  if (st.uid !== 0 && st.uid !== uid) throw new PluginLoadError(`${path} belongs to uid ${st.uid}: refused`);
-  if (st.mode & 0o022) throw new PluginLoadError(`${path} is group- or world-writable: refused`);
+  if (st.uid !== 0 && st.uid !== uid) {
+    throw new PluginLoadError(
+      `${path} is owned by ${userName(st.uid)}, not by ${uid === 0 ? '' : 'root or '}${currentUser()} that NQqueue runs as: refused (its owner could change the code NQqueue runs; chown it to root)`,
+    );
+  }
+  if (st.mode & 0o022) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new PluginLoadError(
+      `${path} is group- or world-writable (mode ${mode}, owned by ${userName(st.uid)}; NQqueue runs as ${currentUser()}): refused (chmod go-w ${path})`,
+    );
+  }
+}
+
+/** A plugin that does not say what its result depends on is run for each recipient on its own. */
+const PER_RECIPIENT = (_config: unknown, recipient: string): string => recipient;
+
+/**
+ * The definition as the host runs it: `shared()` keys live in the plugin's own namespace (two plugins
+ * cannot collide on a key), and a third-party plugin without `scope` runs per recipient (its result is
+ * never shared across recipients unless it says it may be). Built-ins declare `scope` where it matters.
+ */
+function hosted<C>(def: PluginDefinition<C>, thirdParty: boolean): PluginDefinition<C> {
+  const namespace = `${def.name}\0`;
+  const run = def.run;
+  return Object.freeze({
+    ...def,
+    scope: def.scope ?? (thirdParty ? PER_RECIPIENT : undefined),
+    run(ctx: PluginContext<C>) {
+      const shared = ctx.shared;
+      return run.call(def, { ...ctx, shared: <T>(key: string, work: () => Promise<T>) => shared<T>(namespace + key, work) });
+    },
+  });
+}
+
+/** Where a plugin handed to the test kit comes from (it has no file to check again). */
+export const IN_MEMORY = 'in memory (nqqueue/testing)';
+
+/** A third-party definition checked (declaration, host version) and wrapped as the host runs it. */
+export function hostPlugin(def: unknown, path: string): LoadedPlugin {
+  const problem = checkDefinition(def);
+  if (problem) throw new PluginLoadError(`${path}: ${problem}`);
+  const d = def as PluginDefinition<any>;
+  checkHost(d, path);
+  return { def: hosted(d, true), source: path };
+}
+
+/** The host version check: a plugin that declares `host` and does not fit this NQqueue is not loaded. */
+function checkHost(def: PluginDefinition<unknown>, path: string): void {
+  if (def.host === undefined) return;
+  let ok: boolean;
+  try {
+    ok = satisfies(VERSION, def.host);
+  } catch (err) {
+    throw new PluginLoadError(`${path}: plugin ${def.name}: host: ${(err as Error).message}`);
+  }
+  if (!ok) {
+    throw new PluginLoadError(
+      `${path}: plugin ${def.name} ${def.version} needs NQqueue ${JSON.stringify(def.host)}, this is NQqueue ${VERSION}: use a version of the plugin made for it`,
+    );
+  }
 }
 
 /**
@@ -51,7 +114,7 @@ export function checkPermissions(path: string): void {
  * or file that became writable by others is refused, as the standalone program would refuse it.
  */
 export function recheckSource(source: string): void {
-  if (source === 'built-in') return;
+  if (source === 'built-in' || source === IN_MEMORY) return;
   checkPermissions(dirname(source.endsWith('/index.js') ? dirname(source) : source));
   checkPermissions(source);
 }
@@ -82,7 +145,7 @@ export class PluginRegistry {
   private async find(name: string): Promise<LoadedPlugin> {
     if (!PLUGIN_NAME.test(name)) throw new PluginLoadError(`invalid plugin name ${JSON.stringify(name)}`);
     const builtin = Object.hasOwn(BUILTINS, name) ? BUILTINS[name] : undefined;
-    if (builtin) return { def: (await builtin()).default, source: 'built-in' };
+    if (builtin) return { def: hosted((await builtin()).default, false), source: 'built-in' };
     for (const dir of this.pluginDirs) {
       for (const file of [`${name}.js`, `${name}.mjs`, join(name, 'index.js')]) {
         const path = join(dir, file);
@@ -91,15 +154,15 @@ export class PluginRegistry {
         checkPermissions(path);
         let mod: Record<string, unknown>;
         try {
-          mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+          // `import ... from 'nqqueue'` in a plugin file outside any node_modules: this NQqueue's own API.
+          mod = await importPlugin(path);
         } catch (err) {
           throw new PluginLoadError(`plugin ${name} (${path}) failed to load: ${(err as Error).message}`);
         }
         const def = (mod.default ?? mod.plugin) as PluginDefinition<any>;
-        const problem = checkDefinition(def);
-        if (problem) throw new PluginLoadError(`${path}: ${problem}`);
-        if (def.name !== name) throw new PluginLoadError(`${path} declares plugin "${def.name}", not "${name}"`);
-        return { def, source: path };
+        const loaded = hostPlugin(def, path);
+        if (loaded.def.name !== name) throw new PluginLoadError(`${path} declares plugin "${loaded.def.name}", not "${name}"`);
+        return loaded;
       }
     }
     const where = this.pluginDirs.length ? ` or in ${this.pluginDirs.join(', ')}` : '';
@@ -146,7 +209,12 @@ export async function configurePlugin(
   stage: Stage,
   settings: Settings,
 ): Promise<ConfiguredPlugin> {
-  const { def, source } = await registry.load(ref.name);
+  return configureLoaded(await registry.load(ref.name), ref, stage, settings);
+}
+
+/** configurePlugin for a plugin already loaded (the test kit hands one in directly). */
+export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Stage, settings: Settings): ConfiguredPlugin {
+  const { def, source } = loaded;
   recheckSource(source);
   if (!def.stages.includes(stage)) {
     throw new PluginLoadError(`plugin ${ref.name} cannot run in the ${stage} stage (it runs in: ${def.stages.join(', ')})`);

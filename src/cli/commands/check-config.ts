@@ -10,14 +10,53 @@ import { loadSettings, SettingsError, defaultSettings, type Settings } from '../
 import { describeError } from '../../errors.js';
 import { configurePlugin, PluginRegistry } from '../../plugin-api/load.js';
 import { pathsFrom } from '../../queue/services.js';
+import { visible } from '../../text/visible.js';
+import { envOption, parseCommand, usageFailure, UsageError } from '../args.js';
 
-export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export const USAGE = `usage: nqqueue check-config [--probe] [--user NAME] [--env NAME=VALUE ...]
+  Validates the settings file and every .cfb file of the control directory, loading each plugin and
+  checking its PARAMS. Every problem as file:line: what is wrong; exit 1 on any, 0 when all is well.
+  --probe           also check, as the user qmail-smtpd runs as, what a message will need
+  --user NAME       the user to check as (with --probe)
+  --env NAME=VALUE  a variable a tcprules line would set for qmail-smtpd; repeat for several
+  -h, --help        this text
+`;
+
+const OPTIONS = {
+  probe: { type: 'boolean' },
+  user: { type: 'string' },
+  env: { type: 'string', multiple: true },
+} as const;
+
+/** What the command line asked for, in the shape the checks take. */
+export interface CheckOptions {
+  readonly probe: boolean;
+  readonly user?: string;
+  /** The --env items: the environment a tcprules line would give, on top of this process's. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const parsed = parseCommand('check-config', USAGE, args, OPTIONS);
+  if (typeof parsed === 'number') return parsed;
+  let options: CheckOptions;
+  try {
+    options = { probe: parsed.values.probe === true, user: parsed.values.user as string | undefined, env: envOption(parsed.values.env) };
+  } catch (err) {
+    if (err instanceof UsageError) return usageFailure('check-config', USAGE, err.message);
+    throw err;
+  }
+  return check(options, env);
+}
+
+/** The checks themselves, given what the command line asked for. */
+export async function check(_options: CheckOptions, env: NodeJS.ProcessEnv): Promise<number> {
   const problems: string[] = [];
   let paths;
   try {
     paths = pathsFrom(env);
   } catch (err) {
-    process.stderr.write(`nqqueue check-config: ${describeError(err)}\n`);
+    process.stderr.write(`nqqueue check-config: ${visible(describeError(err))}\n`);
     return 1;
   }
   let settings: Settings = defaultSettings();
@@ -68,7 +107,7 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
   }
   if (problems.length > 0) {
-    process.stderr.write(`${problems.join('\n')}\n`);
+    process.stderr.write(`${problems.map((p) => visible(p)).join('\n')}\n`);
     process.stderr.write(`nqqueue check-config: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
     return 1;
   }

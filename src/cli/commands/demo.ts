@@ -11,7 +11,16 @@ import { makeLogger, parseDebugLevel } from '../../log.js';
 import { toEnvelope } from '../../qmail/envelope.js';
 import { processJob } from '../../queue/process.js';
 import { clientFrom, heloFrom, makeServices, readSettings } from '../../queue/services.js';
+import { parseCommand } from '../args.js';
 import { smtpReply } from '../report.js';
+
+export const USAGE = `usage: nqqueue demo [--keep]
+  Runs sample messages through the real pipeline on an embedded configuration (a local queue sink in
+  place of qmail-queue; no daemons needed) and prints what happened to each. Touches nothing of the
+  installation.
+  --keep            keep the queue sink's files and print where they are
+  -h, --help        this text
+`;
 
 const GENERAL = `# general.cfb: run once per message, line chosen by the (local) sender, else the fallback
 :black=spammer@bad.example,@spam.example;attach=.exe:.vbs:.scr;header=Subject:/lottery|winner/i
@@ -103,7 +112,9 @@ const SAMPLES: Sample[] = [
 ];
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const keep = args.includes('--keep');
+  const parsed = parseCommand('demo', USAGE, args, { keep: { type: 'boolean' } });
+  if (typeof parsed === 'number') return parsed;
+  const keep = parsed.values.keep === true;
   const root = mkdtempSync(join(tmpdir(), 'nqqueue-demo-'));
   const control = join(root, 'control');
   const out: string[] = [];

@@ -6,26 +6,50 @@ import { describeError } from '../../errors.js';
 import { configurePlugin } from '../../plugin-api/load.js';
 import { toAddress } from '../../qmail/envelope.js';
 import type { Services } from '../../queue/services.js';
-import { envelopeCommand } from '../args.js';
+import { visible } from '../../text/visible.js';
+import { ENVELOPE_OPTIONS, envelopeCommand, envOption, parseCommand, usageFailure, UsageError } from '../args.js';
+
+export const USAGE = `usage: nqqueue explain --from A --to B [--to C ...] [--env NAME=VALUE ...]
+  For the sender and each recipient: the routing file and line that apply, the plugin chain that would
+  run and where each plugin is loaded from. Scans nothing, queues nothing.
+  --from A          the envelope sender ("" for a bounce)
+  --to B            a recipient; repeat for several
+  --env NAME=VALUE  a variable of the client's environment, as a tcprules line would set it (RELAYCLIENT,
+                    SMTPAUTHUSER, TCPREMOTEIP, NQQFILE ...); repeat for several. Taken on top of this
+                    process's own environment
+  -h, --help        this text
+`;
+
+const OPTIONS = { ...ENVELOPE_OPTIONS, env: { type: 'string', multiple: true } } as const;
 
 async function chain(line: CfbLine | undefined, stage: 'general' | 'per-user', services: Services): Promise<string[]> {
   if (!line) return ['    no line applies: no plugins'];
-  const out = [`    ${line.file}:${line.line}  pattern ${line.pattern === '' ? '(fallback)' : line.pattern} (${line.kind})`];
+  const out = [`    ${visible(line.file)}:${line.line}  pattern ${line.pattern === '' ? '(fallback)' : visible(line.pattern)} (${line.kind})`];
   if (line.plugins.length === 0) out.push('    (empty chain: no plugins)');
   for (const ref of line.plugins) {
-    const label = ref.params ? `${ref.name}=${ref.params}` : ref.name;
+    const label = visible(ref.params ? `${ref.name}=${ref.params}` : ref.name);
     try {
       const cp = await configurePlugin(services.registry, ref, stage, services.settings);
-      out.push(`    - ${label}  [${cp.source}, v${cp.def.version}, timeout ${cp.timeoutMs} ms, onerror ${cp.onerror}]`);
+      out.push(`    - ${label}  [${visible(cp.source)}, v${visible(cp.def.version)}, timeout ${cp.timeoutMs} ms, onerror ${cp.onerror}]`);
     } catch (err) {
-      out.push(`    - ${label}  ERROR: ${describeError(err)} (mail would be deferred)`);
+      out.push(`    - ${label}  ERROR: ${visible(describeError(err))} (mail would be deferred)`);
     }
   }
   return out;
 }
 
-export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const setup = envelopeCommand('explain', args, env);
+export async function run(args: string[], processEnv: NodeJS.ProcessEnv): Promise<number> {
+  const parsedArgs = parseCommand('explain', USAGE, args, OPTIONS);
+  if (typeof parsedArgs === 'number') return parsedArgs;
+  let env: NodeJS.ProcessEnv;
+  try {
+    // The environment a message would be processed with: ours, then what a tcprules line would add.
+    env = { ...processEnv, ...envOption(parsedArgs.values.env) };
+  } catch (err) {
+    if (err instanceof UsageError) return usageFailure('explain', USAGE, err.message);
+    throw err;
+  }
+  const setup = envelopeCommand('explain', USAGE, parsedArgs, env);
   if (typeof setup === 'number') return setup;
   const { parsed, services } = setup;
   const lines: string[] = [];
@@ -33,20 +57,20 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   try {
     const sender = toAddress(Buffer.from(parsed.from));
     const senderLocal = sender.address !== '' && services.locals.isLocal(sender.address);
-    lines.push(`sender <${sender.address}> (${senderLocal ? 'local: line chosen by the sender' : 'not local: fallback line'})`);
-    lines.push(`  general stage (${services.paths.controlDir}/general.cfb):`);
+    lines.push(`sender <${visible(sender.address)}> (${senderLocal ? 'local: line chosen by the sender' : 'not local: fallback line'})`);
+    lines.push(`  general stage (${visible(services.paths.controlDir)}/general.cfb):`);
     lines.push(...(await chain(services.routing.general(sender.address, senderLocal), 'general', services)));
     for (const to of parsed.to) {
       const r = toAddress(Buffer.from(to), relay);
       const local = services.locals.isLocal(r.address);
-      lines.push(`recipient <${r.address}> (${local ? 'local' : 'remote: general plugins only'})`);
+      lines.push(`recipient <${visible(r.address)}> (${local ? 'local' : 'remote: general plugins only'})`);
       if (!local) continue;
       const file = services.routing.userFile(r.address, r.domain);
-      lines.push(`  per-user stage (${file ? file.file : 'no per-user file exists'}):`);
+      lines.push(`  per-user stage (${file ? visible(file.file) : 'no per-user file exists'}):`);
       lines.push(...(await chain(file?.lookup(r.address), 'per-user', services)));
     }
   } catch (err) {
-    process.stderr.write(`nqqueue explain: ${describeError(err)}\n`);
+    process.stderr.write(`nqqueue explain: ${visible(describeError(err))}\n`);
     return 1;
   }
   process.stdout.write(`${lines.join('\n')}\n`);

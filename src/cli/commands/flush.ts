@@ -3,8 +3,17 @@
 import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
 import { makeServices, pathsFrom, readSettings } from '../../queue/services.js';
+import { parseCommand } from '../args.js';
 
-export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export const USAGE = `usage: nqqueue flush
+  Delivers what the retry spool ($NQQUEUE_HOME/spool) holds through qmail-queue; entries that fail again
+  stay for the next flush. Exit 1 when any stayed. Run it from cron or after a qmail-queue outage.
+  -h, --help        this text
+`;
+
+export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const parsed = parseCommand('flush', USAGE, args, {});
+  if (typeof parsed === 'number') return parsed;
   const log = makeLogger(0, 'nqqueue flush:');
   let services;
   try {

@@ -9,11 +9,22 @@ import { runPipeline } from '../../pipeline/run.js';
 import { DeadlineError } from '../../pipeline/chain.js';
 import { toEnvelope } from '../../qmail/envelope.js';
 import { clientFrom, heloFrom } from '../../queue/services.js';
-import { envelopeCommand } from '../args.js';
+import { visible } from '../../text/visible.js';
+import { ENVELOPE_OPTIONS, envelopeCommand, parseCommand } from '../args.js';
 import { describeGroups, describeOutcome, smtpReply } from '../report.js';
 
+export const USAGE = `usage: nqqueue test --from A --to B [--to C ...] < message
+  A dry run: every plugin runs for real on the message read from stdin; prints each verdict, the headers
+  each recipient would get and the qmail-queue calls that would be made. Makes none, keeps nothing.
+  --from A          the envelope sender ("" for a bounce)
+  --to B            a recipient; repeat for several
+  -h, --help        this text
+`;
+
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const setup = envelopeCommand('test', args, env);
+  const parsedArgs = parseCommand('test', USAGE, args, ENVELOPE_OPTIONS);
+  if (typeof parsedArgs === 'number') return parsedArgs;
+  const setup = envelopeCommand('test', USAGE, parsedArgs, env);
   if (typeof setup === 'number') return setup;
   const { parsed, services } = setup;
   const collector = new MessageCollector(services.settings.spillBytes, () => services.workDir());
@@ -43,7 +54,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     } finally {
       clearTimeout(timer);
     }
-    const lines = [`dry run of a ${message.size}-byte message from <${envelope.sender.address}> (nothing is queued)`];
+    const lines = [`dry run of a ${message.size}-byte message from <${visible(envelope.sender.address)}> (nothing is queued)`];
     lines.push(...describeOutcome(outcome));
     if (outcome.decision === 'accept') {
       lines.push(outcome.groups.length ? 'would queue:' : 'would queue nothing (every copy was dropped)');
@@ -57,11 +68,11 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     // A dry run keeps nothing: what plugins prepared (quarantined copies) is taken back.
     const settled = await outcome.settle(false);
     if (settled.actions > 0) lines.push(`discarded what ${settled.actions} plugin action(s) would have kept (quarantine); nothing was stored`);
-    for (const p of settled.problems) lines.push(`  problem discarding: ${p}`);
+    for (const p of settled.problems) lines.push(`  problem discarding: ${visible(p)}`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   } catch (err) {
-    process.stderr.write(`nqqueue test: ${describeError(err)}\n`);
+    process.stderr.write(`nqqueue test: ${visible(describeError(err))}\n`);
     return 1;
   } finally {
     collector.discard();
