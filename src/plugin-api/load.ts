@@ -6,8 +6,10 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import type { PluginRef } from '../config/cfb.js';
+import { didYouMean, type ConfigProblem } from '../config/problem.js';
 import { parseDuration, parsePolicy, parseSize, type Settings, type SettingsSection } from '../config/settings.js';
 import type { Stage } from '../pipeline/types.js';
+import { paramProblems, sectionEntryProblems } from './check-params.js';
 import { checkDefinition, PLUGIN_NAME, type ParamItem, type Params, type PluginDefinition } from './define.js';
 
 type Loader = () => Promise<{ default: PluginDefinition<any> }>;
@@ -35,6 +37,19 @@ export class PluginLoadError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PluginLoadError';
+  }
+}
+
+/** No built-in and no file in the plugin directories has that name. */
+export class PluginNotFoundError extends PluginLoadError {}
+
+/** PARAMS a plugin does not take: every problem of the line, the first in the message. */
+export class PluginParamsError extends PluginLoadError {
+  constructor(
+    readonly plugin: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`plugin ${plugin}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
   }
 }
 
@@ -103,7 +118,7 @@ export class PluginRegistry {
       }
     }
     const where = this.pluginDirs.length ? ` or in ${this.pluginDirs.join(', ')}` : '';
-    throw new PluginLoadError(`unknown plugin "${name}" (not built in${where})`);
+    throw new PluginNotFoundError(`unknown plugin "${name}" (not built in${where})${didYouMean(name, Object.keys(BUILTINS))}`);
   }
 }
 
@@ -151,6 +166,8 @@ export async function configurePlugin(
   if (!def.stages.includes(stage)) {
     throw new PluginLoadError(`plugin ${ref.name} cannot run in the ${stage} stage (it runs in: ${def.stages.join(', ')})`);
   }
+  const wrong = paramProblems(def, ref.items);
+  if (wrong.length > 0) throw new PluginParamsError(ref.name, wrong);
   const section = settings.section(ref.name);
   const params = makeParams(ref.params, ref.items, section);
   const num = <T>(key: string, parse: (v: string) => T): T | undefined => {
@@ -172,4 +189,28 @@ export async function configurePlugin(
     throw new PluginLoadError(`plugin ${ref.name}: ${(err as Error).message}`);
   }
   return Object.freeze({ def, source, ref, config, params, timeoutMs, onerror, maxsize });
+}
+
+/**
+ * Every problem of the settings file's plugin sections: a section no plugin has, keys its plugin does
+ * not take (or a global key written after a section), values its plugin refuses — at the line written.
+ */
+export async function sectionProblems(settings: Settings, registry: PluginRegistry): Promise<ConfigProblem[]> {
+  const file = settings.file ?? '(settings)';
+  const out: ConfigProblem[] = [];
+  for (const section of settings.sections()) {
+    let def: PluginDefinition<unknown>;
+    try {
+      def = (await registry.load(section.name)).def;
+    } catch (err) {
+      const message =
+        err instanceof PluginNotFoundError
+          ? `unknown section [${section.name}]: no plugin of that name${didYouMean(section.name, Object.keys(BUILTINS), (c) => `[${c}]`)}`
+          : `[${section.name}]: ${(err as Error).message}`;
+      out.push({ file, line: section.line, message });
+      continue;
+    }
+    for (const p of sectionEntryProblems(def, section)) out.push({ file, ...p });
+  }
+  return out;
 }

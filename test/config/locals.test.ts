@@ -6,7 +6,8 @@ import { test } from 'node:test';
 
 import fc from 'fast-check';
 
-import { Cdb, loadLocals, makeCdb } from '../../src/config/locals.js';
+import { Cdb, controlDirProblem, loadLocals, makeCdb } from '../../src/config/locals.js';
+import { NqqError } from '../../src/errors.js';
 
 function control(rcpthosts: string, cdbDomains: string[] = []): string {
   const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
@@ -38,10 +39,13 @@ test('morercpthosts.cdb is consulted the same way', () => {
   l.close();
 });
 
-test('no rcpthosts: nothing with a domain is local', () => {
+test('no rcpthosts, or no control directory: an error that names what is missing, never "nothing is local"', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
-  const l = loadLocals(dir);
-  assert.equal(l.isLocal('u@example.com'), false);
+  assert.throws(() => loadLocals(dir), (err: unknown) => err instanceof NqqError && err.code === 'NQQ_ERR_CONTROL_MISSING' && err.message.includes(`${dir}/rcpthosts does not exist`));
+  assert.throws(() => loadLocals(join(dir, 'nope')), (err: unknown) => err instanceof NqqError && err.message.includes(`control directory ${dir}/nope does not exist`));
+  assert.match(controlDirProblem(join(dir, 'nope')) ?? '', /does not exist/);
+  writeFileSync(join(dir, 'rcpthosts'), 'example.com\n');
+  assert.equal(controlDirProblem(dir), undefined);
 });
 
 test('property: cdb finds every key it holds and nothing else', () => {

@@ -1,18 +1,22 @@
-// `nqqueue check-config`: validate the settings file and every .cfb file (each plugin loaded and its PARAMS
-// checked for the stage it is in); every problem as file:line: what is wrong; exit 1 on any.
+// `nqqueue check-config`: validate the control directory, the settings file (its own lines and each
+// plugin section against what the plugin declares) and every .cfb file (each plugin loaded and its
+// PARAMS checked for the stage it is in). Every problem of every file in one run, in file and line
+// order, as file:line: what is wrong; exit 1 on any.
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Cdb, readControlLines } from '../../config/locals.js';
+import { Cdb, controlDirProblem, readControlLines } from '../../config/locals.js';
+import { formatProblem, sortProblems, type ConfigProblem } from '../../config/problem.js';
 import { readCfb } from '../../config/routing.js';
-import { loadSettings, SettingsError, defaultSettings, type Settings } from '../../config/settings.js';
+import { loadSettings, SettingsError, defaultSettings, SETTINGS_FILE, type Settings } from '../../config/settings.js';
 import { describeError } from '../../errors.js';
-import { configurePlugin, PluginRegistry } from '../../plugin-api/load.js';
+import { configurePlugin, PluginParamsError, PluginRegistry, sectionProblems } from '../../plugin-api/load.js';
 import { pathsFrom } from '../../queue/services.js';
 
 export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const problems: string[] = [];
+  const problems: ConfigProblem[] = [];
+  const notes = new Set<string>();
   let paths;
   try {
     paths = pathsFrom(env);
@@ -20,55 +24,78 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
     process.stderr.write(`nqqueue check-config: ${describeError(err)}\n`);
     return 1;
   }
+  const dir = paths.controlDir;
+  const missing = controlDirProblem(dir);
+  if (missing) problems.push({ file: missing.startsWith('control directory') ? dir : join(dir, 'rcpthosts'), line: 0, message: missing });
+
   let settings: Settings = defaultSettings();
   try {
-    settings = loadSettings(paths.controlDir);
+    settings = loadSettings(dir);
   } catch (err) {
-    problems.push(err instanceof SettingsError ? err.message : describeError(err));
+    problems.push(err instanceof SettingsError ? { file: err.file, line: err.line, message: err.detail } : { file: join(dir, SETTINGS_FILE), line: 0, message: describeError(err) });
   }
-  try {
-    readControlLines(join(paths.controlDir, 'rcpthosts'));
-  } catch (err) {
-    problems.push(`${join(paths.controlDir, 'rcpthosts')}:0: ${describeError(err)}`);
+  problems.push(...settings.problems);
+  const registry = new PluginRegistry(settings.pluginDirs);
+  const inSections = await sectionProblems(settings, registry);
+  problems.push(...inSections);
+  // Routing lines are configured without the section values already reported: a mistake is reported
+  // once, where it was written, not again at every routing line that uses it.
+  if (inSections.length > 0) {
+    try {
+      settings = loadSettings(dir, new Set(inSections.map((p) => p.line)));
+    } catch {
+      // reported above
+    }
   }
-  try {
-    Cdb.open(join(paths.controlDir, 'morercpthosts.cdb'))?.close();
-  } catch (err) {
-    problems.push(`${join(paths.controlDir, 'morercpthosts.cdb')}:0: ${describeError(err)}`);
+
+  if (!missing?.startsWith('control directory')) {
+    try {
+      readControlLines(join(dir, 'rcpthosts'));
+    } catch (err) {
+      if (!missing) problems.push({ file: join(dir, 'rcpthosts'), line: 0, message: describeError(err) });
+    }
+    try {
+      Cdb.open(join(dir, 'morercpthosts.cdb'))?.close();
+    } catch (err) {
+      problems.push({ file: join(dir, 'morercpthosts.cdb'), line: 0, message: describeError(err) });
+    }
   }
   let names: string[] = [];
   try {
-    names = readdirSync(paths.controlDir).filter((n) => n.endsWith('.cfb')).sort();
+    names = readdirSync(dir).filter((n) => n.endsWith('.cfb')).sort();
   } catch (err) {
-    problems.push(`${paths.controlDir}:0: cannot list: ${describeError(err)}`);
+    if (!missing) problems.push({ file: dir, line: 0, message: `cannot list: ${describeError(err)}` });
   }
-  const registry = new PluginRegistry(settings.pluginDirs);
   let lineCount = 0;
   for (const name of names) {
-    const file = join(paths.controlDir, name);
+    const file = join(dir, name);
     let cfb;
     try {
-      cfb = readCfb(file);
+      cfb = readCfb(file, { extensionSeparator: settings.extensionSeparator });
     } catch (err) {
-      problems.push(`${file}:0: ${describeError(err)}`);
+      problems.push({ file, line: 0, message: describeError(err) });
       continue;
     }
     if (!cfb) continue;
-    for (const p of cfb.problems) problems.push(`${p.file}:${p.line}: ${p.message}`);
+    problems.push(...cfb.problems);
     const stage = name === 'general.cfb' ? 'general' : 'per-user';
     for (const line of cfb.lines) {
       lineCount++;
       for (const ref of line.plugins) {
         try {
-          await configurePlugin(registry, ref, stage, settings);
+          const cp = await configurePlugin(registry, ref, stage, settings);
+          if (cp.def.params === undefined) notes.add(`plugin ${ref.name} (${cp.source}) declares no PARAMS: only timeout, onerror and maxsize are accepted for it`);
         } catch (err) {
-          problems.push(`${file}:${line.line}: ${describeError(err)}`);
+          if (err instanceof PluginParamsError) {
+            for (const p of err.problems) problems.push({ file, line: line.line, message: `plugin ${err.plugin}: ${p}` });
+          } else problems.push({ file, line: line.line, message: describeError(err) });
         }
       }
     }
   }
+  for (const n of notes) process.stdout.write(`nqqueue check-config: note: ${n}\n`);
   if (problems.length > 0) {
-    process.stderr.write(`${problems.join('\n')}\n`);
+    process.stderr.write(`${sortProblems(problems).map(formatProblem).join('\n')}\n`);
     process.stderr.write(`nqqueue check-config: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
     return 1;
   }

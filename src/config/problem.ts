@@ -1,0 +1,63 @@
+// A configuration problem at a file and line, and the "did you mean" that goes with a misspelt name.
+
+export interface ConfigProblem {
+  readonly file: string;
+  /** 1-based; 0 when the problem is with the file as a whole. */
+  readonly line: number;
+  readonly message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}:${p.line}: ${p.message}`;
+}
+
+/** File and line order (stable: problems of one line keep the order they were found in). */
+export function sortProblems<T extends ConfigProblem>(problems: readonly T[]): T[] {
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.file < b.p.file ? -1 : a.p.file > b.p.file ? 1 : a.p.line - b.p.line || a.i - b.i))
+    .map(({ p }) => p);
+}
+
+/** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The candidate closest to `word` (case-insensitively), when it is close enough to be a likely typo:
+ * at most 1 edit for short names, 2 from 5 characters on.
+ */
+export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dist = editDistance(w, c.toLowerCase());
+    if (dist < bestD) {
+      best = c;
+      bestD = dist;
+    }
+  }
+  if (best === undefined) return undefined;
+  const limit = w.length >= 5 ? 2 : 1;
+  return bestD <= limit ? best : undefined;
+}
+
+/** ` (did you mean "x"?)`, or '' when nothing is close; says so when only the case differs. */
+export function didYouMean(word: string, candidates: Iterable<string>, show: (c: string) => string = (c) => `"${c}"`): string {
+  const c = closest(word, candidates);
+  if (c === undefined) return '';
+  if (c !== word && c.toLowerCase() === word.toLowerCase()) return ` (did you mean ${show(c)}? names are lower-case)`;
+  return ` (did you mean ${show(c)}?)`;
+}
