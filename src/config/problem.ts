@@ -35,29 +35,29 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate closest to `word` (case-insensitively), when it is close enough to be a likely typo:
- * at most 1 edit for short names, 2 from 5 characters on.
+ * The candidates closest to `word` (case-insensitively), when close enough to be a likely typo: at most
+ * 1 edit for short names, 2 from 5 characters on. Several when they are equally close.
  */
-export function closest(word: string, candidates: Iterable<string>): string | undefined {
+export function closest(word: string, candidates: Iterable<string>): string[] {
   const w = word.toLowerCase();
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
+  const limit = w.length >= 5 ? 2 : 1;
+  let best: string[] = [];
+  let bestD = limit;
+  for (const c of new Set(candidates)) {
     const dist = editDistance(w, c.toLowerCase());
     if (dist < bestD) {
-      best = c;
+      best = [c];
       bestD = dist;
-    }
+    } else if (dist === bestD) best.push(c);
   }
-  if (best === undefined) return undefined;
-  const limit = w.length >= 5 ? 2 : 1;
-  return bestD <= limit ? best : undefined;
+  return best;
 }
 
 /** ` (did you mean "x"?)`, or '' when nothing is close; says so when only the case differs. */
 export function didYouMean(word: string, candidates: Iterable<string>, show: (c: string) => string = (c) => `"${c}"`): string {
-  const c = closest(word, candidates);
-  if (c === undefined) return '';
-  if (c !== word && c.toLowerCase() === word.toLowerCase()) return ` (did you mean ${show(c)}? names are lower-case)`;
-  return ` (did you mean ${show(c)}?)`;
+  const found = closest(word, candidates);
+  if (found.length === 0) return '';
+  const c = found[0]!;
+  if (found.length === 1 && c !== word && c.toLowerCase() === word.toLowerCase()) return ` (did you mean ${show(c)}? names are lower-case)`;
+  return ` (did you mean ${found.map(show).join(' or ')}?)`;
 }
