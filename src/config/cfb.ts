@@ -163,7 +163,8 @@ export function parseCfb(text: string, file: string, options: CfbOptions = {}): 
       const name = (eq < 0 ? s : s.slice(0, eq)).trim();
       const params = eq < 0 ? '' : s.slice(eq + 1).trim();
       if (!PLUGIN_NAME.test(name)) {
-        problem(`invalid plugin name ${JSON.stringify(name)}`);
+        const lower = PLUGIN_NAME.test(name.toLowerCase()) ? ` (names are lower-case: ${name.toLowerCase()})` : '';
+        problem(`invalid plugin name ${JSON.stringify(name)}${lower}`);
         bad = true;
         break;
       }
