@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FailurePolicy } from '../pipeline/types.js';
-import { didYouMean, type ConfigProblem } from './problem.js';
+import { didYouMean } from './did-you-mean.js';
+import type { ConfigProblem } from './problem.js';
 
 export const SETTINGS_FILE = 'nqqueue.conf';
 

@@ -3,7 +3,7 @@
 // the plugin's check refuses — each with a "did you mean".
 
 import { COMMON_PLUGIN_KEYS, GLOBAL_KEYS, type SettingsEntry } from '../config/settings.js';
-import { didYouMean } from '../config/problem.js';
+import { didYouMean } from '../config/did-you-mean.js';
 import type { ParamItem, PluginDefinition } from './define.js';
 
 const COMMON = Object.keys(COMMON_PLUGIN_KEYS);

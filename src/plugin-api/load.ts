@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import type { PluginRef } from '../config/cfb.js';
-import { didYouMean, type ConfigProblem } from '../config/problem.js';
+import { didYouMean } from '../config/did-you-mean.js';
+import type { ConfigProblem } from '../config/problem.js';
 import { parseDuration, parsePolicy, parseSize, type Settings, type SettingsSection } from '../config/settings.js';
 import type { Stage } from '../pipeline/types.js';
 import { paramProblems, sectionEntryProblems } from './check-params.js';

@@ -66,8 +66,9 @@ test('a key written in capitals: Hits=3', () => {
 
 test('an unknown [section]', () => {
   const s = good();
-  s.write('nqqueue.conf', 'deadline = 60s\n[clamv]\nsocket = /run/clamav/clamd.ctl\n');
-  assert.equal(one(s), 'nqqueue.conf:2: unknown section [clamv]: no plugin of that name (did you mean [clamav]?)');
+  // Its keys belong to no plugin: not to the section before it either.
+  s.write('nqqueue.conf', 'deadline = 60s\n[clamav]\nsocket = /run/clamav/clamd.ctl\n[clamv]\nsocket = relative\n');
+  assert.equal(one(s), 'nqqueue.conf:4: unknown section [clamv]: no plugin of that name (did you mean [clamav]?)');
 });
 
 test('a key in a section that its plugin does not take', () => {

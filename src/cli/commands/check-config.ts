@@ -40,9 +40,12 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
   problems.push(...inSections);
   // Routing lines are configured without the section values already reported: a mistake is reported
   // once, where it was written, not again at every routing line that uses it.
-  if (inSections.length > 0) {
+  // Only key lines are left out: a section header stays, so its keys do not fall into the one before.
+  const headers = new Set(settings.sections().map((sec) => sec.line));
+  const badKeys = new Set(inSections.map((p) => p.line).filter((l) => !headers.has(l)));
+  if (badKeys.size > 0) {
     try {
-      settings = loadSettings(dir, new Set(inSections.map((p) => p.line)));
+      settings = loadSettings(dir, badKeys);
     } catch {
       // reported above
     }
