@@ -167,3 +167,15 @@ test('a third-party plugin that declares no PARAMS takes only the common keys; c
   s.write('general.cfb', ':tagged\n');
   assert.deepEqual(check(s).problems, ['nqqueue.conf:4: unknown key "colour" in [tagged]']);
 });
+
+test('notes, not errors: a general.cfb without a fallback line, a domain file for a domain that is not local', () => {
+  const s = good();
+  s.write('general.cfb', 'boss@example.com:clamav\n');
+  s.write('example.net.cfb', ':black=spammer@bad.example\n');
+  s.write('example.com.cfb', ':black=spammer@bad.example\n');
+  const r = check(s);
+  assert.equal(r.code, 0, r.problems.join('\n'));
+  assert.match(r.stdout, /note: general\.cfb has no fallback line: mail from senders that are not local, or not on a trusted submission, gets no general plugins/);
+  assert.match(r.stdout, /note: example\.net\.cfb: example\.net is not a local domain \(rcpthosts, morercpthosts\.cdb\), so this file applies only as an NQQFILE/);
+  assert.doesNotMatch(r.stdout, /example\.com\.cfb/);
+});

@@ -43,6 +43,17 @@ test('a control directory without rcpthosts defers (71), naming it: recipients n
   assert.ok(r.logLines[0]!.includes(`${s.control}/rcpthosts does not exist`), r.stderr);
 });
 
+test('a morercpthosts.cdb that is not a cdb file defers (71), naming it, instead of a crash', async () => {
+  const s = make();
+  const before = await s.run({ errorFd: 'none' });
+  assert.equal(before.code, 0, before.stderr);
+  s.write('morercpthosts.cdb', 'example.org\n');
+  const r = await s.run({ errorFd: 'none' });
+  assert.equal(r.code, 71, r.stderr);
+  assert.match(r.logLines[0]!, /code=NQQ_ERR_CONFIG/);
+  assert.ok(r.logLines[0]!.includes(`${s.control}/morercpthosts.cdb: not a cdb file`), r.stderr);
+});
+
 test('serve refuses to start (exit 111, so the supervisor retries) without its control directory or rcpthosts', () => {
   const s = make();
   const serve = (control: string) =>

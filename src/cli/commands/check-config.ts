@@ -6,13 +6,23 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Cdb, controlDirProblem, readControlLines } from '../../config/locals.js';
+import { Cdb, controlDirProblem, loadLocals, readControlLines, type Locals } from '../../config/locals.js';
 import { formatProblem, sortProblems, type ConfigProblem } from '../../config/problem.js';
 import { readCfb } from '../../config/routing.js';
 import { loadSettings, SettingsError, defaultSettings, SETTINGS_FILE, type Settings } from '../../config/settings.js';
 import { describeError } from '../../errors.js';
 import { configurePlugin, PluginParamsError, PluginRegistry, sectionProblems } from '../../plugin-api/load.js';
 import { pathsFrom } from '../../queue/services.js';
+
+/** What a routing file may not do that the admin likely meant it to (not an error: it may be on purpose). */
+function fileNote(name: string, hasFallback: boolean, locals: Locals | undefined): string | undefined {
+  if (name === 'general.cfb') {
+    return hasFallback ? undefined : 'general.cfb has no fallback line: mail from senders that are not local, or not on a trusted submission, gets no general plugins';
+  }
+  const base = name.slice(0, -'.cfb'.length);
+  if (base === 'nqqueue' || !base.includes('.') || !locals || locals.isLocal(`postmaster@${base}`)) return undefined;
+  return `${name}: ${base} is not a local domain (rcpthosts, morercpthosts.cdb), so this file applies only as an NQQFILE`;
+}
 
 export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const problems: ConfigProblem[] = [];
@@ -63,6 +73,14 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
       problems.push({ file: join(dir, 'morercpthosts.cdb'), line: 0, message: describeError(err) });
     }
   }
+  let locals: Locals | undefined;
+  if (!missing) {
+    try {
+      locals = loadLocals(dir);
+    } catch {
+      // reported above
+    }
+  }
   let names: string[] = [];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.cfb')).sort();
@@ -81,6 +99,7 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     if (!cfb) continue;
     problems.push(...cfb.problems);
+    notes.add(fileNote(name, cfb.fallback !== undefined, locals) ?? '');
     const stage = name === 'general.cfb' ? 'general' : 'per-user';
     for (const line of cfb.lines) {
       lineCount++;
@@ -96,7 +115,9 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
       }
     }
   }
+  notes.delete('');
   for (const n of notes) process.stdout.write(`nqqueue check-config: note: ${n}\n`);
+  locals?.close();
   if (problems.length > 0) {
     process.stderr.write(`${sortProblems(problems).map(formatProblem).join('\n')}\n`);
     process.stderr.write(`nqqueue check-config: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
