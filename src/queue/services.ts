@@ -6,7 +6,7 @@ import { isAbsolute, join } from 'node:path';
 
 import type { CfbLine } from '../config/cfb.js';
 
-import { lazyLocals, type Locals } from '../config/locals.js';
+import { checkControlDir, lazyLocals, type Locals } from '../config/locals.js';
 import { formatProblem, sortProblems, type ConfigProblem } from '../config/problem.js';
 import { makeRouting, type Routing } from '../config/routing.js';
 import { loadSettings, SettingsError, type Settings } from '../config/settings.js';
@@ -55,7 +55,10 @@ export interface Services {
   workDir(): string;
   /** Every problem of the settings file — its own lines and its plugin sections' — in line order. */
   problems(): Promise<readonly ConfigProblem[]>;
-  /** Resolves when the settings file has no problem; else rejects with the first (NQQ_ERR_CONFIG, file:line). */
+  /**
+   * Resolves when the control directory and rcpthosts are there and the settings file has no problem;
+   * else rejects (NQQ_ERR_CONTROL_MISSING, or NQQ_ERR_CONFIG with the first problem's file:line).
+   */
   ready(): Promise<void>;
 }
 
@@ -93,9 +96,13 @@ export function makeServices(
     routing,
     problems: allProblems,
     ready() {
-      ready ??= allProblems().then((list) => {
+      ready ??= (async () => {
+        // Checked up front, not only when a recipient is looked up: a message with no local address to
+        // look up (a bounce to nobody) is deferred too.
+        checkControlDir(paths.controlDir);
+        const list = await allProblems();
         if (list[0]) throw new NqqError('NQQ_ERR_CONFIG', formatProblem(list[0]));
-      });
+      })();
       return ready;
     },
     routingFor(name) {

@@ -29,6 +29,10 @@ test('a missing control directory defers every message (71) with a log line that
   assert.match(r.logLines[0]!, /result=defer/);
   assert.ok(r.logLines[0]!.includes(`control directory ${s.control} does not exist`), r.logLines[0]);
   assert.match(r.logLines[0]!, /code=NQQ_ERR_CONTROL_MISSING/);
+  // Even a message that looks nothing up: a bounce to no recipient at all.
+  const bounce = await s.run({ errorFd: 'none', envelope: Buffer.from('F\0\0') });
+  assert.equal(bounce.code, 71, bounce.stderr);
+  assert.equal(s.standIn.calls().length, queued);
 });
 
 test('a control directory without rcpthosts defers (71), naming it: recipients never silently become remote', async () => {
