@@ -125,32 +125,34 @@ export function readControlLines(path: string, missingIsEmpty = true): string[] 
 }
 
 /**
- * Why the control directory cannot be used, or undefined when it can: it must exist, be a directory we
- * may read, and hold rcpthosts. Without rcpthosts every recipient would be remote (no per-user plugin,
- * no quarantine), so its absence is an error, not an empty list.
+ * Why the control directory cannot be used, and the path at fault, or undefined when it can: it must
+ * exist, be a directory we may read, and hold rcpthosts. Without rcpthosts every recipient would be
+ * remote (no per-user plugin, no quarantine), so its absence is an error, not an empty list.
  */
-export function controlDirProblem(controlDir: string): string | undefined {
+export function controlDirProblem(controlDir: string): { readonly path: string; readonly message: string } | undefined {
+  const why = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
   let st;
   try {
     st = statSync(controlDir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return `control directory ${controlDir} does not exist (NQQUEUE_CONTROLDIR)`;
-    return `control directory ${controlDir} cannot be read: ${code ?? (err as Error).message}`;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { path: controlDir, message: `control directory ${controlDir} does not exist (NQQUEUE_CONTROLDIR)` };
+    return { path: controlDir, message: `control directory ${controlDir} cannot be read: ${why(err)}` };
   }
-  if (!st.isDirectory()) return `control directory ${controlDir} is not a directory (NQQUEUE_CONTROLDIR)`;
+  if (!st.isDirectory()) return { path: controlDir, message: `control directory ${controlDir} is not a directory (NQQUEUE_CONTROLDIR)` };
   try {
     accessSync(controlDir, constants.R_OK | constants.X_OK);
   } catch (err) {
-    return `control directory ${controlDir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    return { path: controlDir, message: `control directory ${controlDir} cannot be read: ${why(err)}` };
   }
   const rcpthosts = join(controlDir, 'rcpthosts');
   try {
     accessSync(rcpthosts, constants.R_OK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return `${rcpthosts} does not exist: without it no recipient is local (list your domains in it, as qmail-smtpd needs)`;
-    return `${rcpthosts} cannot be read: ${code ?? (err as Error).message}`;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { path: rcpthosts, message: `${rcpthosts} does not exist: without it no recipient is local (list your domains in it, as qmail-smtpd needs)` };
+    }
+    return { path: rcpthosts, message: `${rcpthosts} cannot be read: ${why(err)}` };
   }
   return undefined;
 }
@@ -158,7 +160,7 @@ export function controlDirProblem(controlDir: string): string | undefined {
 /** Throws NQQ_ERR_CONTROL_MISSING when the control directory or its rcpthosts cannot be used. */
 export function checkControlDir(controlDir: string): void {
   const problem = controlDirProblem(controlDir);
-  if (problem) throw new NqqError('NQQ_ERR_CONTROL_MISSING', problem);
+  if (problem) throw new NqqError('NQQ_ERR_CONTROL_MISSING', problem.message);
 }
 
 export function loadLocals(controlDir: string): Locals {
@@ -167,7 +169,7 @@ export function loadLocals(controlDir: string): Locals {
     lines = readControlLines(join(controlDir, 'rcpthosts'), false);
   } catch {
     // Say which piece is missing (the directory, or rcpthosts in it).
-    throw new NqqError('NQQ_ERR_CONTROL_MISSING', controlDirProblem(controlDir) ?? `${join(controlDir, 'rcpthosts')} cannot be read`);
+    throw new NqqError('NQQ_ERR_CONTROL_MISSING', controlDirProblem(controlDir)?.message ?? `${join(controlDir, 'rcpthosts')} cannot be read`);
   }
   const hosts = new Set(lines);
   let cdb: Cdb | undefined;

@@ -43,7 +43,7 @@ test('no rcpthosts, or no control directory: an error that names what is missing
   const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
   assert.throws(() => loadLocals(dir), (err: unknown) => err instanceof NqqError && err.code === 'NQQ_ERR_CONTROL_MISSING' && err.message.includes(`${dir}/rcpthosts does not exist`));
   assert.throws(() => loadLocals(join(dir, 'nope')), (err: unknown) => err instanceof NqqError && err.message.includes(`control directory ${dir}/nope does not exist`));
-  assert.match(controlDirProblem(join(dir, 'nope')) ?? '', /does not exist/);
+  assert.match(controlDirProblem(join(dir, 'nope'))?.message ?? '', /does not exist/);
   writeFileSync(join(dir, 'rcpthosts'), 'example.com\n');
   assert.equal(controlDirProblem(dir), undefined);
 });

@@ -36,7 +36,7 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
   const dir = paths.controlDir;
   const missing = controlDirProblem(dir);
-  if (missing) problems.push({ file: missing.startsWith('control directory') ? dir : join(dir, 'rcpthosts'), line: 0, message: missing });
+  if (missing) problems.push({ file: missing.path, line: 0, message: missing.message });
 
   let settings: Settings = defaultSettings();
   try {
@@ -61,7 +61,7 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
   }
 
-  if (!missing?.startsWith('control directory')) {
+  if (missing?.path !== dir) {
     try {
       readControlLines(join(dir, 'rcpthosts'));
     } catch (err) {
