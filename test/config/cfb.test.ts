@@ -167,3 +167,8 @@ test('qmail extension addresses: the address, a regex, then the address it exten
   const none = parseCfb('alice@example.com:black=1@x.y\nexample.com:black=2@x.y\n', 'n.cfb', { extensionSeparator: '' });
   assert.equal(none.lookup('alice-tag@example.com')?.line, 2);
 });
+
+test('a plugin name in capitals says how to write it', () => {
+  const f = parseCfb(':Spamassassin=pass\n', 'c.cfb');
+  assert.equal(f.problems[0]!.message, 'invalid plugin name "Spamassassin" (names are lower-case: spamassassin)');
+});
