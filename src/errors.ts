@@ -28,6 +28,8 @@ export const ERRORS = {
   NQQ_ERR_ENVELOPE_FORMAT: { exit: 91, kind: 'temporary', text: 'qq internal bug (#4.3.0)' },
   /** What a plugin keeps instead of delivering (a quarantined copy) could not be made durable. */
   NQQ_ERR_KEEP: { exit: 71, kind: 'temporary', text: 'mail server temporarily cannot store the message, try again later (#4.3.0)' },
+  /** The control directory, or rcpthosts in it, is missing or unreadable: nothing can be decided. */
+  NQQ_ERR_CONTROL_MISSING: { exit: 71, kind: 'temporary', text: 'mail server configuration error, try again later (#4.3.0)' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

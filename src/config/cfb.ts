@@ -2,7 +2,9 @@
 //
 // PATTERN: empty (fallback), user@domain (exact, case-insensitive), domain, or /regex/ (JavaScript,
 // matched against the whole address, case-insensitive). For an address the line chosen is the exact
-// address, else the first matching regex, else the domain, else the fallback.
+// address, else the first matching regex, else — for a qmail extension address (alice-lists@) — the
+// exact line of the address it extends, else the domain, else the fallback. A pattern that can never
+// match (".example.com", "*@example.com", "example.com.") is an error that says what to write.
 
 import { PLUGIN_NAME, type ParamItem } from '../plugin-api/define.js';
 
@@ -27,6 +29,14 @@ export interface CfbProblem {
   readonly message: string;
 }
 
+/** Which line an address gets, and by which rule. */
+export interface CfbMatch {
+  readonly line: CfbLine;
+  readonly rule: 'address' | 'regex' | 'extension' | 'domain' | 'fallback';
+  /** For the extension rule: the address whose line it is (alice@example.com for alice-lists@example.com). */
+  readonly via?: string;
+}
+
 export interface CfbFile {
   readonly file: string;
   readonly lines: readonly CfbLine[];
@@ -35,6 +45,13 @@ export interface CfbFile {
   readonly fallback: CfbLine | undefined;
   /** The line for an address (lower-cased before matching), or undefined: no plugins. */
   lookup(address: string): CfbLine | undefined;
+  /** The same, with the rule that chose the line. */
+  match(address: string): CfbMatch | undefined;
+}
+
+export interface CfbOptions {
+  /** qmail's extension separator ('-' by default; '' for no extension rule). */
+  readonly extensionSeparator?: string;
 }
 
 const KEY = /^[a-z_][a-z0-9_]*$/;
@@ -56,6 +73,31 @@ export function parseParams(raw: string): ParamItem[] {
   });
 }
 
+/**
+ * Why a domain or address pattern can never match an address, with what to write instead; undefined
+ * when it can. The usual cause is a habit from another file (rcpthosts' ".example.com", a shell glob).
+ */
+export function unmatchablePattern(pattern: string): string | undefined {
+  const at = pattern.lastIndexOf('@');
+  const domain = at < 0 ? pattern : pattern.slice(at + 1);
+  const q = JSON.stringify(pattern);
+  if (/[*?]/.test(pattern)) {
+    const d = domain.replace(/^[*?.]+/, '');
+    return `pattern ${q} never matches: patterns have no wildcards (write "${d || 'example.com'}" for every address in that domain, or a /regex/ line)`;
+  }
+  if (at < 0 && pattern.startsWith('.')) {
+    const d = pattern.replace(/^\.+/, '');
+    return `pattern ${q} never matches: a domain line covers exactly that domain, not its subdomains as in rcpthosts (write "${d}"; for its subdomains a regex such as /.*@.*\\.${d.replace(/\./g, '\\.')}/)`;
+  }
+  if (at === 0) return `pattern ${q} never matches: an address needs its local part (write "${domain}" for every address in that domain)`;
+  if (domain.endsWith('.')) {
+    const fixed = `${at < 0 ? '' : pattern.slice(0, at + 1)}${domain.replace(/\.+$/, '')}`;
+    return `pattern ${q} never matches: addresses have no trailing dot (write "${fixed}")`;
+  }
+  if (domain === '' || domain.startsWith('.') || domain.includes('..')) return `pattern ${q} never matches: its domain has an empty label`;
+  return undefined;
+}
+
 /** Where a /regex/ pattern ends: the index of its closing slash (the one followed by ':'), or -1. */
 function regexEnd(line: string): number {
   for (let i = 1; i < line.length; i++) {
@@ -69,7 +111,8 @@ function regexEnd(line: string): number {
   return -1;
 }
 
-export function parseCfb(text: string, file: string): CfbFile {
+export function parseCfb(text: string, file: string, options: CfbOptions = {}): CfbFile {
+  const separator = options.extensionSeparator ?? '-';
   const lines: CfbLine[] = [];
   const problems: CfbProblem[] = [];
   const exact = new Map<string, CfbLine>();
@@ -120,7 +163,8 @@ export function parseCfb(text: string, file: string): CfbFile {
       const name = (eq < 0 ? s : s.slice(0, eq)).trim();
       const params = eq < 0 ? '' : s.slice(eq + 1).trim();
       if (!PLUGIN_NAME.test(name)) {
-        problem(`invalid plugin name ${JSON.stringify(name)}`);
+        const lower = PLUGIN_NAME.test(name.toLowerCase()) ? ` (names are lower-case: ${name.toLowerCase()})` : '';
+        problem(`invalid plugin name ${JSON.stringify(name)}${lower}`);
         bad = true;
         break;
       }
@@ -129,6 +173,11 @@ export function parseCfb(text: string, file: string): CfbFile {
     if (bad) continue;
 
     const kind: CfbLine['kind'] = re ? 'regex' : pattern === '' ? 'fallback' : pattern.includes('@') ? 'address' : 'domain';
+    const never = kind === 'address' || kind === 'domain' ? unmatchablePattern(pattern) : undefined;
+    if (never) {
+      problem(never);
+      continue;
+    }
     if (kind === 'address' && !ADDRESS.test(pattern)) {
       problem(`invalid address pattern ${JSON.stringify(pattern)}`);
       continue;
@@ -151,22 +200,35 @@ export function parseCfb(text: string, file: string): CfbFile {
     } else if (!dup(domains.get(pattern))) domains.set(pattern, entry);
   }
 
+  const match = (address: string): CfbMatch | undefined => {
+    const a = address.toLowerCase();
+    const hit = exact.get(a);
+    if (hit) return { line: hit, rule: 'address' };
+    for (const r of regexes) if (r.re.test(address)) return { line: r.line, rule: 'regex' };
+    const at = a.lastIndexOf('@');
+    if (at >= 0) {
+      // qmail's extension rule, as qmail-local strips .qmail-ext: alice-lists-x@ tries alice-lists@,
+      // then alice@ (at the last separator first, then each earlier one; never an empty local part).
+      if (separator !== '') {
+        const local = a.slice(0, at);
+        const domain = a.slice(at);
+        for (let i = local.lastIndexOf(separator); i > 0; i = local.lastIndexOf(separator, i - 1)) {
+          const via = local.slice(0, i) + domain;
+          const line = exact.get(via);
+          if (line) return { line, rule: 'extension', via };
+        }
+      }
+      const d = domains.get(a.slice(at + 1));
+      if (d) return { line: d, rule: 'domain' };
+    }
+    return fallback ? { line: fallback, rule: 'fallback' } : undefined;
+  };
   return {
     file,
     lines,
     problems,
     fallback,
-    lookup(address: string): CfbLine | undefined {
-      const a = address.toLowerCase();
-      const hit = exact.get(a);
-      if (hit) return hit;
-      for (const r of regexes) if (r.re.test(address)) return r.line;
-      const at = a.lastIndexOf('@');
-      if (at >= 0) {
-        const d = domains.get(a.slice(at + 1));
-        if (d) return d;
-      }
-      return fallback;
-    },
+    lookup: (address: string) => match(address)?.line,
+    match,
   };
 }

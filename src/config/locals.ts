@@ -1,8 +1,10 @@
 // Which recipients are local: rcpthosts (".example.com" covers subdomains) and morercpthosts.cdb,
 // with qmail's own rule (rcpthosts.c): the whole domain, then each ".suffix" of it, in either file.
 
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { NqqError } from '../errors.js';
 
 /** A read-only cdb file (D. J. Bernstein's constant database), looked up with positional reads. */
 export class Cdb {
@@ -108,12 +110,12 @@ export interface Locals {
 }
 
 /** qmail's control file reading: one entry a line, comments and blank lines ignored, lower-cased. */
-export function readControlLines(path: string): string[] {
+export function readControlLines(path: string, missingIsEmpty = true): string[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (missingIsEmpty && (err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
   return text
@@ -122,9 +124,60 @@ export function readControlLines(path: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
+/**
+ * Why the control directory cannot be used, and the path at fault, or undefined when it can: it must
+ * exist, be a directory we may read, and hold rcpthosts. Without rcpthosts every recipient would be
+ * remote (no per-user plugin, no quarantine), so its absence is an error, not an empty list.
+ */
+export function controlDirProblem(controlDir: string): { readonly path: string; readonly message: string } | undefined {
+  const why = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  let st;
+  try {
+    st = statSync(controlDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { path: controlDir, message: `control directory ${controlDir} does not exist (NQQUEUE_CONTROLDIR)` };
+    return { path: controlDir, message: `control directory ${controlDir} cannot be read: ${why(err)}` };
+  }
+  if (!st.isDirectory()) return { path: controlDir, message: `control directory ${controlDir} is not a directory (NQQUEUE_CONTROLDIR)` };
+  try {
+    accessSync(controlDir, constants.R_OK | constants.X_OK);
+  } catch (err) {
+    return { path: controlDir, message: `control directory ${controlDir} cannot be read: ${why(err)}` };
+  }
+  const rcpthosts = join(controlDir, 'rcpthosts');
+  try {
+    accessSync(rcpthosts, constants.R_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { path: rcpthosts, message: `${rcpthosts} does not exist: without it no recipient is local (list your domains in it, as qmail-smtpd needs)` };
+    }
+    return { path: rcpthosts, message: `${rcpthosts} cannot be read: ${why(err)}` };
+  }
+  return undefined;
+}
+
+/** Throws NQQ_ERR_CONTROL_MISSING when the control directory or its rcpthosts cannot be used. */
+export function checkControlDir(controlDir: string): void {
+  const problem = controlDirProblem(controlDir);
+  if (problem) throw new NqqError('NQQ_ERR_CONTROL_MISSING', problem.message);
+}
+
 export function loadLocals(controlDir: string): Locals {
-  const hosts = new Set(readControlLines(join(controlDir, 'rcpthosts')));
-  const cdb = Cdb.open(join(controlDir, 'morercpthosts.cdb'));
+  let lines: string[];
+  try {
+    lines = readControlLines(join(controlDir, 'rcpthosts'), false);
+  } catch {
+    // Say which piece is missing (the directory, or rcpthosts in it).
+    throw new NqqError('NQQ_ERR_CONTROL_MISSING', controlDirProblem(controlDir)?.message ?? `${join(controlDir, 'rcpthosts')} cannot be read`);
+  }
+  const hosts = new Set(lines);
+  let cdb: Cdb | undefined;
+  try {
+    cdb = Cdb.open(join(controlDir, 'morercpthosts.cdb'));
+  } catch (err) {
+    throw new NqqError('NQQ_ERR_CONFIG', `${join(controlDir, 'morercpthosts.cdb')}: ${(err as Error).message}`);
+  }
   return {
     isLocal(address: string): boolean {
       const at = address.lastIndexOf('@');
@@ -142,6 +195,23 @@ export function loadLocals(controlDir: string): Locals {
     },
     close() {
       cdb?.close();
+    },
+  };
+}
+
+/**
+ * Locals read on first use: a command that needs no recipient check (flush) works without rcpthosts,
+ * and closing a generation that never looked anything up reads nothing.
+ */
+export function lazyLocals(controlDir: string): Locals {
+  let loaded: Locals | undefined;
+  return {
+    isLocal(address: string): boolean {
+      loaded ??= loadLocals(controlDir);
+      return loaded.isLocal(address);
+    },
+    close() {
+      loaded?.close();
     },
   };
 }

@@ -6,15 +6,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { NqqError } from '../errors.js';
-import { parseCfb, type CfbFile, type CfbLine } from './cfb.js';
+import { parseCfb, type CfbFile, type CfbLine, type CfbMatch, type CfbOptions } from './cfb.js';
 
 const FILE_NAME = /^[a-z0-9_-][a-z0-9_.-]*$/i;
 const DOMAIN_FILE = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
 
 export interface Routing {
   readonly controlDir: string;
-  /** The general line for this sender (`local`: whether the sender's domain is ours). */
-  general(sender: string, local: boolean): CfbLine | undefined;
+  /**
+   * The general line for this sender. `bySender`: whether the sender chooses it (a local sender on a
+   * trusted submission); otherwise the fallback line applies.
+   */
+  general(sender: string, bySender: boolean): CfbLine | undefined;
+  /** The same, with the rule that chose the line (for explain). */
+  generalMatch(sender: string, bySender: boolean): CfbMatch | undefined;
   /** The per-user file that applies to a recipient, or undefined when none of them exists. */
   userFile(recipient: string, domain: string): CfbFile | undefined;
   /** The per-user line for a local recipient. */
@@ -29,7 +34,7 @@ export function configError(file: CfbFile): NqqError {
 }
 
 /** Read a .cfb file; undefined when it does not exist. Other read errors are configuration errors. */
-export function readCfb(path: string): CfbFile | undefined {
+export function readCfb(path: string, options: CfbOptions = {}): CfbFile | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -38,13 +43,13 @@ export function readCfb(path: string): CfbFile | undefined {
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw new NqqError('NQQ_ERR_CONFIG', `${path}: cannot read: ${(err as Error).message}`);
   }
-  return parseCfb(text, path);
+  return parseCfb(text, path, options);
 }
 
-export function makeRouting(controlDir: string, nqqfile: string | undefined): Routing {
+export function makeRouting(controlDir: string, nqqfile: string | undefined, options: CfbOptions = {}): Routing {
   const cache = new Map<string, CfbFile | undefined>();
   const get = (name: string): CfbFile | undefined => {
-    if (!cache.has(name)) cache.set(name, readCfb(join(controlDir, `${name}.cfb`)));
+    if (!cache.has(name)) cache.set(name, readCfb(join(controlDir, `${name}.cfb`), options));
     return cache.get(name);
   };
   // A broken file is an error wherever it is consulted: a mistyped line must never mean "no scanning".
@@ -64,10 +69,14 @@ export function makeRouting(controlDir: string, nqqfile: string | undefined): Ro
   };
   const routing: Routing = {
     controlDir,
-    general(sender, local) {
+    general(sender, bySender) {
+      return routing.generalMatch(sender, bySender)?.line;
+    },
+    generalMatch(sender, bySender) {
       const f = checked(get('general'));
       if (!f) return undefined;
-      return local ? f.lookup(sender) : f.fallback;
+      if (bySender) return f.match(sender);
+      return f.fallback ? { line: f.fallback, rule: 'fallback' } : undefined;
     },
     userFile(_recipient, domain) {
       for (const name of candidates(domain)) {

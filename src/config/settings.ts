@@ -7,14 +7,26 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FailurePolicy } from '../pipeline/types.js';
+import { didYouMean } from './did-you-mean.js';
+import type { ConfigProblem } from './problem.js';
 
 export const SETTINGS_FILE = 'nqqueue.conf';
 
+export interface SettingsEntry {
+  readonly key: string;
+  readonly value: string;
+  readonly line: number;
+}
+
 export interface SettingsSection {
   readonly name: string;
+  /** The line of the section's first `[name]` header (0 for a section the file does not have). */
+  readonly line: number;
   get(key: string): string | undefined;
   all(key: string): readonly string[];
   keys(): readonly string[];
+  /** Every entry in the order written, with its line (for checks that report file:line). */
+  entries(): readonly SettingsEntry[];
 }
 
 export interface Settings {
@@ -38,7 +50,13 @@ export interface Settings {
   /** The host name in the trace header (default: control/me, else the system's). */
   readonly hostname: string | undefined;
   readonly logFormat: 'text' | 'json';
+  /** qmail's extension separator for routing lookups ('-' by default; '' when none). */
+  readonly extensionSeparator: string;
+  /** Problems found in the file; their lines are left out of these settings. Empty when the file is right. */
+  readonly problems: readonly ConfigProblem[];
   section(name: string): SettingsSection;
+  /** Every `[section]` the file has, in the order first written. */
+  sections(): readonly SettingsSection[];
 }
 
 interface KeySpec {
@@ -52,9 +70,9 @@ export class SettingsError extends Error {
   constructor(
     readonly file: string,
     readonly line: number,
-    message: string,
+    readonly detail: string,
   ) {
-    super(`${file}:${line}: ${message}`);
+    super(`${file}:${line}: ${detail}`);
     this.name = 'SettingsError';
   }
 }
@@ -106,6 +124,15 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   queue_timeout: { doc: 'timeout of one qmail-queue call', default: '120s', parse: parseDuration },
   plugin_dir: { doc: 'a directory third-party plugins are loaded from (repeat for several)', default: '', parse: parseAbsolutePath, list: true },
   hostname: { doc: 'host name in the trace header (default: control/me, else the system host name)', default: '', parse: (v) => v },
+  extension_separator: {
+    doc: 'the character that starts a qmail address extension (alice-lists@ falls back to alice@); none: no fallback',
+    default: '-',
+    parse: (v) => {
+      if (v === 'none') return '';
+      if (!/^[!-~]$/.test(v) || /[a-zA-Z0-9@]/.test(v)) throw new Error(`must be one punctuation character such as - or +, or none, not ${JSON.stringify(v)}`);
+      return v;
+    },
+  },
   log_format: {
     doc: 'text or json',
     default: 'text',
@@ -129,71 +156,135 @@ interface RawEntry {
 }
 
 class Section implements SettingsSection {
-  readonly entries = new Map<string, RawEntry[]>();
-  constructor(readonly name: string) {}
+  readonly byKey = new Map<string, RawEntry[]>();
+  readonly ordered: SettingsEntry[] = [];
+  constructor(
+    readonly name: string,
+    readonly line: number,
+  ) {}
+  add(key: string, value: string, line: number): void {
+    const list = this.byKey.get(key) ?? [];
+    list.push({ value, line });
+    this.byKey.set(key, list);
+    this.ordered.push(Object.freeze({ key, value, line }));
+  }
   get(key: string): string | undefined {
-    const e = this.entries.get(key);
+    const e = this.byKey.get(key);
     return e?.[e.length - 1]?.value;
   }
   all(key: string): readonly string[] {
-    return (this.entries.get(key) ?? []).map((e) => e.value);
+    return (this.byKey.get(key) ?? []).map((e) => e.value);
   }
   keys(): readonly string[] {
-    return [...this.entries.keys()];
+    return [...this.byKey.keys()];
+  }
+  entries(): readonly SettingsEntry[] {
+    return this.ordered;
   }
 }
 
 const SECTION_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 const KEY_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
-/** Parse settings text; throws SettingsError (file:line) on the first problem. */
-export function parseSettings(text: string, file: string, hostnameFallback?: string): Settings {
-  const global = new Section('');
+/** A name written with capitals that would be right in lower case. */
+function caseHint(name: string, valid: RegExp): string {
+  return name !== name.toLowerCase() && valid.test(name.toLowerCase()) ? ` (names are lower-case: ${name.toLowerCase()})` : '';
+}
+
+/**
+ * Parse settings text, collecting every problem (file:line) instead of stopping at the first; a line
+ * with a problem is left out. Plugin sections are checked against what each plugin declares elsewhere
+ * (plugin-api/check-params.ts): here only their syntax and the keys every plugin takes.
+ */
+export function parseSettingsFile(text: string, file: string, hostnameFallback?: string, skip?: ReadonlySet<number>): Settings {
+  const problems: ConfigProblem[] = [];
+  const global = new Section('', 0);
   const sections = new Map<string, Section>();
-  let current = global;
+  let current: Section | undefined = global;
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
+    const problem = (message: string) => problems.push({ file, line: lineNo, message });
     const line = lines[i]!.replace(/\r$/, '').trim();
-    if (line === '' || line.startsWith('#')) continue;
+    if (line === '' || line.startsWith('#') || skip?.has(lineNo)) continue;
     const sec = /^\[([^\]]*)\]$/.exec(line);
     if (sec) {
       const name = sec[1]!.trim();
-      if (!SECTION_NAME.test(name)) throw new SettingsError(file, lineNo, `invalid section name [${name}]`);
-      current = sections.get(name) ?? new Section(name);
+      if (!SECTION_NAME.test(name)) {
+        problem(`invalid section name [${name}]${caseHint(name, SECTION_NAME)}`);
+        current = undefined; // its lines belong to no plugin: not checked further
+        continue;
+      }
+      current = sections.get(name) ?? new Section(name, lineNo);
       sections.set(name, current);
       continue;
     }
     const eq = line.indexOf('=');
-    if (eq < 0) throw new SettingsError(file, lineNo, `expected "key = value", got ${JSON.stringify(line)}`);
+    if (eq < 0) {
+      problem(`expected "key = value", got ${JSON.stringify(line)}`);
+      continue;
+    }
     const key = line.slice(0, eq).trim();
     const value = line.slice(eq + 1).trim();
-    if (!KEY_NAME.test(key)) throw new SettingsError(file, lineNo, `invalid key ${JSON.stringify(key)}`);
+    if (!KEY_NAME.test(key)) {
+      problem(`invalid key ${JSON.stringify(key)}${caseHint(key, KEY_NAME)}`);
+      continue;
+    }
+    if (current === undefined) continue;
     if (current === global) {
       const spec = GLOBAL_KEYS[key];
-      if (!spec) throw new SettingsError(file, lineNo, `unknown setting "${key}" (plugin settings go in a [plugin] section)`);
-      if (!spec.list && global.entries.has(key)) throw new SettingsError(file, lineNo, `"${key}" is set twice`);
-    } else if (COMMON_PLUGIN_KEYS[key] === undefined && value === '') {
-      throw new SettingsError(file, lineNo, `"${key}" has no value`);
-    }
-    const check = current === global ? GLOBAL_KEYS[key]!.parse : COMMON_PLUGIN_KEYS[key];
-    if (check) {
+      if (!spec) {
+        const hint = didYouMean(key, Object.keys(GLOBAL_KEYS));
+        problem(`unknown setting "${key}"${hint || ' (plugin settings go in a [plugin] section)'}`);
+        continue;
+      }
+      if (!spec.list && global.byKey.has(key)) {
+        problem(`"${key}" is set twice (first on line ${global.byKey.get(key)![0]!.line})`);
+        continue;
+      }
       try {
-        check(value);
+        spec.parse(value);
       } catch (err) {
-        throw new SettingsError(file, lineNo, `${key}: ${(err as Error).message}`);
+        problem(`${key}: ${(err as Error).message}`);
+        continue;
+      }
+    } else {
+      const check = COMMON_PLUGIN_KEYS[key];
+      if (check === undefined && value === '') {
+        problem(`"${key}" has no value`);
+        continue;
+      }
+      if (check) {
+        try {
+          check(value);
+        } catch (err) {
+          problem(`${key}: ${(err as Error).message}`);
+          continue;
+        }
       }
     }
-    const list = current.entries.get(key) ?? [];
-    list.push({ value, line: lineNo });
-    current.entries.set(key, list);
+    current.add(key, value, lineNo);
   }
-  return build(global, sections, file, hostnameFallback);
+  return build(global, sections, file, hostnameFallback, problems);
 }
 
-function build(global: Section, sections: Map<string, Section>, file: string | undefined, hostnameFallback?: string): Settings {
+/** Parse settings text; throws SettingsError (file:line) on the first problem. */
+export function parseSettings(text: string, file: string, hostnameFallback?: string): Settings {
+  const settings = parseSettingsFile(text, file, hostnameFallback);
+  const first = settings.problems[0];
+  if (first) throw new SettingsError(first.file, first.line, first.message);
+  return settings;
+}
+
+function build(
+  global: Section,
+  sections: Map<string, Section>,
+  file: string | undefined,
+  hostnameFallback: string | undefined,
+  problems: readonly ConfigProblem[],
+): Settings {
   const val = <T>(key: string): T => GLOBAL_KEYS[key]!.parse(global.get(key) ?? GLOBAL_KEYS[key]!.default) as T;
-  const empty = new Section('');
+  const empty = new Section('', 0);
   const hostname = global.get('hostname') || hostnameFallback || undefined;
   const settings: Settings = {
     file,
@@ -207,28 +298,36 @@ function build(global: Section, sections: Map<string, Section>, file: string | u
     pluginDirs: Object.freeze([...global.all('plugin_dir')]),
     hostname,
     logFormat: val<'text' | 'json'>('log_format'),
+    extensionSeparator: val<string>('extension_separator'),
+    problems: Object.freeze([...problems]),
     section: (name: string) => sections.get(name) ?? empty,
+    sections: () => [...sections.values()],
   };
   return Object.freeze(settings);
 }
 
 /** All defaults: what an empty or missing settings file gives. */
 export function defaultSettings(hostnameFallback?: string): Settings {
-  return build(new Section(''), new Map(), undefined, hostnameFallback);
+  return build(new Section('', 0), new Map(), undefined, hostnameFallback, []);
 }
 
-/** Read the settings file of a control directory; a missing file means all defaults. */
-export function loadSettings(controlDir: string): Settings {
+/**
+ * Read the settings file of a control directory; a missing file means all defaults (a missing control
+ * directory is reported by its own check). Problems in the file come back in `problems`; a file that
+ * cannot be read throws SettingsError.
+ */
+export function loadSettings(controlDir: string, skip?: ReadonlySet<number>): Settings {
   const file = join(controlDir, SETTINGS_FILE);
   const me = readFirstLine(join(controlDir, 'me'));
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return defaultSettings(me);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return defaultSettings(me);
     throw new SettingsError(file, 0, `cannot read: ${(err as Error).message}`);
   }
-  return parseSettings(text, file, me);
+  return parseSettingsFile(text, file, me, skip);
 }
 
 function readFirstLine(file: string): string | undefined {

@@ -9,6 +9,7 @@ import { chmodSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
+import { checkControlDir } from '../config/locals.js';
 import { describeError, NqqError } from '../errors.js';
 import { MessageCollector } from '../intake/message.js';
 import { ensurePrivateDir, sweepStale } from '../intake/workdir.js';
@@ -82,6 +83,9 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    // Without its control directory or rcpthosts the daemon could only defer: it refuses to start (111,
+    // so the supervisor retries) and clients take the standalone program, which defers and says why.
+    checkControlDir(this.paths.controlDir);
     ensurePrivateDir(this.paths.home);
     await this.takeOverSocket();
     // The socket is created with the umask: 0600 from its first moment (no window before the chmod).
@@ -110,7 +114,7 @@ export class Daemon {
       // no inotify: the fingerprints alone
     }
     try {
-      this.current();
+      await this.current().ready();
     } catch (err) {
       // A broken configuration is reported per message (deferred), as in the standalone program.
       this.opts.log(`nqqueue serve: configuration: ${describeError(err)}`);

@@ -12,6 +12,7 @@ import { describeError, NqqError, type ErrorCode } from '../errors.js';
 import { prefixMessage, PrefixedMessage } from '../intake/message.js';
 import type { PluginContext } from '../plugin-api/define.js';
 import { configurePlugin, PluginLoadError, recheckSource, type ConfiguredPlugin, type PluginRegistry } from '../plugin-api/load.js';
+import { submissionTrust } from '../qmail/submission.js';
 import { VERSION } from '../version.js';
 import { DeadlineError, runChain, type ChainOutput } from './chain.js';
 import { traceHeader } from './headers.js';
@@ -197,8 +198,10 @@ async function decide(
     debug: (level: number, message: string) => input.debug(level, message),
   };
   const { envelope } = input;
+  // The sender chooses its general line only when it is local and the submission is trusted: a forged
+  // local MAIL FROM from the internet must not pick a lighter chain.
   const senderLocal = envelope.sender.address !== '' && input.locals.isLocal(envelope.sender.address);
-  const generalLine = input.routing.general(envelope.sender.address, senderLocal);
+  const generalLine = input.routing.general(envelope.sender.address, senderLocal && submissionTrust(input.client.env).trusted);
   // Configured plugins per routing line: the caller's cache (a daemon keeps it across messages), else
   // one for this message, so recipients sharing a line configure it once.
   const lineCache = input.lineCache ?? new Map<CfbLine, ConfiguredPlugin[]>();

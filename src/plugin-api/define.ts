@@ -99,10 +99,37 @@ export interface ConfigureInput {
   readonly stage: Stage;
 }
 
+/** One key a plugin takes in PARAMS (`key=value`) and in its settings section. */
+export interface ParamKey {
+  /** The key may be given several times (backend addresses, a list); otherwise twice is an error. */
+  readonly list?: boolean;
+  /** Check one value; throw (PluginConfigError) to refuse it. Runs where the value was written. */
+  readonly check?: (value: string) => void;
+}
+
+/**
+ * What a plugin takes besides the keys every plugin understands (timeout, onerror, maxsize). Anything
+ * else on a routing line or in its `[section]` is an error with the file and line, before any message
+ * is read.
+ */
+export interface ParamsSpec {
+  readonly keys?: Readonly<Record<string, ParamKey>>;
+  /**
+   * Bare words (items without '='): the exact words it takes (`['pass']`), or a check of each word
+   * (throw to refuse), or `true` for any word (the plugin's `configure` checks them). Absent: none.
+   */
+  readonly words?: readonly string[] | ((word: string, index: number) => void) | true;
+}
+
 export interface PluginDefinition<C = unknown> {
   readonly name: string;
   readonly version: string;
   readonly stages: readonly Stage[];
+  /**
+   * The PARAMS keys and bare words it takes. A plugin that declares nothing takes only the common keys
+   * (timeout, onerror, maxsize): anything else written for it is an error.
+   */
+  readonly params?: ParamsSpec;
   /** Defaults for the keys every plugin understands, when neither PARAMS nor the settings file set them. */
   readonly defaults?: { readonly timeoutMs?: number; readonly maxsize?: number; readonly onerror?: 'tempfail' | 'accept' | 'reject' };
   /**
@@ -151,6 +178,23 @@ export function checkDefinition(def: unknown): string | undefined {
     } catch (err) {
       if (!(err instanceof HostRangeError)) throw err;
       return `plugin ${d.name}: host: ${err.message}`;
+    }
+  }
+  if (d.params !== undefined) {
+    const p = d.params as Partial<ParamsSpec> | null;
+    if (!p || typeof p !== 'object') return `plugin ${d.name}: params must be an object ({ keys, words })`;
+    if (p.keys !== undefined) {
+      if (!p.keys || typeof p.keys !== 'object') return `plugin ${d.name}: params.keys must be an object`;
+      for (const [k, spec] of Object.entries(p.keys)) {
+        if (!/^[a-z_][a-z0-9_]*$/.test(k)) return `plugin ${d.name}: params key ${JSON.stringify(k)} is not a lower-case name`;
+        if (!spec || typeof spec !== 'object' || (spec.check !== undefined && typeof spec.check !== 'function')) {
+          return `plugin ${d.name}: params.keys.${k} must be an object ({ list?, check? })`;
+        }
+      }
+    }
+    const w = p.words;
+    if (w !== undefined && w !== true && typeof w !== 'function' && !(Array.isArray(w) && w.every((x) => typeof x === 'string'))) {
+      return `plugin ${d.name}: params.words must be a list of words, a function or true`;
     }
   }
   return undefined;

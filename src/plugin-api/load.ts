@@ -7,8 +7,11 @@ import { lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import type { PluginRef } from '../config/cfb.js';
+import { didYouMean } from '../config/did-you-mean.js';
+import type { ConfigProblem } from '../config/problem.js';
 import { parseDuration, parsePolicy, parseSize, type Settings, type SettingsSection } from '../config/settings.js';
 import type { Stage } from '../pipeline/types.js';
+import { paramProblems, sectionEntryProblems } from './check-params.js';
 import { currentUser, userName } from '../text/permission.js';
 import { VERSION } from '../version.js';
 import { checkDefinition, PLUGIN_NAME, type ParamItem, type Params, type PluginContext, type PluginDefinition } from './define.js';
@@ -40,6 +43,19 @@ export class PluginLoadError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'PluginLoadError';
+  }
+}
+
+/** No built-in and no file in the plugin directories has that name. */
+export class PluginNotFoundError extends PluginLoadError {}
+
+/** PARAMS a plugin does not take: every problem of the line, the first in the message. */
+export class PluginParamsError extends PluginLoadError {
+  constructor(
+    readonly plugin: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`plugin ${plugin}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
   }
 }
 
@@ -166,7 +182,7 @@ export class PluginRegistry {
       }
     }
     const where = this.pluginDirs.length ? ` or in ${this.pluginDirs.join(', ')}` : '';
-    throw new PluginLoadError(`unknown plugin "${name}" (not built in${where})`);
+    throw new PluginNotFoundError(`unknown plugin "${name}" (not built in${where})${didYouMean(name, Object.keys(BUILTINS))}`);
   }
 }
 
@@ -219,6 +235,8 @@ export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Sta
   if (!def.stages.includes(stage)) {
     throw new PluginLoadError(`plugin ${ref.name} cannot run in the ${stage} stage (it runs in: ${def.stages.join(', ')})`);
   }
+  const wrong = paramProblems(def, ref.items);
+  if (wrong.length > 0) throw new PluginParamsError(ref.name, wrong);
   const section = settings.section(ref.name);
   const params = makeParams(ref.params, ref.items, section);
   const num = <T>(key: string, parse: (v: string) => T): T | undefined => {
@@ -240,4 +258,28 @@ export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Sta
     throw new PluginLoadError(`plugin ${ref.name}: ${(err as Error).message}`);
   }
   return Object.freeze({ def, source, ref, config, params, timeoutMs, onerror, maxsize });
+}
+
+/**
+ * Every problem of the settings file's plugin sections: a section no plugin has, keys its plugin does
+ * not take (or a global key written after a section), values its plugin refuses — at the line written.
+ */
+export async function sectionProblems(settings: Settings, registry: PluginRegistry): Promise<ConfigProblem[]> {
+  const file = settings.file ?? '(settings)';
+  const out: ConfigProblem[] = [];
+  for (const section of settings.sections()) {
+    let def: PluginDefinition<unknown>;
+    try {
+      def = (await registry.load(section.name)).def;
+    } catch (err) {
+      const message =
+        err instanceof PluginNotFoundError
+          ? `unknown section [${section.name}]: no plugin of that name${didYouMean(section.name, Object.keys(BUILTINS), (c) => `[${c}]`)}`
+          : `[${section.name}]: ${(err as Error).message}`;
+      out.push({ file, line: section.line, message });
+      continue;
+    }
+    for (const p of sectionEntryProblems(def, section)) out.push({ file, ...p });
+  }
+  return out;
 }

@@ -18,6 +18,8 @@ export default definePlugin<AttachConfig>({
   name: 'attach',
   version: VERSION,
   stages: ['general', 'per-user'],
+  // Bare words are colon-separated extensions: configure checks them.
+  params: { words: true, keys: { attach: { list: true } } },
   configure({ params }) {
     const extensions: string[] = [];
     for (const w of [...params.words, ...params.all('attach')]) {

@@ -25,6 +25,8 @@ export default definePlugin<BlackConfig>({
   name: 'black',
   version: VERSION,
   stages: ['general', 'per-user'],
+  // Bare words are the senders (addresses, @domain, <>, file:/path): configure checks them.
+  params: { words: true, keys: { text: {} } },
   configure({ params }) {
     const addresses = new Set<string>();
     const domains = new Set<string>();

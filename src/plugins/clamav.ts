@@ -4,6 +4,7 @@
 import { ClamdClient } from '../clients/clamd.js';
 import type { Timeouts } from '../clients/socket.js';
 import { BackendError, definePlugin } from '../plugin-api/define.js';
+import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
 import { backendAddresses, backendTimeouts, makeClient, socketOrHost } from './backend.js';
 
@@ -26,6 +27,15 @@ export default definePlugin<ClamavConfig>({
   name: 'clamav',
   version: VERSION,
   stages: ['general'],
+  params: {
+    words: ['pass'],
+    keys: {
+      socket: { list: true, check: (v) => void socketOrHost([{ key: 'socket', value: v }]) },
+      host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]) },
+      connect_timeout: { check: (v: string) => void parseDuration(v) },
+      read_timeout: { check: (v: string) => void parseDuration(v) },
+    },
+  },
   configure({ params, settings }) {
     const items = backendAddresses(params, settings.section('clamav'), ['socket', 'host'], [{ key: 'socket', value: DEFAULT_SOCKET }]);
     const addresses = socketOrHost(items);

@@ -123,6 +123,16 @@ export default definePlugin<DspamConfig>({
   name: 'dspam',
   version: VERSION,
   stages: ['per-user'],
+  params: {
+    words: ['pass'],
+    keys: {
+      bin: {
+        check: (v) => {
+          if (!v.startsWith('/')) throw new PluginConfigError('must be an absolute path');
+        },
+      },
+    },
+  },
   configure({ params, settings }) {
     const bin = params.get('bin') ?? settings.section('dspam').get('bin') ?? DEFAULT_BIN;
     if (!bin.startsWith('/')) throw new PluginConfigError(`bin=${bin}: must be an absolute path`);

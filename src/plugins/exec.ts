@@ -39,6 +39,20 @@ export default definePlugin<ExecConfig>({
   name: 'exec',
   version: VERSION,
   stages: ['general', 'per-user'],
+  params: {
+    words: (_word, index) => {
+      if (index > 0) throw new PluginConfigError('only one program can be named: give its arguments with arg=');
+    },
+    keys: {
+      program: {},
+      arg: { list: true },
+      recipient: {
+        check: (v) => {
+          if (v !== 'yes' && v !== 'no') throw new PluginConfigError('use recipient=yes or recipient=no');
+        },
+      },
+    },
+  },
   configure({ params }) {
     const program = params.words[0] ?? params.get('program');
     if (!program) throw new PluginConfigError('no program given (exec=/path/to/program)');

@@ -20,6 +20,8 @@ export default definePlugin<HeaderConfig>({
   name: 'header',
   version: VERSION,
   stages: ['general', 'per-user'],
+  // Bare words are NAME:/REGEX/ rules: configure checks them.
+  params: { words: true, keys: { header: { list: true }, text: {} } },
   configure({ params }) {
     const rules: HeaderRule[] = [];
     const specs = [...params.words, ...params.all('header')];

@@ -26,6 +26,17 @@ export default definePlugin<QuarantineConfig>({
   name: 'quarantine',
   version: VERSION,
   stages: ['per-user'],
+  params: {
+    words: [...SOURCES, 'all'],
+    keys: {
+      q: {
+        check: (v) => {
+          if (v !== 'global' && v !== 'maildir') throw new PluginConfigError('use global or maildir');
+        },
+      },
+      maildir: { check: (v) => void checkTemplate(v) },
+    },
+  },
   configure({ params }) {
     const names = params.words;
     if (names.length === 0) throw new PluginConfigError(`name the results that count: ${SOURCES.join(', ')} or all (quarantine=spamassassin)`);

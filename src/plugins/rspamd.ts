@@ -10,6 +10,7 @@ import { hasField, removeFields, replaceSubject } from '../mime/header-block.js'
 import { BackendError, definePlugin, PluginConfigError, type PluginContext } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
 import type { HeaderField, Outcome } from '../pipeline/types.js';
+import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
 import { backendAddresses, backendTimeouts, makeClient } from './backend.js';
 
@@ -92,6 +93,19 @@ export default definePlugin<RspamdConfig>({
   name: 'rspamd',
   version: VERSION,
   stages: ['per-user'],
+  params: {
+    words: ['pass'],
+    keys: {
+      url: { list: true },
+      settings: {
+        check: (v) => {
+          if (!SETTINGS_ID.test(v)) throw new PluginConfigError(`${JSON.stringify(v)} is not a settings id`);
+        },
+      },
+      connect_timeout: { check: (v: string) => void parseDuration(v) },
+      read_timeout: { check: (v: string) => void parseDuration(v) },
+    },
+  },
   configure({ params, settings }) {
     const urls = backendAddresses(params, settings.section('rspamd'), ['url'], [{ key: 'url', value: DEFAULT_URL }]).map((i) => i.value.trim());
     const settingsId = params.get('settings');

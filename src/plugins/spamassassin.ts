@@ -10,6 +10,7 @@ import { hasField, removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
 import type { Outcome } from '../pipeline/types.js';
+import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
 import { backendAddresses, backendTimeouts, makeClient, socketOrHost } from './backend.js';
 
@@ -60,6 +61,17 @@ export default definePlugin<SpamassassinConfig>({
   name: 'spamassassin',
   version: VERSION,
   stages: ['per-user'],
+  params: {
+    words: ['pass'],
+    keys: {
+      host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]) },
+      socket: { list: true, check: (v) => void socketOrHost([{ key: 'socket', value: v }]) },
+      user: { check: (v) => void parseUser(v) },
+      hits: { check: (v) => void parseHits(v) },
+      connect_timeout: { check: (v: string) => void parseDuration(v) },
+      read_timeout: { check: (v: string) => void parseDuration(v) },
+    },
+  },
   defaults: { maxsize: DEFAULT_MAXSIZE },
   configure({ params, settings }) {
     const items = backendAddresses(params, settings.section('spamassassin'), ['host', 'socket'], [{ key: 'host', value: DEFAULT_HOST }]);

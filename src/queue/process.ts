@@ -135,6 +135,8 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   const timer = setTimeout(() => deadline.abort(new DeadlineError()), services.settings.deadlineMs);
   let outcome: PipelineOutcome;
   try {
+    // A settings file with a problem anywhere defers every message, as a broken routing file does.
+    await services.ready();
     outcome = await runPipeline(
       {
         message: job.message,

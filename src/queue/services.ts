@@ -6,14 +6,15 @@ import { isAbsolute, join } from 'node:path';
 
 import type { CfbLine } from '../config/cfb.js';
 
-import { loadLocals, type Locals } from '../config/locals.js';
+import { checkControlDir, lazyLocals, type Locals } from '../config/locals.js';
+import { formatProblem, sortProblems, type ConfigProblem } from '../config/problem.js';
 import { makeRouting, type Routing } from '../config/routing.js';
 import { loadSettings, SettingsError, type Settings } from '../config/settings.js';
 import { NqqError } from '../errors.js';
 import { QmailQueue, type QueueSink } from '../delivery/qmail-queue.js';
 import { Spool } from '../delivery/spool.js';
 import { ensurePrivateDir } from '../intake/workdir.js';
-import { PluginRegistry, type ConfiguredPlugin } from '../plugin-api/load.js';
+import { PluginRegistry, sectionProblems, type ConfiguredPlugin } from '../plugin-api/load.js';
 import type { ClientInfo } from '../pipeline/types.js';
 
 export interface Paths {
@@ -52,9 +53,19 @@ export interface Services {
   readonly configured: Map<CfbLine, ConfiguredPlugin[]>;
   /** The private working directory ($NQQUEUE_HOME/tmp), created on first use. */
   workDir(): string;
+  /** Every problem of the settings file — its own lines and its plugin sections' — in line order. */
+  problems(): Promise<readonly ConfigProblem[]>;
+  /**
+   * Resolves when the control directory and rcpthosts are there and the settings file has no problem;
+   * else rejects (NQQ_ERR_CONTROL_MISSING, or NQQ_ERR_CONFIG with the first problem's file:line).
+   */
+  ready(): Promise<void>;
 }
 
-/** Settings, or a configuration error that defers the message with file:line in the log. */
+/**
+ * The settings of the control directory. Problems in the file are in `settings.problems` (and with the
+ * plugin sections' in `Services.problems()`); a file that cannot be read is a configuration error.
+ */
 export function readSettings(paths: Paths): Settings {
   try {
     return loadSettings(paths.controlDir);
@@ -72,24 +83,40 @@ export function makeServices(
   onWorkDir?: (dir: string) => void,
 ): Services {
   let work: string | undefined;
-  const routing = makeRouting(paths.controlDir, nqqfile);
+  const cfbOptions = { extensionSeparator: settings.extensionSeparator };
+  const routing = makeRouting(paths.controlDir, nqqfile, cfbOptions);
   const routings = new Map<string, Routing>([[nqqfile ?? '', routing]]);
+  const registry = new PluginRegistry(settings.pluginDirs);
+  let problems: Promise<readonly ConfigProblem[]> | undefined;
+  const allProblems = () => (problems ??= sectionProblems(settings, registry).then((more) => sortProblems([...settings.problems, ...more])));
+  let ready: Promise<void> | undefined;
   return {
     paths,
     settings,
     routing,
+    problems: allProblems,
+    ready() {
+      ready ??= (async () => {
+        // Checked up front, not only when a recipient is looked up: a message with no local address to
+        // look up (a bounce to nobody) is deferred too.
+        checkControlDir(paths.controlDir);
+        const list = await allProblems();
+        if (list[0]) throw new NqqError('NQQ_ERR_CONFIG', formatProblem(list[0]));
+      })();
+      return ready;
+    },
     routingFor(name) {
       const key = name ?? '';
       let r = routings.get(key);
       if (!r) {
-        r = makeRouting(paths.controlDir, name);
+        r = makeRouting(paths.controlDir, name, cfbOptions);
         routings.set(key, r);
       }
       return r;
     },
     routings: () => [...routings.values()],
-    locals: loadLocals(paths.controlDir),
-    registry: new PluginRegistry(settings.pluginDirs),
+    locals: lazyLocals(paths.controlDir),
+    registry,
     sink: sink ?? new QmailQueue(paths.qmailQueue, settings.queueTimeoutMs),
     spool: new Spool(join(paths.home, 'spool')),
     configured: new Map(),

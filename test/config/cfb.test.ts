@@ -126,3 +126,49 @@ test('property: lookup follows exact > first regex > domain > fallback', () => {
     { numRuns: 1000 },
   );
 });
+
+test('patterns that can never match are refused, saying what to write instead', () => {
+  const cases: [string, RegExp][] = [
+    ['.example.com', /".example.com" never matches: a domain line covers exactly that domain, not its subdomains as in rcpthosts \(write "example.com"; for its subdomains a regex such as \/\.\*@\.\*\\\.example\\\.com\/\)/],
+    ['*@example.com', /"\*@example.com" never matches: patterns have no wildcards \(write "example.com" for every address in that domain/],
+    ['*.example.com', /no wildcards \(write "example.com"/],
+    ['example.com.', /"example.com." never matches: addresses have no trailing dot \(write "example.com"\)/],
+    ['alice@example.com.', /addresses have no trailing dot \(write "alice@example.com"\)/],
+    ['@example.com', /an address needs its local part \(write "example.com"/],
+    ['alice@example..com', /empty label/],
+  ];
+  for (const [pattern, re] of cases) {
+    const f = parseCfb(`${pattern}:black=x@y.z\n:black=a@b.c\n`, 'p.cfb');
+    assert.equal(f.problems.length, 1, pattern);
+    assert.equal(f.problems[0]!.line, 1);
+    assert.match(f.problems[0]!.message, re, pattern);
+  }
+});
+
+test('qmail extension addresses: the address, a regex, then the address it extends (last separator first), then the domain', () => {
+  const f = parseCfb(['alice@example.com:black=1@x.y', 'alice-lists@example.com:black=2@x.y', '/.*-noscan@example\\.com/:', 'example.com:black=3@x.y', ':black=4@x.y'].join('\n'), 'x.cfb');
+  assert.deepEqual(f.problems, []);
+  const m = (a: string) => {
+    const r = f.match(a);
+    return r && [r.line.line, r.rule, r.via];
+  };
+  assert.deepEqual(m('alice@example.com'), [1, 'address', undefined]);
+  assert.deepEqual(m('alice-lists@example.com'), [2, 'address', undefined]);
+  assert.deepEqual(m('alice-lists-x@example.com'), [2, 'extension', 'alice-lists@example.com'], 'the last separator first');
+  assert.deepEqual(m('Alice-Other@Example.COM'), [1, 'extension', 'alice@example.com']);
+  assert.deepEqual(m('alice-noscan@example.com'), [3, 'regex', undefined], "a regex on the address itself comes before the extension rule");
+  assert.deepEqual(m('bob-lists@example.com'), [4, 'domain', undefined]);
+  assert.deepEqual(m('-alice@example.com'), [4, 'domain', undefined], 'never an empty local part');
+  assert.deepEqual(m('alice-x@other.example'), [5, 'fallback', undefined], 'the domain is part of the address');
+  assert.equal(f.lookup('alice-x@example.com')?.line, 1);
+  const plus = parseCfb('alice@example.com:black=1@x.y\nexample.com:black=2@x.y\n', 'p.cfb', { extensionSeparator: '+' });
+  assert.equal(plus.lookup('alice+tag@example.com')?.line, 1);
+  assert.equal(plus.lookup('alice-tag@example.com')?.line, 2);
+  const none = parseCfb('alice@example.com:black=1@x.y\nexample.com:black=2@x.y\n', 'n.cfb', { extensionSeparator: '' });
+  assert.equal(none.lookup('alice-tag@example.com')?.line, 2);
+});
+
+test('a plugin name in capitals says how to write it', () => {
+  const f = parseCfb(':Spamassassin=pass\n', 'c.cfb');
+  assert.equal(f.problems[0]!.message, 'invalid plugin name "Spamassassin" (names are lower-case: spamassassin)');
+});

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
 import fc from 'fast-check';
 
-import { Cdb, loadLocals, makeCdb } from '../../src/config/locals.js';
+import { Cdb, controlDirProblem, loadLocals, makeCdb } from '../../src/config/locals.js';
+import { NqqError } from '../../src/errors.js';
 
 function control(rcpthosts: string, cdbDomains: string[] = []): string {
   const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
@@ -38,10 +40,14 @@ test('morercpthosts.cdb is consulted the same way', () => {
   l.close();
 });
 
-test('no rcpthosts: nothing with a domain is local', () => {
+test('no rcpthosts, or no control directory: an error that names what is missing, never "nothing is local"', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
-  const l = loadLocals(dir);
-  assert.equal(l.isLocal('u@example.com'), false);
+  assert.throws(() => loadLocals(dir), (err: unknown) => err instanceof NqqError && err.code === 'NQQ_ERR_CONTROL_MISSING' && err.message.includes(`${dir}/rcpthosts does not exist`));
+  assert.throws(() => loadLocals(join(dir, 'nope')), (err: unknown) => err instanceof NqqError && err.message.includes(`control directory ${dir}/nope does not exist`));
+  assert.match(controlDirProblem(join(dir, 'nope'))?.message ?? '', /does not exist/);
+  writeFileSync(join(dir, 'rcpthosts'), 'example.com\n');
+  assert.equal(controlDirProblem(dir), undefined);
+  assert.deepEqual(controlDirProblem(join(dir, 'rcpthosts')), { path: join(dir, 'rcpthosts'), message: `control directory ${dir}/rcpthosts is not a directory (NQQUEUE_CONTROLDIR)` });
 });
 
 test('property: cdb finds every key it holds and nothing else', () => {
@@ -57,4 +63,27 @@ test('property: cdb finds every key it holds and nothing else', () => {
     }),
     { numRuns: 100 },
   );
+});
+
+test('a control directory or rcpthosts the user cannot read is an error naming it (run as nobody)', (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root to run a check as another user');
+  const dir = mkdtempSync(join(tmpdir(), 'nqq-locals-'));
+  chmodSync(dir, 0o755);
+  const closed = join(dir, 'closed');
+  mkdirSync(closed, { mode: 0o700 });
+  writeFileSync(join(closed, 'rcpthosts'), 'example.com\n');
+  const open = join(dir, 'open');
+  mkdirSync(open, { mode: 0o755 });
+  writeFileSync(join(open, 'rcpthosts'), 'example.com\n', { mode: 0o600 });
+  const locals = new URL('../../src/config/locals.js', import.meta.url).href;
+  const probe = (d: string) =>
+    spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(locals)}); process.stdout.write(m.controlDirProblem(${JSON.stringify(d)})?.message ?? 'ok');`], {
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+    });
+  assert.equal(probe(closed).stdout, `control directory ${closed} cannot be read: EACCES`, probe(closed).stderr);
+  assert.equal(probe(open).stdout, `${open}/rcpthosts cannot be read: EACCES`);
+  chmodSync(join(open, 'rcpthosts'), 0o644);
+  assert.equal(probe(open).stdout, 'ok');
 });

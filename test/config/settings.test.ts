@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { defaultSettings, GLOBAL_KEYS, loadSettings, parseSettings, SettingsError } from '../../src/config/settings.js';
+import { defaultSettings, GLOBAL_KEYS, loadSettings, parseSettings, parseSettingsFile, SettingsError } from '../../src/config/settings.js';
 
 test('a missing or empty settings file gives the documented defaults', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nqq-settings-'));
@@ -16,8 +16,8 @@ test('a missing or empty settings file gives the documented defaults', () => {
   assert.equal(s.concurrency, 8);
   assert.equal(s.spillBytes, 1024 * 1024);
   assert.equal(s.maxRecipients, 10_000);
-  const { section: _a, file: _b, ...fromEmpty } = parseSettings('', 'x');
-  const { section: _c, file: _d, ...defaults } = defaultSettings();
+  const { section: _a, sections: _e, file: _b, ...fromEmpty } = parseSettings('', 'x');
+  const { section: _c, sections: _f, file: _d, ...defaults } = defaultSettings();
   assert.deepEqual(fromEmpty, defaults);
   for (const [key, spec] of Object.entries(GLOBAL_KEYS)) assert.ok(spec.doc.length > 10, `${key} is documented`);
 });
@@ -57,4 +57,29 @@ test('every mistake is reported as file:line', () => {
       text,
     );
   }
+});
+
+test('every problem of the file at once, in line order, each line with a problem left out', () => {
+  const s = parseSettingsFile(['deadline = soon', 'plugin_dirr = /x', 'Timeout = 5s', 'concurrency = 3', '[ClamAV]', 'socket = /x', '[clamav]', 'timeout = never', 'socket = /run/c.sock'].join('\n'), '/etc/n.conf');
+  assert.deepEqual(
+    s.problems.map((p) => [p.line, p.message]),
+    [
+      [1, 'deadline: not a duration: "soon" (use e.g. 30, 30s, 500ms, 2m)'],
+      [2, 'unknown setting "plugin_dirr" (did you mean "plugin_dir"?)'],
+      [3, 'invalid key "Timeout" (names are lower-case: timeout)'],
+      [5, 'invalid section name [ClamAV] (names are lower-case: clamav)'],
+      [8, 'timeout: not a duration: "never" (use e.g. 30, 30s, 500ms, 2m)'],
+    ],
+  );
+  assert.equal(s.concurrency, 3, 'the good lines still count');
+  assert.equal(s.deadlineMs, 240_000, 'a bad line is left out');
+  assert.deepEqual(s.section('clamav').entries(), [{ key: 'socket', value: '/run/c.sock', line: 9 }], 'the keys of a bad section go nowhere');
+  assert.equal(s.section('clamav').line, 7);
+});
+
+test('extension_separator: - by default, one punctuation character, or none', () => {
+  assert.equal(parseSettings('', 'n.conf').extensionSeparator, '-');
+  assert.equal(parseSettings('extension_separator = +', 'n.conf').extensionSeparator, '+');
+  assert.equal(parseSettings('extension_separator = none', 'n.conf').extensionSeparator, '');
+  for (const bad of ['x', '--', '@', '']) assert.throws(() => parseSettings(`extension_separator = ${bad}`, 'n.conf'), /extension_separator: must be one punctuation character/, bad);
 });

@@ -223,7 +223,7 @@ describe('quarantine', LIMIT, () => {
     assert.equal(c.code, 1);
     const out = c.stdout + c.stderr;
     assert.match(out, /nqqueue\.cfb:1: .*name the results that count/);
-    assert.match(out, /nqqueue\.cfb:2: .*unknown result "spamasassin"/);
+    assert.match(out, /nqqueue\.cfb:2: .*unknown word "spamasassin" \(did you mean "spamassassin"\?\)/);
     assert.match(out, /nqqueue\.cfb:3: .*q=maildir needs a folder template/);
     assert.match(out, /nqqueue\.cfb:4: .*must be an absolute path/);
     const r = await s.run({ message: SAMPLE, to: ['b@example.com'] });

@@ -34,6 +34,7 @@ test('PARAMS, settings, recipient, shared() and onSettled reach the plugin as in
   const p = definePlugin({
     ...base,
     name: 'probe',
+    params: { keys: { mode: {} } },
     async run(ctx) {
       const v = await ctx.shared('k', async () => `${ctx.config.mode}:${ctx.recipient}:${ctx.client.ip}`);
       ctx.onSettled((accepted) => {

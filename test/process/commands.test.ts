@@ -39,7 +39,7 @@ test('explain: file and line for the sender and each recipient, the chain and wh
   assert.match(out, /recipient <vip@example\.org> \(local\)\n.*example\.org\.cfb\):\n.*example\.org\.cfb:2 +pattern vip@example\.org \(address\)\n +- header=Subject:\/x\//);
   assert.match(out, /nqqueue\.cfb:1 .*\n +- nosuch +ERROR: unknown plugin "nosuch".*deferred/);
   assert.match(out, /recipient <far@remote\.example> \(remote: general plugins only\)/);
-  const boss = s.command(['explain', '--from', 'boss@example.com', '--to', 'a@example.org']);
+  const boss = s.command(['explain', '--from', 'boss@example.com', '--to', 'a@example.org'], '', { RELAYCLIENT: '' });
   assert.match(boss.stdout, /general\.cfb:2 +pattern boss@example\.com \(address\)\n +\(empty chain: no plugins\)/);
   const usage = s.command(['explain', '--to', 'a@b']);
   assert.equal(usage.code, 2);

@@ -276,10 +276,10 @@ test('recipients whose chains are identical and independent of the recipient are
   assert.equal(readFileSync(count, 'utf8').trim().split('\n').length, 3, 'recipient-dependent: one run each');
 });
 
-test('the general line is chosen by a local sender, else the fallback', async () => {
+test('the general line is chosen by a local sender on a trusted submission, else the fallback', async () => {
   const s = make();
   s.write('general.cfb', ':black=x@nowhere.example\nboss@example.com:\n');
-  const local = await s.run({ from: 'boss@example.com' });
+  const local = await s.run({ from: 'boss@example.com', extraEnv: { RELAYCLIENT: '' } });
   assert.doesNotMatch(traceOf(local.deliveries.at(-1)!.message), /black/);
   const remote = await s.run({ from: 'boss@remote.example' });
   assert.match(traceOf(remote.deliveries.at(-1)!.message), /black=accept/);

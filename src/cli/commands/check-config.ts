@@ -1,17 +1,30 @@
-// `nqqueue check-config`: validate the settings file and every .cfb file (each plugin loaded and its PARAMS
-// checked for the stage it is in); every problem as file:line: what is wrong; exit 1 on any.
+// `nqqueue check-config`: validate the control directory, the settings file (its own lines and each
+// plugin section against what the plugin declares) and every .cfb file (each plugin loaded and its
+// PARAMS checked for the stage it is in). Every problem of every file in one run, in file and line
+// order, as file:line: what is wrong; exit 1 on any.
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Cdb, readControlLines } from '../../config/locals.js';
+import { Cdb, controlDirProblem, loadLocals, readControlLines, type Locals } from '../../config/locals.js';
+import { formatProblem, sortProblems, type ConfigProblem } from '../../config/problem.js';
 import { readCfb } from '../../config/routing.js';
-import { loadSettings, SettingsError, defaultSettings, type Settings } from '../../config/settings.js';
+import { loadSettings, SettingsError, defaultSettings, SETTINGS_FILE, type Settings } from '../../config/settings.js';
 import { describeError } from '../../errors.js';
-import { configurePlugin, PluginRegistry } from '../../plugin-api/load.js';
+import { configurePlugin, PluginParamsError, PluginRegistry, sectionProblems } from '../../plugin-api/load.js';
 import { pathsFrom } from '../../queue/services.js';
 import { visible } from '../../text/visible.js';
 import { envOption, parseCommand, usageFailure, UsageError } from '../args.js';
+
+/** What a routing file may not do that the admin likely meant it to (not an error: it may be on purpose). */
+function fileNote(name: string, hasFallback: boolean, locals: Locals | undefined): string | undefined {
+  if (name === 'general.cfb') {
+    return hasFallback ? undefined : 'general.cfb has no fallback line: mail from senders that are not local, or not on a trusted submission, gets no general plugins';
+  }
+  const base = name.slice(0, -'.cfb'.length);
+  if (base === 'nqqueue' || !base.includes('.') || !locals || locals.isLocal(`postmaster@${base}`)) return undefined;
+  return `${name}: ${base} is not a local domain (rcpthosts, morercpthosts.cdb), so this file applies only as an NQQFILE`;
+}
 
 export const USAGE = `usage: nqqueue check-config [--probe] [--user NAME] [--env NAME=VALUE ...]
   Validates the settings file and every .cfb file of the control directory, loading each plugin and
@@ -51,7 +64,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
 
 /** The checks themselves, given what the command line asked for. */
 export async function check(_options: CheckOptions, env: NodeJS.ProcessEnv): Promise<number> {
-  const problems: string[] = [];
+  const problems: ConfigProblem[] = [];
+  const notes = new Set<string>();
   let paths;
   try {
     paths = pathsFrom(env);
@@ -59,55 +73,92 @@ export async function check(_options: CheckOptions, env: NodeJS.ProcessEnv): Pro
     process.stderr.write(`nqqueue check-config: ${visible(describeError(err))}\n`);
     return 1;
   }
+  const dir = paths.controlDir;
+  const missing = controlDirProblem(dir);
+  if (missing) problems.push({ file: missing.path, line: 0, message: missing.message });
+
   let settings: Settings = defaultSettings();
   try {
-    settings = loadSettings(paths.controlDir);
+    settings = loadSettings(dir);
   } catch (err) {
-    problems.push(err instanceof SettingsError ? err.message : describeError(err));
+    problems.push(err instanceof SettingsError ? { file: err.file, line: err.line, message: err.detail } : { file: join(dir, SETTINGS_FILE), line: 0, message: describeError(err) });
   }
-  try {
-    readControlLines(join(paths.controlDir, 'rcpthosts'));
-  } catch (err) {
-    problems.push(`${join(paths.controlDir, 'rcpthosts')}:0: ${describeError(err)}`);
+  problems.push(...settings.problems);
+  const registry = new PluginRegistry(settings.pluginDirs);
+  const inSections = await sectionProblems(settings, registry);
+  problems.push(...inSections);
+  // Routing lines are configured without the section values already reported: a mistake is reported
+  // once, where it was written, not again at every routing line that uses it.
+  // Only key lines are left out: a section header stays, so its keys do not fall into the one before.
+  const headers = new Set(settings.sections().map((sec) => sec.line));
+  const badKeys = new Set(inSections.map((p) => p.line).filter((l) => !headers.has(l)));
+  if (badKeys.size > 0) {
+    try {
+      settings = loadSettings(dir, badKeys);
+    } catch {
+      // reported above
+    }
   }
-  try {
-    Cdb.open(join(paths.controlDir, 'morercpthosts.cdb'))?.close();
-  } catch (err) {
-    problems.push(`${join(paths.controlDir, 'morercpthosts.cdb')}:0: ${describeError(err)}`);
+
+  if (missing?.path !== dir) {
+    try {
+      readControlLines(join(dir, 'rcpthosts'));
+    } catch (err) {
+      if (!missing) problems.push({ file: join(dir, 'rcpthosts'), line: 0, message: describeError(err) });
+    }
+    try {
+      Cdb.open(join(dir, 'morercpthosts.cdb'))?.close();
+    } catch (err) {
+      problems.push({ file: join(dir, 'morercpthosts.cdb'), line: 0, message: describeError(err) });
+    }
+  }
+  let locals: Locals | undefined;
+  if (!missing) {
+    try {
+      locals = loadLocals(dir);
+    } catch {
+      // reported above
+    }
   }
   let names: string[] = [];
   try {
-    names = readdirSync(paths.controlDir).filter((n) => n.endsWith('.cfb')).sort();
+    names = readdirSync(dir).filter((n) => n.endsWith('.cfb')).sort();
   } catch (err) {
-    problems.push(`${paths.controlDir}:0: cannot list: ${describeError(err)}`);
+    if (!missing) problems.push({ file: dir, line: 0, message: `cannot list: ${describeError(err)}` });
   }
-  const registry = new PluginRegistry(settings.pluginDirs);
   let lineCount = 0;
   for (const name of names) {
-    const file = join(paths.controlDir, name);
+    const file = join(dir, name);
     let cfb;
     try {
-      cfb = readCfb(file);
+      cfb = readCfb(file, { extensionSeparator: settings.extensionSeparator });
     } catch (err) {
-      problems.push(`${file}:0: ${describeError(err)}`);
+      problems.push({ file, line: 0, message: describeError(err) });
       continue;
     }
     if (!cfb) continue;
-    for (const p of cfb.problems) problems.push(`${p.file}:${p.line}: ${p.message}`);
+    problems.push(...cfb.problems);
+    notes.add(fileNote(name, cfb.fallback !== undefined, locals) ?? '');
     const stage = name === 'general.cfb' ? 'general' : 'per-user';
     for (const line of cfb.lines) {
       lineCount++;
       for (const ref of line.plugins) {
         try {
-          await configurePlugin(registry, ref, stage, settings);
+          const cp = await configurePlugin(registry, ref, stage, settings);
+          if (cp.def.params === undefined) notes.add(`plugin ${ref.name} (${cp.source}) declares no PARAMS: only timeout, onerror and maxsize are accepted for it`);
         } catch (err) {
-          problems.push(`${file}:${line.line}: ${describeError(err)}`);
+          if (err instanceof PluginParamsError) {
+            for (const p of err.problems) problems.push({ file, line: line.line, message: `plugin ${err.plugin}: ${p}` });
+          } else problems.push({ file, line: line.line, message: describeError(err) });
         }
       }
     }
   }
+  notes.delete('');
+  for (const n of notes) process.stdout.write(`nqqueue check-config: note: ${visible(n)}\n`);
+  locals?.close();
   if (problems.length > 0) {
-    process.stderr.write(`${problems.map((p) => visible(p)).join('\n')}\n`);
+    process.stderr.write(`${sortProblems(problems).map((p) => visible(formatProblem(p))).join('\n')}\n`);
     process.stderr.write(`nqqueue check-config: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
     return 1;
   }

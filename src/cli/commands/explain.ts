@@ -1,10 +1,14 @@
-// `nqqueue explain --from A --to B ...`: which file and line apply to the sender and each recipient, and
-// the plugin chain that would run, with where each plugin comes from. Scans nothing.
+// `nqqueue explain --from A --to B ... [--env NAME=VALUE ...]`: which file and line apply to the sender
+// and each recipient, by which rule, and the plugin chain that would run, with where each plugin comes
+// from. Scans nothing. The client environment (RELAYCLIENT, SMTPAUTHUSER, TCPREMOTEIP ...) is the one
+// explain runs in, with --env on top, as a tcprules line would set it.
 
-import type { CfbLine } from '../../config/cfb.js';
+import type { CfbMatch } from '../../config/cfb.js';
+import { formatProblem } from '../../config/problem.js';
 import { describeError } from '../../errors.js';
 import { configurePlugin } from '../../plugin-api/load.js';
 import { toAddress } from '../../qmail/envelope.js';
+import { submissionTrust } from '../../qmail/submission.js';
 import type { Services } from '../../queue/services.js';
 import { visible } from '../../text/visible.js';
 import { ENVELOPE_OPTIONS, envelopeCommand, envOption, parseCommand, usageFailure, UsageError } from '../args.js';
@@ -22,11 +26,18 @@ export const USAGE = `usage: nqqueue explain --from A --to B [--to C ...] [--env
 
 const OPTIONS = { ...ENVELOPE_OPTIONS, env: { type: 'string', multiple: true } } as const;
 
-async function chain(line: CfbLine | undefined, stage: 'general' | 'per-user', services: Services): Promise<string[]> {
-  if (!line) return ['    no line applies: no plugins'];
-  const out = [`    ${visible(line.file)}:${line.line}  pattern ${line.pattern === '' ? '(fallback)' : visible(line.pattern)} (${line.kind})`];
-  if (line.plugins.length === 0) out.push('    (empty chain: no plugins)');
-  for (const ref of line.plugins) {
+function describeMatch(m: CfbMatch, address: string): string {
+  const line = m.line;
+  const head = `    ${visible(line.file)}:${line.line}  pattern ${line.pattern === '' ? '(fallback)' : visible(line.pattern)} (${line.kind})`;
+  if (m.rule === 'extension') return `${head}, by the extension rule: <${visible(address)}> has no line of its own, <${visible(m.via ?? '')}> has`;
+  return head;
+}
+
+async function chain(m: CfbMatch | undefined, address: string, stage: 'general' | 'per-user', services: Services): Promise<string[]> {
+  if (!m) return ['    no line applies: no plugins'];
+  const out = [describeMatch(m, address)];
+  if (m.line.plugins.length === 0) out.push('    (empty chain: no plugins)');
+  for (const ref of m.line.plugins) {
     const label = visible(ref.params ? `${ref.name}=${ref.params}` : ref.name);
     try {
       const cp = await configurePlugin(services.registry, ref, stage, services.settings);
@@ -53,21 +64,26 @@ export async function run(args: string[], processEnv: NodeJS.ProcessEnv): Promis
   if (typeof setup === 'number') return setup;
   const { parsed, services } = setup;
   const lines: string[] = [];
-  const relay = env.RELAYCLIENT;
   try {
+    const problems = await services.problems();
+    if (problems[0]) lines.push(`settings: ${visible(formatProblem(problems[0]))} (every message would be deferred)`);
+    const routing = services.routingFor(env.NQQFILE);
     const sender = toAddress(Buffer.from(parsed.from));
     const senderLocal = sender.address !== '' && services.locals.isLocal(sender.address);
-    lines.push(`sender <${visible(sender.address)}> (${senderLocal ? 'local: line chosen by the sender' : 'not local: fallback line'})`);
+    const trust = submissionTrust(env);
+    const bySender = senderLocal && trust.trusted;
+    const why = !senderLocal ? 'not local: fallback line' : trust.trusted ? `local, trusted submission: ${trust.rule}: line chosen by the sender` : `local, but ${trust.rule}: fallback line`;
+    lines.push(`sender <${visible(sender.address)}> (${visible(why)})`);
     lines.push(`  general stage (${visible(services.paths.controlDir)}/general.cfb):`);
-    lines.push(...(await chain(services.routing.general(sender.address, senderLocal), 'general', services)));
+    lines.push(...(await chain(routing.generalMatch(sender.address, bySender), sender.address, 'general', services)));
     for (const to of parsed.to) {
-      const r = toAddress(Buffer.from(to), relay);
+      const r = toAddress(Buffer.from(to), env.RELAYCLIENT);
       const local = services.locals.isLocal(r.address);
       lines.push(`recipient <${visible(r.address)}> (${local ? 'local' : 'remote: general plugins only'})`);
       if (!local) continue;
-      const file = services.routing.userFile(r.address, r.domain);
+      const file = routing.userFile(r.address, r.domain);
       lines.push(`  per-user stage (${file ? visible(file.file) : 'no per-user file exists'}):`);
-      lines.push(...(await chain(file?.lookup(r.address), 'per-user', services)));
+      lines.push(...(await chain(file?.match(r.address), r.address, 'per-user', services)));
     }
   } catch (err) {
     process.stderr.write(`nqqueue explain: ${visible(describeError(err))}\n`);

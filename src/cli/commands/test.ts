@@ -37,6 +37,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     const timer = setTimeout(() => deadline.abort(new DeadlineError()), services.settings.deadlineMs);
     let outcome;
     try {
+      await services.ready();
       outcome = await runPipeline(
         {
           message,
