@@ -198,6 +198,7 @@ export class Daemon {
     try {
       await reader.magic();
       const env = parseEnv(await reader.envBlock());
+      const origin = originOf(env);
       const level = Math.max(this.debugLevel, parseDebugLevel(env.NQQUEUE_DEBUG));
       const logger = makeLogger(level, 'nqqueue:', (t) => lines.push(t.endsWith('\n') ? t : `${t}\n`));
       const format = services?.settings.logFormat ?? 'text';
@@ -242,11 +243,12 @@ export class Daemon {
           started,
           nqqfile: env.NQQFILE ?? '',
           sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs),
-          onDeliver: (copies) => {
-            const d = Buffer.alloc(5);
-            d.write('D', 0, 'latin1');
-            d.writeUInt32BE(copies, 1);
-            sock.write(d);
+          onDeliver: (copies, fields) => {
+            // The line the client writes itself should this daemon go away from here on (it adds
+            // the exit, the qmail-queue pids and why): a message it queued still gets its log line.
+            let pending = '';
+            makeLogger(0, 'nqqueue:', (t) => (pending = t)).line({ ...fields, qp: origin.qp, via: 'daemon' }, format);
+            sock.write(Buffer.concat([pendingRecord(pending), decisionRecord(copies)]));
           },
         });
       } catch (err) {
@@ -256,7 +258,12 @@ export class Daemon {
         result.fields.ms = Math.round(performance.now() - started);
       }
       const refusal = result.refusal && (result.exit === 31 || result.exit === 71) ? refusalBytes(result.refusal.kind, result.refusal.text) : Buffer.alloc(0);
-      logger.line({ ...result.fields, exit: result.exit, via: 'daemon' }, format);
+      // The exit qmail-smtpd will see: 82 when the client writes the text on the channel it named.
+      const exit = refusal.length > 0 && origin.errfds !== undefined && origin.errfds !== '' ? 82 : result.exit;
+      logger.line({ ...result.fields, exit, qp: origin.qp, via: 'daemon' }, format);
+      // The working files go before the reply: once the client has its answer, nothing of this
+      // message is left on disk.
+      collector.discard();
       await writeReply(sock, result.exit, refusal, Buffer.from(lines.join('')));
     } catch (err) {
       if (err instanceof ProtocolError) {
@@ -271,15 +278,49 @@ export class Daemon {
   }
 }
 
+/** The client's own entries of its environment block (docs/daemon-protocol.md). */
+const QQ_PID = 'NQQUEUE_QQ_PID';
+const QQ_ERRFDS = 'NQQUEUE_QQ_ERRFDS';
+
 function parseEnv(block: Buffer): Record<string, string> {
   const env: Record<string, string> = {};
   for (const entry of block.toString('utf8').split('\0')) {
     const eq = entry.indexOf('=');
     if (eq <= 0) continue;
     const name = entry.slice(0, eq);
-    if (CLIENT_ENV.includes(name) || name === 'NQQUEUE_DEBUG') env[name] = entry.slice(eq + 1);
+    if (CLIENT_ENV.includes(name) || name === 'NQQUEUE_DEBUG' || name === QQ_PID || name === QQ_ERRFDS) env[name] = entry.slice(eq + 1);
   }
   return env;
+}
+
+/**
+ * What the client says of itself: its pid (qmail-smtpd's `qp`) and the descriptors its refusal text
+ * goes to. Anything but the client's own well-formed values is ignored (an older client sends none).
+ */
+function originOf(env: Record<string, string>): { qp?: number; errfds?: string } {
+  const pid = env[QQ_PID];
+  const errfds = env[QQ_ERRFDS];
+  return {
+    qp: pid !== undefined && /^[1-9]\d{0,9}$/.test(pid) ? Number(pid) : undefined,
+    errfds: errfds !== undefined && /^(6|4|6,4)?$/.test(errfds) ? errfds : undefined,
+  };
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** 'L': the pending log line, at most 65536 bytes (a longer one is cut). */
+function pendingRecord(line: string): Buffer {
+  const text = Buffer.from(line.replace(/\n$/, '')).subarray(0, 65536);
+  return Buffer.concat([Buffer.from('L'), u32(text.length), text]);
+}
+
+/** 'D': the decision, `copies` copies to queue. */
+function decisionRecord(copies: number): Buffer {
+  return Buffer.concat([Buffer.from('D'), u32(copies)]);
 }
 
 function writeReply(sock: Socket, exit: number, refusal: Buffer, log: Buffer): Promise<void> {
