@@ -9,6 +9,7 @@ import { chmodSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
+import { SETTINGS_FILE } from '../config/settings.js';
 import { describeError, NqqError } from '../errors.js';
 import { MessageCollector } from '../intake/message.js';
 import { ensurePrivateDir, sweepStale } from '../intake/workdir.js';
@@ -19,8 +20,12 @@ import { processJob, resultFromError, type JobResult } from '../queue/process.js
 import { CLIENT_ENV, clientFrom, configFiles, fingerprint, heloFrom, makeServices, pathsFrom, readSettings, type Paths, type Services } from '../queue/services.js';
 import { ClientQueue } from './client-queue.js';
 import { FrameReader, ProtocolError } from './frames.js';
+import { moduleVersion } from '../plugin-api/load.js';
+import { configProblems, Generation } from './generation.js';
 
 export const SOCKET_NAME = 'nqqueue.sock';
+/** What a configuration that cannot be built depends on (the settings file, the local domains). */
+const BASE_FILES = [SETTINGS_FILE, 'rcpthosts', 'morercpthosts.cdb'];
 /** A client that sends nothing for this long is dropped (qmail-smtpd itself gives up after 1200 s). */
 const IDLE_MS = 1_300_000;
 const STALE_MS = 6 * 3600_000;
@@ -33,8 +38,12 @@ export interface DaemonOptions {
 
 export class Daemon {
   private server: Server | undefined;
-  private services: Services | undefined;
-  /** Fingerprint of each configuration file as this generation first saw it. */
+  /** The configuration messages use now (undefined while the one on disk cannot be built). */
+  private gen: Generation | undefined;
+  /** Why the configuration on disk cannot be built: every message is deferred with it until a file changes. */
+  private broken: unknown;
+  private loaded = false;
+  /** Fingerprint of each file the current configuration depends on, as this generation first saw it. */
   private prints = new Map<string, string>();
   private reloadWanted = false;
   private watcher: FSWatcher | undefined;
@@ -50,34 +59,77 @@ export class Daemon {
     this.debugLevel = parseDebugLevel(opts.env.NQQUEUE_DEBUG);
   }
 
-  /** The services for the next message: rebuilt when the configuration on disk changed. */
-  private current(): Services {
-    const s = this.services;
-    if (s && !this.reloadWanted && this.unchanged(s)) return s;
-    this.reloadWanted = false;
-    const settings = readSettings(this.paths);
-    const next = makeServices(this.paths, settings, undefined, undefined, (dir) => sweepStale(dir, STALE_MS));
-    if (s) {
-      // Messages in flight keep the old generation; its cdb descriptor is closed once they are done.
-      const old = s;
-      setTimeout(() => old.locals.close(), settings.deadlineMs + settings.queueTimeoutMs).unref();
-      this.opts.log(`nqqueue serve: configuration reloaded`);
+  /**
+   * The configuration for the next message: rebuilt when a file it depends on changed. Each rebuild
+   * logs every problem it found once (file:line); a configuration that cannot be built defers every
+   * message, as the standalone program does, until a file changes.
+   */
+  private async current(): Promise<Generation> {
+    const g = this.gen;
+    if (this.loaded && !this.reloadWanted && this.unchanged()) {
+      if (g) {
+        await g.ready;
+        return g;
+      }
+      throw this.broken;
     }
-    this.services = next;
+    const first = !this.loaded;
+    this.loaded = true;
+    this.reloadWanted = false;
+    let next: Generation | undefined;
+    let failure: unknown;
+    try {
+      const settings = readSettings(this.paths);
+      next = new Generation(makeServices(this.paths, settings, undefined, undefined, (dir) => sweepStale(dir, STALE_MS)), this.opts.log);
+    } catch (err) {
+      failure = err;
+    }
+    // Messages in flight keep the old generation; its plugins are torn down once they are done.
+    if (g) void g.retire();
+    this.gen = next;
+    this.broken = failure;
     this.prints = new Map();
-    this.unchanged(next);
+    this.unchanged();
+    if (!first) this.opts.log(`nqqueue serve: configuration reloaded${failure === undefined ? '' : ': it cannot be used, messages are deferred'}`);
+    const ready = this.check(next, failure);
+    if (next) next.ready = ready;
+    await ready;
+    if (!next) throw failure;
     return next;
   }
 
-  /** True when no file this generation depends on changed (files read for the first time are noted). */
-  private unchanged(s: Services): boolean {
+  /** Logs what a (re)load found, each problem once, before the first message uses it. */
+  private async check(next: Generation | undefined, failure: unknown): Promise<void> {
+    let problems: string[];
+    try {
+      problems = await configProblems(this.paths.controlDir, next?.services, failure);
+    } catch (err) {
+      problems = [describeError(err)];
+    }
+    for (const p of problems) this.opts.log(`nqqueue serve: configuration: ${p}`);
+    if (problems.length > 0) {
+      this.opts.log(`nqqueue serve: ${problems.length} configuration problem(s): messages that need ${problems.length === 1 ? 'it' : 'them'} are deferred`);
+    }
+  }
+
+  /** The files whose change means a new configuration. */
+  private watched(): string[] {
+    const dir = this.paths.controlDir;
+    if (!this.gen) return [dir, ...BASE_FILES.map((n) => join(dir, n))];
+    return configFiles(this.gen.services);
+  }
+
+  /** True when no file the configuration depends on changed (files read for the first time are noted). */
+  private unchanged(): boolean {
     let same = true;
-    for (const f of configFiles(s)) {
+    for (const f of this.watched()) {
       const now = fingerprint(f);
       const then = this.prints.get(f);
       if (then === undefined) this.prints.set(f, now);
       else if (then !== now) same = false;
     }
+    // Plugin code: compared with the version that was imported.
+    for (const [file, version] of this.gen?.services.registry.files() ?? []) if (moduleVersion(file) !== version) same = false;
     return same;
   }
 
@@ -109,12 +161,8 @@ export class Daemon {
     } catch {
       // no inotify: the fingerprints alone
     }
-    try {
-      this.current();
-    } catch (err) {
-      // A broken configuration is reported per message (deferred), as in the standalone program.
-      this.opts.log(`nqqueue serve: configuration: ${describeError(err)}`);
-    }
+    // A broken configuration is logged here, and each message is deferred, as in the standalone program.
+    await this.current().catch(() => {});
     this.opts.log(`nqqueue serve: listening on ${this.socketPath} (pid ${process.pid})`);
   }
 
@@ -165,7 +213,8 @@ export class Daemon {
       this.server.close(() => resolve());
     });
     this.watcher?.close();
-    this.services?.locals.close();
+    // The last messages are answered: the plugins' connections can go.
+    await this.gen?.retire();
   }
 
   private handle(sock: Socket): void {
@@ -187,8 +236,11 @@ export class Daemon {
     const started = performance.now();
     let services: Services | undefined;
     let configError: unknown;
+    let release = () => {};
     try {
-      services = this.current();
+      const gen = await this.current();
+      release = gen.enter();
+      services = gen.services;
     } catch (err) {
       configError = err;
     }
@@ -274,6 +326,7 @@ export class Daemon {
       throw err;
     } finally {
       collector?.discard();
+      release();
     }
   }
 }

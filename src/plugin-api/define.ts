@@ -104,6 +104,12 @@ export interface PluginDefinition<C = unknown> {
    */
   scope?(config: C, recipient: string): string | undefined;
   run(ctx: PluginContext<C>): Promise<Outcome>;
+  /**
+   * Release what `configure` opened (sockets, pools, timers) for this config. A long-lived process
+   * (`nqqueue serve`) calls it when a reload replaces the configuration — once the messages in flight
+   * with it are done — and when it stops. The one-shot program exits instead.
+   */
+  teardown?(config: C): void | Promise<void>;
 }
 
 export const PLUGIN_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -126,5 +132,6 @@ export function checkDefinition(def: unknown): string | undefined {
   if (typeof d.configure !== 'function') return `plugin ${d.name}: configure must be a function`;
   if (typeof d.run !== 'function') return `plugin ${d.name}: run must be a function`;
   if (d.scope !== undefined && typeof d.scope !== 'function') return `plugin ${d.name}: scope must be a function`;
+  if (d.teardown !== undefined && typeof d.teardown !== 'function') return `plugin ${d.name}: teardown must be a function`;
   return undefined;
 }

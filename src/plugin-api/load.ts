@@ -65,10 +65,31 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * The module URL of a plugin file as it is now. ES modules are cached by URL for the life of the
+ * process: the version query makes a long-lived process that reloads its configuration import a changed
+ * file afresh (modules it imports itself are still cached by their own URLs).
+ */
+export function moduleVersion(path: string): string {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.mtimeNs}-${st.size}-${st.ino}`;
+  } catch {
+    return '-';
+  }
+}
+
 export class PluginRegistry {
   private readonly cache = new Map<string, Promise<LoadedPlugin>>();
+  /** Each third-party plugin file imported, with its version as imported. */
+  private readonly loadedFiles = new Map<string, string>();
 
   constructor(private readonly pluginDirs: readonly string[]) {}
+
+  /** The third-party plugin files imported so far, and the version of each as imported. */
+  files(): ReadonlyMap<string, string> {
+    return this.loadedFiles;
+  }
 
   load(name: string): Promise<LoadedPlugin> {
     let p = this.cache.get(name);
@@ -90,8 +111,10 @@ export class PluginRegistry {
         checkPermissions(dir);
         checkPermissions(path);
         let mod: Record<string, unknown>;
+        const version = moduleVersion(path);
+        this.loadedFiles.set(path, version);
         try {
-          mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+          mod = (await import(`${pathToFileURL(path).href}?v=${version}`)) as Record<string, unknown>;
         } catch (err) {
           throw new PluginLoadError(`plugin ${name} (${path}) failed to load: ${(err as Error).message}`);
         }
