@@ -581,3 +581,85 @@ test('cost: a 10 KB message through the client and a daemon that answers at once
   assert.ok(qq - bare < 20, `nqqueue-qq costs ${(qq - bare).toFixed(2)} ms over /bin/true`);
   assert.ok(fallback - bare < 20, `the fallback path costs ${(fallback - bare).toFixed(2)} ms over /bin/true`);
 });
+
+// ---- what the client tells the daemon of itself, and the line it writes when the daemon is lost ----
+
+test("'q' carries each qmail-queue's pid (0 when none could be started)", async () => {
+  const c = await ctx({ kind: 'deliver', copies: [COPY1, COPY2], then: { code: 0 } });
+  const r = await c.run();
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(c.daemon!.connections[0]!.pids, c.queue.calls().map((k) => k.pid));
+  assert.ok(c.daemon!.connections[0]!.pids.every((p) => p > 0));
+  const none = await c.run({ env: { ...c.env, NQQUEUE_QMAILQUEUE: join(c.inst.dir, 'no-such-qmail-queue') } });
+  assert.equal(none.code, 0);
+  assert.deepEqual(c.daemon!.connections[1]!.pids.length, 2);
+  assert.ok(c.daemon!.connections[1]!.pids.every((p) => p > 0), 'forked, then exec failed: the child had a pid');
+  const relative = await c.run({ env: { ...c.env, NQQUEUE_QMAILQUEUE: 'relative/qmail-queue' } });
+  assert.equal(relative.code, 0);
+  assert.deepEqual(c.daemon!.connections[2]!.pids, [0, 0], 'never started: 0');
+});
+
+test('the environment block ends with the client pid and the descriptors its refusal text goes to', async () => {
+  const c = await ctx({ kind: 'reply', code: 0 });
+  const cases: { reject?: string; errorFd: 6 | 4 | 'none'; errfds: string }[] = [
+    { errorFd: 6, errfds: '6' },
+    { errorFd: 4, errfds: '4' },
+    { errorFd: 'none', errfds: '' },
+    { reject: 'plain', errorFd: 6, errfds: '' },
+    { reject: 'fd4', errorFd: 6, errfds: '' },
+    { reject: 'fd6', errorFd: 6, errfds: '6' },
+  ];
+  for (const [i, k] of cases.entries()) {
+    const env = { ...c.env, ...(k.reject === undefined ? {} : { NQQUEUE_REJECT: k.reject }) };
+    const r = await c.run({ env, errorFd: k.errorFd });
+    assert.equal(r.code, 0, r.stderr);
+    const entries = c.daemon!.connections[i]!.env.toString('latin1').split('\0').filter((e) => e !== '');
+    assert.deepEqual(entries.slice(-2), [`NQQUEUE_QQ_PID=${r.pid}`, `NQQUEUE_QQ_ERRFDS=${k.errfds}`], JSON.stringify(k));
+  }
+});
+
+test('variables of the names the client sets itself are dropped from what it was given', async () => {
+  const forged = { NQQUEUE_FALLBACK_REASON: 'forged x=1', NQQUEUE_QQ_PID: '1', NQQUEUE_QQ_ERRFDS: '6,4' };
+  const c = await ctx({ kind: 'deliver', copies: [COPY1], then: { code: 0 } }, forged);
+  const rec = makeRecorder(join(c.inst.dir, 'qmail-queue'), join(c.inst.dir, 'qrec'));
+  const clean = Object.fromEntries(Object.entries(c.env).filter(([k]) => !(k in forged)));
+  const r = await c.run({ env: { ...c.env, NQQUEUE_QMAILQUEUE: rec.path } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(envList(c.daemon!.connections[0]!.env), envOf({ ...clean, NQQUEUE_QMAILQUEUE: rec.path, NQQUEUE_QQ_PID: String(r.pid), NQQUEUE_QQ_ERRFDS: '6' }));
+  assert.deepEqual(envList(rec.runs()[0]!.env), envOf({ ...clean, NQQUEUE_QMAILQUEUE: rec.path }));
+  await c.daemon!.close();
+  const fb = await c.run();
+  assert.equal(fb.code, 0, fb.stderr);
+  assertFallback(c, fb, MESSAGE, ENVELOPE, false, 'no-socket', clean);
+});
+
+test("the daemon gone after its decision: the client completes the daemon's pending line (text and JSON)", async () => {
+  const text = 'nqqueue: id=abc result=accept from=<sender@client.example> rcpts=2 qp=1 via=daemon';
+  const c = await ctx({ kind: 'deliver', pending: text, copies: [COPY1, COPY2], then: 'destroy' });
+  const all = await c.run();
+  assert.equal(all.code, 0, all.stderr);
+  const pids = c.queue.calls().map((k) => k.pid).join(',');
+  const line = all.stderr.split('\n').find((l) => l.startsWith('nqqueue: '));
+  assert.equal(line, `${text} exit=0 qq=${pids} lost="the daemon closed the connection before its reply was complete"`);
+  // Some copies queued: deferred, and said so.
+  c.daemon!.behaviour = { kind: 'deliver', pending: text, copies: [COPY1], announce: 2, then: 'destroy' };
+  const some = await c.run();
+  assert.equal(some.code, 71, some.stderr);
+  assert.match(some.stderr, new RegExp(`^nqqueue: id=abc .* via=daemon exit=71 qq=${c.queue.calls().at(-1)!.pid} lost="[^"]+"$`, 'm'));
+  // JSON: the fields go inside the object.
+  c.daemon!.behaviour = { kind: 'deliver', pending: '{"prog":"nqqueue","id":"abc","via":"daemon"}', copies: [COPY1], then: 'destroy' };
+  const json = await c.run();
+  assert.equal(json.code, 0, json.stderr);
+  const obj = JSON.parse(json.stderr.split('\n').find((l) => l.startsWith('{'))!) as Record<string, unknown>;
+  assert.deepEqual(obj, { prog: 'nqqueue', id: 'abc', via: 'daemon', exit: 0, qq: String(c.queue.calls().at(-1)!.pid), lost: 'the daemon closed the connection before its reply was complete' });
+  // A complete reply: the daemon's own log, never the pending line.
+  c.daemon!.behaviour = { kind: 'deliver', pending: text, copies: [COPY1], then: { code: 0, log: 'nqqueue: the real line\n' } };
+  const done = await c.run();
+  assert.equal(done.code, 0);
+  assert.equal(done.stderr, 'nqqueue: the real line\n');
+  // Nothing queued: the standalone program runs and writes its own line; the pending one is not written.
+  c.daemon!.behaviour = { kind: 'deliver', pending: text, copies: [], announce: 1, then: 'destroy' };
+  const none = await c.run();
+  assert.equal(none.code, 0);
+  assert.doesNotMatch(none.stderr, /id=abc/);
+});
