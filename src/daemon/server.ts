@@ -5,7 +5,7 @@
 // fallback) and the messages in flight finish.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -24,8 +24,8 @@ import { moduleVersion } from '../plugin-api/load.js';
 import { configProblems, Generation } from './generation.js';
 
 export const SOCKET_NAME = 'nqqueue.sock';
-/** What a configuration that cannot be built depends on (the settings file, the local domains). */
-const BASE_FILES = [SETTINGS_FILE, 'rcpthosts', 'morercpthosts.cdb'];
+/** The control files besides the .cfb files (the settings file, the local domains, `me`). */
+const BASE_FILES = [SETTINGS_FILE, 'rcpthosts', 'morercpthosts.cdb', 'me'];
 /** A client that sends nothing for this long is dropped (qmail-smtpd itself gives up after 1200 s). */
 const IDLE_MS = 1_300_000;
 const STALE_MS = 6 * 3600_000;
@@ -46,7 +46,6 @@ export class Daemon {
   /** Fingerprint of each file the current configuration depends on, as this generation first saw it. */
   private prints = new Map<string, string>();
   private reloadWanted = false;
-  private watcher: FSWatcher | undefined;
   private readonly inFlight = new Set<Socket>();
   private stopping = false;
   readonly paths: Paths;
@@ -76,10 +75,13 @@ export class Daemon {
     const first = !this.loaded;
     this.loaded = true;
     this.reloadWanted = false;
+    // Fingerprints first, then the reading: a file written meanwhile shows as a change next time.
+    const prints = this.snapshot();
     let next: Generation | undefined;
     let failure: unknown;
     try {
       const settings = readSettings(this.paths);
+      for (const d of settings.pluginDirs) prints.set(d, fingerprint(d));
       next = new Generation(makeServices(this.paths, settings, undefined, undefined, (dir) => sweepStale(dir, STALE_MS)), this.opts.log);
     } catch (err) {
       failure = err;
@@ -88,8 +90,7 @@ export class Daemon {
     if (g) void g.retire();
     this.gen = next;
     this.broken = failure;
-    this.prints = new Map();
-    this.unchanged();
+    this.prints = prints;
     if (!first) this.opts.log(`nqqueue serve: configuration reloaded${failure === undefined ? '' : ': it cannot be used, messages are deferred'}`);
     const ready = this.check(next, failure);
     if (next) next.ready = ready;
@@ -112,11 +113,27 @@ export class Daemon {
     }
   }
 
-  /** The files whose change means a new configuration. */
-  private watched(): string[] {
+  /**
+   * What the configuration on disk looks like now: the control directory, its fixed files and every
+   * .cfb file in it (read by the check that follows a reload). A plugin directory is added once the
+   * settings name it: a plugin file that appears there may be the one a routing line was missing.
+   */
+  private snapshot(): Map<string, string> {
     const dir = this.paths.controlDir;
-    if (!this.gen) return [dir, ...BASE_FILES.map((n) => join(dir, n))];
-    return configFiles(this.gen.services);
+    let cfbs: string[] = [];
+    try {
+      cfbs = readdirSync(dir).filter((n) => n.endsWith('.cfb'));
+    } catch {
+      // the directory's own fingerprint says it is gone
+    }
+    const prints = new Map<string, string>();
+    for (const f of [dir, ...[...BASE_FILES, ...cfbs].map((n) => join(dir, n))]) prints.set(f, fingerprint(f));
+    return prints;
+  }
+
+  /** The files whose change means a new configuration, compared by fingerprint at every message. */
+  private watched(): string[] {
+    return [...this.prints.keys(), ...(this.gen ? configFiles(this.gen.services) : [])];
   }
 
   /** True when no file the configuration depends on changed (files read for the first time are noted). */
@@ -152,15 +169,6 @@ export class Daemon {
     }
     chmodSync(this.socketPath, 0o600);
     this.server = server;
-    try {
-      // Belt and braces with the per-message fingerprints: any change in the control directory.
-      this.watcher = watch(this.paths.controlDir, { persistent: false }, () => {
-        this.reloadWanted = true;
-      });
-      this.watcher.on('error', () => {});
-    } catch {
-      // no inotify: the fingerprints alone
-    }
     // A broken configuration is logged here, and each message is deferred, as in the standalone program.
     await this.current().catch(() => {});
     this.opts.log(`nqqueue serve: listening on ${this.socketPath} (pid ${process.pid})`);
@@ -212,7 +220,6 @@ export class Daemon {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
     });
-    this.watcher?.close();
     // The last messages are answered: the plugins' connections can go.
     await this.gen?.retire();
   }

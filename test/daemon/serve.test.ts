@@ -348,7 +348,8 @@ test('plugins are torn down at reload, once their messages are done, and at stop
   d.s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
   d.s.write('general.cfb', ':pooled=one\n');
   writeFileSync(go, '');
-  assert.equal((await d.run({})).code, 0);
+  const firstRun = await d.run({});
+  assert.equal(firstRun.code, 0, firstRun.stderr);
   // A message in flight with the first generation while the configuration changes.
   rmSync(go);
   rmSync(started, { force: true });
