@@ -37,7 +37,7 @@ export function standaloneVia(env: NodeJS.ProcessEnv): { via: string; why?: stri
 /** What the log keeps of a Message-ID at most. */
 export const MESSAGE_ID_MAX = 200;
 /** How far into the message the Message-ID field is looked for. */
-const HEAD_BYTES = 64 * 1024;
+export const MESSAGE_ID_HEAD = 64 * 1024;
 
 /**
  * The Message-ID field's value, unfolded and trimmed, with every byte outside printable ASCII (and the
@@ -45,7 +45,7 @@ const HEAD_BYTES = 64 * 1024;
  * the header block (its first 64 KiB) has none.
  */
 export function messageIdOf(head: Buffer): string | undefined {
-  const block = head.subarray(0, HEAD_BYTES);
+  const block = head.subarray(0, MESSAGE_ID_HEAD);
   const f = headerFields(block).find((x) => x.name.toLowerCase() === 'message-id');
   if (!f) return undefined;
   const raw = block.subarray(f.start, f.end).toString('latin1');
@@ -62,6 +62,3 @@ export function messageIdOf(head: Buffer): string | undefined {
   }
   return out;
 }
-
-/** HEAD_BYTES, for callers that read the head for it. */
-export const MESSAGE_ID_HEAD = HEAD_BYTES;
