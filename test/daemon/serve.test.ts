@@ -411,3 +411,22 @@ test('copies queued just before the daemon died: the client writes the line itse
   for (const re of [/result=accept/, /from=<sender@client\.example>/, /msgid=<lost@x>/, new RegExp(`qp=${r.pid} `), /via=daemon/, / exit=0 /, /lost="/]) assert.match(line, re);
   assert.match(line, new RegExp(` qq=${readFileSync(pidFile, 'utf8').trim()} `));
 });
+
+test('with log_format = json, the line the client completes after losing the daemon is one JSON object', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served({ 'nqqueue.conf': 'log_format = json\n', 'general.cfb': ':black=bad@x.example\n' });
+  const queue = d.s.script('qmail-queue', `#!/bin/sh\n${d.s.standIn.path}\nrc=$?\nkill -9 ${d.proc.pid}\nexit $rc\n`);
+  const r = await d.run({ extraEnv: { NQQUEUE_QMAILQUEUE: queue }, message: 'Subject: x\nMessage-ID: <lost@json>\n\nbody\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
+  assert.equal(lines.length, 1, r.stderr);
+  const o = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(o.prog, 'nqqueue');
+  assert.equal(o.result, 'accept');
+  assert.equal(o.msgid, '<lost@json>');
+  assert.equal(o.qp, r.pid);
+  assert.equal(o.via, 'daemon');
+  assert.equal(o.exit, 0);
+  assert.match(String(o.qq), /^\d+$/);
+  assert.equal(typeof o.lost, 'string');
+});
