@@ -11,6 +11,7 @@ import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { parseRejectMode, RefusalChannel, type RejectMode } from '../qmail/exit.js';
 import { defaultSettings } from '../config/settings.js';
+import { standaloneVia } from '../queue/origin.js';
 import { processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings, type Services } from '../queue/services.js';
 
@@ -46,11 +47,12 @@ function readInput(maxRecipients: number, collector: MessageCollector) {
   return { message, raw: parser.end() };
 }
 
-function report(result: JobResult, channel: RefusalChannel, logger: Logger, format: 'text' | 'json'): number {
+function report(result: JobResult, channel: RefusalChannel, logger: Logger, format: 'text' | 'json', via: ReturnType<typeof standaloneVia>): number {
   let exit = result.exit;
   if (result.refusal && (exit === 31 || exit === 71)) exit = channel.refuse(result.refusal.kind, result.refusal.text);
   channel.close();
-  logger.line({ ...result.fields, exit }, format);
+  // qp: this process is the one qmail-smtpd started (nqqueue-qq, when it fell back, exec'd into it).
+  logger.line({ ...result.fields, exit, qp: process.pid, ...via }, format);
   return exit;
 }
 
@@ -64,6 +66,7 @@ export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
     logger.debug(0, `${(err as Error).message}; using auto`);
   }
   const channel = RefusalChannel.open(mode);
+  const via = standaloneVia(env);
   let collector: MessageCollector | undefined;
   let format: 'text' | 'json' = 'text';
   try {
@@ -89,11 +92,11 @@ export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
     if (!services) throw configError;
     const client = clientFrom(env, heloFrom(await message.head(4096)));
     const result = await processJob({ message, envelope, client, services, logger, started });
-    return report(result, channel, logger, format);
+    return report(result, channel, logger, format, via);
   } catch (err) {
     const result = resultFromError(err, {});
     result.fields.ms = Math.round(performance.now() - started);
-    return report(result, channel, logger, format);
+    return report(result, channel, logger, format, via);
   } finally {
     collector?.discard();
   }

@@ -47,11 +47,13 @@ export class ClientQueue implements QueueSink {
     await this.write(Buffer.concat([Buffer.from('Q'), u32(Math.min(this.timeoutMs, 0xffffffff))]));
     await this.frames(message.chunks());
     await this.frames([envelope]);
-    const answer = await this.reader.bytes(2);
+    // 'q', the status, the pid of the client's qmail-queue (0: none was started).
+    const answer = await this.reader.bytes(6);
     if (answer[0] !== 0x71) throw new ProtocolError(`expected q, got byte ${answer[0]}`);
     const status = answer[1]!;
-    if (status === 0) return { ok: true };
-    if (status === 255) return { ok: false, code: 71, reason: 'qmail-queue was killed, timed out or could not be run (nqqueue-qq)' };
-    return { ok: false, code: status, reason: `qmail-queue exited ${status}` };
+    const pid = answer.readUInt32BE(2) || undefined;
+    if (status === 0) return { ok: true, pid };
+    if (status === 255) return { ok: false, code: 71, reason: 'qmail-queue was killed, timed out or could not be run (nqqueue-qq)', pid };
+    return { ok: false, code: status, reason: `qmail-queue exited ${status}`, pid };
   }
 }

@@ -5,11 +5,12 @@
 // fallback) and the messages in flight finish.
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { checkControlDir } from '../config/locals.js';
+import { SETTINGS_FILE } from '../config/settings.js';
 import { describeError, NqqError } from '../errors.js';
 import { MessageCollector } from '../intake/message.js';
 import { ensurePrivateDir, sweepStale } from '../intake/workdir.js';
@@ -20,8 +21,12 @@ import { processJob, resultFromError, type JobResult } from '../queue/process.js
 import { CLIENT_ENV, clientFrom, configFiles, fingerprint, heloFrom, makeServices, pathsFrom, readSettings, type Paths, type Services } from '../queue/services.js';
 import { ClientQueue } from './client-queue.js';
 import { FrameReader, ProtocolError } from './frames.js';
+import { moduleVersion } from '../plugin-api/load.js';
+import { configProblems, Generation } from './generation.js';
 
 export const SOCKET_NAME = 'nqqueue.sock';
+/** The control files besides the .cfb files (the settings file, the local domains, `me`). */
+const BASE_FILES = [SETTINGS_FILE, 'rcpthosts', 'morercpthosts.cdb', 'me'];
 /** A client that sends nothing for this long is dropped (qmail-smtpd itself gives up after 1200 s). */
 const IDLE_MS = 1_300_000;
 const STALE_MS = 6 * 3600_000;
@@ -34,11 +39,14 @@ export interface DaemonOptions {
 
 export class Daemon {
   private server: Server | undefined;
-  private services: Services | undefined;
-  /** Fingerprint of each configuration file as this generation first saw it. */
+  /** The configuration messages use now (undefined while the one on disk cannot be built). */
+  private gen: Generation | undefined;
+  /** Why the configuration on disk cannot be built: every message is deferred with it until a file changes. */
+  private broken: unknown;
+  private loaded = false;
+  /** Fingerprint of each file the current configuration depends on, as this generation first saw it. */
   private prints = new Map<string, string>();
   private reloadWanted = false;
-  private watcher: FSWatcher | undefined;
   private readonly inFlight = new Set<Socket>();
   private stopping = false;
   readonly paths: Paths;
@@ -51,34 +59,98 @@ export class Daemon {
     this.debugLevel = parseDebugLevel(opts.env.NQQUEUE_DEBUG);
   }
 
-  /** The services for the next message: rebuilt when the configuration on disk changed. */
-  private current(): Services {
-    const s = this.services;
-    if (s && !this.reloadWanted && this.unchanged(s)) return s;
-    this.reloadWanted = false;
-    const settings = readSettings(this.paths);
-    const next = makeServices(this.paths, settings, undefined, undefined, (dir) => sweepStale(dir, STALE_MS));
-    if (s) {
-      // Messages in flight keep the old generation; its cdb descriptor is closed once they are done.
-      const old = s;
-      setTimeout(() => old.locals.close(), settings.deadlineMs + settings.queueTimeoutMs).unref();
-      this.opts.log(`nqqueue serve: configuration reloaded`);
+  /**
+   * The configuration for the next message: rebuilt when a file it depends on changed. Each rebuild
+   * logs every problem it found once (file:line); a configuration that cannot be built defers every
+   * message, as the standalone program does, until a file changes.
+   */
+  private async current(): Promise<Generation> {
+    const g = this.gen;
+    if (this.loaded && !this.reloadWanted && this.unchanged()) {
+      if (g) {
+        await g.ready;
+        return g;
+      }
+      throw this.broken;
     }
-    this.services = next;
-    this.prints = new Map();
-    this.unchanged(next);
+    const first = !this.loaded;
+    this.loaded = true;
+    this.reloadWanted = false;
+    // Fingerprints first, then the reading: a file written meanwhile shows as a change next time.
+    const prints = this.snapshot();
+    let next: Generation | undefined;
+    let failure: unknown;
+    try {
+      const settings = readSettings(this.paths);
+      for (const d of settings.pluginDirs) prints.set(d, fingerprint(d));
+      next = new Generation(makeServices(this.paths, settings, undefined, undefined, (dir) => sweepStale(dir, STALE_MS)), this.opts.log);
+    } catch (err) {
+      failure = err;
+    }
+    // Messages in flight keep the old generation; its plugins are torn down once they are done.
+    if (g) void g.retire();
+    this.gen = next;
+    this.broken = failure;
+    this.prints = prints;
+    // A settings file with a problem is built, but every message is deferred with its first problem.
+    let unusable = failure !== undefined;
+    if (next && !unusable) unusable = await next.services.problems().then((p) => p.length > 0, () => true);
+    if (!first) this.opts.log(`nqqueue serve: configuration reloaded${unusable ? ': it cannot be used, messages are deferred' : ''}`);
+    const ready = this.check(next, failure);
+    if (next) next.ready = ready;
+    await ready;
+    if (!next) throw failure;
     return next;
   }
 
-  /** True when no file this generation depends on changed (files read for the first time are noted). */
-  private unchanged(s: Services): boolean {
+  /** Logs what a (re)load found, each problem once, before the first message uses it. */
+  private async check(next: Generation | undefined, failure: unknown): Promise<void> {
+    let problems: string[];
+    try {
+      problems = await configProblems(this.paths.controlDir, next?.services, failure);
+    } catch (err) {
+      problems = [describeError(err)];
+    }
+    for (const p of problems) this.opts.log(`nqqueue serve: configuration: ${p}`);
+    if (problems.length > 0) {
+      this.opts.log(`nqqueue serve: ${problems.length} configuration problem(s): messages that need ${problems.length === 1 ? 'it' : 'them'} are deferred`);
+    }
+  }
+
+  /**
+   * What the configuration on disk looks like now: the control directory, its fixed files and every
+   * .cfb file in it (read by the check that follows a reload). A plugin directory is added once the
+   * settings name it: a plugin file that appears there may be the one a routing line was missing.
+   */
+  private snapshot(): Map<string, string> {
+    const dir = this.paths.controlDir;
+    let cfbs: string[] = [];
+    try {
+      cfbs = readdirSync(dir).filter((n) => n.endsWith('.cfb'));
+    } catch {
+      // the directory's own fingerprint says it is gone
+    }
+    const prints = new Map<string, string>();
+    for (const f of [dir, ...[...BASE_FILES, ...cfbs].map((n) => join(dir, n))]) prints.set(f, fingerprint(f));
+    return prints;
+  }
+
+  /** The files whose change means a new configuration, compared by fingerprint at every message. */
+  private watched(): string[] {
+    return [...this.prints.keys(), ...(this.gen ? configFiles(this.gen.services) : [])];
+  }
+
+  /** True when no file the configuration depends on changed (files read for the first time are noted). */
+  private unchanged(): boolean {
     let same = true;
-    for (const f of configFiles(s)) {
+    for (const f of this.watched()) {
       const now = fingerprint(f);
       const then = this.prints.get(f);
       if (then === undefined) this.prints.set(f, now);
       else if (then !== now) same = false;
     }
+    // Plugin code: compared with the version that was imported.
+    for (const [file, version] of this.gen?.services.registry.files() ?? []) if (moduleVersion(file) !== version) same = false;
     return same;
   }
 
@@ -104,21 +176,8 @@ export class Daemon {
     }
     chmodSync(this.socketPath, 0o600);
     this.server = server;
-    try {
-      // Belt and braces with the per-message fingerprints: any change in the control directory.
-      this.watcher = watch(this.paths.controlDir, { persistent: false }, () => {
-        this.reloadWanted = true;
-      });
-      this.watcher.on('error', () => {});
-    } catch {
-      // no inotify: the fingerprints alone
-    }
-    try {
-      await this.current().ready();
-    } catch (err) {
-      // A broken configuration is reported per message (deferred), as in the standalone program.
-      this.opts.log(`nqqueue serve: configuration: ${describeError(err)}`);
-    }
+    // A broken configuration is logged here, and each message is deferred, as in the standalone program.
+    await this.current().catch(() => {});
     this.opts.log(`nqqueue serve: listening on ${this.socketPath} (pid ${process.pid})`);
   }
 
@@ -168,8 +227,8 @@ export class Daemon {
       if (!this.server) return resolve();
       this.server.close(() => resolve());
     });
-    this.watcher?.close();
-    this.services?.locals.close();
+    // The last messages are answered: the plugins' connections can go.
+    await this.gen?.retire();
   }
 
   private handle(sock: Socket): void {
@@ -191,8 +250,11 @@ export class Daemon {
     const started = performance.now();
     let services: Services | undefined;
     let configError: unknown;
+    let release = () => {};
     try {
-      services = this.current();
+      const gen = await this.current();
+      release = gen.enter();
+      services = gen.services;
     } catch (err) {
       configError = err;
     }
@@ -202,6 +264,7 @@ export class Daemon {
     try {
       await reader.magic();
       const env = parseEnv(await reader.envBlock());
+      const origin = originOf(env);
       const level = Math.max(this.debugLevel, parseDebugLevel(env.NQQUEUE_DEBUG));
       const logger = makeLogger(level, 'nqqueue:', (t) => lines.push(t.endsWith('\n') ? t : `${t}\n`));
       const format = services?.settings.logFormat ?? 'text';
@@ -246,11 +309,12 @@ export class Daemon {
           started,
           nqqfile: env.NQQFILE ?? '',
           sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs),
-          onDeliver: (copies) => {
-            const d = Buffer.alloc(5);
-            d.write('D', 0, 'latin1');
-            d.writeUInt32BE(copies, 1);
-            sock.write(d);
+          onDeliver: (copies, fields) => {
+            // The line the client writes itself should this daemon go away from here on (it adds
+            // the exit, the qmail-queue pids and why): a message it queued still gets its log line.
+            let pending = '';
+            makeLogger(0, 'nqqueue:', (t) => (pending = t)).line({ ...fields, qp: origin.qp, via: 'daemon' }, format);
+            sock.write(Buffer.concat([pendingRecord(pending), decisionRecord(copies)]));
           },
         });
       } catch (err) {
@@ -260,7 +324,12 @@ export class Daemon {
         result.fields.ms = Math.round(performance.now() - started);
       }
       const refusal = result.refusal && (result.exit === 31 || result.exit === 71) ? refusalBytes(result.refusal.kind, result.refusal.text) : Buffer.alloc(0);
-      logger.line({ ...result.fields, exit: result.exit, via: 'daemon' }, format);
+      // The exit qmail-smtpd will see: 82 when the client writes the text on the channel it named.
+      const exit = refusal.length > 0 && origin.errfds !== undefined && origin.errfds !== '' ? 82 : result.exit;
+      logger.line({ ...result.fields, exit, qp: origin.qp, via: 'daemon' }, format);
+      // The working files go before the reply: once the client has its answer, nothing of this
+      // message is left on disk.
+      collector.discard();
       await writeReply(sock, result.exit, refusal, Buffer.from(lines.join('')));
     } catch (err) {
       if (err instanceof ProtocolError) {
@@ -271,9 +340,14 @@ export class Daemon {
       throw err;
     } finally {
       collector?.discard();
+      release();
     }
   }
 }
+
+/** The client's own entries of its environment block (docs/daemon-protocol.md). */
+const QQ_PID = 'NQQUEUE_QQ_PID';
+const QQ_ERRFDS = 'NQQUEUE_QQ_ERRFDS';
 
 function parseEnv(block: Buffer): Record<string, string> {
   const env: Record<string, string> = {};
@@ -281,9 +355,39 @@ function parseEnv(block: Buffer): Record<string, string> {
     const eq = entry.indexOf('=');
     if (eq <= 0) continue;
     const name = entry.slice(0, eq);
-    if (CLIENT_ENV.includes(name) || name === 'NQQUEUE_DEBUG') env[name] = entry.slice(eq + 1);
+    if (CLIENT_ENV.includes(name) || name === 'NQQUEUE_DEBUG' || name === QQ_PID || name === QQ_ERRFDS) env[name] = entry.slice(eq + 1);
   }
   return env;
+}
+
+/**
+ * What the client says of itself: its pid (qmail-smtpd's `qp`) and the descriptors its refusal text
+ * goes to. Anything but the client's own well-formed values is ignored (an older client sends none).
+ */
+function originOf(env: Record<string, string>): { qp?: number; errfds?: string } {
+  const pid = env[QQ_PID];
+  const errfds = env[QQ_ERRFDS];
+  return {
+    qp: pid !== undefined && /^[1-9]\d{0,9}$/.test(pid) ? Number(pid) : undefined,
+    errfds: errfds !== undefined && /^(6|4|6,4)?$/.test(errfds) ? errfds : undefined,
+  };
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** 'L': the pending log line, at most 65536 bytes (a longer one is cut). */
+function pendingRecord(line: string): Buffer {
+  const text = Buffer.from(line.replace(/\n$/, '')).subarray(0, 65536);
+  return Buffer.concat([Buffer.from('L'), u32(text.length), text]);
+}
+
+/** 'D': the decision, `copies` copies to queue. */
+function decisionRecord(copies: number): Buffer {
+  return Buffer.concat([Buffer.from('D'), u32(copies)]);
 }
 
 function writeReply(sock: Socket, exit: number, refusal: Buffer, log: Buffer): Promise<void> {

@@ -11,12 +11,13 @@ export interface DeliveryReport {
   /** 0, qmail-queue's own code (first call failed), or 71 (the spool could not be written either). */
   readonly exit: number;
   /** What happened to each group, in order: 'queued', 'spooled', 'failed: ...'. */
-  readonly groups: readonly { recipients: number; outcome: string }[];
+  /** `pid`: the qmail-queue process that took the group, when one was started. */
+  readonly groups: readonly { recipients: number; outcome: string; pid?: number }[];
   readonly reason?: string;
 }
 
 export async function deliverGroups(groups: readonly DeliveryGroup[], sender: Buffer, sink: QueueSink, spool: Spool): Promise<DeliveryReport> {
-  const report: { recipients: number; outcome: string }[] = [];
+  const report: { recipients: number; outcome: string; pid?: number }[] = [];
   let queued = 0;
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i]!;
@@ -24,11 +25,11 @@ export async function deliverGroups(groups: readonly DeliveryGroup[], sender: Bu
     const r = await sink.deliver(g.message, envelope);
     if (r.ok) {
       queued++;
-      report.push({ recipients: g.recipients.length, outcome: 'queued' });
+      report.push({ recipients: g.recipients.length, outcome: 'queued', pid: r.pid });
       continue;
     }
     if (queued === 0) {
-      report.push({ recipients: g.recipients.length, outcome: `failed: ${r.reason}` });
+      report.push({ recipients: g.recipients.length, outcome: `failed: ${r.reason}`, pid: r.pid });
       return { exit: r.code, groups: report, reason: r.reason };
     }
     // Earlier copies are queued: a deferral now would make the client send them again. Keep the rest.

@@ -10,9 +10,10 @@ import { describeError } from '../errors.js';
 import { writeMessage } from '../intake/message.js';
 import type { MessageView } from '../pipeline/types.js';
 
+/** `pid`: the qmail-queue process, when one was started (qmail-send logs it as the copy's `qp`). */
 export type QueueResult =
-  | { ok: true }
-  | { ok: false; code: number; reason: string };
+  | { ok: true; pid?: number }
+  | { ok: false; code: number; reason: string; pid?: number };
 
 export interface QueueSink {
   readonly name: string;
@@ -62,10 +63,11 @@ export class QmailQueue implements QueueSink {
       envIn.on('error', () => {});
       child.on('error', (err) => done({ ok: false, code: NO_CODE, reason: `cannot run ${this.path}: ${describeError(err)}` }));
       child.on('exit', (code, signal) => {
-        if (timedOut) done({ ok: false, code: NO_CODE, reason: `${this.path} timed out after ${this.timeoutMs} ms` });
-        else if (signal) done({ ok: false, code: NO_CODE, reason: `${this.path} was killed by ${signal}` });
-        else if (code === 0) done({ ok: true });
-        else done({ ok: false, code: code ?? NO_CODE, reason: `${this.path} exited ${code}` });
+        const pid = child.pid;
+        if (timedOut) done({ ok: false, code: NO_CODE, reason: `${this.path} timed out after ${this.timeoutMs} ms`, pid });
+        else if (signal) done({ ok: false, code: NO_CODE, reason: `${this.path} was killed by ${signal}`, pid });
+        else if (code === 0) done({ ok: true, pid });
+        else done({ ok: false, code: code ?? NO_CODE, reason: `${this.path} exited ${code}`, pid });
       });
       writeMessage(message, msgIn)
         .then(() => {

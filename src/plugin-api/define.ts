@@ -150,6 +150,12 @@ export interface PluginDefinition<C = unknown> {
    * outside it refuses to load the plugin, with a text that says both versions. Unset: any.
    */
   readonly host?: string;
+  /**
+   * Release what `configure` opened (sockets, pools, timers) for this config. A long-lived process
+   * (`nqqueue serve`) calls it when a reload replaces the configuration — once the messages in flight
+   * with it are done — and when it stops. The one-shot program exits instead.
+   */
+  teardown?(config: C): void | Promise<void>;
 }
 
 export const PLUGIN_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -197,5 +203,6 @@ export function checkDefinition(def: unknown): string | undefined {
       return `plugin ${d.name}: params.words must be a list of words, a function or true`;
     }
   }
+  if (d.teardown !== undefined && typeof d.teardown !== 'function') return `plugin ${d.name}: teardown must be a function`;
   return undefined;
 }

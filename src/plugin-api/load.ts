@@ -5,6 +5,7 @@
 
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import type { PluginRef } from '../config/cfb.js';
 import { didYouMean } from '../config/did-you-mean.js';
@@ -144,10 +145,31 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * The module URL of a plugin file as it is now. ES modules are cached by URL for the life of the
+ * process: the version query makes a long-lived process that reloads its configuration import a changed
+ * file afresh (modules it imports itself are still cached by their own URLs).
+ */
+export function moduleVersion(path: string): string {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.mtimeNs}-${st.size}-${st.ino}`;
+  } catch {
+    return '-';
+  }
+}
+
 export class PluginRegistry {
   private readonly cache = new Map<string, Promise<LoadedPlugin>>();
+  /** Each third-party plugin file imported, with its version as imported. */
+  private readonly loadedFiles = new Map<string, string>();
 
   constructor(private readonly pluginDirs: readonly string[]) {}
+
+  /** The third-party plugin files imported so far, and the version of each as imported. */
+  files(): ReadonlyMap<string, string> {
+    return this.loadedFiles;
+  }
 
   load(name: string): Promise<LoadedPlugin> {
     let p = this.cache.get(name);
@@ -169,9 +191,12 @@ export class PluginRegistry {
         checkPermissions(dir);
         checkPermissions(path);
         let mod: Record<string, unknown>;
+        const version = moduleVersion(path);
+        this.loadedFiles.set(path, version);
         try {
-          // `import ... from 'nqqueue'` in a plugin file outside any node_modules: this NQqueue's own API.
-          mod = await importPlugin(path);
+          // `import ... from 'nqqueue'` in a plugin file outside any node_modules: this NQqueue's own API;
+          // the version query makes a changed file a new module (a reload loads the new code).
+          mod = await importPlugin(path, `${pathToFileURL(path).href}?v=${version}`);
         } catch (err) {
           throw new PluginLoadError(`plugin ${name} (${path}) failed to load: ${(err as Error).message}`);
         }

@@ -42,6 +42,10 @@ export default definePlugin<ClamavConfig>({
     const timeouts = backendTimeouts(params);
     return { client: makeClient(() => new ClamdClient({ addresses, ...timeouts, sessions: true })), timeouts, pass: params.has('pass') };
   },
+  // The daemon's idle IDSESSION connections of a replaced configuration, ended at once.
+  teardown(config) {
+    config.client.close();
+  },
   async run(ctx) {
     const { config } = ctx;
     let scan;

@@ -113,6 +113,10 @@ export default definePlugin<RspamdConfig>({
     const timeouts = backendTimeouts(params);
     return { client: makeClient(() => new RspamdClient({ urls, ...timeouts })), timeouts, settingsId, pass: params.has('pass') };
   },
+  // The daemon's kept-alive HTTP connections of a replaced configuration, closed at once.
+  teardown(config) {
+    config.client.close();
+  },
   scope(config, recipient) {
     return config.settingsId === undefined ? recipient : undefined;
   },

@@ -111,6 +111,11 @@ static void reply_target(const uint8_t *p, size_t n)
 	CHECK(used_w == used_p);
 	CHECK(tw.n == tp.n && memcmp(tw.b, tp.b, tw.n) == 0);
 	CHECK(whole.decided == pieces.decided && whole.copies == pieces.copies);
+	CHECK(whole.pending_seen == pieces.pending_seen && whole.pendlen == pieces.pendlen);
+	if (whole.pending_seen && a != NQQ_EV_BAD) {
+		CHECK(whole.pendlen <= NQQ_PENDING_MAX);
+		CHECK(memcmp(whole.pending, pieces.pending, whole.pendlen) == 0);
+	}
 	CHECK(whole.started <= whole.copies);
 	if (a == NQQ_EV_DONE) {
 		CHECK(whole.code == pieces.code && whole.nref == pieces.nref && whole.loglen == pieces.loglen);
@@ -218,11 +223,35 @@ static void env_target(const uint8_t *p, size_t n)
 	free(buf);
 }
 
+/* The client's completion of the pending line: always a bounded, newline-ended line that starts with
+ * the daemon's bytes, whatever they and the reason are. */
+static void pending_target(const uint8_t *p, size_t n)
+{
+	static char out[NQQ_PENDING_MAX + 1024];
+	size_t half, cap, len;
+	char *why;
+
+	if (n < 2)
+		return;
+	cap = (size_t)p[0] * 8;
+	half = (n - 1) / 2;
+	why = cstr(p + 1 + half, n - 1 - half);
+	len = nqq_pending_line(p + 1, half, p[1], "12,34", why, out, cap);
+	CHECK(len <= cap);
+	if (len > 0) {
+		CHECK(len > half && out[len - 1] == '\n');
+		CHECK(memcmp(out, p + 1, half - (p[1] == '{' && p[half] == '}' && half >= 2)) == 0);
+		for (size_t i = half; i + 1 < len; i++)
+			CHECK(out[i] != '\n');
+	}
+	free(why);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		reply_target(data + 1, size - 1);
 		break;
@@ -232,8 +261,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		settings_target(data + 1, size - 1);
 		break;
-	default:
+	case 3:
 		env_target(data + 1, size - 1);
+		break;
+	default:
+		pending_target(data + 1, size - 1);
 		break;
 	}
 	return 0;

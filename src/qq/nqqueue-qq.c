@@ -32,6 +32,12 @@
 #define DEFAULT_QMAILQUEUE "/var/qmail/bin/qmail-queue"
 #define SOCKET_NAME "nqqueue.sock"
 #define STANDALONE "nqqueue"
+/* Set by the client only: every inherited variable of these names is removed at start. */
+#define FALLBACK_VAR "NQQUEUE_FALLBACK_REASON"
+#define PID_VAR "NQQUEUE_QQ_PID"
+#define ERRFDS_VAR "NQQUEUE_QQ_ERRFDS"
+/* Pids of qmail-queue children kept for the client's own log line (more are counted, not listed). */
+#define PIDS_KEPT 64
 
 #define EXIT_READ_ERROR 54
 #define EXIT_TEMPORARY 71
@@ -78,7 +84,9 @@ enum nqq_ev_type nqq_reply_next(struct nqq_reply *r, const unsigned char *p, siz
 		case NQQ_ST_FIRST:
 		case NQQ_ST_NEXT:
 			i++;
-			if (c == 'D' && r->state == NQQ_ST_FIRST)
+			if (c == 'L' && r->state == NQQ_ST_FIRST && !r->pending_seen)
+				expect_u32(r, NQQ_ST_PLEN);
+			else if (c == 'D' && r->state == NQQ_ST_FIRST)
 				expect_u32(r, NQQ_ST_COUNT);
 			else if (c == 'Q' && r->state == NQQ_ST_NEXT && r->started < r->copies)
 				expect_u32(r, NQQ_ST_QTIME);
@@ -86,6 +94,29 @@ enum nqq_ev_type nqq_reply_next(struct nqq_reply *r, const unsigned char *p, siz
 				r->state = NQQ_ST_CODE;
 			else
 				r->state = NQQ_ST_BAD;
+			break;
+		case NQQ_ST_PLEN:
+			i++;
+			if (!u32_byte(r, c))
+				break;
+			r->pending_seen = 1;
+			r->pendlen = r->acc;
+			r->got = 0;
+			if (r->pendlen > NQQ_PENDING_MAX)
+				r->state = NQQ_ST_BAD;
+			else
+				r->state = r->pendlen > 0 ? NQQ_ST_PLINE : NQQ_ST_FIRST;
+			break;
+		case NQQ_ST_PLINE:
+			/* pendlen <= NQQ_PENDING_MAX = sizeof pending, got < pendlen */
+			take = r->pendlen - r->got;
+			if (take > n - i)
+				take = n - i;
+			memcpy(r->pending + r->got, p + i, take);
+			r->got += (uint32_t)take;
+			i += take;
+			if (r->got == r->pendlen)
+				r->state = NQQ_ST_FIRST;
 			break;
 		case NQQ_ST_COUNT:
 			i++;
@@ -293,6 +324,40 @@ long nqq_env_block(char *const *envp, unsigned char *out, size_t cap)
 	return (long)len;
 }
 
+static size_t put_str(char *out, size_t at, size_t cap, const char *s, size_t n, int clean)
+{
+	if (at == 0 || n > cap - at)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		out[at + i] = clean && (c < 0x20 || c > 0x7e || c == '"' || c == '\\') ? '?' : (char)c;
+	}
+	return at + n;
+}
+
+size_t nqq_pending_line(const unsigned char *line, size_t n, int code, const char *pids, const char *why,
+			char *out, size_t cap)
+{
+	char num[16];
+	int json = n >= 2 && line[0] == '{' && line[n - 1] == '}';
+	size_t at;
+
+	if (n == 0 || cap < n + 2)
+		return 0;
+	snprintf(num, sizeof num, "%d", code & 0xff);
+	memcpy(out, line, json ? n - 1 : n);
+	at = json ? n - 1 : n;
+	at = put_str(out, at, cap, json ? ",\"exit\":" : " exit=", json ? 8 : 6, 0);
+	at = put_str(out, at, cap, num, strlen(num), 0);
+	at = put_str(out, at, cap, json ? ",\"qq\":\"" : " qq=", json ? 7 : 4, 0);
+	at = put_str(out, at, cap, pids[0] ? pids : "-", pids[0] ? strlen(pids) : 1, 1);
+	at = put_str(out, at, cap, json ? "\",\"lost\":\"" : " lost=\"", json ? 10 : 7, 0);
+	at = put_str(out, at, cap, why, strlen(why), 1);
+	at = put_str(out, at, cap, json ? "\"}\n" : "\"\n", json ? 3 : 2, 0);
+	return at;
+}
+
 int nqq_sibling(const char *self, const char *name, char *out, size_t cap)
 {
 	const char *slash = strrchr(self, '/');
@@ -327,6 +392,9 @@ static struct {
 	int input_broken;     /* a read of fd 0/1 failed: nobody can have the message any more */
 	unsigned timeout_ms;  /* NQQUEUE_QQ_TIMEOUT: how long the daemon may keep us waiting */
 	uint32_t queued;      /* copies qmail-queue accepted (exit 0) */
+	unsigned refusal_to;  /* NQQ_TO_FD6 | NQQ_TO_FD4: where refusal text goes, as told to the daemon */
+	pid_t pids[PIDS_KEPT]; /* each copy's qmail-queue, in order (0: could not be started) */
+	uint32_t npids;
 	char sockpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	/* As qmail-smtpd left them (it ignores SIGPIPE): the standalone program gets them back. */
 	struct sigaction sigpipe, sigchld;
@@ -338,7 +406,8 @@ static struct {
 static struct {
 	int active;
 	const char *path;
-	pid_t pid;            /* -1: qmail-queue could not be started */
+	pid_t pid;            /* -1: qmail-queue could not be started, or waited for */
+	pid_t started;        /* the pid it had (0: none), for 'q' and the log */
 	int in[2];            /* write ends of its fd 0 / fd 1 pipes, -1 when closed */
 	long long deadline;
 	int killed;
@@ -366,13 +435,16 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 /* Why the daemon could not be used: the first cause is kept (what follows is usually its echo) and
  * logged in one line with what was done about it. */
 static char why[300];
+/* The same as one of the fixed words of nqqueue-qq.h, for the standalone program's log line. */
+static const char *why_code;
 
-__attribute__((format(printf, 1, 2))) static void because(const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void because(const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (why[0] != '\0')
 		return;
+	why_code = code;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
@@ -459,7 +531,7 @@ static void drop_daemon(const char *cause)
 {
 	if (g.sock < 0)
 		return;
-	because("lost the daemon while sending: %s", cause);
+	because(NQQ_WHY_DIED, "lost the daemon while sending: %s", cause);
 	close(g.sock);
 	g.sock = -1;
 }
@@ -535,6 +607,10 @@ static _Noreturn void exec_standalone(void)
 	sigaction(SIGPIPE, &g.sigpipe, NULL);
 	sigaction(SIGCHLD, &g.sigchld, NULL);
 	sigprocmask(SIG_SETMASK, &g.sigmask, NULL);
+	/* Why, for its log line (`via=fallback why=...`): one of a few fixed words, set here only — the
+	 * inherited variable of that name was removed at start. */
+	if (setenv(FALLBACK_VAR, why_code != NULL ? why_code : NQQ_WHY_DIED, 1) < 0)
+		say("nqqueue-qq: cannot set %s: %s", FALLBACK_VAR, strerror(errno));
 	/* Our socket and memfds are close-on-exec; fd 2 and the error descriptors 6/4 go on to it, as the
 	 * standalone program writes the log and the refusal text itself. */
 	execve(path, argv, environ);
@@ -631,6 +707,7 @@ static void copy_start(uint32_t timeout_ms)
 	q.active = 1;
 	q.path = path;
 	q.pid = -1;
+	q.started = 0;
 	q.in[0] = q.in[1] = -1;
 	q.killed = 0;
 	q.deadline = now_ms() + timeout_ms;
@@ -643,6 +720,8 @@ static void copy_start(uint32_t timeout_ms)
 		goto fail;
 	}
 	q.pid = fork();
+	if (q.pid > 0)
+		q.started = q.pid;
 	if (q.pid < 0) {
 		say("nqqueue-qq: fork: %s", strerror(errno));
 		goto fail;
@@ -725,6 +804,9 @@ static unsigned char copy_finish(void)
 	copy_close(0);
 	copy_close(1);
 	q.active = 0;
+	if (g.npids < PIDS_KEPT)
+		g.pids[g.npids] = q.started;
+	g.npids++;
 	if (q.pid < 0)
 		return COPY_FAILED;
 	sigemptyset(&chld);
@@ -792,12 +874,13 @@ static int read_reply(void)
 				if (ev.stream == 0) {
 					copy_close(0);
 				} else {
-					unsigned char ans[2] = { 'q', copy_finish() };
+					unsigned char ans[6] = { 'q', copy_finish() };
 
+					put_u32(ans + 2, (uint32_t)q.started);
 					if (ans[1] == 0)
 						g.queued++;
-					if (send_all(ans, 2) < 0) {
-						because("cannot answer the daemon: %s", strerror(errno));
+					if (send_all(ans, 6) < 0) {
+						because(NQQ_WHY_DIED, "cannot answer the daemon: %s", strerror(errno));
 						return -1;
 					}
 				}
@@ -805,7 +888,7 @@ static int read_reply(void)
 			case NQQ_EV_DONE:
 				return 0;
 			case NQQ_EV_BAD:
-				because("malformed reply from the daemon");
+				because(NQQ_WHY_PROTOCOL, "malformed reply from the daemon");
 				return -1;
 			}
 			off += used;
@@ -813,24 +896,24 @@ static int read_reply(void)
 		if (n > 0)
 			continue;
 		if (n == 0) {
-			because("the daemon closed the connection before its reply was complete");
+			because(NQQ_WHY_DIED, "the daemon closed the connection before its reply was complete");
 			return -1;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			because("reading the daemon's reply: %s", strerror(errno));
+			because(NQQ_WHY_DIED, "reading the daemon's reply: %s", strerror(errno));
 			return -1;
 		}
 		/* Silence is measured from the last thing that happened: the end of the input, a byte
 		 * from the daemon or a finished copy. */
 		w = wait_for(g.sock, POLLIN, now_ms() + g.timeout_ms);
 		if (w == 0) {
-			because("no word from the daemon for %u s", g.timeout_ms / 1000);
+			because(NQQ_WHY_TIMEOUT, "no word from the daemon for %u s", g.timeout_ms / 1000);
 			return -1;
 		}
 		if (w < 0) {
-			because("waiting for the daemon: %s", strerror(errno));
+			because(NQQ_WHY_DIED, "waiting for the daemon: %s", strerror(errno));
 			return -1;
 		}
 	}
@@ -844,8 +927,7 @@ static int relay(void)
 	if (reply.loglen > 0)
 		write_all(2, reply.log, reply.loglen);
 	if ((code == 31 || code == 71) && reply.nref > 0) {
-		unsigned targets = nqq_refusal_targets(nqq_parse_reject(getenv("NQQUEUE_REJECT")), &g.errfd6,
-						       &g.errfd4);
+		unsigned targets = g.refusal_to;
 		int written = 0;
 
 		nqq_clean_refusal(reply.refusal, reply.nref);
@@ -865,6 +947,10 @@ static int relay(void)
 		}
 		if (written)
 			code = EXIT_CUSTOM;
+		else if (targets != 0)
+			/* The daemon's line says 82: it was told where the text would go. */
+			say("nqqueue-qq: the refusal text could not be written to fd %s: exit %d, not 82",
+			    targets == NQQ_TO_FD4 ? "4" : targets == NQQ_TO_FD6 ? "6" : "6 or 4", code);
 	}
 	return code;
 }
@@ -872,6 +958,24 @@ static int relay(void)
 /* The daemon is gone without a complete answer. Whatever qmail-queue accepted decides: nothing → the
  * standalone program may safely start over; everything → done; some → deferred (a retry duplicates
  * the queued part, dropping would lose the rest). */
+/* The daemon's pending line ('L'), completed with the exit and the copies, so that a message whose
+ * copies were queued still has its log line. */
+static void log_pending(int code)
+{
+	static char line[NQQ_PENDING_MAX + 1024];
+	char pids[PIDS_KEPT * 12 + 8];
+	size_t at = 0, n;
+
+	pids[0] = '\0';
+	for (uint32_t i = 0; i < g.npids && i < PIDS_KEPT; i++)
+		at += (size_t)snprintf(pids + at, sizeof pids - at, "%s%ld", i ? "," : "", (long)g.pids[i]);
+	if (g.npids > PIDS_KEPT)
+		snprintf(pids + at, sizeof pids - at, ",...");
+	n = nqq_pending_line(reply.pending, reply.pendlen, code, pids, reason(), line, sizeof line);
+	if (n > 0 && write_all(2, (const unsigned char *)line, n) < 0)
+		return;
+}
+
 static _Noreturn void lost_daemon(void)
 {
 	if (q.active && copy_finish() == 0)
@@ -885,10 +989,12 @@ static _Noreturn void lost_daemon(void)
 	}
 	if (g.queued >= reply.copies) {
 		say("nqqueue-qq: %s, but all %u copies were queued: accepted", reason(), (unsigned)g.queued);
+		log_pending(0);
 		exit(0);
 	}
 	say("nqqueue-qq: %s after %u of %u copies were queued: message deferred", reason(), (unsigned)g.queued,
 	    (unsigned)reply.copies);
+	log_pending(EXIT_TEMPORARY);
 	exit(EXIT_TEMPORARY);
 }
 
@@ -912,6 +1018,11 @@ int main(void)
 	/* Before anything of ours can take those numbers. */
 	probe_errfd(6, &g.errfd6);
 	probe_errfd(4, &g.errfd4);
+	g.refusal_to = nqq_refusal_targets(nqq_parse_reject(getenv("NQQUEUE_REJECT")), &g.errfd6, &g.errfd4);
+	/* Ours to set: a tcprules line must not speak for the client. */
+	unsetenv(FALLBACK_VAR);
+	unsetenv(PID_VAR);
+	unsetenv(ERRFDS_VAR);
 	/* A missing fd 0-2 would be taken by our socket or memfd, and the log or input would go astray. */
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
@@ -935,17 +1046,26 @@ int main(void)
 	if (rc < 0) {
 		say("nqqueue-qq: NQQUEUE_HOME %s: running the standalone program",
 		    rc == -1 ? "is not an absolute path" : "is too long for a socket path");
+		why_code = NQQ_WHY_BAD_HOME;
 		exec_standalone();
 	}
-	envlen = nqq_env_block(environ, hello + 8, NQQ_ENV_MAX);
+	/* The environment, then the client's own entries: its pid (what qmail-smtpd shows as `qp`) and
+	 * where refusal text will go (so the daemon's line has the exit qmail-smtpd sees). */
+	envlen = nqq_env_block(environ, hello + 8, NQQ_ENV_MAX - 64);
 	if (envlen < 0) {
-		say("nqqueue-qq: environment over %u bytes: running the standalone program", NQQ_ENV_MAX);
+		say("nqqueue-qq: environment over %u bytes: running the standalone program", NQQ_ENV_MAX - 64);
+		why_code = NQQ_WHY_ENV;
 		exec_standalone();
 	}
+	envlen += snprintf((char *)hello + 8 + envlen, 64, "%s=%ld", PID_VAR, (long)getpid()) + 1;
+	envlen += snprintf((char *)hello + 8 + envlen, 32, "%s=%s%s%s", ERRFDS_VAR,
+			   g.refusal_to & NQQ_TO_FD6 ? "6" : "", g.refusal_to == (NQQ_TO_FD6 | NQQ_TO_FD4) ? "," : "",
+			   g.refusal_to & NQQ_TO_FD4 ? "4" : "") + 1;
 	g.copy[0] = memfd_create("nqqueue-qq-message", MFD_CLOEXEC);
 	g.copy[1] = memfd_create("nqqueue-qq-envelope", MFD_CLOEXEC);
 	if (g.copy[0] < 0 || g.copy[1] < 0) {
 		say("nqqueue-qq: memfd_create: %s: running the standalone program", strerror(errno));
+		why_code = NQQ_WHY_MEMFD;
 		exec_standalone();
 	}
 
@@ -955,7 +1075,15 @@ int main(void)
 	/* Non-blocking: a full listen queue (EAGAIN) means an overloaded daemon; go standalone at once. */
 	g.sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (g.sock < 0 || connect(g.sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		because("cannot connect to %s: %s", g.sockpath, strerror(errno));
+		int e = errno;
+
+		because(g.sock < 0 ? NQQ_WHY_CONNECT
+			: e == ENOENT ? NQQ_WHY_NO_SOCKET
+			: e == ECONNREFUSED ? NQQ_WHY_REFUSED
+			: e == EACCES || e == EPERM ? NQQ_WHY_PERMISSION
+			: e == EAGAIN ? NQQ_WHY_BUSY
+			: NQQ_WHY_CONNECT,
+			"cannot connect to %s: %s", g.sockpath, strerror(e));
 		fall_back();
 	}
 

@@ -14,16 +14,22 @@
 /* Not in the protocol: the client's own cap on the log text, so a broken daemon cannot make it buffer
  * without bound. A real log is a few lines. */
 #define NQQ_LOG_MAX (1u << 20)
+/* The 'L' record: the log line the client writes itself if the daemon goes away after its decision. */
+#define NQQ_PENDING_MAX 65536u
 
 #define NQQ_TIMEOUT_DEFAULT 900u
 /* qmail-queue's own alarm is a day; no point waiting longer than that. */
 #define NQQ_TIMEOUT_MAX 86400u
 
 /* Where the reply parser stands. The daemon's side of the exchange is
- *   [ 'D' G:u32 { 'Q' timeout_ms:u32 message-frames 0:u32 envelope-frames 0:u32 } ] 'R' code n refusal[n] L:u32 log[L]
- * with at most G copies ('Q'), each answered by the client with 'q' and a status byte. */
+ *   [ 'L' P:u32 line[P] ] [ 'D' G:u32 { 'Q' timeout_ms:u32 message-frames 0:u32 envelope-frames 0:u32 } ]
+ *   'R' code n refusal[n] L:u32 log[L]
+ * with at most G copies ('Q'), each answered by the client with 'q', a status byte and qmail-queue's
+ * pid (u32). */
 enum nqq_reply_state {
-	NQQ_ST_FIRST,  /* 'D' or 'R' */
+	NQQ_ST_FIRST,  /* 'L', 'D' or 'R' */
+	NQQ_ST_PLEN,   /* P after 'L' */
+	NQQ_ST_PLINE,
 	NQQ_ST_COUNT,  /* G after 'D' */
 	NQQ_ST_NEXT,   /* 'Q' or 'R' after the decision or a copy */
 	NQQ_ST_QTIME,  /* the copy's timeout after 'Q' */
@@ -50,7 +56,10 @@ struct nqq_reply {
 	unsigned char code;
 	unsigned char nref;
 	uint32_t loglen;
+	int pending_seen;     /* 'L' seen (at most one) */
+	uint32_t pendlen;     /* P */
 	unsigned char refusal[NQQ_REFUSAL_MAX];
+	unsigned char pending[NQQ_PENDING_MAX];
 	unsigned char log[NQQ_LOG_MAX];
 };
 
@@ -106,6 +115,27 @@ void nqq_clean_refusal(unsigned char *p, size_t n);
 
 /* The NAME=VALUE\0 entries of envp, one after another, into out. The length, or -1 if over cap. */
 long nqq_env_block(char *const *envp, unsigned char *out, size_t cap);
+
+/* The pending line ('L') completed with what the client saw, for the case where the daemon went away
+ * after its decision: ` exit=N qq=PIDS lost=WHY` before the end of a text line, or
+ * `,"exit":N,"qq":"PIDS","lost":"WHY"` before the final '}' of a JSON one; a newline at the end. Bytes
+ * of `why` outside printable ASCII, '"' and '\\' become '?'. The length written into out, 0 if it does
+ * not fit (or there is no line). */
+size_t nqq_pending_line(const unsigned char *line, size_t n, int code, const char *pids, const char *why,
+			char *out, size_t cap);
+
+/* Which fallback reasons exist (NQQUEUE_FALLBACK_REASON for the standalone program): a fixed word. */
+#define NQQ_WHY_NO_SOCKET "no-socket"
+#define NQQ_WHY_REFUSED "refused"
+#define NQQ_WHY_PERMISSION "permission"
+#define NQQ_WHY_BUSY "busy"
+#define NQQ_WHY_CONNECT "connect-failed"
+#define NQQ_WHY_BAD_HOME "bad-home"
+#define NQQ_WHY_ENV "env-too-big"
+#define NQQ_WHY_MEMFD "no-memfd"
+#define NQQ_WHY_DIED "daemon-died"
+#define NQQ_WHY_TIMEOUT "timeout"
+#define NQQ_WHY_PROTOCOL "protocol-error"
 
 /* The file `name` in the directory of `self` (an absolute path) into out. 0 ok, -1 no room or no '/'. */
 int nqq_sibling(const char *self, const char *name, char *out, size_t cap);

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { DeadlineError } from '../pipeline/chain.js';
 import { newMessageId, runPipeline, type PipelineOutcome } from '../pipeline/run.js';
 import type { ClientInfo, Envelope, MessageView, Result } from '../pipeline/types.js';
+import { MESSAGE_ID_HEAD, messageIdOf } from './origin.js';
 import type { Services } from './services.js';
 
 export interface Refusal {
@@ -62,8 +63,11 @@ export interface JobInput {
   readonly services: Services;
   readonly logger: Logger;
   readonly started?: number;
-  /** Called when the decision is made and delivery of `copies` copies is about to start. */
-  readonly onDeliver?: (copies: number) => void;
+  /**
+   * Called when the decision is made and delivery of `copies` copies is about to start, with the log
+   * fields known at that point.
+   */
+  readonly onDeliver?: (copies: number, fields: Readonly<Record<string, unknown>>) => void;
   /** Where accepted copies go (default: the services' qmail-queue). */
   readonly sink?: QueueSink;
   /** The message's NQQFILE (daemon mode: it comes with each message, not with the process). */
@@ -126,6 +130,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     rcpts: envelope.recipients.length,
     size: job.message.size,
     ip: job.client.ip,
+    msgid: messageIdOf(await job.message.head(MESSAGE_ID_HEAD)),
   };
   const finish = (r: JobResult): JobResult => {
     r.fields.ms = Math.round(performance.now() - started);
@@ -180,7 +185,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     await settle(outcome, false, fields);
     return finish(resultFromError(new NqqError('NQQ_ERR_KEEP', committed.error), fields));
   }
-  job.onDeliver?.(outcome.groups.length);
+  job.onDeliver?.(outcome.groups.length, { ...fields, result: 'accept' });
   let report;
   try {
     report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
@@ -191,6 +196,9 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     throw err;
   }
   fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
+  // Each qmail-queue's pid: what qmail-send logs as `qp` for the copy it queued.
+  const pids = report.groups.flatMap((g) => (g.pid === undefined ? [] : [g.pid]));
+  if (pids.length) fields.qq = pids.join(',');
   // A deferred message comes back: what was committed for it is taken back; an accepted one keeps it.
   await settle(outcome, report.exit === 0, fields);
   if (report.exit !== 0) {

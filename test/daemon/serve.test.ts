@@ -2,11 +2,12 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 
-import { REPO, setup, type Setup } from '../helpers/nqq.js';
+import { requireDaemon } from '../helpers/daemons.js';
+import { pluginDir, REPO, setup, type Setup } from '../helpers/nqq.js';
 import { envelopeOf, NQQUEUE_BIN, runSmtpd } from '../helpers/smtpd.js';
 
 const QQ = join(REPO, 'bin', 'nqqueue-qq');
@@ -217,4 +218,215 @@ test('killing the daemon during a burst loses nothing and duplicates nothing', a
       assert.equal(n, 0, `m${i} deferred but delivered: the sender's retry would duplicate it`);
     }
   }
+});
+
+/** Waits until `f()` is true (every 20 ms, at most `ms`). */
+async function until(f: () => boolean, ms = 5000): Promise<void> {
+  for (let waited = 0; waited < ms && !f(); waited += 20) await new Promise((r) => setTimeout(r, 20));
+}
+
+test('the spill file is gone before the reply is sent, even when the client is slow to read it', async (t) => {
+  if (!haveClient(t)) return;
+  // Every one of 6000 recipients refuses the sender: the reply's log line (one entry per recipient) is
+  // larger than a socket buffer, so the daemon's write of it cannot complete before the client reads.
+  const d = await served({ 'nqqueue.conf': 'spill = 1K\n', 'nqqueue.cfb': ':black=sender@client.example\n' });
+  const tmp = join(d.s.home, 'tmp');
+  const msg = Buffer.from('Subject: x\n\n' + 'y'.repeat(20_000) + '\n');
+  const envelope = envelopeOf('sender@client.example', Array.from({ length: 6000 }, (_, i) => `recipient-number-${String(i).padStart(5, '0')}@example.com`));
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  // The client's side by hand: it stops reading at the reply's first bytes and looks at the disk then.
+  const { connect } = await import('node:net');
+  const sock = connect(join(d.s.home, 'nqqueue.sock'));
+  await new Promise((r) => sock.once('connect', r));
+  const first = new Promise<{ byte: number; files: string[] }>((resolve) =>
+    sock.once('data', (c: Buffer) => {
+      sock.pause();
+      resolve({ byte: c[0]!, files: readdirSync(tmp) });
+    }),
+  );
+  sock.write(Buffer.concat([Buffer.from('NQQ1'), u32(0), u32(msg.length), msg, u32(0), u32(envelope.length), envelope, u32(0)]));
+  const got = await first;
+  assert.equal(String.fromCharCode(got.byte), 'R');
+  assert.deepEqual(got.files, [], 'the spill file was still there when the reply arrived');
+  sock.destroy();
+});
+
+test('a client that falls back says why in the line: no socket, connection refused', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served();
+  d.proc.kill('SIGKILL');
+  await d.exited;
+  const refused = await d.run({});
+  assert.equal(refused.code, 0, refused.stderr);
+  assert.match(refused.stderr, /^nqqueue: .* via=fallback why=refused$/m);
+  unlinkSync(join(d.s.home, 'nqqueue.sock'));
+  const none = await d.run({});
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stderr, /^nqqueue: .* qp=\d+ via=fallback why=no-socket$/m);
+  assert.match(none.stderr, new RegExp(`qp=${none.pid} `));
+});
+
+test('a reload that finds a broken settings line or .cfb line logs each problem once, file:line, and defers', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served({ 'general.cfb': ':black=bad@x.example\n' });
+  assert.equal((await d.run({})).code, 0);
+  d.s.write('nqqueue.conf', 'deadline = 30s\nno such setting here\n');
+  for (let i = 0; i < 3; i++) {
+    const r = await d.run({});
+    assert.equal(r.code, 82, r.stderr);
+    assert.match(r.errorText.toString(), /^Z/);
+  }
+  const settingsLine = `${join(d.s.control, 'nqqueue.conf')}:2:`;
+  await until(() => d.log().includes(settingsLine));
+  assert.equal(d.log().split(settingsLine).length - 1, 1, `once per change, not per message:\n${d.log()}`);
+  assert.match(d.log(), /configuration reloaded: it cannot be used, messages are deferred/);
+  d.s.write('nqqueue.conf', 'deadline = 30s\n');
+  assert.equal((await d.run({})).code, 0, 'fixed: accepted again');
+  d.s.write('general.cfb', ':black=bad@x.example\n:black=x@y;nosuchplugin\n');
+  for (let i = 0; i < 3; i++) {
+    const r = await d.run({});
+    assert.equal(r.code, 82, r.stderr);
+    assert.match(r.errorText.toString(), /^Z/);
+  }
+  const cfbLine = `${join(d.s.control, 'general.cfb')}:2:`;
+  await until(() => d.log().includes(cfbLine));
+  assert.equal(d.log().split(cfbLine).length - 1, 1, `once per change, not per message:\n${d.log()}`);
+  assert.match(d.log(), /configuration problem\(s\): messages that need/);
+});
+
+test('a reload with a plugin naming no module logs its file:line; the standalone program defers the same mail', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served({ 'general.cfb': ':black=bad@x.example\n', 'nqqueue.cfb': 'a@example.com:nosuchplugin\n' });
+  const a = await d.run({ to: ['a@example.com'] });
+  assert.equal(a.code, 82, a.stderr);
+  const b = await d.run({ to: ['b@example.com'] });
+  assert.equal(b.code, 0, b.stderr);
+  const standalone = await runSmtpd({ message: 'Subject: x\n\nbody\n', envelope: envelopeOf('s@client.example', ['a@example.com']), env: d.s.env });
+  assert.equal(standalone.code, a.code);
+  await until(() => /nqqueue\.cfb:1: .*nosuchplugin/.test(d.log()));
+  assert.match(d.log(), /nqqueue serve: configuration: .*nqqueue\.cfb:1: .*nosuchplugin/);
+});
+
+test('a reload loads changed plugin code: the next message gets the new verdict', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served();
+  const plugin = (verdict: string) =>
+    `export default { name: 'judge', version: '1', stages: ['general'], configure() { return {}; }, async run() { return { verdict: '${verdict}', text: 'judged ${verdict} (#5.7.1)' }; } };\n`;
+  const dir = pluginDir(d.s, { judge: plugin('accept') });
+  d.s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
+  d.s.write('general.cfb', ':judge\n');
+  assert.equal((await d.run({})).code, 0);
+  writeFileSync(join(dir, 'judge.js'), plugin('reject'), { mode: 0o644 });
+  const r = await d.run({});
+  assert.equal(r.code, 82, r.stderr);
+  assert.equal(r.errorText.toString(), 'Djudged reject (#5.7.1)');
+  writeFileSync(join(dir, 'judge.js'), plugin('accept'), { mode: 0o644 });
+  d.proc.kill('SIGHUP');
+  await until(() => /reload requested/.test(d.log()));
+  assert.equal((await d.run({})).code, 0, 'and back, on SIGHUP too');
+});
+
+test('plugins are torn down at reload, once their messages are done, and at stop', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served();
+  const record = join(d.s.dir, 'teardowns');
+  const started = join(d.s.dir, 'started');
+  const go = join(d.s.dir, 'go');
+  writeFileSync(record, '');
+  const src =
+    `import { appendFileSync, existsSync, writeFileSync } from 'node:fs';\n` +
+    `let n = 0;\n` +
+    `export default { name: 'pooled', version: '1', stages: ['general'], params: { words: ['one', 'two'] },\n` +
+    `  configure({ params }) { return { id: params.raw + '#' + (++n) }; },\n` +
+    `  async run() { writeFileSync(${JSON.stringify(started)}, ''); while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 10)); return { verdict: 'accept' }; },\n` +
+    `  teardown(config) { appendFileSync(${JSON.stringify(record)}, config.id + '\\n'); } };\n`;
+  const dir = pluginDir(d.s, { pooled: src });
+  d.s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
+  d.s.write('general.cfb', ':pooled=one\n');
+  writeFileSync(go, '');
+  const firstRun = await d.run({});
+  assert.equal(firstRun.code, 0, firstRun.stderr);
+  // A message in flight with the first generation while the configuration changes.
+  rmSync(go);
+  rmSync(started, { force: true });
+  const inFlight = d.run({});
+  await until(() => existsSync(started));
+  d.s.write('general.cfb', ':pooled=two\n');
+  writeFileSync(go, '');
+  assert.equal((await d.run({})).code, 0);
+  assert.equal((await inFlight).code, 0);
+  await until(() => readFileSync(record, 'utf8') !== '');
+  assert.equal(readFileSync(record, 'utf8'), 'one#1\n', 'the old generation, once its message was done');
+  d.proc.kill('SIGTERM');
+  assert.equal(await d.exited, 0);
+  // The module stays loaded (its file did not change): its counter shows each line configured once.
+  assert.equal(readFileSync(record, 'utf8'), 'one#1\ntwo#2\n', 'the last one at stop');
+});
+
+/** The daemon's open sockets (from /proc). */
+function socketsOf(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+test('clamd sessions of a replaced configuration are closed: 8 reloads do not add connections', async (t) => {
+  if (!haveClient(t)) return;
+  const clamd = requireDaemon('NQQ_TEST_CLAMD_SOCKET', t);
+  if (!clamd) return;
+  const d = await served({ 'general.cfb': `:clamav=socket=${clamd}\n` });
+  assert.equal((await d.run({})).code, 0);
+  await until(() => false, 300);
+  const before = socketsOf(d.proc.pid!);
+  for (let i = 0; i < 8; i++) {
+    // Each edit is a new configuration with its own clamd client (and pool).
+    d.s.write('general.cfb', `:clamav=socket=${clamd},timeout=${30 + i}s\n`);
+    const r = await d.run({});
+    assert.equal(r.code, 0, r.stderr);
+  }
+  await until(() => socketsOf(d.proc.pid!) <= before, 3000);
+  assert.ok(socketsOf(d.proc.pid!) <= before, `sockets: ${before} before, ${socketsOf(d.proc.pid!)} after 8 reloads`);
+});
+
+test('copies queued just before the daemon died: the client writes the line itself, exit and qmail-queue pid included', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served({ 'general.cfb': ':black=bad@x.example\n' });
+  const pidFile = join(d.s.dir, 'qq-pid');
+  // qmail-queue for the client: the stand-in queues the copy, then the daemon dies before the 'q'.
+  const queue = d.s.script('qmail-queue', `#!/bin/sh\necho $$ > ${pidFile}\n${d.s.standIn.path}\nrc=$?\nkill -9 ${d.proc.pid}\nexit $rc\n`);
+  const r = await d.run({ extraEnv: { NQQUEUE_QMAILQUEUE: queue }, message: 'Subject: x\nMessage-ID: <lost@x>\n\nbody\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(d.s.standIn.deliveries().length, 1);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('nqqueue:'));
+  assert.equal(lines.length, 1, r.stderr);
+  const line = lines[0]!;
+  for (const re of [/result=accept/, /from=<sender@client\.example>/, /msgid=<lost@x>/, new RegExp(`qp=${r.pid} `), /via=daemon/, / exit=0 /, /lost="/]) assert.match(line, re);
+  assert.match(line, new RegExp(` qq=${readFileSync(pidFile, 'utf8').trim()} `));
+});
+
+test('with log_format = json, the line the client completes after losing the daemon is one JSON object', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served({ 'nqqueue.conf': 'log_format = json\n', 'general.cfb': ':black=bad@x.example\n' });
+  const queue = d.s.script('qmail-queue', `#!/bin/sh\n${d.s.standIn.path}\nrc=$?\nkill -9 ${d.proc.pid}\nexit $rc\n`);
+  const r = await d.run({ extraEnv: { NQQUEUE_QMAILQUEUE: queue }, message: 'Subject: x\nMessage-ID: <lost@json>\n\nbody\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
+  assert.equal(lines.length, 1, r.stderr);
+  const o = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(o.prog, 'nqqueue');
+  assert.equal(o.result, 'accept');
+  assert.equal(o.msgid, '<lost@json>');
+  assert.equal(o.qp, r.pid);
+  assert.equal(o.via, 'daemon');
+  assert.equal(o.exit, 0);
+  assert.match(String(o.qq), /^\d+$/);
+  assert.equal(typeof o.lost, 'string');
 });

@@ -45,6 +45,8 @@ export interface RunOptions {
 }
 
 export interface RunResult {
+  /** The pid of the program started (what qmail-smtpd shows in `250 ok ... qp PID`). */
+  pid: number | undefined;
   code: number | null;
   signal: string | null;
   /** What the child wrote on the error fd: at most 255 bytes, like qmail. */
@@ -284,6 +286,7 @@ export async function runSmtpd(o: RunOptions): Promise<RunResult> {
     await waitAtMost(stderr.eof, STDERR_GRACE_MS);
 
     return {
+      pid: child.pid,
       code: status.code,
       signal: status.signal,
       errorText,

@@ -38,7 +38,7 @@ export type Behaviour =
    * 'D' G (G = `announce`, default the number of copies), each copy for the client's qmail-queue (its
    * 'q' answer awaited), then the reply — or the connection destroyed / held silent instead.
    */
-  | { kind: 'deliver'; announce?: number; copies: Copy[]; then: Answer | 'destroy' | 'hold'; frameSize?: number }
+  | { kind: 'deliver'; announce?: number; copies: Copy[]; then: Answer | 'destroy' | 'hold'; frameSize?: number; pending?: Buffer | string }
   /** Any bytes (garbage, a truncated or oversized reply), then end, destroy, or keep the connection. */
   | { kind: 'raw'; bytes: Buffer | string; then: 'end' | 'destroy' | 'hold'; cuts?: number[]; gapMs?: number }
   /** Destroy the connection once this many bytes of the client's input have arrived. */
@@ -59,6 +59,8 @@ export interface Received {
   readError: boolean;
   /** The status byte of each 'q' answer. */
   statuses: number[];
+  /** The qmail-queue pid of each 'q' answer. */
+  pids: number[];
 }
 
 /** Strings are taken byte for byte (latin1). */
@@ -76,6 +78,12 @@ export function answerBytes(a: Answer): Buffer {
   const refusal = bytesOf(a.refusal ?? '');
   const log = bytesOf(a.log ?? '');
   return Buffer.concat([Buffer.from('R'), Buffer.from([a.code, refusal.length]), refusal, u32(log.length), log]);
+}
+
+/** 'L' and the line the client writes itself if the daemon goes away after its decision. */
+export function pendingBytes(line: Buffer | string): Buffer {
+  const b = bytesOf(line);
+  return Buffer.concat([Buffer.from('L'), u32(b.length), b]);
 }
 
 /** 'Q', the timeout, the message and the envelope as frames of at most `frameSize` bytes. */
@@ -111,6 +119,7 @@ class Connection {
     frames: [],
     readError: false,
     statuses: [],
+    pids: [],
   };
 
   /** True once the input is complete. */
@@ -226,7 +235,7 @@ export async function startFakeDaemon(home: string, behaviour: Behaviour): Promi
   };
 
   const deliver = async (sock: Socket, c: Connection, b: Extract<Behaviour, { kind: 'deliver' }>): Promise<void> => {
-    sock.write(Buffer.concat([Buffer.from('D'), u32(b.announce ?? b.copies.length)]));
+    sock.write(Buffer.concat([...(b.pending === undefined ? [] : [pendingBytes(b.pending)]), Buffer.from('D'), u32(b.announce ?? b.copies.length)]));
     for (const copy of b.copies) {
       const bytes = copyBytes(copy, b.frameSize);
       if (copy.cutAfter !== undefined) {
@@ -234,10 +243,11 @@ export async function startFakeDaemon(home: string, behaviour: Behaviour): Promi
         return;
       }
       sock.write(bytes);
-      const q = await c.read(2);
+      const q = await c.read(6);
       if (!q) return;
       if (q[0] !== 0x71) violations.push(`expected q, got ${q[0]}`);
       c.rec.statuses.push(q[1]!);
+      c.rec.pids.push(q.readUInt32BE(2));
     }
     if (b.then === 'destroy') sock.destroy();
     else if (b.then !== 'hold') sock.end(answerBytes(b.then));

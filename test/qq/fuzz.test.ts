@@ -15,7 +15,7 @@ import fc from 'fast-check';
 
 import { envelopeOf, runSmtpd } from '../helpers/smtpd.js';
 import { makeStandIn, type StandIn } from '../helpers/stand-in.js';
-import { answerBytes, bytesOf, copyBytes, envList, envOf, makeInstall, REPO, startFakeDaemon, type Answer, type Behaviour, type FakeDaemon, type Install } from './fake-daemon.js';
+import { answerBytes, bytesOf, copyBytes, envList, envOf, makeInstall, pendingBytes, REPO, startFakeDaemon, type Answer, type Behaviour, type FakeDaemon, type Install } from './fake-daemon.js';
 
 const RUNS = 150;
 const FALLBACK_CODE = 77;
@@ -75,6 +75,16 @@ function parseAnswer(b: Buffer): Parsed {
   const u32 = (): number | undefined => (i + 4 <= b.length ? b.readUInt32BE((i += 4) - 4) : undefined);
   const bad = (): Parsed => ({ ...p, status: 'bad' });
   if (i >= b.length) return p;
+  // 'L', the pending log line (at most 65536 bytes), before anything else.
+  if (b[i] === 0x4c) {
+    i++;
+    const n = u32();
+    if (n === undefined) return p;
+    if (n > 65536) return bad();
+    if (i + n > b.length) return p;
+    i += n;
+    if (i >= b.length) return p;
+  }
   if (b[i] === 0x44) {
     i++;
     const g = u32();
@@ -133,8 +143,14 @@ const answer = fc.record({
 
 /** A reply, perhaps after 'D' with no copies, sent in pieces. */
 const validReply = fc
-  .tuple(fc.boolean(), answer, fc.array(fc.integer({ min: 0, max: 2300 }), { maxLength: 6 }))
-  .map(([d, a, cuts]): Behaviour => ({ kind: 'raw', bytes: Buffer.concat([Buffer.from(d ? 'D\0\0\0\0' : ''), answerBytes(a)]), then: 'end', cuts, gapMs: 1 }));
+  .tuple(fc.option(bytes(300)), fc.boolean(), answer, fc.array(fc.integer({ min: 0, max: 2300 }), { maxLength: 6 }))
+  .map(([pending, d, a, cuts]): Behaviour => ({
+    kind: 'raw',
+    bytes: Buffer.concat([pending === null ? Buffer.alloc(0) : pendingBytes(pending), Buffer.from(d ? 'D\0\0\0\0' : ''), answerBytes(a)]),
+    then: 'end',
+    cuts,
+    gapMs: 1,
+  }));
 
 const then = fc.constantFrom<'end' | 'destroy'>('end', 'destroy');
 
@@ -285,7 +301,11 @@ test(`${RUNS} random exchanges under ASan+UBSan: no report, no signal, the proto
         assert.ok(f, what);
         assert.ok(f.message.equals(message), `fallback message differs: ${what}`);
         assert.ok(f.envelope.equals(s.envelope), `fallback envelope differs: ${what}`);
-        assert.deepEqual(envList(f.env), envOf(runEnv));
+        // The environment as given, plus the client's reason: one of its fixed words.
+        const reasons = envList(f.env).filter((e) => e.startsWith('NQQUEUE_FALLBACK_REASON='));
+        assert.equal(reasons.length, 1, what);
+        assert.match(reasons[0]!, /^NQQUEUE_FALLBACK_REASON=(daemon-died|protocol-error|timeout)$/, what);
+        assert.deepEqual(envList(f.env).filter((e) => !e.startsWith('NQQUEUE_FALLBACK_REASON=')), envOf(runEnv));
         for (const [fd, link] of f.fds) if (fd > 1) assert.doesNotMatch(link, /^socket:|memfd:/, what);
       }
     }),

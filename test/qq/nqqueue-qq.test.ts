@@ -71,14 +71,15 @@ async function ctx(behaviour?: Behaviour, extraEnv: Record<string, string> = {},
   };
 }
 
-/** The fallback ran with exactly `message`/`envelope`, this environment, argv = [its path], and none of
- * the client's own descriptors; `viaCopy`: fd 0/1 were the client's memfds (else qmail's pipes). */
-function assertFallback(c: Ctx, r: RunResult, message: Buffer, envelope: Buffer, viaCopy: boolean, env = c.env): void {
+/** The fallback ran with exactly `message`/`envelope`, this environment plus the client's reason
+ * (NQQUEUE_FALLBACK_REASON=why), argv = [its path], and none of the client's own descriptors;
+ * `viaCopy`: fd 0/1 were the client's memfds (else qmail's pipes). */
+function assertFallback(c: Ctx, r: RunResult, message: Buffer, envelope: Buffer, viaCopy: boolean, why: string, env = c.env): void {
   const f = c.inst.ran();
   assert.ok(f, `the standalone program did not run; stderr: ${r.stderr}`);
   assert.ok(f.message.equals(message), `message: got ${f.message.length} bytes, want ${message.length}`);
   assert.ok(f.envelope.equals(envelope), `envelope: got ${JSON.stringify(f.envelope.toString('latin1'))}`);
-  assert.deepEqual(envList(f.env), envOf(env));
+  assert.deepEqual(envList(f.env), envOf({ ...env, NQQUEUE_FALLBACK_REASON: why }));
   assert.equal(f.argv0, join(c.inst.dir, 'bin', 'nqqueue'));
   assert.equal(f.argc, 0);
   const kind = (fd: number) => f.fds.get(fd) ?? '';
@@ -109,7 +110,8 @@ test('streams the environment, message and envelope to the daemon as frames and 
   assert.deepEqual(c.daemon!.violations, []);
   assert.ok(got.message.equals(MESSAGE));
   assert.ok(got.envelope.equals(ENVELOPE));
-  assert.deepEqual(envList(got.env), envOf(c.env));
+  // The client's environment, then its own pid and the descriptors its refusal text goes to.
+  assert.deepEqual(envList(got.env), envOf({ ...c.env, NQQUEUE_QQ_PID: String(r.pid), NQQUEUE_QQ_ERRFDS: '6' }));
   assert.equal(got.raw.subarray(0, 4).toString(), 'NQQ1');
   assert.equal(r.errorText.length, 0);
 });
@@ -334,22 +336,24 @@ test('qmail-queue gets fd 0-2 only (never fd 6/4, the socket or a memfd), the en
 
 test("the daemon gone after 'D' with nothing queued: the standalone program runs on the exact input", async () => {
   const c = await ctx({ kind: 'deliver', copies: [], announce: 1, then: 'destroy' });
-  for (const b of [
-    { kind: 'deliver', copies: [], announce: 1, then: 'destroy' },
-    { kind: 'deliver', copies: [], announce: 0, then: 'destroy' },
-    { kind: 'raw', bytes: 'D\0\0', then: 'end' },
-    { kind: 'raw', bytes: 'D\0\0\0\x01DD', then: 'end' },
-    { kind: 'raw', bytes: 'D\0\0\0\x01R\0\x05Dab', then: 'end' },
-    { kind: 'raw', bytes: 'D\0\0\0\x01Q\0\0\0\x01\xff\xff\xff\xff', then: 'end' },
-    { kind: 'raw', bytes: 'D\0\0\0\x00Q', then: 'end' },
+  for (const [b, why] of [
+    [{ kind: 'deliver', copies: [], announce: 1, then: 'destroy' }, 'daemon-died'],
+    [{ kind: 'deliver', copies: [], announce: 0, then: 'destroy' }, 'daemon-died'],
+    [{ kind: 'raw', bytes: 'D\0\0', then: 'end' }, 'daemon-died'],
+    [{ kind: 'raw', bytes: 'D\0\0\0\x01DD', then: 'end' }, 'protocol-error'],
+    [{ kind: 'raw', bytes: 'D\0\0\0\x01R\0\x05Dab', then: 'end' }, 'daemon-died'],
+    [{ kind: 'raw', bytes: 'D\0\0\0\x01Q\0\0\0\x01\xff\xff\xff\xff', then: 'end' }, 'protocol-error'],
+    [{ kind: 'raw', bytes: 'D\0\0\0\x00Q', then: 'end' }, 'protocol-error'],
+    [{ kind: 'raw', bytes: 'L\0\0\0\x01xLD', then: 'end' }, 'protocol-error'],
+    [{ kind: 'raw', bytes: 'L\0\x01\0\x01', then: 'end' }, 'protocol-error'],
     // qmail-queue refused the copy (status 53), then the daemon vanished: still nothing queued.
-    { kind: 'deliver', copies: [{ ...COPY1, envelope: Buffer.from('Xbroken\0\0') }], then: 'destroy' },
-  ] as Behaviour[]) {
+    [{ kind: 'deliver', copies: [{ ...COPY1, envelope: Buffer.from('Xbroken\0\0') }], then: 'destroy' }, 'daemon-died'],
+  ] as [Behaviour, string][]) {
     c.inst.standalone.reset();
     c.daemon!.behaviour = b;
     const r = await c.run();
     assert.equal(r.code, 0, `${JSON.stringify(b)}: ${r.stderr}`);
-    assertFallback(c, r, MESSAGE, ENVELOPE, true);
+    assertFallback(c, r, MESSAGE, ENVELOPE, true, why);
   }
   assert.equal(c.queue.deliveries().length, 0);
 });
@@ -362,7 +366,7 @@ test("a copy cut off mid-stream: qmail-queue sees an unfinished envelope and que
     c.daemon!.behaviour = { kind: 'deliver', copies: [{ ...COPY1, cutAfter }], then: 'destroy' };
     const r = await c.run();
     assert.equal(r.code, 0, `cut at ${cutAfter}: ${r.stderr}`);
-    assertFallback(c, r, MESSAGE, ENVELOPE, true);
+    assertFallback(c, r, MESSAGE, ENVELOPE, true, 'daemon-died');
   }
   assert.equal(c.queue.deliveries().length, 0);
   assert.ok(c.queue.calls().length >= 2, 'qmail-queue was started for the copies that began');
@@ -391,7 +395,7 @@ test("silence after 'D': at NQQUEUE_QQ_TIMEOUT the same rules (nothing queued: f
   const none = await c.run();
   assert.equal(none.code, 0, none.stderr);
   assert.ok(none.ms >= 900 && none.ms < 10000, `${none.ms} ms`);
-  assertFallback(c, none, MESSAGE, ENVELOPE, true);
+  assertFallback(c, none, MESSAGE, ENVELOPE, true, 'timeout');
   c.inst.standalone.reset();
   c.daemon!.behaviour = { kind: 'deliver', copies: [COPY1], then: 'hold' };
   const all = await c.run();
@@ -409,7 +413,7 @@ test('no daemon: the standalone program runs at once on the untouched fd 0/1, wi
     c.inst.standalone.set({ code });
     const r = await c.run();
     assert.equal(r.code, code, r.stderr);
-    assertFallback(c, r, MESSAGE, ENVELOPE, false);
+    assertFallback(c, r, MESSAGE, ENVELOPE, false, 'no-socket');
     assert.match(c.inst.ran()!.fds.get(6) ?? '', /\/error \(deleted\)$/);
     assert.match(r.stderr, /cannot connect to .*nqqueue\.sock/);
   }
@@ -429,12 +433,16 @@ test('the standalone program keeps fd 6 / fd 4 and its refusal text and exit 82 
 
 test('NQQUEUE_HOME missing, relative, or too long for a socket path: fallback with the input untouched', async () => {
   const c = await ctx();
-  for (const home of [join(c.inst.dir, 'nowhere'), 'relative/home', '/tmp/' + 'h'.repeat(110)]) {
+  for (const [home, why] of [
+    [join(c.inst.dir, 'nowhere'), 'no-socket'],
+    ['relative/home', 'bad-home'],
+    ['/tmp/' + 'h'.repeat(110), 'bad-home'],
+  ] as const) {
     c.inst.standalone.reset();
     const env = { ...c.env, NQQUEUE_HOME: home };
     const r = await c.run({ env });
     assert.equal(r.code, 0, `${home}: ${r.stderr}`);
-    assertFallback(c, r, MESSAGE, ENVELOPE, false, env);
+    assertFallback(c, r, MESSAGE, ENVELOPE, false, why, env);
   }
 });
 
@@ -443,7 +451,7 @@ test('an environment over 65536 bytes: fallback at once, input untouched', async
   const env = { ...c.env, BIG: 'x'.repeat(70000) };
   const r = await c.run({ env });
   assert.equal(r.code, 0, r.stderr);
-  assertFallback(c, r, MESSAGE, ENVELOPE, false, env);
+  assertFallback(c, r, MESSAGE, ENVELOPE, false, 'env-too-big', env);
   assert.equal(c.daemon!.connections.length, 0);
 });
 
@@ -452,7 +460,7 @@ test('the daemon dies mid-message (5 MB): the standalone program gets exactly th
   const message = noise(5 * 1024 * 1024, 3);
   const r = await c.run({ message, envelopeChunks: [5, 9] });
   assert.equal(r.code, 0, r.stderr);
-  assertFallback(c, r, message, ENVELOPE, true);
+  assertFallback(c, r, message, ENVELOPE, true, 'daemon-died');
   const got = c.daemon!.connections[0]!;
   assert.ok(!got.complete && got.message.length > 0 && got.message.length < message.length);
 });
@@ -466,7 +474,7 @@ test('the daemon dies at each stage (greeting, envelope, after the input): fallb
     c.daemon!.behaviour = { kind: 'dieAfter', bytes };
     const r = await c.run();
     assert.equal(r.code, 0, `${bytes}: ${r.stderr}`);
-    assertFallback(c, r, MESSAGE, ENVELOPE, true);
+    assertFallback(c, r, MESSAGE, ENVELOPE, true, 'daemon-died');
   }
 });
 
@@ -475,28 +483,28 @@ test('no answer within NQQUEUE_QQ_TIMEOUT: fallback with the exact input', async
   const r = await c.run();
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.ms >= 900, `${r.ms} ms`);
-  assertFallback(c, r, MESSAGE, ENVELOPE, true);
+  assertFallback(c, r, MESSAGE, ENVELOPE, true, 'timeout');
   assert.match(r.stderr, /no word from the daemon for 1 s/);
 });
 
 test('garbage, truncated or oversized replies before D: fallback with the exact input', async () => {
   const c = await ctx({ kind: 'silent' });
   const big = Buffer.from([0x52, 0, 0, 0, 0x10, 0, 1]); // 'R' 0 0 then a log length of 1 MiB + 1
-  for (const b of [
-    { kind: 'raw', bytes: 'HTTP/1.1 400 Bad Request\r\n\r\n', then: 'end' },
-    { kind: 'raw', bytes: '', then: 'end' },
-    { kind: 'raw', bytes: 'R', then: 'end' },
-    { kind: 'raw', bytes: 'R\x00\x05Dab', then: 'destroy' },
-    { kind: 'raw', bytes: 'R\x00\x00\x00\x00\x00\x10abc', then: 'end' },
-    { kind: 'raw', bytes: Buffer.from([0x52, 0, 0, 0xff, 0xff, 0xff, 0xff]), then: 'end' },
-    { kind: 'raw', bytes: big, then: 'hold' },
-    { kind: 'raw', bytes: 'RR', then: 'end' },
-  ] as Behaviour[]) {
+  for (const [b, why] of [
+    [{ kind: 'raw', bytes: 'HTTP/1.1 400 Bad Request\r\n\r\n', then: 'end' }, 'protocol-error'],
+    [{ kind: 'raw', bytes: '', then: 'end' }, 'daemon-died'],
+    [{ kind: 'raw', bytes: 'R', then: 'end' }, 'daemon-died'],
+    [{ kind: 'raw', bytes: 'R\x00\x05Dab', then: 'destroy' }, 'daemon-died'],
+    [{ kind: 'raw', bytes: 'R\x00\x00\x00\x00\x00\x10abc', then: 'end' }, 'daemon-died'],
+    [{ kind: 'raw', bytes: Buffer.from([0x52, 0, 0, 0xff, 0xff, 0xff, 0xff]), then: 'end' }, 'protocol-error'],
+    [{ kind: 'raw', bytes: big, then: 'hold' }, 'protocol-error'],
+    [{ kind: 'raw', bytes: 'RR', then: 'end' }, 'daemon-died'],
+  ] as [Behaviour, string][]) {
     c.inst.standalone.reset();
     c.daemon!.behaviour = b;
     const r = await c.run();
     assert.equal(r.code, 0, `${JSON.stringify(b)}: ${r.stderr}`);
-    assertFallback(c, r, MESSAGE, ENVELOPE, true);
+    assertFallback(c, r, MESSAGE, ENVELOPE, true, why);
   }
 });
 
@@ -516,13 +524,13 @@ test('a truncated input (the caller stopped writing) reaches the daemon and the 
   const envelope = Buffer.from('Fsender@client.example\0Trcpt@exa');
   const r = await c.run({ message, envelope, closeMessageEarly: 12345 });
   assert.equal(r.code, 54);
-  assertFallback(c, r, message.subarray(0, 12345), envelope, false);
+  assertFallback(c, r, message.subarray(0, 12345), envelope, false, 'no-socket');
   c.inst.standalone.reset();
   c.daemon = await startFakeDaemon(c.inst.home, { kind: 'dieAfter', bytes: 70000 });
   cleanups.push(() => c.daemon!.close());
   const r2 = await c.run({ message, envelope, closeMessageEarly: 200000 });
   assert.equal(r2.code, 54);
-  assertFallback(c, r2, message.subarray(0, 200000), envelope, true);
+  assertFallback(c, r2, message.subarray(0, 200000), envelope, true, 'daemon-died');
 });
 
 test('fd 0 unreadable: the read-error marker goes to the daemon and 54 comes back; no fallback even if the daemon dies', async () => {
@@ -572,4 +580,86 @@ test('cost: a 10 KB message through the client and a daemon that answers at once
   // Generous: a JavaScript runtime alone costs 20-60 ms; the client must stay far below that.
   assert.ok(qq - bare < 20, `nqqueue-qq costs ${(qq - bare).toFixed(2)} ms over /bin/true`);
   assert.ok(fallback - bare < 20, `the fallback path costs ${(fallback - bare).toFixed(2)} ms over /bin/true`);
+});
+
+// ---- what the client tells the daemon of itself, and the line it writes when the daemon is lost ----
+
+test("'q' carries each qmail-queue's pid (0 when none could be started)", async () => {
+  const c = await ctx({ kind: 'deliver', copies: [COPY1, COPY2], then: { code: 0 } });
+  const r = await c.run();
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(c.daemon!.connections[0]!.pids, c.queue.calls().map((k) => k.pid));
+  assert.ok(c.daemon!.connections[0]!.pids.every((p) => p > 0));
+  const none = await c.run({ env: { ...c.env, NQQUEUE_QMAILQUEUE: join(c.inst.dir, 'no-such-qmail-queue') } });
+  assert.equal(none.code, 0);
+  assert.deepEqual(c.daemon!.connections[1]!.pids.length, 2);
+  assert.ok(c.daemon!.connections[1]!.pids.every((p) => p > 0), 'forked, then exec failed: the child had a pid');
+  const relative = await c.run({ env: { ...c.env, NQQUEUE_QMAILQUEUE: 'relative/qmail-queue' } });
+  assert.equal(relative.code, 0);
+  assert.deepEqual(c.daemon!.connections[2]!.pids, [0, 0], 'never started: 0');
+});
+
+test('the environment block ends with the client pid and the descriptors its refusal text goes to', async () => {
+  const c = await ctx({ kind: 'reply', code: 0 });
+  const cases: { reject?: string; errorFd: 6 | 4 | 'none'; errfds: string }[] = [
+    { errorFd: 6, errfds: '6' },
+    { errorFd: 4, errfds: '4' },
+    { errorFd: 'none', errfds: '' },
+    { reject: 'plain', errorFd: 6, errfds: '' },
+    { reject: 'fd4', errorFd: 6, errfds: '' },
+    { reject: 'fd6', errorFd: 6, errfds: '6' },
+  ];
+  for (const [i, k] of cases.entries()) {
+    const env = { ...c.env, ...(k.reject === undefined ? {} : { NQQUEUE_REJECT: k.reject }) };
+    const r = await c.run({ env, errorFd: k.errorFd });
+    assert.equal(r.code, 0, r.stderr);
+    const entries = c.daemon!.connections[i]!.env.toString('latin1').split('\0').filter((e) => e !== '');
+    assert.deepEqual(entries.slice(-2), [`NQQUEUE_QQ_PID=${r.pid}`, `NQQUEUE_QQ_ERRFDS=${k.errfds}`], JSON.stringify(k));
+  }
+});
+
+test('variables of the names the client sets itself are dropped from what it was given', async () => {
+  const forged = { NQQUEUE_FALLBACK_REASON: 'forged x=1', NQQUEUE_QQ_PID: '1', NQQUEUE_QQ_ERRFDS: '6,4' };
+  const c = await ctx({ kind: 'deliver', copies: [COPY1], then: { code: 0 } }, forged);
+  const rec = makeRecorder(join(c.inst.dir, 'qmail-queue'), join(c.inst.dir, 'qrec'));
+  const clean = Object.fromEntries(Object.entries(c.env).filter(([k]) => !(k in forged)));
+  const r = await c.run({ env: { ...c.env, NQQUEUE_QMAILQUEUE: rec.path } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(envList(c.daemon!.connections[0]!.env), envOf({ ...clean, NQQUEUE_QMAILQUEUE: rec.path, NQQUEUE_QQ_PID: String(r.pid), NQQUEUE_QQ_ERRFDS: '6' }));
+  assert.deepEqual(envList(rec.runs()[0]!.env), envOf({ ...clean, NQQUEUE_QMAILQUEUE: rec.path }));
+  await c.daemon!.close();
+  const fb = await c.run();
+  assert.equal(fb.code, 0, fb.stderr);
+  assertFallback(c, fb, MESSAGE, ENVELOPE, false, 'no-socket', clean);
+});
+
+test("the daemon gone after its decision: the client completes the daemon's pending line (text and JSON)", async () => {
+  const text = 'nqqueue: id=abc result=accept from=<sender@client.example> rcpts=2 qp=1 via=daemon';
+  const c = await ctx({ kind: 'deliver', pending: text, copies: [COPY1, COPY2], then: 'destroy' });
+  const all = await c.run();
+  assert.equal(all.code, 0, all.stderr);
+  const pids = c.queue.calls().map((k) => k.pid).join(',');
+  const line = all.stderr.split('\n').find((l) => l.startsWith('nqqueue: '));
+  assert.equal(line, `${text} exit=0 qq=${pids} lost="the daemon closed the connection before its reply was complete"`);
+  // Some copies queued: deferred, and said so.
+  c.daemon!.behaviour = { kind: 'deliver', pending: text, copies: [COPY1], announce: 2, then: 'destroy' };
+  const some = await c.run();
+  assert.equal(some.code, 71, some.stderr);
+  assert.match(some.stderr, new RegExp(`^nqqueue: id=abc .* via=daemon exit=71 qq=${c.queue.calls().at(-1)!.pid} lost="[^"]+"$`, 'm'));
+  // JSON: the fields go inside the object.
+  c.daemon!.behaviour = { kind: 'deliver', pending: '{"prog":"nqqueue","id":"abc","via":"daemon"}', copies: [COPY1], then: 'destroy' };
+  const json = await c.run();
+  assert.equal(json.code, 0, json.stderr);
+  const obj = JSON.parse(json.stderr.split('\n').find((l) => l.startsWith('{'))!) as Record<string, unknown>;
+  assert.deepEqual(obj, { prog: 'nqqueue', id: 'abc', via: 'daemon', exit: 0, qq: String(c.queue.calls().at(-1)!.pid), lost: 'the daemon closed the connection before its reply was complete' });
+  // A complete reply: the daemon's own log, never the pending line.
+  c.daemon!.behaviour = { kind: 'deliver', pending: text, copies: [COPY1], then: { code: 0, log: 'nqqueue: the real line\n' } };
+  const done = await c.run();
+  assert.equal(done.code, 0);
+  assert.equal(done.stderr, 'nqqueue: the real line\n');
+  // Nothing queued: the standalone program runs and writes its own line; the pending one is not written.
+  c.daemon!.behaviour = { kind: 'deliver', pending: text, copies: [], announce: 1, then: 'destroy' };
+  const none = await c.run();
+  assert.equal(none.code, 0);
+  assert.doesNotMatch(none.stderr, /id=abc/);
 });
