@@ -5,6 +5,7 @@
 // address, else the first matching regex, else the domain, else the fallback.
 
 import { PLUGIN_NAME, type ParamItem } from '../plugin-api/define.js';
+import { compileAdminRegex } from './admin-regex.js';
 
 export interface PluginRef {
   readonly name: string;
@@ -96,7 +97,7 @@ export function parseCfb(text: string, file: string): CfbFile {
       pattern = line.slice(0, end + 1);
       rest = line.slice(end + 2);
       try {
-        re = new RegExp(`^(?:${line.slice(1, end)})$`, 'i');
+        re = compileAdminRegex(`^(?:${line.slice(1, end)})$`, 'i');
       } catch (err) {
         problem(`invalid regular expression ${pattern}: ${(err as Error).message}`);
         continue;

@@ -1,132 +1,298 @@
-// A streaming walk over a message's MIME structure: every part's headers (nested multiparts and
-// message/rfc822 included), never its body in memory. Enough to find attachment names; nothing more.
+// A streaming walk over a message's MIME structure: every header field of the message and of every
+// part (nested multiparts and attached messages included), at any depth and whatever the size of a
+// header block, with memory bounded by one header block. Bodies are never held: only the start of a
+// body line is looked at (boundaries, uuencoded file names). A walk past one of the hard bounds of
+// limits.ts stops with MimeLimitError: the caller decides, never a silent accept.
 
 import type { Readable } from 'node:stream';
 
-import { decodeEncodedWords, parseHeaderValue } from './words.js';
+import { MIME_LIMITS, MimeLimitError } from './limits.js';
+import { candidateNames } from './names.js';
+import { boundaryValues, decodeEncodedWords, parseHeaderValue } from './words.js';
 
 export interface MimePart {
+  /** 0 for the message itself, then 1, 2... in the order the parts start. */
+  readonly index: number;
   /** Depth of nesting (0 = the message itself). */
   readonly depth: number;
+  /** The effective media type, lower-cased (the first Content-Type, or the default). */
   readonly contentType: string;
-  /** Decoded file name from Content-Disposition filename or Content-Type name, if any. */
+  /** Raw values of every Content-Type field of the part (several are possible in hostile mail). */
+  readonly contentTypes: readonly string[];
+  /** Raw values of every Content-Disposition field of the part. */
+  readonly dispositions: readonly string[];
+  /** The name most clients show: filename= of the first Content-Disposition, else name=, RFC 2047-decoded. */
   readonly filename?: string;
+  /** Every name a mail client could show for this part (see names.ts). */
+  readonly names: readonly string[];
   readonly disposition?: string;
 }
 
-const MAX_HEADER_BYTES = 256 * 1024;
-const MAX_DEPTH = 32;
-
-/** Unfold and split a header block into [lower-case name, raw value] pairs. */
-export function splitHeaders(block: string): [string, string][] {
-  const out: [string, string][] = [];
-  for (const line of block.split('\n')) {
-    const l = line.replace(/\r$/, '');
-    if (l === '') continue;
-    if ((l[0] === ' ' || l[0] === '\t') && out.length > 0) {
-      out[out.length - 1]![1] += ` ${l.trim()}`;
-      continue;
-    }
-    const colon = l.indexOf(':');
-    if (colon <= 0) continue;
-    out.push([l.slice(0, colon).trim().toLowerCase(), l.slice(colon + 1).trim()]);
-  }
-  return out;
-}
-
-function partOf(headers: [string, string][], depth: number, parentDigest: boolean) {
-  const get = (n: string) => headers.find(([k]) => k === n)?.[1];
-  const ct = parseHeaderValue(get('content-type') ?? (parentDigest ? 'message/rfc822' : 'text/plain'));
-  const cd = get('content-disposition');
-  const disp = cd ? parseHeaderValue(cd) : undefined;
-  const raw = disp?.params.get('filename') ?? ct.params.get('name');
-  const part: MimePart = {
-    depth,
-    contentType: ct.value.toLowerCase(),
-    filename: raw === undefined ? undefined : decodeEncodedWords(raw),
-    disposition: disp?.value.toLowerCase(),
-  };
-  return { part, boundary: ct.params.get('boundary') };
-}
-
-/** Lines of a stream, without their "\n"; a final line without one is given too. */
-async function* lines(stream: Readable): AsyncGenerator<Buffer> {
-  let rest: Buffer | undefined;
-  for await (const c of stream) {
-    let chunk = c as Buffer;
-    if (rest) {
-      chunk = Buffer.concat([rest, chunk]);
-      rest = undefined;
-    }
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(0x0a, start);
-      if (nl < 0) break;
-      yield chunk.subarray(start, nl);
-      start = nl + 1;
-    }
-    if (start < chunk.length) rest = Buffer.from(chunk.subarray(start));
-    // A line longer than any header we keep is body: drop what we hold of it past the limit.
-    if (rest && rest.length > MAX_HEADER_BYTES) rest = rest.subarray(0, MAX_HEADER_BYTES);
-  }
-  if (rest) yield rest;
+export interface WalkHandlers {
+  /**
+   * Every header field, in order, unfolded (continuation lines joined with one space): `name`
+   * lower-cased, `value` as UTF-8 text. `part` is the index and depth of the block it belongs to.
+   * Return true to stop the walk.
+   */
+  field?(part: { readonly index: number; readonly depth: number }, name: string, value: string): boolean | void;
+  /** Every part, once its header block has ended. Return true to stop the walk. */
+  part?(part: MimePart): boolean | void;
+  /** A file name given by a uuencode `begin` line in a body (clients show these as attachments). */
+  bodyName?(part: { readonly index: number; readonly depth: number }, name: string): boolean | void;
 }
 
 interface Frame {
-  readonly boundary: string;
-  readonly depth: number;
+  /** Depth of the parts this multipart holds. */
+  readonly childDepth: number;
   readonly digest: boolean;
 }
 
-/** Calls `onPart` for every part, in order. */
-export async function walkMime(stream: Readable, onPart: (p: MimePart) => void): Promise<void> {
-  const stack: Frame[] = [];
-  let inHeaders = true;
-  let header: string[] = [];
-  let headerBytes = 0;
-  let depth = 0;
-  let parentDigest = false;
-  // After a message/rfc822 part's headers, its body starts with headers of its own.
-  for await (const raw of lines(stream)) {
-    const line = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, raw.length - 1) : raw;
-    if (inHeaders) {
-      if (line.length === 0) {
-        const { part, boundary } = partOf(splitHeaders(header.join('\n')), depth, parentDigest);
-        onPart(part);
-        header = [];
-        headerBytes = 0;
-        inHeaders = false;
-        if (part.contentType.startsWith('multipart/') && boundary && stack.length < MAX_DEPTH) {
-          stack.push({ boundary, depth: depth + 1, digest: part.contentType === 'multipart/digest' });
-        } else if (part.contentType === 'message/rfc822' && stack.length < MAX_DEPTH) {
-          inHeaders = true;
-          depth++;
-          parentDigest = false;
-        }
-        continue;
-      }
-      if (headerBytes < MAX_HEADER_BYTES) {
-        header.push(line.toString('latin1'));
-        headerBytes += line.length + 1;
-      }
-      continue;
+/** The start of a body line kept: longer than any boundary (70) or uuencode line we look for. */
+const BODY_LINE_KEEP = 1024;
+/** A synchronous stretch of the walk gives the event loop back after this long (daemon mode). */
+const SLICE_MS = 15;
+const SLICE_BYTES = 64 * 1024;
+
+const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
+const UUENCODE_BEGIN = /^begin(?:-base64)? +[0-7]{3,4} +(.+)$/;
+
+class Stop extends Error {}
+
+class Walker {
+  private inHeaders = true;
+  // The current line: in a header block all of it (bounded by the block limit), in a body its start.
+  private line: Buffer[] = [];
+  private lineLen = 0;
+  private lineTail = false; // body: bytes past BODY_LINE_KEEP that are not white space
+  // The current field's lines.
+  private field: Buffer[] = [];
+  private blockBytes = 0;
+  private totalHeaderBytes = 0;
+  private parts = 1;
+  private partIndex = 0;
+  private depth = 0;
+  private parentDigest = false;
+  private cts: string[] = [];
+  private cds: string[] = [];
+  /** Every boundary declared so far → the multipart it delimits (the latest one declaring it). */
+  private readonly byBoundary = new Map<string, Frame>();
+
+  constructor(private readonly h: WalkHandlers) {}
+
+  private get where() {
+    return { index: this.partIndex, depth: this.depth };
+  }
+
+  feed(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl < 0 ? chunk.length : nl;
+      if (end > start) this.take(chunk.subarray(start, end));
+      if (nl < 0) return;
+      this.endLine();
+      start = nl + 1;
     }
-    if (line.length < 3 || line[0] !== 0x2d || line[1] !== 0x2d) continue;
-    const text = line.toString('latin1').trimEnd();
-    for (let i = stack.length - 1; i >= 0; i--) {
-      const f = stack[i]!;
-      if (text === `--${f.boundary}`) {
-        stack.length = i + 1;
-        inHeaders = true;
-        depth = f.depth;
-        parentDigest = f.digest;
-        break;
-      }
-      if (text === `--${f.boundary}--`) {
-        stack.length = i;
-        break;
+  }
+
+  end(): void {
+    if (this.lineLen > 0 || this.line.length > 0) this.endLine();
+    if (this.inHeaders) this.endBlock();
+  }
+
+  private take(bytes: Buffer): void {
+    if (this.inHeaders) {
+      this.countHeader(bytes.length);
+      this.line.push(Buffer.from(bytes));
+      this.lineLen += bytes.length;
+      return;
+    }
+    const room = BODY_LINE_KEEP - this.lineLen;
+    if (room > 0) {
+      const keep = bytes.subarray(0, room);
+      this.line.push(Buffer.from(keep));
+      this.lineLen += keep.length;
+    }
+    if (bytes.length > room && !this.lineTail) {
+      for (let i = Math.max(room, 0); i < bytes.length; i++) {
+        const b = bytes[i]!;
+        if (b !== 0x20 && b !== 0x09 && b !== 0x0d) {
+          this.lineTail = true;
+          break;
+        }
       }
     }
   }
-  if (inHeaders && header.length > 0) onPart(partOf(splitHeaders(header.join('\n')), depth, parentDigest).part);
+
+  private countHeader(n: number): void {
+    this.blockBytes += n;
+    this.totalHeaderBytes += n;
+    if (this.blockBytes > MIME_LIMITS.blockBytes) throw new MimeLimitError('header-block');
+    if (this.totalHeaderBytes > MIME_LIMITS.totalHeaderBytes) throw new MimeLimitError('header-total');
+  }
+
+  private endLine(): void {
+    let line = this.line.length === 1 ? this.line[0]! : Buffer.concat(this.line, this.lineLen);
+    const tail = this.lineTail;
+    this.line = [];
+    this.lineLen = 0;
+    this.lineTail = false;
+    if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+    if (this.inHeaders) {
+      this.countHeader(1);
+      this.headerLine(line);
+    } else if (!tail) {
+      this.bodyLine(line);
+    }
+  }
+
+  private headerLine(line: Buffer): void {
+    if (line.length === 0) {
+      this.endField();
+      this.endBlock();
+      return;
+    }
+    // A part whose header block a boundary cuts short: clients end the part there, so do we.
+    if (line[0] === 0x2d && line[1] === 0x2d && this.delimiter(line)) {
+      this.endField();
+      this.endBlock();
+      this.boundary(line);
+      return;
+    }
+    if ((line[0] === 0x20 || line[0] === 0x09) && this.field.length > 0) {
+      this.field.push(line);
+      return;
+    }
+    this.endField();
+    this.field.push(line);
+  }
+
+  private endField(): void {
+    if (this.field.length === 0) return;
+    const first = this.field[0]!.toString('utf8');
+    let value = '';
+    const colon = first.indexOf(':');
+    const name = colon > 0 ? first.slice(0, colon).trim().toLowerCase() : '';
+    if (name !== '' && /^[!-9;-~]+$/.test(name)) {
+      value = first.slice(colon + 1).trim();
+      for (let i = 1; i < this.field.length; i++) {
+        const cont = this.field[i]!.toString('utf8').trim();
+        if (cont !== '') value = value === '' ? cont : `${value} ${cont}`;
+      }
+      if (name === 'content-type') this.cts.push(value);
+      else if (name === 'content-disposition') this.cds.push(value);
+      if (this.h.field?.(this.where, name, value)) throw new Stop();
+    }
+    this.field = [];
+  }
+
+  private endBlock(): void {
+    const defaultType = this.parentDigest ? 'message/rfc822' : 'text/plain';
+    const types = this.cts.map((v) => parseHeaderValue(v).value.toLowerCase());
+    const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
+    const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
+    const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
+    const part: MimePart = {
+      index: this.partIndex,
+      depth: this.depth,
+      contentType: types[0] || defaultType,
+      contentTypes: this.cts,
+      dispositions: this.cds,
+      filename: primary === undefined ? undefined : decodeEncodedWords(primary),
+      names: candidateNames(this.cts, this.cds),
+      disposition: firstDisp?.value.toLowerCase(),
+    };
+    if (this.h.part?.(part)) throw new Stop();
+    // Structure: a part any of whose Content-Type fields makes it a multipart is walked as one (with
+    // every boundary given), else one that makes it a message is read as a message: inspecting more
+    // than a client would is safe, less is not.
+    const boundaries: string[] = [];
+    this.cts.forEach((v, i) => {
+      if (types[i]!.startsWith('multipart/')) for (const b of boundaryValues(v)) if (b !== '') boundaries.push(b);
+    });
+    const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
+    this.cts = [];
+    this.cds = [];
+    this.inHeaders = false;
+    if (boundaries.length > 0) {
+      if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
+      const frame: Frame = { childDepth: this.depth + 1, digest: types.includes('multipart/digest') };
+      for (const b of boundaries) this.byBoundary.set(b, frame);
+    } else if (isMessage) {
+      if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
+      this.startPart(this.depth + 1, false);
+    }
+  }
+
+  private startPart(depth: number, parentDigest: boolean): void {
+    this.parts++;
+    if (this.parts > MIME_LIMITS.parts) throw new MimeLimitError('parts');
+    this.partIndex = this.parts - 1;
+    this.depth = depth;
+    this.parentDigest = parentDigest;
+    this.inHeaders = true;
+    this.blockBytes = 0;
+  }
+
+  /**
+   * The multipart a delimiter line belongs to, and whether it is a close delimiter. Every boundary
+   * seen stays recognised to the end of the message: a close delimiter (or an outer one) does not
+   * hide the parts after it, so a second boundary parameter or a stray `--b--` cannot end the walk
+   * of parts a client would still show.
+   */
+  private delimiter(line: Buffer): { frame: Frame; close: boolean } | undefined {
+    if (this.byBoundary.size === 0) return undefined;
+    const text = line.toString('latin1').replace(/[ \t]+$/, '');
+    const open = this.byBoundary.get(text.slice(2));
+    if (open) return { frame: open, close: false };
+    const close = text.endsWith('--') ? this.byBoundary.get(text.slice(2, -2)) : undefined;
+    return close ? { frame: close, close: true } : undefined;
+  }
+
+  private boundary(line: Buffer): boolean {
+    const d = this.delimiter(line);
+    if (!d) return false;
+    if (d.close) this.inHeaders = false;
+    else this.startPart(d.frame.childDepth, d.frame.digest);
+    return true;
+  }
+
+  private bodyLine(line: Buffer): void {
+    if (line.length >= 3 && line[0] === 0x2d && line[1] === 0x2d) {
+      if (this.boundary(line)) return;
+    }
+    if (line.length > 6 && line[0] === 0x62 && this.h.bodyName) {
+      const m = UUENCODE_BEGIN.exec(line.toString('utf8'));
+      if (m && this.h.bodyName(this.where, m[1]!)) throw new Stop();
+    }
+  }
+}
+
+/**
+ * Walk the message in `stream`, calling the handlers in order. Resolves when the message ended or a
+ * handler stopped the walk; rejects with MimeLimitError at a hard bound, or with the signal's reason.
+ */
+export async function walkMime(stream: Readable, handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
+  const w = new Walker(handlers);
+  let last = performance.now();
+  try {
+    for await (const c of stream) {
+      const chunk = c as Buffer;
+      for (let off = 0; off < chunk.length; off += SLICE_BYTES) {
+        signal?.throwIfAborted();
+        w.feed(off === 0 && chunk.length <= SLICE_BYTES ? chunk : chunk.subarray(off, off + SLICE_BYTES));
+        if (performance.now() - last > SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          last = performance.now();
+        }
+      }
+    }
+    signal?.throwIfAborted();
+    w.end();
+  } catch (err) {
+    if (err instanceof Stop) return;
+    throw err;
+  } finally {
+    stream.destroy();
+  }
 }
