@@ -64,6 +64,7 @@ class Walker {
   private line: Buffer[] = [];
   private lineLen = 0;
   private lineTail = false; // body: bytes past BODY_LINE_KEEP that are not white space
+  private skipping = false; // body: in a line that is neither a delimiter nor a `begin` line
   // The current field's lines.
   private field: Buffer[] = [];
   private blockBytes = 0;
@@ -88,6 +89,16 @@ class Walker {
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
       const end = nl < 0 ? chunk.length : nl;
+      // Body lines that cannot be a delimiter or a uuencode `begin` are skipped without a copy.
+      if (this.skipping || (!this.inHeaders && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && chunk[start] !== 0x62)) {
+        if (nl < 0) {
+          this.skipping = true;
+          return;
+        }
+        this.skipping = false;
+        start = nl + 1;
+        continue;
+      }
       if (end > start) this.take(chunk.subarray(start, end));
       if (nl < 0) return;
       this.endLine();
