@@ -47,6 +47,13 @@ interface Frame {
   readonly digest: boolean;
 }
 
+interface TrieNode {
+  next?: Map<number, TrieNode>;
+  frame?: Frame;
+}
+
+const lower = (b: number) => (b >= 0x41 && b <= 0x5a ? b + 32 : b);
+
 /** The start of a body line kept: longer than any boundary (70) or uuencode line we look for. */
 const BODY_LINE_KEEP = 1024;
 /** A synchronous stretch of the walk gives the event loop back after this long (daemon mode). */
@@ -76,7 +83,7 @@ class Walker {
   private cts: string[] = [];
   private cds: string[] = [];
   /** Every boundary declared so far → the multipart it delimits (the latest one declaring it). */
-  private readonly byBoundary = new Map<string, Frame>();
+  private readonly boundaries: TrieNode = {};
 
   constructor(private readonly h: WalkHandlers) {}
 
@@ -219,7 +226,7 @@ class Walker {
     // than a client would is safe, less is not.
     const boundaries: string[] = [];
     this.cts.forEach((v, i) => {
-      if (types[i]!.startsWith('multipart/')) for (const b of boundaryValues(v)) if (b !== '') boundaries.push(b);
+      if (types[i]!.startsWith('multipart/')) for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
     });
     const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
     this.cts = [];
@@ -228,7 +235,7 @@ class Walker {
     if (boundaries.length > 0) {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
       const frame: Frame = { childDepth: this.depth + 1, digest: types.includes('multipart/digest') };
-      for (const b of boundaries) this.byBoundary.set(b, frame);
+      for (const b of boundaries) this.declare(b, frame);
     } else if (isMessage) {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
       this.startPart(this.depth + 1, false);
@@ -246,18 +253,41 @@ class Walker {
   }
 
   /**
-   * The multipart a delimiter line belongs to, and whether it is a close delimiter. Every boundary
-   * seen stays recognised to the end of the message: a close delimiter (or an outer one) does not
-   * hide the parts after it, so a second boundary parameter or a stray `--b--` cannot end the walk
-   * of parts a client would still show.
+   * The multipart a delimiter line belongs to, and whether it is a close delimiter. Matching is as
+   * lenient as the most lenient client: the longest declared boundary the line starts with (ASCII case
+   * ignored), whatever follows it; `--` right after it closes. Every boundary seen stays recognised to
+   * the end of the message: a close delimiter (or an outer one) does not hide the parts after it, so a
+   * second boundary parameter or a stray `--b--` cannot end the walk of parts a client would still show.
+   * The trie keeps the cost of a line to its own length, whatever the number of boundaries.
    */
   private delimiter(line: Buffer): { frame: Frame; close: boolean } | undefined {
-    if (this.byBoundary.size === 0) return undefined;
-    const text = line.toString('latin1').replace(/[ \t]+$/, '');
-    const open = this.byBoundary.get(text.slice(2));
-    if (open) return { frame: open, close: false };
-    const close = text.endsWith('--') ? this.byBoundary.get(text.slice(2, -2)) : undefined;
-    return close ? { frame: close, close: true } : undefined;
+    let node: TrieNode | undefined = this.boundaries;
+    let found: Frame | undefined;
+    let at = 2;
+    for (let i = 2; i < line.length && node; i++) {
+      node = node.next?.get(lower(line[i]!));
+      if (node?.frame) {
+        found = node.frame;
+        at = i + 1;
+      }
+    }
+    if (!found) return undefined;
+    return { frame: found, close: line[at] === 0x2d && line[at + 1] === 0x2d };
+  }
+
+  private declare(boundary: string, frame: Frame): void {
+    let node = this.boundaries;
+    for (const b of Buffer.from(boundary, 'utf8')) {
+      node.next ??= new Map();
+      const k = lower(b);
+      let child = node.next.get(k);
+      if (!child) {
+        child = {};
+        node.next.set(k, child);
+      }
+      node = child;
+    }
+    node.frame = frame;
   }
 
   private boundary(line: Buffer): boolean {

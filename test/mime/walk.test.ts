@@ -143,3 +143,36 @@ test('a handler that returns true stops the walk; an aborted signal rejects it',
   ac.abort(new Error('deadline'));
   await assert.rejects(walkMime(stream('A: 1\n\n'), {}, ac.signal), /deadline/);
 });
+
+test('delimiters are matched as leniently as a client would: trailing text, ASCII case, non-ASCII boundaries, the longest boundary', async () => {
+  const msg = [
+    'Content-Type: multipart/mixed; boundary="Outer"',
+    '',
+    '--OUTER trailing junk',
+    'Content-Type: multipart/alternative; boundary="Outer_inner"',
+    '',
+    '--Outer_inner',
+    'Content-Type: text/plain; name=in.txt',
+    '',
+    'x',
+    '--Outer_inner--',
+    '--Outerxyz',
+    'Content-Type: multipart/mixed; boundary="é"',
+    '',
+    '--é',
+    'Content-Type: application/octet-stream; name=utf8.exe',
+    '',
+    'x',
+    '--é--',
+    '--Outer--',
+    '',
+  ].join('\n');
+  const { parts } = await walk(msg);
+  assert.deepEqual(parts.map((p) => [p.depth, p.names.join()]), [
+    [0, ''],
+    [1, ''],
+    [2, 'in.txt'],
+    [1, ''],
+    [2, 'utf8.exe'],
+  ]);
+});
