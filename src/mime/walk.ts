@@ -65,27 +65,97 @@ const UUENCODE_BEGIN = /^begin(?:-base64)? +[0-7]{3,4} +(.+)$/;
 
 class Stop extends Error {}
 
+/** What all walkers of one message (the message's own and those of encoded attached messages) share. */
+interface Budget {
+  parts: number;
+  headerBytes: number;
+}
+
+/** Decodes the body of an attached message sent base64 or quoted-printable, a piece at a time. */
+interface BodyDecoder {
+  /** Bytes of one line (a line may come in several pieces). */
+  write(bytes: Buffer): Buffer;
+  /** The line ended. */
+  endLine(): Buffer;
+}
+
+const B64 = new Uint8Array(256);
+for (const c of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')) B64[c] = 1;
+
+/** Whole groups of the base64 alphabet, no padding: the common line, decoded as it is. */
+function pureBase64(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (B64[bytes[i]!] === 0) return false;
+  return true;
+}
+
+function base64Decoder(): BodyDecoder {
+  let carry = '';
+  return {
+    write(bytes) {
+      if (carry === '' && bytes.length % 4 === 0 && pureBase64(bytes)) return Buffer.from(bytes.toString('latin1'), 'base64');
+      const text = carry + bytes.toString('latin1').replace(/[^A-Za-z0-9+/]/g, '');
+      const whole = text.length - (text.length % 4);
+      carry = text.slice(whole);
+      return Buffer.from(text.slice(0, whole), 'base64');
+    },
+    endLine: () => Buffer.alloc(0),
+  };
+}
+
+function quotedPrintableDecoder(): BodyDecoder {
+  let carry = '';
+  return {
+    write(bytes) {
+      let text = carry + bytes.toString('latin1');
+      carry = '';
+      const cut = text.lastIndexOf('=');
+      if (cut >= 0 && cut > text.length - 3) {
+        carry = text.slice(cut);
+        text = text.slice(0, cut);
+      }
+      return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    },
+    endLine() {
+      // A line ending in '=' (white space after it allowed) is a soft break: no newline.
+      const soft = /^=[ \t\r]*$/.test(carry);
+      const rest = soft ? '' : carry;
+      carry = '';
+      return Buffer.from(`${rest}${soft ? '' : '\n'}`, 'latin1');
+    },
+  };
+}
+
 class Walker {
   private inHeaders = true;
   // The current line: in a header block all of it (bounded by the block limit), in a body its start.
   private line: Buffer[] = [];
   private lineLen = 0;
-  private lineTail = false; // body: bytes past BODY_LINE_KEEP that are not white space
   private skipping = false; // body: in a line that is neither a delimiter nor a `begin` line
+  private streaming = false; // body: in a long line of an encoded message, passed on as it comes
   // The current field's lines.
   private field: Buffer[] = [];
   private blockBytes = 0;
-  private totalHeaderBytes = 0;
-  private parts = 1;
-  private partIndex = 0;
-  private depth = 0;
+  private partIndex: number;
+  private depth: number;
   private parentDigest = false;
   private cts: string[] = [];
   private cds: string[] = [];
+  private ctes: string[] = [];
   /** Every boundary declared so far → the multipart it delimits (the latest one declaring it). */
   private readonly boundaries: TrieNode = {};
+  /** The longest boundary declared: a body line is kept that far, so a delimiter is always seen. */
+  private keep = BODY_LINE_KEEP;
+  /** An attached message sent encoded: its decoded bytes are walked as a message of their own. */
+  private inner: { walker: Walker; decoder: BodyDecoder } | undefined;
 
-  constructor(private readonly h: WalkHandlers) {}
+  constructor(
+    private readonly h: WalkHandlers,
+    private readonly budget: Budget,
+    depth: number,
+  ) {
+    this.partIndex = budget.parts - 1;
+    this.depth = depth;
+  }
 
   private get where() {
     return { index: this.partIndex, depth: this.depth };
@@ -97,12 +167,24 @@ class Walker {
       const nl = chunk.indexOf(0x0a, start);
       const end = nl < 0 ? chunk.length : nl;
       // Body lines that cannot be a delimiter or a uuencode `begin` are skipped without a copy.
-      if (this.skipping || (!this.inHeaders && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && chunk[start] !== 0x62)) {
+      if (
+        this.skipping ||
+        (!this.inHeaders && !this.inner && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && chunk[start] !== 0x62)
+      ) {
         if (nl < 0) {
           this.skipping = true;
           return;
         }
         this.skipping = false;
+        start = nl + 1;
+        continue;
+      }
+      // A whole line of an encoded message in this chunk: decoded from where it lies, without a copy.
+      if (this.inner && !this.inHeaders && !this.streaming && this.lineLen === 0 && nl >= 0 && !(chunk[start] === 0x2d && chunk[start + 1] === 0x2d)) {
+        const line = chunk[end - 1] === 0x0d && end > start ? chunk.subarray(start, end - 1) : chunk.subarray(start, end);
+        const { walker, decoder } = this.inner;
+        walker.feed(decoder.write(line));
+        walker.feed(decoder.endLine());
         start = nl + 1;
         continue;
       }
@@ -114,8 +196,9 @@ class Walker {
   }
 
   end(): void {
-    if (this.lineLen > 0 || this.line.length > 0) this.endLine();
+    if (this.lineLen > 0 || this.line.length > 0 || this.streaming) this.endLine();
     if (this.inHeaders) this.endBlock();
+    this.endInner();
   }
 
   private take(bytes: Buffer): void {
@@ -125,41 +208,50 @@ class Walker {
       this.lineLen += bytes.length;
       return;
     }
-    const room = BODY_LINE_KEEP - this.lineLen;
+    if (this.streaming) {
+      this.inner!.walker.feed(this.inner!.decoder.write(bytes));
+      return;
+    }
+    const room = this.keep - this.lineLen;
     if (room > 0) {
       const keep = bytes.subarray(0, room);
       this.line.push(Buffer.from(keep));
       this.lineLen += keep.length;
     }
-    if (bytes.length > room && !this.lineTail) {
-      for (let i = Math.max(room, 0); i < bytes.length; i++) {
-        const b = bytes[i]!;
-        if (b !== 0x20 && b !== 0x09 && b !== 0x0d) {
-          this.lineTail = true;
-          break;
-        }
+    // A long line of an encoded message: once its start shows it is no delimiter, pass it all on.
+    if (this.inner && bytes.length > room) {
+      const start = this.line.length === 1 ? this.line[0]! : Buffer.concat(this.line, this.lineLen);
+      if (!(start[0] === 0x2d && start[1] === 0x2d && this.delimiter(start))) {
+        this.line = [];
+        this.lineLen = 0;
+        this.streaming = true;
+        this.inner.walker.feed(this.inner.decoder.write(start));
+        this.inner.walker.feed(this.inner.decoder.write(bytes.subarray(Math.max(room, 0))));
       }
     }
   }
 
   private countHeader(n: number): void {
     this.blockBytes += n;
-    this.totalHeaderBytes += n;
+    this.budget.headerBytes += n;
     if (this.blockBytes > MIME_LIMITS.blockBytes) throw new MimeLimitError('header-block');
-    if (this.totalHeaderBytes > MIME_LIMITS.totalHeaderBytes) throw new MimeLimitError('header-total');
+    if (this.budget.headerBytes > MIME_LIMITS.totalHeaderBytes) throw new MimeLimitError('header-total');
   }
 
   private endLine(): void {
+    if (this.streaming) {
+      this.streaming = false;
+      this.inner!.walker.feed(this.inner!.decoder.endLine());
+      return;
+    }
     let line = this.line.length === 1 ? this.line[0]! : Buffer.concat(this.line, this.lineLen);
-    const tail = this.lineTail;
     this.line = [];
     this.lineLen = 0;
-    this.lineTail = false;
     if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
     if (this.inHeaders) {
       this.countHeader(1);
       this.headerLine(line);
-    } else if (!tail) {
+    } else {
       this.bodyLine(line);
     }
   }
@@ -199,6 +291,7 @@ class Walker {
       }
       if (name === 'content-type') this.cts.push(value);
       else if (name === 'content-disposition') this.cds.push(value);
+      else if (name === 'content-transfer-encoding') this.ctes.push(value.toLowerCase());
       if (this.h.field?.(this.where, name, value)) throw new Stop();
     }
     this.field = [];
@@ -229,8 +322,10 @@ class Walker {
       if (types[i]!.startsWith('multipart/')) for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
     });
     const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
+    const encoding = this.ctes.find((e) => e === 'base64' || e === 'quoted-printable');
     this.cts = [];
     this.cds = [];
+    this.ctes = [];
     this.inHeaders = false;
     if (boundaries.length > 0) {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
@@ -238,14 +333,33 @@ class Walker {
       for (const b of boundaries) this.declare(b, frame);
     } else if (isMessage) {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
-      this.startPart(this.depth + 1, false);
+      if (encoding) {
+        // The standard forbids an encoded message/rfc822, but clients decode it and show what is inside.
+        this.countPart();
+        const walker = new Walker(this.h, this.budget, this.depth + 1);
+        this.inner = { walker, decoder: encoding === 'base64' ? base64Decoder() : quotedPrintableDecoder() };
+      } else {
+        this.startPart(this.depth + 1, false);
+      }
     }
   }
 
+  private countPart(): void {
+    this.budget.parts++;
+    if (this.budget.parts > MIME_LIMITS.parts) throw new MimeLimitError('parts');
+  }
+
+  private endInner(): void {
+    if (!this.inner) return;
+    const { walker } = this.inner;
+    this.inner = undefined;
+    walker.end();
+  }
+
   private startPart(depth: number, parentDigest: boolean): void {
-    this.parts++;
-    if (this.parts > MIME_LIMITS.parts) throw new MimeLimitError('parts');
-    this.partIndex = this.parts - 1;
+    this.endInner();
+    this.countPart();
+    this.partIndex = this.budget.parts - 1;
     this.depth = depth;
     this.parentDigest = parentDigest;
     this.inHeaders = true;
@@ -288,19 +402,30 @@ class Walker {
       node = child;
     }
     node.frame = frame;
+    this.keep = Math.max(this.keep, Buffer.byteLength(boundary, 'utf8') + 4);
   }
 
   private boundary(line: Buffer): boolean {
     const d = this.delimiter(line);
     if (!d) return false;
-    if (d.close) this.inHeaders = false;
-    else this.startPart(d.frame.childDepth, d.frame.digest);
+    if (d.close) {
+      this.endInner();
+      this.inHeaders = false;
+    } else {
+      this.startPart(d.frame.childDepth, d.frame.digest);
+    }
     return true;
   }
 
   private bodyLine(line: Buffer): void {
     if (line.length >= 3 && line[0] === 0x2d && line[1] === 0x2d) {
       if (this.boundary(line)) return;
+    }
+    if (this.inner) {
+      const { walker, decoder } = this.inner;
+      walker.feed(decoder.write(line));
+      walker.feed(decoder.endLine());
+      return;
     }
     if (line.length > 6 && line[0] === 0x62 && this.h.bodyName) {
       const m = UUENCODE_BEGIN.exec(line.toString('utf8'));
@@ -314,7 +439,7 @@ class Walker {
  * handler stopped the walk; rejects with MimeLimitError at a hard bound, or with the signal's reason.
  */
 export async function walkMime(stream: Readable, handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
-  const w = new Walker(handlers);
+  const w = new Walker(handlers, { parts: 1, headerBytes: 0 }, 0);
   let last = performance.now();
   try {
     for await (const c of stream) {

@@ -176,3 +176,21 @@ test('delimiters are matched as leniently as a client would: trailing text, ASCI
     [2, 'utf8.exe'],
   ]);
 });
+
+test('an attached message sent base64 or quoted-printable is decoded and walked, its parts and fields included', async () => {
+  const inner = 'Subject: inside\r\nContent-Type: multipart/mixed; boundary=IN\r\n\r\n--IN\r\nContent-Type: application/octet-stream; name="deep.exe"\r\n\r\nx\r\n--IN--\r\n';
+  const b64 = Buffer.from(inner).toString('base64').replace(/.{1,76}/g, '$&\n');
+  const qp = inner.replace(/=/g, '=3D').replace(/\r\n/g, '=0D=0A=\n');
+  const oneLine = Buffer.from(inner).toString('base64'); // one long line, longer than any kept line start
+  for (const [cte, body] of [
+    ['base64', b64],
+    ['quoted-printable', qp],
+    ['base64', oneLine.repeat(1) + '\n'],
+  ] as const) {
+    const msg = `Content-Type: multipart/mixed; boundary=OUT\n\n--OUT\nContent-Type: message/rfc822\nContent-Transfer-Encoding: ${cte}\n\n${body}--OUT\nContent-Type: text/plain\n\nafter\n--OUT--\n`;
+    const { parts, fields } = await walk(msg);
+    assert.ok(parts.some((p) => p.depth === 3 && p.names.includes('deep.exe')), `${cte}: ${JSON.stringify(parts.map((p) => [p.depth, p.names]))}`);
+    assert.ok(fields.some(([, n, v]) => n === 'subject' && v === 'inside'), cte);
+    assert.equal(parts.at(-1)!.contentType, 'text/plain', `${cte}: the walk goes on after the encoded message`);
+  }
+});

@@ -96,6 +96,7 @@ const AMBIGUOUS: Record<string, string> = {
   'a control character before the dot': 'Content-Type: application/octet-stream\nContent-Disposition: attachment; filename="evil\x01.exe\x7f"\n\nx\n',
   // "a.exe" in UTF-16LE, split at an odd byte across two encoded words: only joined bytes decode to it.
   'an encoded word split across two words': `Content-Type: application/octet-stream; name="=?utf-16le?B?${Buffer.from([0x61, 0, 0x2e, 0, 0x65, 0, 0x78]).toString('base64')}?= =?utf-16le?B?${Buffer.from([0, 0x65, 0]).toString('base64')}?="\n\nx\n`,
+  'an .exe inside a base64-encoded attached message': `Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n${Buffer.from(`Subject: fwd\n${EXE_PART}`).toString('base64')}\n`,
   'trailing dots and spaces': 'Content-Type: application/octet-stream\nContent-Disposition: attachment; filename="evil.exe. . "\n\nx\n',
 };
 
