@@ -16,7 +16,7 @@ export const MIME_LIMITS = {
   /** Bytes of all header blocks together. */
   totalHeaderBytes: 8 * 1024 * 1024,
   /** Bytes of one header field a header rule is matched against (bounds the time of one match). */
-  fieldBytes: 256 * 1024,
+  fieldBytes: 64 * 1024,
 } as const;
 
 export type LimitKind = 'depth' | 'parts' | 'header-block' | 'header-total' | 'field';

@@ -157,7 +157,7 @@ test('header: a field over the bound is refused by default, deferred with onlimi
   const s = make();
   s.write('general.cfb', ':header=Subject:/lottery/\n');
   const huge = `From: a@client.example\nSubject: ${'x'.repeat(300 * 1024)} lottery\n\nbody\n`;
-  await refused(s, huge, /^Dmessage refused: it has a header field over 256 KB, which header cannot inspect/);
+  await refused(s, huge, /^Dmessage refused: it has a header field over 64 KB, which header cannot inspect/);
   s.write('general.cfb', ':header=Subject:/lottery/,onlimit=defer\n');
   const r = await s.run({ message: huge });
   assert.equal(r.code, 82);
