@@ -15,21 +15,28 @@ function decodeBytes(bytes: Uint8Array, charset: string): string {
   }
 }
 
+/** %XX escapes to bytes; anything else (8-bit text where the standard wants none) as its UTF-8 bytes. */
 function percentDecode(s: string): Uint8Array {
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
     if (s[i] === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
       out.push(parseInt(s.slice(i + 1, i + 3), 16));
       i += 2;
-    } else out.push(c & 0xff);
+    } else {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) out.push(c);
+      else out.push(...Buffer.from(s[i]!, 'utf8'));
+    }
   }
   return Uint8Array.from(out);
 }
 
-/** Split `type/subtype; a=b; c="d; e"` into the value and its raw parameters. */
-function tokenize(header: string): { value: string; raw: [string, string, boolean][] } {
-  const raw: [string, string, boolean][] = [];
+/**
+ * Split `type/subtype; a=b; c="d; e"` into the value and its raw parameters: [name, value, quoted,
+ * text between a closing quote and the next ';' (which some parsers append)].
+ */
+function tokenize(header: string): { value: string; raw: [string, string, boolean, string][] } {
+  const raw: [string, string, boolean, string][] = [];
   let i = header.indexOf(';');
   const value = (i < 0 ? header : header.slice(0, i)).trim();
   if (i < 0) return { value, raw };
@@ -47,6 +54,7 @@ function tokenize(header: string): { value: string; raw: [string, string, boolea
     i = eq + 1;
     while (i < header.length && /\s/.test(header[i]!)) i++;
     let v = '';
+    let tail = '';
     const quoted = header[i] === '"';
     if (quoted) {
       i++;
@@ -57,13 +65,14 @@ function tokenize(header: string): { value: string; raw: [string, string, boolea
       }
       i++; // closing quote
       const next = header.indexOf(';', i);
+      tail = (next < 0 ? header.slice(i) : header.slice(i, next)).trim();
       i = next < 0 ? header.length : next;
     } else {
       const next = header.indexOf(';', i);
       v = (next < 0 ? header.slice(i) : header.slice(i, next)).trim();
       i = next < 0 ? header.length : next;
     }
-    if (name !== '') raw.push([name, v, quoted]);
+    if (name !== '') raw.push([name, v, quoted, tail]);
   }
   return { value, raw };
 }
@@ -205,11 +214,11 @@ function assemble(list: { n: number; v: string; enc: boolean }[]): string[] {
 /** Plain and extended (RFC 2231) values of parameter `base`, grouped. */
 function pieces(header: string, base: string) {
   const { raw } = tokenize(header);
-  const plain: { v: string; quoted: boolean }[] = [];
+  const plain: { v: string; quoted: boolean; tail: string }[] = [];
   const extended: { n: number; v: string; enc: boolean }[] = [];
-  for (const [name, v, quoted] of raw) {
+  for (const [name, v, quoted, tail] of raw) {
     if (name === base) {
-      plain.push({ v, quoted });
+      plain.push({ v, quoted, tail });
       continue;
     }
     if (!name.startsWith(`${base}*`)) continue;
@@ -232,8 +241,9 @@ export function boundaryValues(header: string): string[] {
 /**
  * Every value a client could take for parameter `base` of a header value: each occurrence of the
  * parameter, each reading of its RFC 2231 form (charset, continuations), each also RFC 2047-decoded
- * (clients decode encoded words in names even where the standard does not allow them), and for a
- * quoted value what a parser that splits at every ';' would keep.
+ * (clients decode encoded words in names even where the standard does not allow them), for a quoted
+ * value what a parser that splits at every ';' would keep and what one that appends the text after the
+ * closing quote would make, and an unquoted value without its RFC 822 comments.
  */
 export function paramValues(header: string, base: string): string[] {
   const { plain, extended } = pieces(header, base);
@@ -241,6 +251,9 @@ export function paramValues(header: string, base: string): string[] {
   for (const p of plain) {
     out.add(p.v);
     if (p.quoted && p.v.includes(';')) out.add(p.v.slice(0, p.v.indexOf(';')));
+    if (p.tail !== '') out.add(p.v + p.tail);
+    // RFC 822 comments, which a few parsers drop.
+    if (!p.quoted && p.v.includes('(')) out.add(p.v.replace(/\([^()]*\)/g, '').trim());
   }
   if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
   for (const v of [...out]) out.add(decodeEncodedWords(v));

@@ -69,3 +69,9 @@ test('name variants: controls stripped, cut at NUL, invisible characters dropped
   has(nameVariants('evil.\uff45\uff58\uff45'), 'evil.exe'); // fullwidth letters
   assert.ok(!nameVariants('report.pdf').some((v) => v.endsWith('.exe')));
 });
+
+test('odd parameter syntax: text after the closing quote, comments, raw 8-bit text in an extended value', () => {
+  has(paramValues('attachment; filename="evil".exe; size=1', 'filename'), 'evil.exe');
+  has(paramValues('attachment; filename=evil(x).exe', 'filename'), 'evil.exe');
+  has(paramValues("attachment; filename*=utf-8''€vil.exe", 'filename'), '€vil.exe');
+});
