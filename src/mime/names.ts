@@ -26,7 +26,8 @@ const INVISIBLE = /[\x00-\x1f\x7f-\x9f\p{Cf}\uFFFD]/gu;
 /**
  * The readings of one name, lower-cased, as the system that saves it would see them: as written,
  * without control characters, cut at a NUL (C strings), without invisible characters, without quotes,
- * NFKC-folded — each with trailing dots and spaces removed, which Windows ignores.
+ * NFKC-folded, cut at a ':' (an NTFS stream name) — each with trailing dots and spaces removed, which
+ * Windows ignores.
  */
 export function nameVariants(name: string): string[] {
   const forms = new Set<string>([name]);
@@ -35,6 +36,8 @@ export function nameVariants(name: string): string[] {
   forms.add(name.replace(INVISIBLE, ''));
   forms.add(name.replace(INVISIBLE, '').replace(/["']/g, ''));
   forms.add(name.replace(INVISIBLE, '').normalize('NFKC'));
+  // NTFS: `evil.exe:stream` and `evil.exe::$DATA` are evil.exe.
+  if (name.includes(':')) forms.add(name.slice(0, name.indexOf(':')));
   const out = new Set<string>();
   for (const f of forms) out.add(f.replace(/[\s.\x00-\x1f\x7f-\x9f]+$/, '').toLowerCase());
   return [...out];

@@ -67,6 +67,7 @@ test('name variants: controls stripped, cut at NUL, invisible characters dropped
   has(nameVariants('evil.exe\x7f'), 'evil.exe');
   has(nameVariants('"evil.exe"'), 'evil.exe');
   has(nameVariants('evil.\uff45\uff58\uff45'), 'evil.exe'); // fullwidth letters
+  has(nameVariants('evil.exe::$DATA'), 'evil.exe');
   assert.ok(!nameVariants('report.pdf').some((v) => v.endsWith('.exe')));
 });
 
