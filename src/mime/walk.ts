@@ -1,8 +1,9 @@
 // A streaming walk over a message's MIME structure: every header field of the message and of every
 // part (nested multiparts and attached messages included), at any depth and whatever the size of a
 // header block, with memory bounded by one header block. Bodies are never held: only the start of a
-// body line is looked at (boundaries, uuencoded file names). A walk past one of the hard bounds of
-// limits.ts stops with MimeLimitError: the caller decides, never a silent accept.
+// body line is looked at (boundaries, uuencoded file names), except in an attached message sent base64
+// or quoted-printable, which is decoded line by line and walked as a message of its own. A walk past one
+// of the hard bounds of limits.ts stops with MimeLimitError: the caller decides, never a silent accept.
 
 import type { Readable } from 'node:stream';
 
