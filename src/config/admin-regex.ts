@@ -43,7 +43,7 @@ export class AdminRegexError extends Error {
 /**
  * Compile `source` with `flags` (any of `i`, `m`, `s`) so that matching takes time linear in the
  * input. Throws AdminRegexError for a syntax error or a pattern the linear engine cannot run
- * (backreferences, lookahead/lookbehind, counted repetitions over 16, the `u`/`v` flags).
+ * (backreferences, lookahead, lookbehind on Node 20, counted repetitions over 16, the `u`/`v` flags).
  */
 export function compileAdminRegex(source: string, flags = ''): RegExp {
   const bad = flags.replace(/[ims]/g, '');
@@ -63,7 +63,7 @@ export function compileAdminRegex(source: string, flags = ''): RegExp {
     return new RegExp(folded, flags.replace('i', '') + 'l');
   } catch {
     throw new AdminRegexError(
-      `/${source}/${flags}: cannot be matched in linear time (no backreferences, lookahead or lookbehind, ` +
+      `/${source}/${flags}: cannot be matched in linear time (no backreferences, no lookahead, no lookbehind on Node 20, ` +
         'counted repetitions of at most 16): rewrite the pattern',
     );
   }
