@@ -7,6 +7,7 @@
 // match (".example.com", "*@example.com", "example.com.") is an error that says what to write.
 
 import { PLUGIN_NAME, type ParamItem } from '../plugin-api/define.js';
+import { compileAdminRegex } from './admin-regex.js';
 
 export interface PluginRef {
   readonly name: string;
@@ -139,7 +140,7 @@ export function parseCfb(text: string, file: string, options: CfbOptions = {}): 
       pattern = line.slice(0, end + 1);
       rest = line.slice(end + 2);
       try {
-        re = new RegExp(`^(?:${line.slice(1, end)})$`, 'i');
+        re = compileAdminRegex(`^(?:${line.slice(1, end)})$`, 'i');
       } catch (err) {
         problem(`invalid regular expression ${pattern}: ${(err as Error).message}`);
         continue;

@@ -1,132 +1,465 @@
-// A streaming walk over a message's MIME structure: every part's headers (nested multiparts and
-// message/rfc822 included), never its body in memory. Enough to find attachment names; nothing more.
+// A streaming walk over a message's MIME structure: every header field of the message and of every
+// part (nested multiparts and attached messages included), at any depth and whatever the size of a
+// header block, with memory bounded by one header block. Bodies are never held: only the start of a
+// body line is looked at (boundaries, uuencoded file names), except in an attached message sent base64
+// or quoted-printable, which is decoded line by line and walked as a message of its own. A walk past one
+// of the hard bounds of limits.ts stops with MimeLimitError: the caller decides, never a silent accept.
 
 import type { Readable } from 'node:stream';
 
-import { decodeEncodedWords, parseHeaderValue } from './words.js';
+import { MIME_LIMITS, MimeLimitError } from './limits.js';
+import { candidateNames } from './names.js';
+import { boundaryValues, decodeEncodedWords, parseHeaderValue } from './words.js';
 
 export interface MimePart {
+  /** 0 for the message itself, then 1, 2... in the order the parts start. */
+  readonly index: number;
   /** Depth of nesting (0 = the message itself). */
   readonly depth: number;
+  /** The effective media type, lower-cased (the first Content-Type, or the default). */
   readonly contentType: string;
-  /** Decoded file name from Content-Disposition filename or Content-Type name, if any. */
+  /** Raw values of every Content-Type field of the part (several are possible in hostile mail). */
+  readonly contentTypes: readonly string[];
+  /** Raw values of every Content-Disposition field of the part. */
+  readonly dispositions: readonly string[];
+  /** The name most clients show: filename= of the first Content-Disposition, else name=, RFC 2047-decoded. */
   readonly filename?: string;
+  /** Every name a mail client could show for this part (see names.ts). */
+  readonly names: readonly string[];
   readonly disposition?: string;
 }
 
-const MAX_HEADER_BYTES = 256 * 1024;
-const MAX_DEPTH = 32;
-
-/** Unfold and split a header block into [lower-case name, raw value] pairs. */
-export function splitHeaders(block: string): [string, string][] {
-  const out: [string, string][] = [];
-  for (const line of block.split('\n')) {
-    const l = line.replace(/\r$/, '');
-    if (l === '') continue;
-    if ((l[0] === ' ' || l[0] === '\t') && out.length > 0) {
-      out[out.length - 1]![1] += ` ${l.trim()}`;
-      continue;
-    }
-    const colon = l.indexOf(':');
-    if (colon <= 0) continue;
-    out.push([l.slice(0, colon).trim().toLowerCase(), l.slice(colon + 1).trim()]);
-  }
-  return out;
-}
-
-function partOf(headers: [string, string][], depth: number, parentDigest: boolean) {
-  const get = (n: string) => headers.find(([k]) => k === n)?.[1];
-  const ct = parseHeaderValue(get('content-type') ?? (parentDigest ? 'message/rfc822' : 'text/plain'));
-  const cd = get('content-disposition');
-  const disp = cd ? parseHeaderValue(cd) : undefined;
-  const raw = disp?.params.get('filename') ?? ct.params.get('name');
-  const part: MimePart = {
-    depth,
-    contentType: ct.value.toLowerCase(),
-    filename: raw === undefined ? undefined : decodeEncodedWords(raw),
-    disposition: disp?.value.toLowerCase(),
-  };
-  return { part, boundary: ct.params.get('boundary') };
-}
-
-/** Lines of a stream, without their "\n"; a final line without one is given too. */
-async function* lines(stream: Readable): AsyncGenerator<Buffer> {
-  let rest: Buffer | undefined;
-  for await (const c of stream) {
-    let chunk = c as Buffer;
-    if (rest) {
-      chunk = Buffer.concat([rest, chunk]);
-      rest = undefined;
-    }
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(0x0a, start);
-      if (nl < 0) break;
-      yield chunk.subarray(start, nl);
-      start = nl + 1;
-    }
-    if (start < chunk.length) rest = Buffer.from(chunk.subarray(start));
-    // A line longer than any header we keep is body: drop what we hold of it past the limit.
-    if (rest && rest.length > MAX_HEADER_BYTES) rest = rest.subarray(0, MAX_HEADER_BYTES);
-  }
-  if (rest) yield rest;
+export interface WalkHandlers {
+  /**
+   * Every header field, in order, unfolded (continuation lines joined with one space): `name`
+   * lower-cased, `value` as UTF-8 text. `part` is the index and depth of the block it belongs to.
+   * Return true to stop the walk.
+   */
+  field?(part: { readonly index: number; readonly depth: number }, name: string, value: string): boolean | void;
+  /** Every part, once its header block has ended. Return true to stop the walk. */
+  part?(part: MimePart): boolean | void;
+  /** A file name given by a uuencode `begin` line in a body (clients show these as attachments). */
+  bodyName?(part: { readonly index: number; readonly depth: number }, name: string): boolean | void;
 }
 
 interface Frame {
-  readonly boundary: string;
-  readonly depth: number;
+  /** Depth of the parts this multipart holds. */
+  readonly childDepth: number;
   readonly digest: boolean;
 }
 
-/** Calls `onPart` for every part, in order. */
-export async function walkMime(stream: Readable, onPart: (p: MimePart) => void): Promise<void> {
-  const stack: Frame[] = [];
-  let inHeaders = true;
-  let header: string[] = [];
-  let headerBytes = 0;
-  let depth = 0;
-  let parentDigest = false;
-  // After a message/rfc822 part's headers, its body starts with headers of its own.
-  for await (const raw of lines(stream)) {
-    const line = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, raw.length - 1) : raw;
-    if (inHeaders) {
-      if (line.length === 0) {
-        const { part, boundary } = partOf(splitHeaders(header.join('\n')), depth, parentDigest);
-        onPart(part);
-        header = [];
-        headerBytes = 0;
-        inHeaders = false;
-        if (part.contentType.startsWith('multipart/') && boundary && stack.length < MAX_DEPTH) {
-          stack.push({ boundary, depth: depth + 1, digest: part.contentType === 'multipart/digest' });
-        } else if (part.contentType === 'message/rfc822' && stack.length < MAX_DEPTH) {
-          inHeaders = true;
-          depth++;
-          parentDigest = false;
+interface TrieNode {
+  next?: Map<number, TrieNode>;
+  frame?: Frame;
+}
+
+const lower = (b: number) => (b >= 0x41 && b <= 0x5a ? b + 32 : b);
+
+/** The start of a body line kept: longer than any boundary (70) or uuencode line we look for. */
+const BODY_LINE_KEEP = 1024;
+/** A synchronous stretch of the walk gives the event loop back after this long (daemon mode). */
+const SLICE_MS = 15;
+const SLICE_BYTES = 64 * 1024;
+
+const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
+const UUENCODE_BEGIN = /^begin(?:-base64)? +[0-7]{3,4} +(.+)$/;
+
+class Stop extends Error {}
+
+/** What all walkers of one message (the message's own and those of encoded attached messages) share. */
+interface Budget {
+  parts: number;
+  headerBytes: number;
+}
+
+/** Decodes the body of an attached message sent base64 or quoted-printable, a piece at a time. */
+interface BodyDecoder {
+  /** Bytes of one line (a line may come in several pieces). */
+  write(bytes: Buffer): Buffer;
+  /** The line ended. */
+  endLine(): Buffer;
+}
+
+const B64 = new Uint8Array(256);
+for (const c of Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/')) B64[c] = 1;
+
+/** Whole groups of the base64 alphabet, no padding: the common line, decoded as it is. */
+function pureBase64(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) if (B64[bytes[i]!] === 0) return false;
+  return true;
+}
+
+function base64Decoder(): BodyDecoder {
+  let carry = '';
+  return {
+    write(bytes) {
+      if (carry === '' && bytes.length % 4 === 0 && pureBase64(bytes)) return Buffer.from(bytes.toString('latin1'), 'base64');
+      const text = carry + bytes.toString('latin1').replace(/[^A-Za-z0-9+/]/g, '');
+      const whole = text.length - (text.length % 4);
+      carry = text.slice(whole);
+      return Buffer.from(text.slice(0, whole), 'base64');
+    },
+    endLine: () => Buffer.alloc(0),
+  };
+}
+
+function quotedPrintableDecoder(): BodyDecoder {
+  let carry = '';
+  return {
+    write(bytes) {
+      let text = carry + bytes.toString('latin1');
+      carry = '';
+      const cut = text.lastIndexOf('=');
+      if (cut >= 0 && cut > text.length - 3) {
+        carry = text.slice(cut);
+        text = text.slice(0, cut);
+      }
+      return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    },
+    endLine() {
+      // A line ending in '=' (white space after it allowed) is a soft break: no newline.
+      const soft = /^=[ \t\r]*$/.test(carry);
+      const rest = soft ? '' : carry;
+      carry = '';
+      return Buffer.from(`${rest}${soft ? '' : '\n'}`, 'latin1');
+    },
+  };
+}
+
+class Walker {
+  private inHeaders = true;
+  // The current line: in a header block all of it (bounded by the block limit), in a body its start.
+  private line: Buffer[] = [];
+  private lineLen = 0;
+  private skipping = false; // body: in a line that is neither a delimiter nor a `begin` line
+  private streaming = false; // body: in a long line of an encoded message, passed on as it comes
+  // The current field's lines.
+  private field: Buffer[] = [];
+  private blockBytes = 0;
+  private partIndex: number;
+  private depth: number;
+  private parentDigest = false;
+  private cts: string[] = [];
+  private cds: string[] = [];
+  private ctes: string[] = [];
+  /** Every boundary declared so far → the multipart it delimits (the latest one declaring it). */
+  private readonly boundaries: TrieNode = {};
+  /** The longest boundary declared: a body line is kept that far, so a delimiter is always seen. */
+  private keep = BODY_LINE_KEEP;
+  /** An attached message sent encoded: its decoded bytes are walked as a message of their own. */
+  private inner: { walker: Walker; decoder: BodyDecoder } | undefined;
+
+  constructor(
+    private readonly h: WalkHandlers,
+    private readonly budget: Budget,
+    depth: number,
+  ) {
+    this.partIndex = budget.parts - 1;
+    this.depth = depth;
+  }
+
+  private get where() {
+    return { index: this.partIndex, depth: this.depth };
+  }
+
+  feed(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      const end = nl < 0 ? chunk.length : nl;
+      // Body lines that cannot be a delimiter or a uuencode `begin` are skipped without a copy.
+      if (
+        this.skipping ||
+        (!this.inHeaders && !this.inner && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && chunk[start] !== 0x62)
+      ) {
+        if (nl < 0) {
+          this.skipping = true;
+          return;
         }
+        this.skipping = false;
+        start = nl + 1;
         continue;
       }
-      if (headerBytes < MAX_HEADER_BYTES) {
-        header.push(line.toString('latin1'));
-        headerBytes += line.length + 1;
+      // A whole line of an encoded message in this chunk: decoded from where it lies, without a copy.
+      if (this.inner && !this.inHeaders && !this.streaming && this.lineLen === 0 && nl >= 0 && !(chunk[start] === 0x2d && chunk[start + 1] === 0x2d)) {
+        const line = chunk[end - 1] === 0x0d && end > start ? chunk.subarray(start, end - 1) : chunk.subarray(start, end);
+        const { walker, decoder } = this.inner;
+        walker.feed(decoder.write(line));
+        walker.feed(decoder.endLine());
+        start = nl + 1;
+        continue;
       }
-      continue;
+      if (end > start) this.take(chunk.subarray(start, end));
+      if (nl < 0) return;
+      this.endLine();
+      start = nl + 1;
     }
-    if (line.length < 3 || line[0] !== 0x2d || line[1] !== 0x2d) continue;
-    const text = line.toString('latin1').trimEnd();
-    for (let i = stack.length - 1; i >= 0; i--) {
-      const f = stack[i]!;
-      if (text === `--${f.boundary}`) {
-        stack.length = i + 1;
-        inHeaders = true;
-        depth = f.depth;
-        parentDigest = f.digest;
-        break;
-      }
-      if (text === `--${f.boundary}--`) {
-        stack.length = i;
-        break;
+  }
+
+  end(): void {
+    if (this.lineLen > 0 || this.line.length > 0 || this.streaming) this.endLine();
+    if (this.inHeaders) this.endBlock();
+    this.endInner();
+  }
+
+  private take(bytes: Buffer): void {
+    if (this.inHeaders) {
+      this.countHeader(bytes.length);
+      this.line.push(Buffer.from(bytes));
+      this.lineLen += bytes.length;
+      return;
+    }
+    if (this.streaming) {
+      this.inner!.walker.feed(this.inner!.decoder.write(bytes));
+      return;
+    }
+    const room = this.keep - this.lineLen;
+    if (room > 0) {
+      const keep = bytes.subarray(0, room);
+      this.line.push(Buffer.from(keep));
+      this.lineLen += keep.length;
+    }
+    // A long line of an encoded message: once its start shows it is no delimiter, pass it all on.
+    if (this.inner && bytes.length > room) {
+      const start = this.line.length === 1 ? this.line[0]! : Buffer.concat(this.line, this.lineLen);
+      if (!(start[0] === 0x2d && start[1] === 0x2d && this.delimiter(start))) {
+        this.line = [];
+        this.lineLen = 0;
+        this.streaming = true;
+        this.inner.walker.feed(this.inner.decoder.write(start));
+        this.inner.walker.feed(this.inner.decoder.write(bytes.subarray(Math.max(room, 0))));
       }
     }
   }
-  if (inHeaders && header.length > 0) onPart(partOf(splitHeaders(header.join('\n')), depth, parentDigest).part);
+
+  private countHeader(n: number): void {
+    this.blockBytes += n;
+    this.budget.headerBytes += n;
+    if (this.blockBytes > MIME_LIMITS.blockBytes) throw new MimeLimitError('header-block');
+    if (this.budget.headerBytes > MIME_LIMITS.totalHeaderBytes) throw new MimeLimitError('header-total');
+  }
+
+  private endLine(): void {
+    if (this.streaming) {
+      this.streaming = false;
+      this.inner!.walker.feed(this.inner!.decoder.endLine());
+      return;
+    }
+    let line = this.line.length === 1 ? this.line[0]! : Buffer.concat(this.line, this.lineLen);
+    this.line = [];
+    this.lineLen = 0;
+    if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+    if (this.inHeaders) {
+      this.countHeader(1);
+      this.headerLine(line);
+    } else {
+      this.bodyLine(line);
+    }
+  }
+
+  private headerLine(line: Buffer): void {
+    if (line.length === 0) {
+      this.endField();
+      this.endBlock();
+      return;
+    }
+    // A part whose header block a boundary cuts short: clients end the part there, so do we.
+    if (line[0] === 0x2d && line[1] === 0x2d && this.delimiter(line)) {
+      this.endField();
+      this.endBlock();
+      this.boundary(line);
+      return;
+    }
+    if ((line[0] === 0x20 || line[0] === 0x09) && this.field.length > 0) {
+      this.field.push(line);
+      return;
+    }
+    this.endField();
+    this.field.push(line);
+  }
+
+  private endField(): void {
+    if (this.field.length === 0) return;
+    const first = this.field[0]!.toString('utf8');
+    let value = '';
+    const colon = first.indexOf(':');
+    const name = colon > 0 ? first.slice(0, colon).trim().toLowerCase() : '';
+    if (name !== '' && /^[!-9;-~]+$/.test(name)) {
+      value = first.slice(colon + 1).trim();
+      for (let i = 1; i < this.field.length; i++) {
+        const cont = this.field[i]!.toString('utf8').trim();
+        if (cont !== '') value = value === '' ? cont : `${value} ${cont}`;
+      }
+      if (name === 'content-type') this.cts.push(value);
+      else if (name === 'content-disposition') this.cds.push(value);
+      else if (name === 'content-transfer-encoding') this.ctes.push(value.toLowerCase());
+      if (this.h.field?.(this.where, name, value)) throw new Stop();
+    }
+    this.field = [];
+  }
+
+  private endBlock(): void {
+    const defaultType = this.parentDigest ? 'message/rfc822' : 'text/plain';
+    const types = this.cts.map((v) => parseHeaderValue(v).value.toLowerCase());
+    const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
+    const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
+    const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
+    const part: MimePart = {
+      index: this.partIndex,
+      depth: this.depth,
+      contentType: types[0] || defaultType,
+      contentTypes: this.cts,
+      dispositions: this.cds,
+      filename: primary === undefined ? undefined : decodeEncodedWords(primary),
+      names: candidateNames(this.cts, this.cds),
+      disposition: firstDisp?.value.toLowerCase(),
+    };
+    if (this.h.part?.(part)) throw new Stop();
+    // Structure: a part any of whose Content-Type fields makes it a multipart is walked as one (with
+    // every boundary given), else one that makes it a message is read as a message: inspecting more
+    // than a client would is safe, less is not.
+    const boundaries: string[] = [];
+    this.cts.forEach((v, i) => {
+      if (types[i]!.startsWith('multipart/')) for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
+    });
+    const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
+    const encoding = this.ctes.find((e) => e === 'base64' || e === 'quoted-printable');
+    this.cts = [];
+    this.cds = [];
+    this.ctes = [];
+    this.inHeaders = false;
+    if (boundaries.length > 0) {
+      if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
+      const frame: Frame = { childDepth: this.depth + 1, digest: types.includes('multipart/digest') };
+      for (const b of boundaries) this.declare(b, frame);
+    } else if (isMessage) {
+      if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
+      if (encoding) {
+        // The standard forbids an encoded message/rfc822, but clients decode it and show what is inside.
+        this.countPart();
+        const walker = new Walker(this.h, this.budget, this.depth + 1);
+        this.inner = { walker, decoder: encoding === 'base64' ? base64Decoder() : quotedPrintableDecoder() };
+      } else {
+        this.startPart(this.depth + 1, false);
+      }
+    }
+  }
+
+  private countPart(): void {
+    this.budget.parts++;
+    if (this.budget.parts > MIME_LIMITS.parts) throw new MimeLimitError('parts');
+  }
+
+  private endInner(): void {
+    if (!this.inner) return;
+    const { walker } = this.inner;
+    this.inner = undefined;
+    walker.end();
+  }
+
+  private startPart(depth: number, parentDigest: boolean): void {
+    this.endInner();
+    this.countPart();
+    this.partIndex = this.budget.parts - 1;
+    this.depth = depth;
+    this.parentDigest = parentDigest;
+    this.inHeaders = true;
+    this.blockBytes = 0;
+  }
+
+  /**
+   * The multipart a delimiter line belongs to, and whether it is a close delimiter. Matching is as
+   * lenient as the most lenient client: the longest declared boundary the line starts with (ASCII case
+   * ignored), whatever follows it; `--` right after it closes. Every boundary seen stays recognised to
+   * the end of the message: a close delimiter (or an outer one) does not hide the parts after it, so a
+   * second boundary parameter or a stray `--b--` cannot end the walk of parts a client would still show.
+   * The trie keeps the cost of a line to its own length, whatever the number of boundaries.
+   */
+  private delimiter(line: Buffer): { frame: Frame; close: boolean } | undefined {
+    let node: TrieNode | undefined = this.boundaries;
+    let found: Frame | undefined;
+    let at = 2;
+    for (let i = 2; i < line.length && node; i++) {
+      node = node.next?.get(lower(line[i]!));
+      if (node?.frame) {
+        found = node.frame;
+        at = i + 1;
+      }
+    }
+    if (!found) return undefined;
+    return { frame: found, close: line[at] === 0x2d && line[at + 1] === 0x2d };
+  }
+
+  private declare(boundary: string, frame: Frame): void {
+    let node = this.boundaries;
+    for (const b of Buffer.from(boundary, 'utf8')) {
+      node.next ??= new Map();
+      const k = lower(b);
+      let child = node.next.get(k);
+      if (!child) {
+        child = {};
+        node.next.set(k, child);
+      }
+      node = child;
+    }
+    node.frame = frame;
+    this.keep = Math.max(this.keep, Buffer.byteLength(boundary, 'utf8') + 4);
+  }
+
+  private boundary(line: Buffer): boolean {
+    const d = this.delimiter(line);
+    if (!d) return false;
+    if (d.close) {
+      this.endInner();
+      this.inHeaders = false;
+    } else {
+      this.startPart(d.frame.childDepth, d.frame.digest);
+    }
+    return true;
+  }
+
+  private bodyLine(line: Buffer): void {
+    if (line.length >= 3 && line[0] === 0x2d && line[1] === 0x2d) {
+      if (this.boundary(line)) return;
+    }
+    if (this.inner) {
+      const { walker, decoder } = this.inner;
+      walker.feed(decoder.write(line));
+      walker.feed(decoder.endLine());
+      return;
+    }
+    if (line.length > 6 && line[0] === 0x62 && this.h.bodyName) {
+      const m = UUENCODE_BEGIN.exec(line.toString('utf8'));
+      if (m && this.h.bodyName(this.where, m[1]!)) throw new Stop();
+    }
+  }
+}
+
+/**
+ * Walk the message in `stream`, calling the handlers in order. Resolves when the message ended or a
+ * handler stopped the walk; rejects with MimeLimitError at a hard bound, or with the signal's reason.
+ */
+export async function walkMime(stream: Readable, handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
+  const w = new Walker(handlers, { parts: 1, headerBytes: 0 }, 0);
+  let last = performance.now();
+  try {
+    for await (const c of stream) {
+      const chunk = c as Buffer;
+      for (let off = 0; off < chunk.length; off += SLICE_BYTES) {
+        signal?.throwIfAborted();
+        w.feed(off === 0 && chunk.length <= SLICE_BYTES ? chunk : chunk.subarray(off, off + SLICE_BYTES));
+        if (performance.now() - last > SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          last = performance.now();
+        }
+      }
+    }
+    signal?.throwIfAborted();
+    w.end();
+  } catch (err) {
+    if (err instanceof Stop) return;
+    throw err;
+  } finally {
+    stream.destroy();
+  }
 }

@@ -15,21 +15,28 @@ function decodeBytes(bytes: Uint8Array, charset: string): string {
   }
 }
 
+/** %XX escapes to bytes; anything else (8-bit text where the standard wants none) as its UTF-8 bytes. */
 function percentDecode(s: string): Uint8Array {
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
     if (s[i] === '%' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
       out.push(parseInt(s.slice(i + 1, i + 3), 16));
       i += 2;
-    } else out.push(c & 0xff);
+    } else {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) out.push(c);
+      else out.push(...Buffer.from(s[i]!, 'utf8'));
+    }
   }
   return Uint8Array.from(out);
 }
 
-/** Split `type/subtype; a=b; c="d; e"` into the value and its raw parameters. */
-function tokenize(header: string): { value: string; raw: [string, string][] } {
-  const raw: [string, string][] = [];
+/**
+ * Split `type/subtype; a=b; c="d; e"` into the value and its raw parameters: [name, value, quoted,
+ * text between a closing quote and the next ';' (which some parsers append)].
+ */
+function tokenize(header: string): { value: string; raw: [string, string, boolean, string][] } {
+  const raw: [string, string, boolean, string][] = [];
   let i = header.indexOf(';');
   const value = (i < 0 ? header : header.slice(0, i)).trim();
   if (i < 0) return { value, raw };
@@ -47,7 +54,9 @@ function tokenize(header: string): { value: string; raw: [string, string][] } {
     i = eq + 1;
     while (i < header.length && /\s/.test(header[i]!)) i++;
     let v = '';
-    if (header[i] === '"') {
+    let tail = '';
+    const quoted = header[i] === '"';
+    if (quoted) {
       i++;
       while (i < header.length && header[i] !== '"') {
         if (header[i] === '\\' && i + 1 < header.length) i++;
@@ -56,13 +65,14 @@ function tokenize(header: string): { value: string; raw: [string, string][] } {
       }
       i++; // closing quote
       const next = header.indexOf(';', i);
+      tail = (next < 0 ? header.slice(i) : header.slice(i, next)).trim();
       i = next < 0 ? header.length : next;
     } else {
       const next = header.indexOf(';', i);
       v = (next < 0 ? header.slice(i) : header.slice(i, next)).trim();
       i = next < 0 ? header.length : next;
     }
-    if (name !== '') raw.push([name, v]);
+    if (name !== '') raw.push([name, v, quoted, tail]);
   }
   return { value, raw };
 }
@@ -100,7 +110,7 @@ export function parseHeaderValue(header: string): HeaderValue {
           }
         }
         bytes.push(...percentDecode(v));
-      } else bytes.push(...Buffer.from(v, 'latin1'));
+      } else bytes.push(...Buffer.from(v, 'utf8'));
     }
     // An extended parameter wins over a plain one of the same name (RFC 2231 §4).
     params.set(base, charset ? decodeBytes(Uint8Array.from(bytes), charset) : Buffer.from(bytes).toString('utf8'));
@@ -122,14 +132,130 @@ function qDecode(s: string): Uint8Array {
 
 const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
 
-/** Decode RFC 2047 encoded words; whitespace between adjacent encoded words is dropped. */
+interface Word {
+  readonly charset: string;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Decode RFC 2047 encoded words. White space between adjacent encoded words is dropped, and adjacent
+ * words in the same charset are joined as bytes before decoding, so a character split across two
+ * words decodes as one.
+ */
 export function decodeEncodedWords(s: string): string {
-  const joined = s.replace(/(\?=)\s+(=\?)/g, '$1$2');
-  return joined.replace(ENCODED_WORD, (_all, charset: string, enc: string, text: string) => {
-    const cs = charset.split('*')[0]!; // RFC 2231 language suffix
-    let bytes: Uint8Array;
-    if (enc.toLowerCase() === 'b') bytes = Buffer.from(text, 'base64');
-    else bytes = qDecode(text);
-    return decodeBytes(bytes, cs);
-  });
+  let out = '';
+  let pending: Word[] = [];
+  const flush = () => {
+    let i = 0;
+    while (i < pending.length) {
+      let j = i;
+      const cs = pending[i]!.charset;
+      while (j + 1 < pending.length && pending[j + 1]!.charset === cs) j++;
+      out += decodeBytes(Buffer.concat(pending.slice(i, j + 1).map((w) => w.bytes)), cs);
+      i = j + 1;
+    }
+    pending = [];
+  };
+  let pos = 0;
+  for (const m of s.matchAll(ENCODED_WORD)) {
+    const between = s.slice(pos, m.index);
+    if (pending.length === 0 || !/^[ \t\r\n]*$/.test(between)) {
+      flush();
+      out += between;
+    }
+    const cs = m[1]!.split('*')[0]!.toLowerCase(); // RFC 2231 language suffix
+    const text = m[3]!;
+    pending.push({ charset: cs, bytes: m[2]!.toLowerCase() === 'b' ? Buffer.from(text, 'base64') : qDecode(text) });
+    pos = m.index + m[0].length;
+  }
+  flush();
+  return out + s.slice(pos);
+}
+
+/** The ways a sequence of RFC 2231 pieces can be read, as text. */
+function assemble(list: { n: number; v: string; enc: boolean }[]): string[] {
+  const sorted = [...list].sort((a, b) => a.n - b.n);
+  const readings: (typeof sorted)[] = [sorted];
+  // A client may stop at a gap in the numbering, or keep the first (or the last) of a repeated number.
+  const firstOfEach = sorted.filter((p, i) => i === 0 || sorted[i - 1]!.n !== p.n);
+  const lastOfEach = sorted.filter((p, i) => i === sorted.length - 1 || sorted[i + 1]!.n !== p.n);
+  readings.push(firstOfEach, lastOfEach);
+  const contiguous: typeof sorted = [];
+  for (const p of firstOfEach) {
+    if (p.n !== contiguous.length) break;
+    contiguous.push(p);
+  }
+  if (contiguous.length > 0) readings.push(contiguous);
+  const out = new Set<string>();
+  for (const r of readings) {
+    let charset = '';
+    const bytes: Buffer[] = [];
+    r.forEach((p, idx) => {
+      let v = p.v;
+      if (p.enc) {
+        if (idx === 0) {
+          const q = /^([^']*)'[^']*'(.*)$/.exec(v);
+          if (q) {
+            charset = q[1]!;
+            v = q[2]!;
+          }
+        }
+        bytes.push(Buffer.from(percentDecode(v)));
+      } else bytes.push(Buffer.from(v, 'utf8'));
+    });
+    const all = Buffer.concat(bytes);
+    if (charset) out.add(decodeBytes(all, charset));
+    out.add(all.toString('utf8'));
+    out.add(all.toString('latin1'));
+  }
+  return [...out];
+}
+
+/** Plain and extended (RFC 2231) values of parameter `base`, grouped. */
+function pieces(header: string, base: string) {
+  const { raw } = tokenize(header);
+  const plain: { v: string; quoted: boolean; tail: string }[] = [];
+  const extended: { n: number; v: string; enc: boolean }[] = [];
+  for (const [name, v, quoted, tail] of raw) {
+    if (name === base) {
+      plain.push({ v, quoted, tail });
+      continue;
+    }
+    if (!name.startsWith(`${base}*`)) continue;
+    const m = /^\*(?:(\d+)(\*?)|)$/.exec(name.slice(base.length));
+    if (!m) continue;
+    if (m[1] === undefined) extended.push({ n: 0, v, enc: true });
+    else extended.push({ n: Number(m[1]), v, enc: m[2] === '*' });
+  }
+  return { plain, extended };
+}
+
+/** Every `boundary` a client could take from a Content-Type value. */
+export function boundaryValues(header: string): string[] {
+  const { plain, extended } = pieces(header, 'boundary');
+  const out = new Set(plain.map((p) => p.v));
+  if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
+  return [...out];
+}
+
+/**
+ * Every value a client could take for parameter `base` of a header value: each occurrence of the
+ * parameter, each reading of its RFC 2231 form (charset, continuations), each also RFC 2047-decoded
+ * (clients decode encoded words in names even where the standard does not allow them), for a quoted
+ * value what a parser that splits at every ';' would keep and what one that appends the text after the
+ * closing quote would make, and an unquoted value without its RFC 822 comments.
+ */
+export function paramValues(header: string, base: string): string[] {
+  const { plain, extended } = pieces(header, base);
+  const out = new Set<string>();
+  for (const p of plain) {
+    out.add(p.v);
+    if (p.quoted && p.v.includes(';')) out.add(p.v.slice(0, p.v.indexOf(';')));
+    if (p.tail !== '') out.add(p.v + p.tail);
+    // RFC 822 comments, which a few parsers drop.
+    if (!p.quoted && p.v.includes('(')) out.add(p.v.replace(/\([^()]*\)/g, '').trim());
+  }
+  if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
+  for (const v of [...out]) out.add(decodeEncodedWords(v));
+  return [...out];
 }

@@ -1,17 +1,16 @@
-// `attach`: refuse attachments by file extension (simscan's attach=.exe:.vbs), looking into nested
-// multiparts and attached messages, with RFC 2047/2231 encoded names.
+// `attach`: refuse attachments by file extension (simscan's attach=.exe:.vbs). Every part is looked
+// at, at any depth, and every name a client could show for it counts (names.ts): one that matches
+// refuses the message. A message past a hard bound of the walk is not accepted unless `onlimit` says so.
 
+import { limitOutcome, limitPolicy, MimeLimitError, ONLIMIT_KEY, type LimitPolicy } from '../mime/limits.js';
+import { nameVariants } from '../mime/names.js';
 import { walkMime } from '../mime/walk.js';
 import { definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { VERSION } from '../version.js';
 
 export interface AttachConfig {
   readonly extensions: readonly string[];
-}
-
-/** The name as Windows would see it: trailing dots and spaces do not count. */
-function normalise(name: string): string {
-  return name.replace(/[\s.]+$/, '').toLowerCase();
+  readonly onlimit: LimitPolicy;
 }
 
 export default definePlugin<AttachConfig>({
@@ -19,7 +18,7 @@ export default definePlugin<AttachConfig>({
   version: VERSION,
   stages: ['general', 'per-user'],
   // Bare words are colon-separated extensions: configure checks them.
-  params: { words: true, keys: { attach: { list: true } } },
+  params: { words: true, keys: { attach: { list: true }, onlimit: ONLIMIT_KEY } },
   configure({ params }) {
     const extensions: string[] = [];
     for (const w of [...params.words, ...params.all('attach')]) {
@@ -31,16 +30,33 @@ export default definePlugin<AttachConfig>({
       }
     }
     if (extensions.length === 0) throw new PluginConfigError('no extensions given (attach=.exe:.vbs)');
-    return { extensions };
+    return { extensions, onlimit: limitPolicy(params) };
   },
-  async run({ config, message }) {
+  async run({ config, message, signal }) {
     let found: { name: string; ext: string } | undefined;
-    await walkMime(message.stream(), (part) => {
-      if (found || part.filename === undefined) return;
-      const name = normalise(part.filename);
-      const ext = config.extensions.find((e) => name.endsWith(e));
-      if (ext) found = { name: part.filename, ext };
-    });
+    const check = (name: string): boolean => {
+      for (const v of nameVariants(name)) {
+        const ext = config.extensions.find((e) => v.endsWith(e));
+        if (ext) {
+          found = { name, ext };
+          return true;
+        }
+      }
+      return false;
+    };
+    try {
+      await walkMime(
+        message.stream(),
+        {
+          part: (part) => part.names.some(check),
+          bodyName: (_part, name) => check(name),
+        },
+        signal,
+      );
+    } catch (err) {
+      if (!(err instanceof MimeLimitError)) throw err;
+      return limitOutcome('attach', config.onlimit, err);
+    }
     if (found) {
       return {
         verdict: 'reject',

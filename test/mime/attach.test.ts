@@ -7,7 +7,7 @@ import { decodeEncodedWords, parseHeaderValue } from '../../src/mime/words.js';
 
 async function parts(text: string): Promise<MimePart[]> {
   const out: MimePart[] = [];
-  await walkMime(new MemoryMessage(Buffer.from(text)).stream(), (p) => out.push(p));
+  await walkMime(new MemoryMessage(Buffer.from(text)).stream(), { part: (p) => void out.push(p) });
   return out;
 }
 

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { AdminRegexError, compileAdminRegex, foldCase } from '../../src/config/admin-regex.js';
+
+test('a catastrophic pattern runs in linear time', () => {
+  const re = compileAdminRegex('(a+)+$');
+  const started = performance.now();
+  assert.equal(re.test(`${'a'.repeat(5000)}!`), false);
+  assert.equal(compileAdminRegex('^(\\w+\\s?)*$', 'i').test(`${'aaaa '.repeat(2000)}!`), false);
+  assert.ok(performance.now() - started < 2000, `${performance.now() - started} ms`);
+  assert.equal(re.test('aaa'), true);
+});
+
+test('patterns the linear engine cannot run, bad flags and bad syntax are refused with a reason', () => {
+  for (const [src, flags, why] of [
+    ['(a)\\1', '', /linear time/],
+    ['(?=x)y', '', /linear time/],
+    ['a{17}', '', /linear time/],
+    ['x', 'u', /flag "u" cannot be used/],
+    ['x', 'g', /flag "g"/],
+    ['(unclosed', '', /Invalid regular expression/],
+  ] as const) {
+    assert.throws(() => compileAdminRegex(src, flags), (e) => e instanceof AdminRegexError && why.test(e.message), `${src}/${flags}`);
+  }
+});
+
+test('lookbehind: run where the engine has it (Node 22 and later), else refused with the reason', () => {
+  let re: RegExp | undefined;
+  try {
+    re = compileAdminRegex('(?<!x)y', 'i');
+  } catch (e) {
+    assert.ok(e instanceof AdminRegexError && /linear time/.test(e.message));
+  }
+  if (re) {
+    assert.equal(re.test('ay'), true);
+    assert.equal(re.test('XY'), false);
+  }
+});
+
+test('the i flag is rewritten into an equivalent pattern without it', () => {
+  const patterns = ['lottery', '[a-z]+x', '[^a-z]', 'caf\u00e9', '\\x41b', '[\\w.-]+@[A-Z]+\\.com', '\u00b5', '(?<n>ab)c', '[a\\-z]', '[\\d-z]', '\\bviagra\\b', '^(a|B)+$', '[\u00c0-\u00ff]', '\\u004b', '[^\\W_]k', 'a.b', '\\Q'];
+  const alphabet = 'aAbBkKzZxX09_.-@ \u00b5\u039c\u03bc\u00df\u1e9e\u00e9\u00c9\u01c4\u01c5\u01c6\u00ff\u0178\u017f\u212a\u0130\u0131iIqQ';
+  const words = ['lottery', 'LOTTERY', 'café', 'CAFÉ', 'Ab', 'AB', 'viagra', 'ViAgRa', 'É', 'kk', 'q', ''];
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (const p of patterns) {
+    const want = new RegExp(p, 'i');
+    const got = compileAdminRegex(p, 'i');
+    assert.equal(got.flags.includes('i'), false);
+    for (let n = 0; n < 2000; n++) {
+      let s = '';
+      for (let k = rnd(6); k > 0; k--) s += alphabet[rnd(alphabet.length)];
+      s += words[rnd(words.length)];
+      for (let k = rnd(3); k > 0; k--) s += alphabet[rnd(alphabet.length)];
+      assert.equal(got.test(s), want.test(s), `/${p}/i on ${JSON.stringify(s)} (rewritten ${foldCase(p)})`);
+    }
+  }
+  assert.equal(foldCase('a1'), '[\\u0041\\u0061]1');
+});
+
+test('routing patterns use the same compile: case-insensitive, anchored by the caller', () => {
+  const re = compileAdminRegex('^(?:.*@example\\.(com|org))$', 'i');
+  assert.equal(re.test('Someone@EXAMPLE.org'), true);
+  assert.equal(re.test('someone@example.net'), false);
+});
