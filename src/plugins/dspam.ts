@@ -7,8 +7,8 @@ import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 
-import { headerEnd } from '../intake/message.js';
-import { hasField, headerFields, removeFields } from '../mime/header-block.js';
+import { editHeader, headerEnd } from '../intake/message.js';
+import { headerFields, removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
 import type { HeaderField, Outcome } from '../pipeline/types.js';
@@ -162,11 +162,9 @@ export default definePlugin<DspamConfig>({
     if (spam && !config.pass) return { verdict: 'reject', text: 'message rejected as spam by dspam (#5.7.1)', flagged: true, details };
     const outcome: Outcome = { verdict: 'accept', headers: fields, flagged: spam, details };
     // X-DSPAM-* fields the message came with (forged, or from elsewhere) do not go on with dspam's.
-    if (hasField(inputHead, X_DSPAM)) {
-      const key = messageKey(ctx.message);
-      const stripped = await ctx.shared(`strip-x-dspam:${key}`, async () => removeFields(await ctx.message.buffer(), X_DSPAM));
-      if (stripped) outcome.replace = stripped;
-    }
+    // Header block only: the body is not copied.
+    const stripped = await ctx.shared(`strip-x-dspam:${messageKey(ctx.message)}`, () => editHeader(ctx.message, (block) => removeFields(block, X_DSPAM)));
+    if (stripped) outcome.replace = stripped;
     return outcome;
   },
 });
