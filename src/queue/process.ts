@@ -129,6 +129,8 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     return r;
   };
   const deadline = new AbortController();
+  // The deadline covers delivery as well (deliverGroups spools what is left past it).
+  const deadlineAt = Date.now() + services.settings.deadlineMs;
   const timer = setTimeout(() => deadline.abort(new DeadlineError()), services.settings.deadlineMs);
   let outcome: PipelineOutcome;
   try {
@@ -169,7 +171,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   job.onDeliver?.(outcome.groups.length);
   let report;
   try {
-    report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
+    report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool, deadlineAt);
   } catch (err) {
     // The daemon's client went away mid-delivery: this run's fate is not an acceptance.
     await settle(outcome, false, fields);
