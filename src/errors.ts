@@ -26,6 +26,7 @@ export const ERRORS = {
   NQQ_ERR_SPOOL: { exit: 71, kind: 'temporary', text: 'mail server temporarily rejected message (#4.3.0)' },
   NQQ_ERR_BUG: { exit: 81, kind: 'temporary', text: 'qq internal bug (#4.3.0)' },
   NQQ_ERR_ENVELOPE_FORMAT: { exit: 91, kind: 'temporary', text: 'qq internal bug (#4.3.0)' },
+  NQQ_ERR_HEADER_TOO_LARGE: { exit: 31, kind: 'permanent', text: 'message refused: its header block is too large (#5.3.4)' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

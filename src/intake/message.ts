@@ -6,6 +6,7 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 
+import { ERRORS, isNqqError, NqqError } from '../errors.js';
 import type { MessageView } from '../pipeline/types.js';
 
 const HEAD_LIMIT = 64 * 1024;
@@ -213,9 +214,9 @@ export const MAX_EDIT_HEAD = 1024 * 1024;
 export async function editHeader(view: MessageView, edit: (head: Buffer) => Buffer | undefined): Promise<MessageView | undefined> {
   const head = await view.head(MAX_EDIT_HEAD);
   if (headerEnd(head) < 0 && head.length < view.size) {
-    // A header block over the bound (a hostile message): edit a copy, as large as the message.
-    const edited = edit(await view.buffer());
-    return edited === undefined ? undefined : new MemoryMessage(edited);
+    // No real mail has such a header block. Editing only its first part would let a field hidden
+    // behind the padding through, and a copy per edit is what this bound is here to prevent.
+    throw new NqqError('NQQ_ERR_HEADER_TOO_LARGE', `header block over ${MAX_EDIT_HEAD} bytes: not edited`);
   }
   const edited = edit(head);
   if (edited === undefined) return undefined;
@@ -225,6 +226,14 @@ export async function editHeader(view: MessageView, edit: (head: Buffer) => Buff
   }
   if (view instanceof PrefixedMessage) return prefixMessage(edited, tailOf(view.base, head.length - view.prefix.length));
   return prefixMessage(edited, tailOf(view, head.length));
+}
+
+/** What a plugin that edits the header block answers when editHeader refuses the message. */
+export function headerEditRefusal(err: unknown): { verdict: 'reject'; text: string; details: Record<string, unknown> } {
+  if (isNqqError(err) && err.code === 'NQQ_ERR_HEADER_TOO_LARGE') {
+    return { verdict: 'reject', text: ERRORS.NQQ_ERR_HEADER_TOO_LARGE.text, details: { refused: err.message } };
+  }
+  throw err;
 }
 
 /** Put `prefix` in front of `view`, flattening nested prefixes. */

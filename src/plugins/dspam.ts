@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-import { editHeader, headerEnd, writeMessage } from '../intake/message.js';
+import { editHeader, headerEditRefusal, headerEnd, writeMessage } from '../intake/message.js';
 import { headerFields, removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
@@ -163,7 +163,12 @@ export default definePlugin<DspamConfig>({
     const outcome: Outcome = { verdict: 'accept', headers: fields, flagged: spam, details };
     // X-DSPAM-* fields the message came with (forged, or from elsewhere) do not go on with dspam's.
     // Header block only: the body is not copied.
-    const stripped = await ctx.shared(`strip-x-dspam:${messageKey(ctx.message)}`, () => editHeader(ctx.message, (block) => removeFields(block, X_DSPAM)));
+    let stripped;
+    try {
+      stripped = await ctx.shared(`strip-x-dspam:${messageKey(ctx.message)}`, () => editHeader(ctx.message, (block) => removeFields(block, X_DSPAM)));
+    } catch (err) {
+      return headerEditRefusal(err);
+    }
     if (stripped) outcome.replace = stripped;
     return outcome;
   },

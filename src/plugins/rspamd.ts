@@ -6,7 +6,7 @@
 
 import { RspamdClient, type RspamdResult } from '../clients/rspamd.js';
 import type { Timeouts } from '../clients/socket.js';
-import { editHeader } from '../intake/message.js';
+import { editHeader, headerEditRefusal } from '../intake/message.js';
 import { removeFields, replaceSubject } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError, type PluginContext } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
@@ -124,14 +124,19 @@ export default definePlugin<RspamdConfig>({
       const edits = JSON.stringify([r.removeHeaders, m.subject ? r.subject : null]);
       // Only the header block is rewritten: the body stays where it is (the spill file), so every
       // recipient's different edit costs a header block, not a copy of the message.
-      const edited = await ctx.shared(`rspamd-edit:${messageKey(ctx.message)}:${edits}`, () =>
-        editHeader(ctx.message, (block) => {
-          let out = block;
-          if (remove) out = removeFields(out, (name, nth, count) => removalPicks(r.removeHeaders, name, nth, count)) ?? out;
-          if (m.subject && r.subject !== undefined) out = replaceSubject(out, r.subject);
-          return out === block ? undefined : out;
-        }),
-      );
+      let edited;
+      try {
+        edited = await ctx.shared(`rspamd-edit:${messageKey(ctx.message)}:${edits}`, () =>
+          editHeader(ctx.message, (block) => {
+            let out = block;
+            if (remove) out = removeFields(out, (name, nth, count) => removalPicks(r.removeHeaders, name, nth, count)) ?? out;
+            if (m.subject && r.subject !== undefined) out = replaceSubject(out, r.subject);
+            return out === block ? undefined : out;
+          }),
+        );
+      } catch (err) {
+        return headerEditRefusal(err);
+      }
       if (edited) outcome.replace = edited;
     }
     return outcome;

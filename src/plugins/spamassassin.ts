@@ -6,7 +6,7 @@
 
 import type { Timeouts } from '../clients/socket.js';
 import { SpamdClient } from '../clients/spamd.js';
-import { editHeader } from '../intake/message.js';
+import { editHeader, headerEditRefusal } from '../intake/message.js';
 import { removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
@@ -101,7 +101,12 @@ export default definePlugin<SpamassassinConfig>({
     const outcome: Outcome = { verdict: 'accept', headers: scan.headers, score: scan.score, flagged: spam, details };
     // spamd drops X-Spam-* fields the message already had (a sender may forge them): so do we.
     // Header block only: the body is not copied.
-    const stripped = await ctx.shared(`strip-x-spam:${key}`, () => editHeader(ctx.message, (block) => removeFields(block, X_SPAM)));
+    let stripped;
+    try {
+      stripped = await ctx.shared(`strip-x-spam:${key}`, () => editHeader(ctx.message, (block) => removeFields(block, X_SPAM)));
+    } catch (err) {
+      return headerEditRefusal(err);
+    }
     if (stripped) outcome.replace = stripped;
     return outcome;
   },

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { editHeader, FileMessage, MemoryMessage, PrefixedMessage, prefixMessage, TailMessage } from '../../src/intake/message.js';
+import { editHeader, FileMessage, MAX_EDIT_HEAD, MemoryMessage, PrefixedMessage, prefixMessage, TailMessage } from '../../src/intake/message.js';
 import { removeFields, replaceSubject } from '../../src/mime/header-block.js';
 import { messageKey } from '../../src/plugin-api/message-key.js';
 import type { MessageView } from '../../src/pipeline/types.js';
@@ -66,4 +66,10 @@ test('a header block that lies all in a prefix; a message with no body; a messag
   assert.equal((await bytes((await editHeader(noBody, (h) => removeFields(h, X_SPAM)))!)).toString(), 'B: 1\n');
   const blankFirst = new MemoryMessage(Buffer.from('\nX-Spam: body\n'));
   assert.equal(await editHeader(blankFirst, (h) => removeFields(h, X_SPAM)), undefined);
+});
+
+test('a header block over MAX_EDIT_HEAD is refused (NQQ_ERR_HEADER_TOO_LARGE), never half edited', async () => {
+  const pad = 'X-Pad: '.padEnd(70, 'p') + '\n';
+  const huge = new MemoryMessage(Buffer.from(`${pad.repeat(Math.ceil(MAX_EDIT_HEAD / pad.length) + 10)}X-Spam: hidden\n\nbody\n`));
+  await assert.rejects(() => editHeader(huge, (h) => removeFields(h, X_SPAM)), (err: unknown) => (err as { code?: string }).code === 'NQQ_ERR_HEADER_TOO_LARGE');
 });

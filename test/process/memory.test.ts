@@ -112,3 +112,16 @@ test('50 MB to 20 recipients with 20 different header edits: under 120 MB peak R
   }
   assert.deepEqual([...seen].sort(), RCPTS);
 });
+
+test('a header block over 1 MiB is not edited (nor copied): the plugin that would edit it refuses the message', async () => {
+  const s = make();
+  const dspam = s.script('dspam', '#!/bin/sh\nprintf "X-DSPAM-Result: Innocent\\n\\n"\ncat >/dev/null\n');
+  s.write('nqqueue.cfb', `:dspam=bin=${dspam}\n`);
+  const pad = Array.from({ length: 20_000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(60)}\n`).join('');
+  // A forged field behind the padding: editing only the first part would let it through.
+  const message = `Subject: padded\n${pad}X-DSPAM-Result: Whitelisted\n\nbody\n`;
+  const r = await s.run({ to: ['a@example.com', 'b@example.com'], message });
+  assert.equal(r.code, 82, r.stderr);
+  assert.equal(r.errorText.toString(), 'Dmessage refused: its header block is too large (#5.3.4)');
+  assert.equal(s.standIn.calls().length, 0);
+});
