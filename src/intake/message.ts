@@ -22,10 +22,14 @@ export async function writeMessage(message: MessageView, out: Writable): Promise
   await new Promise<void>((resolve) => out.end(resolve));
 }
 
-/** Where the header block ends in `buf` (index just past the blank line), or -1. */
+/** Where the header block ends in `buf` (index just past the blank line, LF or CRLF), or -1. */
 export function headerEnd(buf: Buffer): number {
   if (buf.length > 0 && buf[0] === 0x0a) return 1;
+  if (buf.length > 1 && buf[0] === 0x0d && buf[1] === 0x0a) return 2;
   const i = buf.indexOf('\n\n');
+  // Mail injected locally may keep CRLF line ends (qmail-smtpd turns them into LF).
+  const j = buf.indexOf('\n\r\n');
+  if (j >= 0 && (i < 0 || j < i)) return j + 3;
   return i < 0 ? -1 : i + 2;
 }
 
@@ -202,7 +206,7 @@ export function tailOf(view: MessageView, from: number): MessageView {
   return t;
 }
 
-/** Header blocks larger than this are not edited in place: the edit then copies the message. */
+/** Header blocks larger than this are not edited: the plugin that would edit one refuses the message. */
 export const MAX_EDIT_HEAD = 1024 * 1024;
 
 /**

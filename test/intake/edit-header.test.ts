@@ -73,3 +73,9 @@ test('a header block over MAX_EDIT_HEAD is refused (NQQ_ERR_HEADER_TOO_LARGE), n
   const huge = new MemoryMessage(Buffer.from(`${pad.repeat(Math.ceil(MAX_EDIT_HEAD / pad.length) + 10)}X-Spam: hidden\n\nbody\n`));
   await assert.rejects(() => editHeader(huge, (h) => removeFields(h, X_SPAM)), (err: unknown) => (err as { code?: string }).code === 'NQQ_ERR_HEADER_TOO_LARGE');
 });
+
+test('a CRLF message (local injection) is edited at its CRLF blank line', async () => {
+  const crlf = new MemoryMessage(Buffer.from(`A: 1\r\nX-Spam: x\r\n\r\n${'X-Spam: in the body\r\n'.repeat(100_000)}`));
+  const e = await editHeader(crlf, (h) => removeFields(h, X_SPAM));
+  assert.equal((await bytes(e!)).toString(), `A: 1\r\n\r\n${'X-Spam: in the body\r\n'.repeat(100_000)}`);
+});
