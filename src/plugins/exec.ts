@@ -150,9 +150,9 @@ export default definePlugin<ExecConfig>({
       });
       child.stdin!.on('error', () => {}); // a program may answer without reading the message
       child.stdout!.on('error', () => {});
-      const rcpts = child.stdio[RECIPIENTS_FD] as Writable;
-      rcpts.on('error', () => {}); // nor the recipient list
-      rcpts.end(ctx.recipients.length ? `${list}\n` : '');
+      const rcpts = child.stdio[RECIPIENTS_FD] as Writable | null;
+      rcpts?.on('error', () => {}); // nor the recipient list
+      rcpts?.end(ctx.recipients.length ? `${list}\n` : '');
       writeMessage(ctx.message, child.stdin!).catch(() => {});
       child.on('exit', () => {
         // The program is done: anything it left running in its group (and holding its stdout) goes.
