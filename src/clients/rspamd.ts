@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 
 import type { HeaderField, MessageView } from '../pipeline/types.js';
 import { BackendError } from '../plugin-api/define.js';
-import { asBuffer, codedError, ConnectFailure, resolveTimeouts, type CallOptions, type Timeouts } from './socket.js';
+import { codedError, ConnectFailure, resolveTimeouts, type CallOptions, type Timeouts } from './socket.js';
 
 export type RspamdAction = 'no action' | 'greylist' | 'add header' | 'rewrite subject' | 'soft reject' | 'reject';
 
@@ -271,7 +271,10 @@ export class RspamdClient {
       let connected = false;
       let responded = false;
       let req: ClientRequest | undefined;
-      let source: ReturnType<MessageView['stream']> | undefined;
+      let stop: () => void = () => {};
+      const stopped = new Promise<void>((res) => {
+        stop = res;
+      });
       const connectTimer = setTimeout(() => {
         fail(new ConnectFailure(`connect timeout after ${timeouts.connectTimeoutMs} ms`, 'ETIMEDOUT'));
       }, timeouts.connectTimeoutMs);
@@ -280,13 +283,13 @@ export class RspamdClient {
 
       function cleanup(): void {
         settled = true;
+        stop();
         clearTimeout(connectTimer);
         signal.removeEventListener('abort', onAbort);
       }
       function fail(err: unknown): void {
         if (settled) return;
         cleanup();
-        source?.destroy();
         // Destroying the request destroys its socket: a half-used connection never goes back to the pool.
         req?.destroy();
         reject(err);
@@ -358,31 +361,24 @@ export class RspamdClient {
         req.end();
         return;
       }
-      // Stream the body with backpressure; a stream error aborts the request. A view whose stream
-      // disagrees with its size is an error, never a short or padded body.
-      const src = message.stream();
+      // The body chunk by chunk from one reused buffer, each written out before the next is read (so
+      // a large message makes no garbage, however many requests are in flight); a read error aborts
+      // the request. A view whose bytes disagree with its size is an error, never a short or padded body.
       const size = message.size;
-      let sent = 0;
-      source = src;
-      src.on('error', (err) => fail(err));
-      src.on('data', (chunk: unknown) => {
-        if (settled) return;
-        const buf = asBuffer(chunk);
-        sent += buf.length;
-        if (sent > size) {
-          fail(new Error(`message stream is longer than its size (${size} bytes)`));
-          return;
+      const sending = async (): Promise<void> => {
+        let sent = 0;
+        for await (const chunk of message.chunks()) {
+          if (settled) return;
+          sent += chunk.length;
+          if (sent > size) throw new Error(`message stream is longer than its size (${size} bytes)`);
+          // A destroyed request may never call back: `stopped` ends the wait then.
+          await Promise.race([new Promise<void>((res, rej) => req!.write(chunk, (err) => (err ? rej(err) : res()))), stopped]);
+          if (settled) return;
         }
-        if (!req?.write(buf)) {
-          src.pause();
-          req?.once('drain', () => src.resume());
-        }
-      });
-      src.on('end', () => {
-        if (settled) return;
-        if (sent !== size) fail(new Error(`message stream ended after ${sent} of ${size} bytes`));
-        else req?.end();
-      });
+        if (sent !== size) throw new Error(`message stream ended after ${sent} of ${size} bytes`);
+        req?.end();
+      };
+      sending().catch((err: unknown) => fail(err));
     });
   }
 }

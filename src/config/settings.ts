@@ -115,7 +115,7 @@ function parseAbsolutePath(v: string): string {
 
 /** Every global key, its default and its meaning: the documentation of the settings file. */
 export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
-  deadline: { doc: 'whole-message deadline; past it the message is deferred (71)', default: '240s', parse: parseDuration },
+  deadline: { doc: 'whole-message deadline, delivery included; past it the message is deferred (71), or once a copy is queued the rest is spooled', default: '240s', parse: parseDuration },
   timeout: { doc: 'default timeout of one plugin run (a plugin section or PARAMS may override)', default: '60s', parse: parseDuration },
   onerror: { doc: 'default failure policy of a plugin: tempfail, accept or reject', default: 'tempfail', parse: parsePolicy },
   concurrency: { doc: 'recipients whose per-user chains run at the same time', default: '8', parse: parseCount(1, 1024) },

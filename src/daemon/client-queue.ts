@@ -43,8 +43,10 @@ export class ClientQueue implements QueueSink {
     await this.write(u32(0));
   }
 
-  async deliver(message: MessageView, envelope: Buffer): Promise<QueueResult> {
-    await this.write(Buffer.concat([Buffer.from('Q'), u32(Math.min(this.timeoutMs, 0xffffffff))]));
+  async deliver(message: MessageView, envelope: Buffer, limitMs?: number): Promise<QueueResult> {
+    // nqqueue-qq kills qmail-queue at this timeout: the message's deadline when that comes first.
+    const timeoutMs = Math.max(1, Math.floor(Math.min(this.timeoutMs, limitMs ?? Infinity)));
+    await this.write(Buffer.concat([Buffer.from('Q'), u32(Math.min(timeoutMs, 0xffffffff))]));
     await this.frames(message.chunks());
     await this.frames([envelope]);
     // 'q', the status, the pid of the client's qmail-queue (0: none was started).
@@ -53,7 +55,10 @@ export class ClientQueue implements QueueSink {
     const status = answer[1]!;
     const pid = answer.readUInt32BE(2) || undefined;
     if (status === 0) return { ok: true, pid };
-    if (status === 255) return { ok: false, code: 71, reason: 'qmail-queue was killed, timed out or could not be run (nqqueue-qq)', pid };
+    if (status === 255) {
+      const why = timeoutMs < this.timeoutMs ? `was stopped at the message deadline (after ${timeoutMs} ms), killed` : 'was killed, timed out';
+      return { ok: false, code: 71, reason: `qmail-queue ${why} or could not be run (nqqueue-qq)`, pid };
+    }
     return { ok: false, code: status, reason: `qmail-queue exited ${status}`, pid };
   }
 }

@@ -1,10 +1,11 @@
 // Acting on the plan: one qmail-queue call per group; a failure after an earlier success goes to the
-// retry spool (exit 0), a failure of the first call is the exit code (nothing was queued).
+// retry spool (exit 0), a failure of the first call is the exit code (nothing was queued). The
+// message's deadline bounds the calls: past it the copies left are spooled.
 
 import { describeError } from '../errors.js';
 import { encodeEnvelope } from '../qmail/envelope.js';
 import type { DeliveryGroup } from '../pipeline/run.js';
-import type { QueueSink } from './qmail-queue.js';
+import type { QueueResult, QueueSink } from './qmail-queue.js';
 import type { Spool } from './spool.js';
 
 export interface DeliveryReport {
@@ -16,13 +17,28 @@ export interface DeliveryReport {
   readonly reason?: string;
 }
 
-export async function deliverGroups(groups: readonly DeliveryGroup[], sender: Buffer, sink: QueueSink, spool: Spool): Promise<DeliveryReport> {
+/**
+ * `deadline` (a Date.now() time) covers delivery too: each qmail-queue call is stopped at it, and past
+ * it copies not yet queued go to the retry spool — unless none was queued yet: then the message is
+ * deferred (71), which duplicates nothing.
+ */
+export async function deliverGroups(
+  groups: readonly DeliveryGroup[],
+  sender: Buffer,
+  sink: QueueSink,
+  spool: Spool,
+  deadline = Infinity,
+): Promise<DeliveryReport> {
   const report: { recipients: number; outcome: string; pid?: number }[] = [];
   let queued = 0;
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i]!;
     const envelope = encodeEnvelope(sender, g.recipients.map((r) => r.raw));
-    const r = await sink.deliver(g.message, envelope);
+    const left = deadline - Date.now();
+    const r: QueueResult =
+      left > 0
+        ? await sink.deliver(g.message, envelope, Number.isFinite(left) ? left : undefined)
+        : { ok: false, code: 71, reason: 'the message deadline passed before this copy was queued' };
     if (r.ok) {
       queued++;
       report.push({ recipients: g.recipients.length, outcome: 'queued', pid: r.pid });

@@ -17,7 +17,11 @@ export type QueueResult =
 
 export interface QueueSink {
   readonly name: string;
-  deliver(message: MessageView, envelope: Buffer): Promise<QueueResult>;
+  /**
+   * One qmail-queue call. `limitMs` (the time left before the message's deadline) shortens the call's
+   * own timeout: past it qmail-queue is killed and the call fails.
+   */
+  deliver(message: MessageView, envelope: Buffer, limitMs?: number): Promise<QueueResult>;
 }
 
 /** The exit code NQqueue reports when qmail-queue could not give one of its own. */
@@ -33,7 +37,9 @@ export class QmailQueue implements QueueSink {
     return this.path;
   }
 
-  deliver(message: MessageView, envelope: Buffer): Promise<QueueResult> {
+  deliver(message: MessageView, envelope: Buffer, limitMs?: number): Promise<QueueResult> {
+    const byDeadline = limitMs !== undefined && limitMs < this.timeoutMs;
+    const timeoutMs = byDeadline ? Math.max(0, Math.floor(limitMs)) : this.timeoutMs;
     return new Promise<QueueResult>((resolve) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -54,7 +60,7 @@ export class QmailQueue implements QueueSink {
       timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGKILL');
-      }, this.timeoutMs);
+      }, timeoutMs);
       const msgIn = child.stdin!;
       // Node creates the child's fd 1 as a socket pair; the child reads the envelope from it.
       const envIn = child.stdout as unknown as Writable;
@@ -64,8 +70,10 @@ export class QmailQueue implements QueueSink {
       child.on('error', (err) => done({ ok: false, code: NO_CODE, reason: `cannot run ${this.path}: ${describeError(err)}` }));
       child.on('exit', (code, signal) => {
         const pid = child.pid;
-        if (timedOut) done({ ok: false, code: NO_CODE, reason: `${this.path} timed out after ${this.timeoutMs} ms`, pid });
-        else if (signal) done({ ok: false, code: NO_CODE, reason: `${this.path} was killed by ${signal}`, pid });
+        if (timedOut) {
+          const why = byDeadline ? `was stopped at the message deadline (after ${timeoutMs} ms)` : `timed out after ${timeoutMs} ms`;
+          done({ ok: false, code: NO_CODE, reason: `${this.path} ${why}`, pid });
+        } else if (signal) done({ ok: false, code: NO_CODE, reason: `${this.path} was killed by ${signal}`, pid });
         else if (code === 0) done({ ok: true, pid });
         else done({ ok: false, code: code ?? NO_CODE, reason: `${this.path} exited ${code}`, pid });
       });

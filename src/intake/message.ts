@@ -6,6 +6,7 @@ import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 
+import { ERRORS, isNqqError, NqqError } from '../errors.js';
 import type { MessageView } from '../pipeline/types.js';
 
 const HEAD_LIMIT = 64 * 1024;
@@ -21,10 +22,14 @@ export async function writeMessage(message: MessageView, out: Writable): Promise
   await new Promise<void>((resolve) => out.end(resolve));
 }
 
-/** Where the header block ends in `buf` (index just past the blank line), or -1. */
+/** Where the header block ends in `buf` (index just past the blank line, LF or CRLF), or -1. */
 export function headerEnd(buf: Buffer): number {
   if (buf.length > 0 && buf[0] === 0x0a) return 1;
+  if (buf.length > 1 && buf[0] === 0x0d && buf[1] === 0x0a) return 2;
   const i = buf.indexOf('\n\n');
+  // Mail injected locally may keep CRLF line ends (qmail-smtpd turns them into LF).
+  const j = buf.indexOf('\n\r\n');
+  if (j >= 0 && (i < 0 || j < i)) return j + 3;
   return i < 0 ? -1 : i + 2;
 }
 
@@ -37,6 +42,10 @@ export class MemoryMessage implements MessageView {
   constructor(private readonly buf: Buffer) {}
   get size(): number {
     return this.buf.length;
+  }
+  /** The bytes, without a promise (for views over this one). */
+  bufferNow(): Buffer {
+    return this.buf;
   }
   async buffer(): Promise<Buffer> {
     return this.buf;
@@ -124,6 +133,111 @@ export class PrefixedMessage implements MessageView {
     if (this.prefix.length >= limit) return cutHead(this.prefix, limit);
     return cutHead(Buffer.concat([this.prefix, await this.base.head(limit - this.prefix.length)]), limit);
   }
+}
+
+/**
+ * The bytes of `root` from `from` on, read from `root` itself (nothing is copied): the body under an
+ * edited header block. A FileMessage is read from that offset, a MemoryMessage is a subarray of it.
+ */
+export class TailMessage implements MessageView {
+  constructor(
+    readonly root: MessageView,
+    readonly from: number,
+  ) {}
+  get size(): number {
+    return this.root.size - this.from;
+  }
+  private view(): MessageView | undefined {
+    if (this.root instanceof MemoryMessage) return new MemoryMessage(this.root.bufferNow().subarray(this.from));
+    if (this.root instanceof FileMessage) return new FileMessage(this.root.path, this.size, this.root.offset + this.from);
+    return undefined;
+  }
+  async buffer(): Promise<Buffer> {
+    const v = this.view();
+    if (v) return v.buffer();
+    return (await this.root.buffer()).subarray(this.from);
+  }
+  stream(): Readable {
+    const v = this.view();
+    if (v) return v.stream();
+    return Readable.from(this.chunks(), { objectMode: false });
+  }
+  async *chunks(): AsyncIterable<Buffer> {
+    const v = this.view();
+    if (v) {
+      yield* v.chunks();
+      return;
+    }
+    // Any other view: its bytes are skipped up to `from`.
+    let skip = this.from;
+    for await (const c of this.root.chunks()) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      yield skip > 0 ? c.subarray(skip) : c;
+      skip = 0;
+    }
+  }
+  async head(limit = HEAD_LIMIT): Promise<Buffer> {
+    const v = this.view();
+    if (v) return v.head(limit);
+    return cutHead(await this.buffer(), limit);
+  }
+}
+
+/** One TailMessage per root and offset, so copies with the same body are grouped and keyed as one. */
+const tails = new WeakMap<MessageView, Map<number, TailMessage>>();
+
+/** The bytes of `view` from `from` on, without copying them. */
+export function tailOf(view: MessageView, from: number): MessageView {
+  if (from === 0) return view;
+  if (view instanceof TailMessage) return tailOf(view.root, view.from + from);
+  let byOffset = tails.get(view);
+  if (!byOffset) {
+    byOffset = new Map();
+    tails.set(view, byOffset);
+  }
+  let t = byOffset.get(from);
+  if (!t) {
+    t = new TailMessage(view, from);
+    byOffset.set(from, t);
+  }
+  return t;
+}
+
+/** Header blocks larger than this are not edited: the plugin that would edit one refuses the message. */
+export const MAX_EDIT_HEAD = 1024 * 1024;
+
+/**
+ * The message with its header block rewritten by `edit` (given the header block, blank line included;
+ * undefined: nothing to change). The result is the new header block in front of the body of the
+ * message it came from — the body is read from there, never copied — so any number of different edits
+ * of one large message cost one header block each.
+ */
+export async function editHeader(view: MessageView, edit: (head: Buffer) => Buffer | undefined): Promise<MessageView | undefined> {
+  const head = await view.head(MAX_EDIT_HEAD);
+  if (headerEnd(head) < 0 && head.length < view.size) {
+    // No real mail has such a header block. Editing only its first part would let a field hidden
+    // behind the padding through, and a copy per edit is what this bound is here to prevent.
+    throw new NqqError('NQQ_ERR_HEADER_TOO_LARGE', `header block over ${MAX_EDIT_HEAD} bytes: not edited`);
+  }
+  const edited = edit(head);
+  if (edited === undefined) return undefined;
+  if (view instanceof PrefixedMessage && head.length <= view.prefix.length) {
+    // The header block is all in the prefix: the prefix's rest and the base follow the new block.
+    return prefixMessage(Buffer.concat([edited, view.prefix.subarray(head.length)]), view.base);
+  }
+  if (view instanceof PrefixedMessage) return prefixMessage(edited, tailOf(view.base, head.length - view.prefix.length));
+  return prefixMessage(edited, tailOf(view, head.length));
+}
+
+/** What a plugin that edits the header block answers when editHeader refuses the message. */
+export function headerEditRefusal(err: unknown): { verdict: 'reject'; text: string; details: Record<string, unknown> } {
+  if (isNqqError(err) && err.code === 'NQQ_ERR_HEADER_TOO_LARGE') {
+    return { verdict: 'reject', text: ERRORS.NQQ_ERR_HEADER_TOO_LARGE.text, details: { refused: err.message } };
+  }
+  throw err;
 }
 
 /** Put `prefix` in front of `view`, flattening nested prefixes. */

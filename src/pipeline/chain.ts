@@ -65,6 +65,11 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+function isView(v: unknown): v is MessageView {
+  const m = v as Partial<MessageView> | null;
+  return typeof m === 'object' && m !== null && typeof m.size === 'number' && typeof m.chunks === 'function' && typeof m.stream === 'function' && typeof m.head === 'function' && typeof m.buffer === 'function';
+}
+
 function checkOutcome(o: unknown): Outcome {
   if (!o || typeof o !== 'object') throw new Error('plugin returned no verdict');
   const v = (o as Outcome).verdict;
@@ -72,6 +77,8 @@ function checkOutcome(o: unknown): Outcome {
     throw new Error(`plugin returned an unknown verdict ${JSON.stringify(v)}`);
   }
   if (v === 'reject' && typeof (o as { text?: unknown }).text !== 'string') throw new Error('reject without a text');
+  const replace = (o as { replace?: unknown }).replace;
+  if (v === 'accept' && replace !== undefined && !Buffer.isBuffer(replace) && !isView(replace)) throw new Error('replace is neither bytes nor a message view');
   return o as Outcome;
 }
 
@@ -162,7 +169,7 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
     results.push(result);
     input.base.debug(2, `${input.stage}${input.recipient ? ` ${input.recipient}` : ''}: ${cp.def.name} -> ${result.verdict}${error ? ` (${error})` : ''} ${ms}ms`);
     if (outcome.verdict !== 'accept') return { results, message, verdict: outcome.verdict, text };
-    if (outcome.replace !== undefined) message = new MemoryMessage(outcome.replace);
+    if (outcome.replace !== undefined) message = Buffer.isBuffer(outcome.replace) ? new MemoryMessage(outcome.replace) : outcome.replace;
     if (headers.length) message = prefixMessage(renderHeaders(headers), message);
   }
   return { results, message, verdict: 'accept' };

@@ -17,11 +17,70 @@ export function renderHeaders(fields: readonly HeaderField[]): Buffer {
     // eslint-disable-next-line no-control-regex
     if (/[\x00-\x08\x0b-\x1f\x7f]/.test(value)) throw new Error(`header ${f.name}: control character in value`);
     if (/\n(?![ \t])/.test(value) || value.endsWith('\n')) throw new Error(`header ${f.name}: line break in value`);
-    const lines = value.split('\n');
-    if (lines.some((l) => Buffer.byteLength(l) > 990)) throw new Error(`header ${f.name}: line too long`);
-    out += `${f.name}: ${value}\n`;
+    out += `${foldLong(`${f.name}: ${value}`)}\n`;
   }
   return Buffer.from(out, 'utf8');
+}
+
+/** RFC 5322 allows 998 bytes a line; NQqueue keeps its lines shorter than this. */
+export const MAX_LINE = 990;
+/** Where a long line is folded (RFC 5322's recommended line length). */
+const FOLD_AT = 78;
+
+/**
+ * A header field (with its existing folds) whose every line is at most MAX_LINE bytes. Lines already
+ * short enough are kept as they are. A longer line is folded before its spaces and tabs at about 78
+ * columns (unfolding gives the value back exactly); a run of more than MAX_LINE bytes without any is
+ * broken every MAX_LINE bytes with a newline and a tab (a long header line is never a reason to refuse
+ * or defer a message — spamd writes such runs when a rule list has no spaces in it).
+ */
+export function foldLong(field: string): string {
+  return field
+    .split('\n')
+    .map((line, i) => (Buffer.byteLength(line) <= MAX_LINE ? line : foldLine(line, i === 0)))
+    .join('\n');
+}
+
+function foldLine(line: string, first: boolean): string {
+  // Pieces that each start at a space or tab (the first one at the line's start).
+  const pieces = line.split(/(?=[ \t])/);
+  if (first) {
+    // The field name keeps the first word of its value on its line.
+    let k = 1;
+    while (k < pieces.length - 1 && /^[ \t]+$/.test(pieces[k]!)) k++;
+    pieces.splice(0, k + 1, pieces.slice(0, k + 1).join(''));
+  }
+  const out: string[] = [];
+  let current = '';
+  for (const p of pieces) {
+    // A piece of only white space stays on its line: a continuation line must hold something else.
+    if (current !== '' && !/^[ \t]+$/.test(p) && Buffer.byteLength(current) + Buffer.byteLength(p) > FOLD_AT) {
+      out.push(current);
+      current = p;
+    } else current += p;
+  }
+  out.push(current);
+  return out.flatMap(hardBreak).join('\n');
+}
+
+/** A line with no room to fold: cut every MAX_LINE bytes (on a character boundary), each cut + a tab. */
+function hardBreak(line: string): string[] {
+  if (Buffer.byteLength(line) <= MAX_LINE) return [line];
+  const parts: string[] = [];
+  let current = '';
+  let bytes = 0;
+  for (const ch of line) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > MAX_LINE) {
+      parts.push(current);
+      current = '\t';
+      bytes = 1;
+    }
+    current += ch;
+    bytes += n;
+  }
+  parts.push(current);
+  return parts;
 }
 
 /** RFC 5322 date-time in UTC. */

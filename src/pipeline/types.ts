@@ -51,7 +51,11 @@ interface OutcomeBase {
 }
 
 export type Outcome =
-  | (OutcomeBase & { verdict: 'accept'; headers?: readonly HeaderField[]; replace?: Buffer })
+  /**
+   * `replace`: the message from here on — its bytes, or a view (e.g. a new header block over the old
+   * body, which costs no copy of the message).
+   */
+  | (OutcomeBase & { verdict: 'accept'; headers?: readonly HeaderField[]; replace?: Buffer | MessageView })
   | (OutcomeBase & { verdict: 'reject'; text: string })
   | (OutcomeBase & { verdict: 'drop'; reason: string })
   | (OutcomeBase & { verdict: 'tempfail'; text?: string });

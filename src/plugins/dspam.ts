@@ -5,13 +5,12 @@
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream/promises';
 
-import { headerEnd } from '../intake/message.js';
-import { hasField, headerFields, removeFields } from '../mime/header-block.js';
+import { editHeader, headerEditRefusal, headerEnd, writeMessage } from '../intake/message.js';
+import { headerFields, removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
-import type { HeaderField, Outcome } from '../pipeline/types.js';
+import type { HeaderField, MessageView, Outcome } from '../pipeline/types.js';
 import { plainAddress } from '../qmail/plain-address.js';
 import { VERSION } from '../version.js';
 
@@ -77,7 +76,7 @@ function field(fields: readonly HeaderField[], name: string): string | undefined
 }
 
 /** Run dspam; resolves with the header block of its output. */
-function runDspam(bin: string, user: string, ctx: { message: { stream(): NodeJS.ReadableStream }; signal: AbortSignal }): Promise<Buffer> {
+function runDspam(bin: string, user: string, ctx: { message: MessageView; signal: AbortSignal }): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const child = spawn(bin, ['--stdout', '--deliver=innocent,spam', '--user', user], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -107,7 +106,8 @@ function runDspam(bin: string, user: string, ctx: { message: { stream(): NodeJS.
     });
     child.stdin!.on('error', () => {}); // dspam may exit without reading: its exit status says why
     child.stdout!.on('error', () => {});
-    pipeline(ctx.message.stream() as NodeJS.ReadableStream, child.stdin!).catch(() => {});
+    // Chunk by chunk from one reused buffer: a large message makes no garbage on its way to dspam.
+    writeMessage(ctx.message, child.stdin!).catch(() => {});
     child.on('error', (err) => reject(new BackendError(`${bin}: ${err.message}`, { cause: err })));
     child.on('close', (code, sig) => {
       const why = stderr.trim().split('\n', 1)[0]?.slice(0, 200);
@@ -172,11 +172,14 @@ export default definePlugin<DspamConfig>({
     if (spam && !config.pass) return { verdict: 'reject', text: 'message rejected as spam by dspam (#5.7.1)', flagged: true, details };
     const outcome: Outcome = { verdict: 'accept', headers: fields, flagged: spam, details };
     // X-DSPAM-* fields the message came with (forged, or from elsewhere) do not go on with dspam's.
-    if (hasField(inputHead, X_DSPAM)) {
-      const key = messageKey(ctx.message);
-      const stripped = await ctx.shared(`strip-x-dspam:${key}`, async () => removeFields(await ctx.message.buffer(), X_DSPAM));
-      if (stripped) outcome.replace = stripped;
+    // Header block only: the body is not copied.
+    let stripped;
+    try {
+      stripped = await ctx.shared(`strip-x-dspam:${messageKey(ctx.message)}`, () => editHeader(ctx.message, (block) => removeFields(block, X_DSPAM)));
+    } catch (err) {
+      return headerEditRefusal(err);
     }
+    if (stripped) outcome.replace = stripped;
     return outcome;
   },
 });

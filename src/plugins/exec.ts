@@ -1,11 +1,14 @@
-// `exec`: run any program. The message on stdin; envelope, client and earlier results in environment
-// variables. Exit 0 accept (stdout: header lines to add), 100 reject (first line of stdout: the text),
-// 111 tempfail; anything else is a failure and the failure policy decides.
+// `exec`: run any program. The message on stdin, the recipient list on fd 3; envelope, client and
+// earlier results in environment variables. Exit 0 accept (stdout: header lines to add), 100 reject
+// (first line of stdout: the text), 111 tempfail; anything else is a failure and the failure policy
+// decides. The program leads a process group of its own: at its timeout the group gets SIGTERM, then
+// SIGKILL, and whatever it leaves running when it exits is killed.
 
 import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
 
+import { writeMessage } from '../intake/message.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import type { HeaderField } from '../pipeline/types.js';
 import { VERSION } from '../version.js';
@@ -18,6 +21,56 @@ export interface ExecConfig {
 }
 
 const MAX_OUTPUT = 64 * 1024;
+/** The descriptor that carries the recipient list, one address a line. */
+export const RECIPIENTS_FD = 3;
+/** Up to this many bytes the list is also in NQQ_RECIPIENTS. */
+export const RECIPIENTS_ENV_MAX = 64 * 1024;
+/** Between SIGTERM and SIGKILL to a program's process group at its timeout. */
+export const KILL_GRACE_MS = 2000;
+
+/** Process groups of programs that were stopped and may not be gone yet. */
+const stopping = new Set<number>();
+let exitHook = false;
+
+function killGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    // the group is gone
+  }
+}
+
+/**
+ * The process group a program leads. stop(): SIGTERM now, SIGKILL after the grace — or when this
+ * process exits first (the standalone program exits as soon as the message is decided), so nothing
+ * the program started outlives NQqueue either way.
+ */
+function trackGroup(pgid: number): { stop(): void; kill(sig: NodeJS.Signals): void; done(): void } {
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      killGroup(pgid, 'SIGTERM');
+      stopping.add(pgid);
+      if (!exitHook) {
+        exitHook = true;
+        process.once('exit', () => stopping.forEach((g) => killGroup(g, 'SIGKILL')));
+      }
+      setTimeout(() => {
+        killGroup(pgid, 'SIGKILL');
+        stopping.delete(pgid);
+      }, KILL_GRACE_MS).unref();
+    },
+    kill(sig) {
+      killGroup(pgid, sig);
+    },
+    done() {
+      // Still SIGKILLed after the grace if it was stopped: its children may not have gone yet.
+      if (!stopped) killGroup(pgid, 'SIGKILL');
+    },
+  };
+}
 
 /** Header lines from the program's stdout: `Name: value`, continuation lines start with space or tab. */
 export function parseHeaderLines(out: string): HeaderField[] {
@@ -71,26 +124,38 @@ export default definePlugin<ExecConfig>({
   },
   run(ctx) {
     const { config, signal } = ctx;
+    const list = ctx.recipients.join('\n');
     const env: Record<string, string> = {
       ...ctx.client.env,
       PATH: '/usr/local/bin:/usr/bin:/bin',
       NQQ_STAGE: ctx.stage,
       NQQ_SENDER: ctx.sender,
-      NQQ_RECIPIENTS: ctx.recipients.join('\n'),
+      NQQ_RECIPIENT_COUNT: String(ctx.recipients.length),
+      NQQ_RECIPIENTS_FD: String(RECIPIENTS_FD),
       NQQ_MESSAGE_ID: ctx.messageId,
       NQQ_MESSAGE_SIZE: String(ctx.message.size),
       NQQ_RESULTS: JSON.stringify(ctx.results.map((r) => ({ plugin: r.plugin, verdict: r.verdict, score: r.score, flagged: r.flagged }))),
     };
+    // A long list cannot be in the environment (Linux refuses one variable over 128 KiB, and the
+    // program could not be started): then it is only on the descriptor.
+    if (Buffer.byteLength(list) <= RECIPIENTS_ENV_MAX) env.NQQ_RECIPIENTS = list;
     if (ctx.recipient !== undefined) env.NQQ_RECIPIENT = ctx.recipient;
     if (ctx.client.helo !== undefined) env.NQQ_HELO = ctx.client.helo;
     return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      // Its own process group, so that at its timeout whatever it started goes with it.
       const child = spawn(config.program, [...config.args], {
-        stdio: ['pipe', 'pipe', 'ignore'],
+        stdio: ['pipe', 'pipe', 'ignore', 'pipe'],
         env,
         cwd: '/',
-        signal,
-        killSignal: 'SIGKILL',
+        detached: true,
       });
+      const group = child.pid === undefined ? undefined : trackGroup(child.pid);
+      const onAbort = () => {
+        group?.stop();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
       let out = Buffer.alloc(0);
       let overflow = false;
       child.stdout!.on('data', (c: Buffer) => {
@@ -99,9 +164,23 @@ export default definePlugin<ExecConfig>({
       });
       child.stdin!.on('error', () => {}); // a program may answer without reading the message
       child.stdout!.on('error', () => {});
-      pipeline(ctx.message.stream(), child.stdin!).catch(() => {});
-      child.on('error', (err) => reject(new BackendError(`${config.program}: ${err.message}`)));
+      const rcpts = child.stdio[RECIPIENTS_FD] as Writable | null;
+      rcpts?.on('error', () => {}); // nor the recipient list
+      rcpts?.end(ctx.recipients.length ? `${list}\n` : '');
+      writeMessage(ctx.message, child.stdin!).catch(() => {});
+      child.on('exit', () => {
+        // The program is done: anything it left running in its group (and holding its stdout) goes.
+        group?.kill('SIGKILL');
+      });
+      child.on('error', (err) => {
+        signal.removeEventListener('abort', onAbort);
+        group?.stop();
+        reject(new BackendError(`${config.program}: ${err.message}`));
+      });
       child.on('close', (code, sig) => {
+        signal.removeEventListener('abort', onAbort);
+        group?.done();
+        if (signal.aborted) return;
         if (sig) return reject(new BackendError(`${config.program} killed by ${sig}`));
         if (overflow) return reject(new BackendError(`${config.program} wrote more than ${MAX_OUTPUT} bytes`));
         const text = out.toString('utf8');

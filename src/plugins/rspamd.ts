@@ -6,7 +6,8 @@
 
 import { RspamdClient, type RspamdResult } from '../clients/rspamd.js';
 import type { Timeouts } from '../clients/socket.js';
-import { hasField, removeFields, replaceSubject } from '../mime/header-block.js';
+import { editHeader, headerEditRefusal } from '../intake/message.js';
+import { removeFields, replaceSubject } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError, type PluginContext } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
 import type { HeaderField, Outcome } from '../pipeline/types.js';
@@ -136,17 +137,25 @@ export default definePlugin<RspamdConfig>({
     if (m.kind === 'tempfail') return { verdict: 'tempfail', text: m.text, score: r.score, flagged: true, details };
     const outcome: Outcome = { verdict: 'accept', headers: m.headers, score: r.score, flagged: m.flagged, details };
     // rspamd asks to remove the fields it replaces (a sender may forge them), and may rewrite the Subject.
-    const head = await ctx.message.head();
-    const remove = r.removeHeaders.length > 0 && hasField(head, (n) => r.removeHeaders.some((x) => x.name.toLowerCase() === n.toLowerCase()));
+    const remove = r.removeHeaders.length > 0;
     if (remove || (m.subject && r.subject !== undefined)) {
       const edits = JSON.stringify([r.removeHeaders, m.subject ? r.subject : null]);
-      const edited = await ctx.shared(`rspamd-edit:${messageKey(ctx.message)}:${edits}`, async () => {
-        let buf = await ctx.message.buffer();
-        if (remove) buf = removeFields(buf, (name, nth, count) => removalPicks(r.removeHeaders, name, nth, count)) ?? buf;
-        if (m.subject && r.subject !== undefined) buf = replaceSubject(buf, r.subject);
-        return buf;
-      });
-      outcome.replace = edited;
+      // Only the header block is rewritten: the body stays where it is (the spill file), so every
+      // recipient's different edit costs a header block, not a copy of the message.
+      let edited;
+      try {
+        edited = await ctx.shared(`rspamd-edit:${messageKey(ctx.message)}:${edits}`, () =>
+          editHeader(ctx.message, (block) => {
+            let out = block;
+            if (remove) out = removeFields(out, (name, nth, count) => removalPicks(r.removeHeaders, name, nth, count)) ?? out;
+            if (m.subject && r.subject !== undefined) out = replaceSubject(out, r.subject);
+            return out === block ? undefined : out;
+          }),
+        );
+      } catch (err) {
+        return headerEditRefusal(err);
+      }
+      if (edited) outcome.replace = edited;
     }
     return outcome;
   },

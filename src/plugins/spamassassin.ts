@@ -6,7 +6,8 @@
 
 import type { Timeouts } from '../clients/socket.js';
 import { SpamdClient } from '../clients/spamd.js';
-import { hasField, removeFields } from '../mime/header-block.js';
+import { editHeader, headerEditRefusal } from '../intake/message.js';
+import { removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
 import type { Outcome } from '../pipeline/types.js';
@@ -111,10 +112,14 @@ export default definePlugin<SpamassassinConfig>({
     if (spam && !config.pass) return { verdict: 'reject', text: spamText(scan.score, threshold), score: scan.score, flagged: true, details };
     const outcome: Outcome = { verdict: 'accept', headers: scan.headers, score: scan.score, flagged: spam, details };
     // spamd drops X-Spam-* fields the message already had (a sender may forge them): so do we.
-    if (hasField(await ctx.message.head(), X_SPAM)) {
-      const stripped = await ctx.shared(`strip-x-spam:${key}`, async () => removeFields(await ctx.message.buffer(), X_SPAM));
-      if (stripped) outcome.replace = stripped;
+    // Header block only: the body is not copied.
+    let stripped;
+    try {
+      stripped = await ctx.shared(`strip-x-spam:${key}`, () => editHeader(ctx.message, (block) => removeFields(block, X_SPAM)));
+    } catch (err) {
+      return headerEditRefusal(err);
     }
+    if (stripped) outcome.replace = stripped;
     return outcome;
   },
 });

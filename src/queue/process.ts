@@ -137,6 +137,8 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     return r;
   };
   const deadline = new AbortController();
+  // The deadline covers delivery as well (deliverGroups spools what is left past it).
+  const deadlineAt = Date.now() + services.settings.deadlineMs;
   const timer = setTimeout(() => deadline.abort(new DeadlineError()), services.settings.deadlineMs);
   let outcome: PipelineOutcome;
   try {
@@ -188,7 +190,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   job.onDeliver?.(outcome.groups.length, { ...fields, result: 'accept' });
   let report;
   try {
-    report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool);
+    report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool, deadlineAt);
   } catch (err) {
     // The daemon's client went away mid-delivery: it may have queued every copy and exit 0, so what
     // was committed stays (at worst one copy too many when it defers or falls back instead).

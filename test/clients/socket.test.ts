@@ -397,6 +397,7 @@ describe('rspamd HTTP details (stand-in server)', LIMIT, () => {
     const srv = await httpServer(t, (_req, res) => res.end('{}'));
     const client = new RspamdClient({ urls: [srv.url] });
     t.after(() => client.close());
+    // Every way of reading the body fails (the client sends it from chunks()).
     const broken: MessageView = {
       ...bufferView(Buffer.alloc(10)),
       size: 100_000,
@@ -406,6 +407,10 @@ describe('rspamd HTTP details (stand-in server)', LIMIT, () => {
             this.destroy(new Error('disk read failed'));
           },
         }),
+      // eslint-disable-next-line require-yield
+      chunks: async function* () {
+        throw new Error('disk read failed');
+      },
     };
     await assert.rejects(client.check(broken, { ...call(), from: 'a@b', rcpt: ['c@d'] }), /disk read failed/);
   });

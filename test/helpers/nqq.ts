@@ -41,6 +41,8 @@ export interface Setup {
   run(o: RunInput): Promise<Outcome>;
   /** Run a subcommand (`nqqueue explain ...`) with this setup's environment. */
   command(args: string[], input?: Buffer | string, extraEnv?: Record<string, string>): { code: number | null; stdout: string; stderr: string };
+  /** Daemon mode: the PID of this setup's `nqqueue serve` (undefined before the first run, or standalone). */
+  daemonPid(): number | undefined;
   cleanup(): void;
 }
 
@@ -148,6 +150,9 @@ export function setup(o: SetupOptions = {}): Setup {
         timeout: 60_000,
       });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    },
+    daemonPid() {
+      return daemon && daemon.exitCode === null ? daemon.pid : undefined;
     },
     cleanup() {
       if (daemon && daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
