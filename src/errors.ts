@@ -26,6 +26,8 @@ export const ERRORS = {
   NQQ_ERR_SPOOL: { exit: 71, kind: 'temporary', text: 'mail server temporarily rejected message (#4.3.0)' },
   NQQ_ERR_BUG: { exit: 81, kind: 'temporary', text: 'qq internal bug (#4.3.0)' },
   NQQ_ERR_ENVELOPE_FORMAT: { exit: 91, kind: 'temporary', text: 'qq internal bug (#4.3.0)' },
+  NQQ_ERR_OWNER: { exit: 71, kind: 'temporary', text: 'mail server configuration error, try again later (#4.3.0)' },
+  NQQ_ERR_RUNTIME: { exit: 71, kind: 'temporary', text: 'mail server temporarily rejected message (#4.3.0)' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { NqqError } from '../errors.js';
+import { becomeHomeOwner } from '../ops/owner.js';
 import { MessageCollector } from '../intake/message.js';
 import { readFdChunks } from '../intake/fd.js';
 import { sweepStale } from '../intake/workdir.js';
@@ -73,6 +74,8 @@ export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
     let configError: unknown;
     try {
       const paths = pathsFrom(env);
+      // Run as root (qmail-inject from a root cron job): become the home's owner before anything is written.
+      becomeHomeOwner(paths.home);
       const settings = readSettings(paths);
       format = settings.logFormat;
       services = makeServices(paths, settings, env.NQQFILE, undefined, (dir) => sweepStale(dir, STALE_MS));

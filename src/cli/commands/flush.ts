@@ -1,20 +1,23 @@
 // `nqqueue flush`: deliver what the retry spool holds; entries that fail again stay for the next flush.
+// Run as root (cron), it switches to the owner of $NQQUEUE_HOME first (src/ops/owner.ts).
 
 import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
-import { makeServices, pathsFrom, readSettings } from '../../queue/services.js';
+import { flushSpool } from '../../ops/flush.js';
+import { OwnerError, prepareHome } from '../../ops/owner.js';
+import { pathsFrom } from '../../queue/services.js';
 
 export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const log = makeLogger(0, 'nqqueue flush:');
-  let services;
+  const say = (l: string) => log.write(`nqqueue flush: ${l}`);
   try {
     const paths = pathsFrom(env);
-    services = makeServices(paths, readSettings(paths), undefined);
+    const user = prepareHome(paths.home, 'flush');
+    if (user !== undefined) say(`running as ${user}, the owner of ${paths.home}`);
+    const { failed } = await flushSpool(paths, say);
+    return failed > 0 ? 1 : 0;
   } catch (err) {
-    log.write(`nqqueue flush: ${describeError(err)}`);
+    say(err instanceof OwnerError ? err.message : describeError(err));
     return 1;
   }
-  const { delivered, failed } = await services.spool.flush(services.sink, (l) => log.write(`nqqueue flush: ${l}`));
-  log.write(`nqqueue flush: ${delivered} delivered, ${failed} kept`);
-  return failed > 0 ? 1 : 0;
 }

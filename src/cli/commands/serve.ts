@@ -1,8 +1,34 @@
 // `nqqueue serve`: daemon mode (see docs/daemon-protocol.md). Runs in the foreground under daemontools or
-// systemd, as qmail-smtpd's user.
+// systemd, as qmail-smtpd's user (run as root, it switches to the owner of $NQQUEUE_HOME first). It
+// also delivers the retry spool — once before it listens, then every `flush_interval` — so a site in
+// daemon mode needs no cron entry for `nqqueue flush`.
 
 import { serve } from '../../daemon/server.js';
+import { describeError } from '../../errors.js';
+import { makeLogger } from '../../log.js';
+import { SpoolFlusher } from '../../ops/flusher.js';
+import { prepareHome } from '../../ops/owner.js';
+import { pathsFrom } from '../../queue/services.js';
 
 export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return serve(env);
+  const logger = makeLogger(0);
+  const log = (line: string) => logger.write(line);
+  let flusher: SpoolFlusher;
+  try {
+    const paths = pathsFrom(env);
+    const user = prepareHome(paths.home, 'serve');
+    if (user !== undefined) log(`nqqueue serve: running as ${user}, the owner of ${paths.home}`);
+    flusher = new SpoolFlusher(paths, (l) => log(`nqqueue serve: flush: ${l}`));
+  } catch (err) {
+    // 111: daemontools and systemd try again later.
+    log(`nqqueue serve: cannot start: ${describeError(err)}`);
+    return 111;
+  }
+  await flusher.once(true);
+  flusher.schedule();
+  try {
+    return await serve(env);
+  } finally {
+    await flusher.stop();
+  }
 }
