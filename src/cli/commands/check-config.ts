@@ -11,7 +11,8 @@ import { describeError } from '../../errors.js';
 import { configurePlugin, PluginRegistry } from '../../plugin-api/load.js';
 import { pathsFrom } from '../../queue/services.js';
 
-export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (args.includes('--probe')) return (await import('../../ops/probe.js')).probeCommand(args, env, (e) => run([], e));
   const problems: string[] = [];
   let paths;
   try {
