@@ -13,7 +13,7 @@ test("bin/nqqueue checks the same START figures as src/ops/limits.ts", () => {
   const text = readFileSync(NQQUEUE_BIN, 'utf8');
   const rows = [...text.matchAll(/need_d=(\d+) base=(\d+) stacks=(\d+)/g)].map((m) => m.slice(1).map(Number));
   // Newest line first, as the launcher tests them.
-  assert.deepEqual(rows, [24, 22, 20].map((v) => [START[v]!.data / 1024, START[v]!.addressBase / 1024, START[v]!.stacks]));
+  assert.deepEqual(rows, [24, 22, 20].map((v) => [START[v]!.data, START[v]!.addressBase, START[v]!.stacks]));
 });
 
 test('readLimits parses /proc/self/limits; checkLimits names each limit that is too low, with the fix', () => {

@@ -31,7 +31,7 @@ test('under softlimit -m 12000000: deferred with a log line naming the limit, no
     assert.equal(r.code, 71, r.stderr);
     assert.match(
       r.stderr,
-      /^nqqueue: result=defer code=NQQ_ERR_RUNTIME reason="Node\.js \(\S+\) cannot start under these limits: ulimit -v 11718, ulimit -d 11718, ulimit -s 11718 \(KiB\) \(softlimit -m sets the stack limit too, .*use softlimit -d instead of -m, or daemon mode" exit=71$/m,
+      /^nqqueue: result=defer code=NQQ_ERR_RUNTIME reason="Node\.js \(\S+\) cannot start under these limits: address space 11999232, data 11999232, stack 11999232 \(bytes\) \(softlimit -m sets the stack limit too, .*use softlimit -d instead of -m, or daemon mode" exit=71$/m,
     );
   }
 });
@@ -43,7 +43,7 @@ test('an address-space limit node cannot start in (ulimit -v 600000 KiB): 71 and
   assert.equal(r.code, DAEMON_MODE ? 82 : 71, r.stderr);
   assert.deepEqual(r.deliveries, []);
   if (!DAEMON_MODE) {
-    assert.match(r.stderr, /code=NQQ_ERR_RUNTIME reason="memory limit too low for Node\.js \d+: ulimit -v is 600000 KiB \(softlimit -a or -m\), it needs at least \d+ KiB to start with ulimit -s 8192 KiB/);
+    assert.match(r.stderr, /code=NQQ_ERR_RUNTIME reason="memory limit too low for Node\.js \d+: the address space limit is 614400000 bytes \(softlimit -a or -m, ulimit -v\), it needs at least \d+ to start with a stack limit of 8388608 /);
   }
 });
 
