@@ -231,6 +231,28 @@ function checkQmailQueue(path: string, script: boolean, me: Who, problem: (l: st
   }
 }
 
+/** The QMAILQUEUE a tcprules line names (when given): NQqueue's program, runnable by that user. */
+function checkQmailqueueVar(qmailqueue: string | undefined, paths: Paths, me: Who, problem: (l: string) => void): void {
+  if (qmailqueue === undefined || qmailqueue === '') return;
+  if (!qmailqueue.startsWith('/')) {
+    problem(`QMAILQUEUE ${qmailqueue} is not an absolute path (qmail runs it with no PATH search); fix: QMAILQUEUE="/opt/nqqueue/bin/nqqueue" in the tcprules`);
+    return;
+  }
+  if (!canAccess(qmailqueue, constants.X_OK)) {
+    problem(`QMAILQUEUE ${qmailqueue} is not executable by ${me.name} (qmail-smtpd would answer "451 unable to exec qq"); fix: chmod 755 ${qmailqueue} and the directories above it`);
+    return;
+  }
+  if (qmailqueue.endsWith('/nqqueue-qq')) {
+    let listening = false;
+    try {
+      listening = statSync(join(paths.home, 'nqqueue.sock')).isSocket();
+    } catch {
+      // not running
+    }
+    if (!listening) process.stderr.write(`${PREFIX} note: QMAILQUEUE is nqqueue-qq but no nqqueue serve listens on ${join(paths.home, 'nqqueue.sock')}: every message takes the standalone fallback\n`);
+  }
+}
+
 function checkPluginDirs(settings: Settings, me: Who, problem: (l: string) => void): number {
   for (const dir of settings.pluginDirs) {
     try {
@@ -348,6 +370,9 @@ async function pingBackend(b: Backend, me: Who): Promise<string | undefined> {
   if ((b.service === 'clamd' || b.service === 'spamd') && b.address.startsWith('/')) {
     const why = socketPathProblem(b.address, me);
     if (why) return why;
+    if (!canAccess(b.address, constants.W_OK)) {
+      return `${me.name} may not connect to it (EACCES)${b.service === 'clamd' ? '; fix: LocalSocketGroup (a group of ' + me.name + ') and LocalSocketMode 660 in clamd.conf, or LocalSocketMode 666' : ''}`;
+    }
   }
   const signal = AbortSignal.timeout(10_000);
   try {
@@ -404,6 +429,7 @@ export async function probe(opts: ProbeOptions, baseEnv: NodeJS.ProcessEnv, chec
   checkControl(paths, me, problem);
   checkHome(paths, me, problem);
   checkQmailQueue(paths.qmailQueue, script, me, problem);
+  checkQmailqueueVar(env.QMAILQUEUE, paths, me, problem);
   let settings: Settings | undefined;
   try {
     settings = loadSettings(paths.controlDir);
@@ -415,7 +441,8 @@ export async function probe(opts: ProbeOptions, baseEnv: NodeJS.ProcessEnv, chec
   const answers = await Promise.all(backends.map((b) => pingBackend(b, me)));
   backends.forEach((b, i) => {
     const why = answers[i];
-    if (why) problem(`${b.service} ${b.address} (${b.where.join(', ')}): ${why}; fix: ${FIX[b.service]}`);
+    // A reason that carries its own fix keeps it; the others get the service's.
+    if (why) problem(`${b.service} ${b.address} (${b.where.join(', ')}): ${why}${/; fix: /.test(why) ? '' : `; fix: ${FIX[b.service]}`}`);
   });
   for (const line of checkLimits(readLimits(), process.versions.node)) problem(line);
 

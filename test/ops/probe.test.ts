@@ -3,8 +3,9 @@
 // checks run as `nobody` (uid 65534), the probe switching to it from root as it would to qmaild.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
@@ -61,6 +62,22 @@ function installation(t: TestContext): Installation | undefined {
       return { code: r.status, stdout: r.stdout, stderr: r.stderr, problems };
     },
   };
+}
+
+/** The probe as a child process while this process keeps serving a socket (spawnSync would block it). */
+function probeAsync(i: Installation): Promise<{ code: number | null; problems: string[]; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(NQQUEUE_BIN, ['check-config', '--probe', '--user', 'nobody'], { env: i.s.env, cwd: '/', stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.on('close', (code) => {
+      const problems = stderr
+        .split('\n')
+        .filter((l) => l.startsWith(P) && !/ problems? as /.test(l) && !/ note: /.test(l))
+        .map((l) => l.slice(P.length + 1));
+      resolve({ code, problems, stderr });
+    });
+  });
 }
 
 test('everything in place: exit 0 and a short "all good" naming what was checked', { skip }, (t) => {
@@ -249,5 +266,36 @@ test('memory limits below what node needs to handle mail: a warning line with th
   assert.equal(r.code, 1, r.stderr);
   assert.deepEqual(r.problems, [
     'limits: data size (ulimit -d, softlimit -d or -m) is 120 MB; Node.js 20 needs 150 MB to handle mail; fix: raise it in the run script of qmail-smtpd (softlimit -d 157286400, not -m: see the README\'s limits) or use daemon mode (bin/nqqueue-qq needs little)',
+  ]);
+});
+
+test('clamd: a socket the user may not connect to (0600, root)', { skip }, async (t) => {
+  const i = installation(t);
+  if (!i) return;
+  const path = join(i.s.dir, 'private-clamd.sock');
+  const server = createServer((c) => c.end('PONG\0'));
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  try {
+    chmodSync(path, 0o600);
+    i.s.write('general.cfb', `:clamav=socket=${path}\n`);
+    const r = await probeAsync(i);
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.problems, [
+      `clamd ${path} (general.cfb:1): nobody may not connect to it (EACCES); fix: LocalSocketGroup (a group of nobody) and LocalSocketMode 660 in clamd.conf, or LocalSocketMode 666`,
+    ]);
+  } finally {
+    server.close();
+  }
+});
+
+test("QMAILQUEUE of a tcprules line (--env) that qmail-smtpd's user cannot run", { skip }, (t) => {
+  const i = installation(t);
+  if (!i) return;
+  const prog = i.s.script('nqqueue-copy', '#!/bin/sh\nexit 0\n');
+  chmodSync(prog, 0o700);
+  const r = i.probe(['--user', 'nobody', '--env', `QMAILQUEUE=${prog}`]);
+  assert.equal(r.code, 1);
+  assert.deepEqual(r.problems, [
+    `QMAILQUEUE ${prog} is not executable by nobody (qmail-smtpd would answer "451 unable to exec qq"); fix: chmod 755 ${prog} and the directories above it`,
   ]);
 });
