@@ -156,6 +156,13 @@ export function prepareHome(home: string, command: string): string | undefined {
     return switched;
   }
   if (st.isSymbolicLink() || !st.isDirectory()) throw new OwnerError(`NQQUEUE_HOME ${home} is not a directory (symlinks are refused)`);
+  if (uid !== undefined && st.uid !== uid && st.uid === 0) {
+    // Most likely left by a command run as root before this release: the home should be qmail-smtpd's.
+    throw new OwnerError(
+      `NQQUEUE_HOME ${home} belongs to root, not to ${describeUid(uid)}: give it to the user qmail-smtpd runs as ` +
+        `(chown -R qmaild:nofiles ${home}), or run "nqqueue ${command}" as root`,
+    );
+  }
   if (uid !== undefined && st.uid !== uid) {
     throw new OwnerError(
       `NQQUEUE_HOME ${home} belongs to ${describeUid(st.uid)}, not to ${describeUid(uid)}: ` +

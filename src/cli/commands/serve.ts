@@ -24,7 +24,20 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
     log(`nqqueue serve: cannot start: ${describeError(err)}`);
     return 111;
   }
+  // A stop asked for during the first pass waits for it: a delivery is not cut off half-way.
+  let stopEarly = false;
+  const early = () => {
+    stopEarly = true;
+  };
+  process.once('SIGTERM', early);
+  process.once('SIGINT', early);
   await flusher.once(true);
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+  if (stopEarly) {
+    log('nqqueue serve: stopped before listening');
+    return 0;
+  }
   flusher.schedule();
   try {
     return await serve(env);
