@@ -4,11 +4,11 @@
 import { performance } from 'node:perf_hooks';
 
 import { NqqError } from '../errors.js';
-import { becomeHomeOwner } from '../ops/owner.js';
 import { MessageCollector } from '../intake/message.js';
 import { readFdChunks } from '../intake/fd.js';
 import { sweepStale } from '../intake/workdir.js';
 import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
+import { becomeHomeOwner } from '../ops/owner.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { parseRejectMode, RefusalChannel, type RejectMode } from '../qmail/exit.js';
 import { defaultSettings } from '../config/settings.js';
