@@ -184,3 +184,18 @@ test('a root-owned home (left by an older release run as root): the owner is tol
     new RegExp(`NQQUEUE_HOME ${s.home} belongs to root, not to nobody \\(uid 65534\\): give it to the user qmail-smtpd runs as \\(chown -R qmaild:nofiles ${s.home}\\), or run "nqqueue flush" as root`),
   );
 });
+
+test('nqqueue test (a dry run) as root spills a large message as the home owner', { skip }, () => {
+  const s = nobodysInstallation();
+  s.write('nqqueue.conf', 'spill = 1K\n');
+  const r = spawnSync(NQQUEUE_BIN, ['test', '--from', 'a@client.example', '--to', 'rcpt@example.com'], {
+    env: s.env,
+    cwd: '/',
+    encoding: 'utf8',
+    input: `Subject: x\n\n${'y'.repeat(5000)}\n`,
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assertOwnedBy(s.home, NOBODY);
+  assert.deepEqual(readdirSync(join(s.home, 'tmp')), []);
+});
