@@ -17,6 +17,18 @@ export interface PasswdEntry {
   readonly home: string;
 }
 
+/** The home does not exist, and root will not make it for a command that has nothing to do without it. */
+export class NoHomeError extends NqqError {
+  constructor(readonly home: string) {
+    super(
+      'NQQ_ERR_OWNER',
+      `NQQUEUE_HOME ${home} does not exist yet (not created as root: it must belong to the user qmail-smtpd runs as: ` +
+        `install -d -m 0700 -o qmaild -g nofiles ${home})`,
+    );
+    this.name = 'NoHomeError';
+  }
+}
+
 /** Thrown when a command must not run as the current user; the message says which user to run it as. */
 export class OwnerError extends NqqError {
   constructor(message: string) {
@@ -132,7 +144,7 @@ export function becomeHomeOwner(home: string): string | undefined {
  * its owner (switching when root), refuse anyone else with the user to run as, and create the home on
  * first use (0700, ours) when its parent allows. Throws OwnerError with a ready-to-print reason.
  */
-export function prepareHome(home: string, command: string): string | undefined {
+export function prepareHome(home: string, command: string, options: { createAsRoot?: boolean } = {}): string | undefined {
   const switched = becomeHomeOwner(home);
   const uid = process.geteuid?.();
   let st;
@@ -142,6 +154,9 @@ export function prepareHome(home: string, command: string): string | undefined {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new OwnerError(`${home}: ${(err as Error).message}`);
   }
   if (st === undefined) {
+    // Still root here means a root-owned parent: a home made now would be root's, and qmail-smtpd's
+    // user could not spool into it later. Commands with nothing to do without a home make none.
+    if (uid === 0 && options.createAsRoot === false) throw new NoHomeError(home);
     try {
       mkdirSync(home, { mode: 0o700 });
     } catch (err) {

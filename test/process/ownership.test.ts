@@ -199,3 +199,15 @@ test('nqqueue test (a dry run) as root spills a large message as the home owner'
   assertOwnedBy(s.home, NOBODY);
   assert.deepEqual(readdirSync(join(s.home, 'tmp')), []);
 });
+
+test('root flush with no home yet in a root-owned directory: nothing to flush, and no root-owned home made', { skip }, () => {
+  const s = nobodysInstallation({}, false);
+  const f = runAs(s, ['flush']);
+  assert.equal(f.code, 0, f.stderr);
+  assert.match(f.stderr, new RegExp(`nothing to flush: NQQUEUE_HOME ${s.home} does not exist yet \\(not created as root: .*install -d -m 0700 -o qmaild -g nofiles ${s.home}\\)`));
+  assert.throws(() => statSync(s.home), /ENOENT/);
+  const q = runAs(s, ['quarantine', 'delete', '0123456789abcdef']);
+  assert.equal(q.code, 1);
+  assert.match(q.stderr, /does not exist yet \(not created as root/);
+  assert.throws(() => statSync(s.home), /ENOENT/);
+});

@@ -4,7 +4,7 @@
 import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
 import { flushSpool } from '../../ops/flush.js';
-import { OwnerError, prepareHome } from '../../ops/owner.js';
+import { NoHomeError, OwnerError, prepareHome } from '../../ops/owner.js';
 import { pathsFrom } from '../../queue/services.js';
 
 export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -12,7 +12,14 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
   const say = (l: string) => log.write(`nqqueue flush: ${l}`);
   try {
     const paths = pathsFrom(env);
-    const user = prepareHome(paths.home, 'flush');
+    let user;
+    try {
+      user = prepareHome(paths.home, 'flush', { createAsRoot: false });
+    } catch (err) {
+      if (!(err instanceof NoHomeError)) throw err;
+      say(`nothing to flush: ${err.message}`);
+      return 0;
+    }
     if (user !== undefined) say(`running as ${user}, the owner of ${paths.home}`);
     const { failed } = await flushSpool(paths, say);
     return failed > 0 ? 1 : 0;

@@ -62,7 +62,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   if (sub === 'release' || sub === 'delete') {
     // They write under the home: as its owner (root switches to it), never leaving root-owned files.
     try {
-      prepareHome(paths.home, `quarantine ${sub}`);
+      prepareHome(paths.home, `quarantine ${sub}`, { createAsRoot: false });
     } catch (e) {
       err(describeError(e));
       return 1;
