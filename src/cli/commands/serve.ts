@@ -18,6 +18,13 @@ export async function run(_args: string[], env: NodeJS.ProcessEnv): Promise<numb
     const paths = pathsFrom(env);
     const user = prepareHome(paths.home, 'serve');
     if (user !== undefined) log(`nqqueue serve: running as ${user}, the owner of ${paths.home}`);
+    else if (process.geteuid?.() === 0) {
+      // Root's own home: allowed (an all-root test box), but not what a mail server wants.
+      log(
+        `nqqueue serve: warning: running as root with ${paths.home} owned by root: qmail-smtpd's user cannot use the socket or the home; ` +
+          `give the home to that user (chown -R qmaild:nofiles ${paths.home}) and it runs as that user`,
+      );
+    }
     flusher = new SpoolFlusher(paths, (l) => log(`nqqueue serve: flush: ${l}`));
   } catch (err) {
     // 111: daemontools and systemd try again later.
