@@ -6,4 +6,6 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 writeFileSync(join(root, 'dist', 'node-path'), `${process.execPath}\n`);
+// Its version too: under memory limits bin/nqqueue checks them against that line's needs without running it.
+writeFileSync(join(root, 'dist', 'node-version'), `${process.execPath} ${process.version}\n`);
 chmodSync(join(root, 'bin', 'nqqueue'), 0o755);

@@ -31,6 +31,8 @@ export const ERRORS = {
   /** The control directory, or rcpthosts in it, is missing or unreadable: nothing can be decided. */
   NQQ_ERR_CONTROL_MISSING: { exit: 71, kind: 'temporary', text: 'mail server configuration error, try again later (#4.3.0)' },
   NQQ_ERR_HEADER_TOO_LARGE: { exit: 31, kind: 'permanent', text: 'message refused: its header block is too large (#5.3.4)' },
+  NQQ_ERR_OWNER: { exit: 71, kind: 'temporary', text: 'mail server configuration error, try again later (#4.3.0)' },
+  NQQ_ERR_RUNTIME: { exit: 71, kind: 'temporary', text: 'mail server temporarily rejected message (#4.3.0)' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -8,6 +8,7 @@ import { MessageCollector } from '../intake/message.js';
 import { readFdChunks } from '../intake/fd.js';
 import { sweepStale } from '../intake/workdir.js';
 import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
+import { becomeHomeOwner } from '../ops/owner.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { parseRejectMode, RefusalChannel, type RejectMode } from '../qmail/exit.js';
 import { defaultSettings } from '../config/settings.js';
@@ -76,6 +77,8 @@ export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
     let configError: unknown;
     try {
       const paths = pathsFrom(env);
+      // Run as root (qmail-inject from a root cron job): become the home's owner before anything is written.
+      becomeHomeOwner(paths.home);
       const settings = readSettings(paths);
       format = settings.logFormat;
       services = makeServices(paths, settings, env.NQQFILE, undefined, (dir) => sweepStale(dir, STALE_MS));

@@ -45,6 +45,8 @@ export interface Settings {
   readonly maxRecipients: number;
   /** Timeout of one qmail-queue call, milliseconds. */
   readonly queueTimeoutMs: number;
+  /** How often the daemon flushes the retry spool, milliseconds. */
+  readonly flushIntervalMs: number;
   /** Extra directories third-party plugins are loaded from, in order. */
   readonly pluginDirs: readonly string[];
   /** The host name in the trace header (default: control/me, else the system's). */
@@ -122,6 +124,7 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   spill: { doc: 'messages larger than this are kept in a private file instead of memory', default: '1M', parse: parseSize },
   max_recipients: { doc: 'messages with more recipients are refused (11)', default: '10000', parse: parseCount(1, 10000) },
   queue_timeout: { doc: 'timeout of one qmail-queue call', default: '120s', parse: parseDuration },
+  flush_interval: { doc: 'how often `nqqueue serve` delivers what the retry spool holds (also once at start)', default: '5m', parse: parseDuration },
   plugin_dir: { doc: 'a directory third-party plugins are loaded from (repeat for several)', default: '', parse: parseAbsolutePath, list: true },
   hostname: { doc: 'host name in the trace header (default: control/me, else the system host name)', default: '', parse: (v) => v },
   extension_separator: {
@@ -295,6 +298,7 @@ function build(
     spillBytes: val<number>('spill'),
     maxRecipients: val<number>('max_recipients'),
     queueTimeoutMs: val<number>('queue_timeout'),
+    flushIntervalMs: val<number>('flush_interval'),
     pluginDirs: Object.freeze([...global.all('plugin_dir')]),
     hostname,
     logFormat: val<'text' | 'json'>('log_format'),

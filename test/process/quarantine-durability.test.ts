@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
@@ -256,6 +256,8 @@ test('a message deferred after its copy was stored leaves no copy: qmail-queue f
 
   // Two copies to queue: the first is queued, the second fails and the retry spool cannot take it.
   s.standIn.setOptions({ failOn: [{ call: 3, code: 53 }] });
+  // (In daemon mode `nqqueue serve` made spool/ when it flushed at start: it is replaced by a file.)
+  rmSync(join(s.home, 'spool'), { recursive: true, force: true });
   writeFileSync(join(s.home, 'spool'), 'not a directory');
   const spool = await s.run({ to: ['keep@example.com', 'other@example.com', 'tagged@example.com'], extraEnv: { NQQUEUE_REJECT: 'plain' } });
   assert.equal(spool.code, 71, spool.stderr);

@@ -55,6 +55,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   let options: CheckOptions;
   try {
     options = { probe: parsed.values.probe === true, user: parsed.values.user as string | undefined, env: envOption(parsed.values.env) };
+    if (options.user !== undefined && !options.probe) throw new UsageError('--user goes with --probe (check as that user)');
   } catch (err) {
     if (err instanceof UsageError) return usageFailure('check-config', USAGE, err.message);
     throw err;
@@ -63,7 +64,13 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
 }
 
 /** The checks themselves, given what the command line asked for. */
-export async function check(_options: CheckOptions, env: NodeJS.ProcessEnv): Promise<number> {
+export async function check(options: CheckOptions, processEnv: NodeJS.ProcessEnv): Promise<number> {
+  // --probe: the checks below, as the user qmail-smtpd runs as, then what a message will need on top.
+  if (options.probe) {
+    const { probe } = await import('../../ops/probe.js');
+    return probe({ user: options.user, env: options.env }, processEnv, (e) => check({ probe: false, env: {} }, e));
+  }
+  const env: NodeJS.ProcessEnv = { ...processEnv, ...options.env };
   const problems: ConfigProblem[] = [];
   const notes = new Set<string>();
   let paths;

@@ -7,6 +7,7 @@ import { isatty } from 'node:tty';
 
 import { describeError } from '../../errors.js';
 import { QmailQueue } from '../../delivery/qmail-queue.js';
+import { prepareHome } from '../../ops/owner.js';
 import { encodeEnvelope } from '../../qmail/envelope.js';
 import { checkId, QuarantineError, QuarantineStore, whyText, type QuarantineMeta } from '../../quarantine/store.js';
 import { pathsFrom, readSettings } from '../../queue/services.js';
@@ -96,6 +97,15 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   } catch (e) {
     err(describeError(e));
     return 1;
+  }
+  if (sub === 'release' || sub === 'delete') {
+    // They write under the home: as its owner (root switches to it), never leaving root-owned files.
+    try {
+      prepareHome(paths.home, `quarantine ${sub}`, { createAsRoot: false });
+    } catch (e) {
+      err(describeError(e));
+      return 1;
+    }
   }
   const store = new QuarantineStore(paths.home);
   try {

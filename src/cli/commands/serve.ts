@@ -1,19 +1,66 @@
 // `nqqueue serve`: daemon mode (see docs/daemon-protocol.md). Runs in the foreground under daemontools or
-// systemd, as qmail-smtpd's user.
+// systemd, as qmail-smtpd's user (run as root, it switches to the owner of $NQQUEUE_HOME first). It
+// also delivers the retry spool — once before it listens, then every `flush_interval` — so a site in
+// daemon mode needs no cron entry for `nqqueue flush`.
 
+import { describeError } from '../../errors.js';
+import { makeLogger } from '../../log.js';
+import { SpoolFlusher } from '../../ops/flusher.js';
+import { prepareHome } from '../../ops/owner.js';
+import { pathsFrom } from '../../queue/services.js';
 import { parseCommand } from '../args.js';
 
 export const USAGE = `usage: nqqueue serve
-  Daemon mode: runs in the foreground (under daemontools or systemd, as qmail-smtpd's user) and takes
-  messages from bin/nqqueue-qq on $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in
-  the control directory changes and on SIGHUP; SIGTERM stops it gracefully.
+  Daemon mode: runs in the foreground (under daemontools or systemd, as qmail-smtpd's user; run as root,
+  it switches to the owner of $NQQUEUE_HOME) and takes messages from bin/nqqueue-qq on
+  $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in the control directory changes and
+  on SIGHUP; delivers the retry spool at start and every flush_interval; SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const parsed = parseCommand('serve', USAGE, args, {});
   if (typeof parsed === 'number') return parsed;
-  // Loaded only now: asking for the usage does not load the daemon.
-  const { serve } = await import('../../daemon/server.js');
-  return serve(env);
+  const logger = makeLogger(0);
+  const log = (line: string) => logger.write(line);
+  let flusher: SpoolFlusher;
+  try {
+    const paths = pathsFrom(env);
+    const user = prepareHome(paths.home, 'serve');
+    if (user !== undefined) log(`nqqueue serve: running as ${user}, the owner of ${paths.home}`);
+    else if (process.geteuid?.() === 0) {
+      // Root's own home: allowed (an all-root test box), but not what a mail server wants.
+      log(
+        `nqqueue serve: warning: running as root with ${paths.home} owned by root: qmail-smtpd's user cannot use the socket or the home; ` +
+          `give the home to that user (chown -R qmaild:nofiles ${paths.home}) and it runs as that user`,
+      );
+    }
+    flusher = new SpoolFlusher(paths, (l) => log(`nqqueue serve: flush: ${l}`));
+  } catch (err) {
+    // 111: daemontools and systemd try again later.
+    log(`nqqueue serve: cannot start: ${describeError(err)}`);
+    return 111;
+  }
+  // A stop asked for during the first pass waits for it: a delivery is not cut off half-way.
+  let stopEarly = false;
+  const early = () => {
+    stopEarly = true;
+  };
+  process.once('SIGTERM', early);
+  process.once('SIGINT', early);
+  await flusher.once(true);
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+  if (stopEarly) {
+    log('nqqueue serve: stopped before listening');
+    return 0;
+  }
+  flusher.schedule();
+  try {
+    // Loaded only now: asking for the usage does not load the daemon.
+    const { serve } = await import('../../daemon/server.js');
+    return await serve(env);
+  } finally {
+    await flusher.stop();
+  }
 }

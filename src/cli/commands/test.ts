@@ -5,6 +5,7 @@ import { describeError } from '../../errors.js';
 import { MessageCollector } from '../../intake/message.js';
 import { readFdChunks } from '../../intake/fd.js';
 import { makeLogger, parseDebugLevel } from '../../log.js';
+import { becomeHomeOwner } from '../../ops/owner.js';
 import { runPipeline } from '../../pipeline/run.js';
 import { DeadlineError } from '../../pipeline/chain.js';
 import { toEnvelope } from '../../qmail/envelope.js';
@@ -27,6 +28,13 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const setup = envelopeCommand('test', USAGE, parsedArgs, env);
   if (typeof setup === 'number') return setup;
   const { parsed, services } = setup;
+  try {
+    // A large message is spilled under the home: as its owner, as queue mode does (src/ops/owner.ts).
+    becomeHomeOwner(services.paths.home);
+  } catch (err) {
+    process.stderr.write(`nqqueue test: ${describeError(err)}\n`);
+    return 1;
+  }
   const collector = new MessageCollector(services.settings.spillBytes, () => services.workDir());
   try {
     for (const chunk of readFdChunks(0)) collector.write(chunk);
