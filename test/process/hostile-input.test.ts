@@ -1,0 +1,54 @@
+// What a sender on the internet controls (the envelope, the message bytes) must not make a scanner
+// unusable: an address a backend cannot be told about would be deferred for ever by default, and with
+// onerror=accept it would be delivered unscanned — a bypass the sender chooses.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { requireDaemon } from '../helpers/daemons.js';
+import { envelopeOf, setupsForThisFile } from '../helpers/nqq.js';
+import { startProxy } from '../helpers/proxy.js';
+
+const make = setupsForThisFile();
+const LIMIT = { timeout: 120_000 };
+
+// An internationalised (SMTPUTF8) sender, and one with a byte that is not UTF-8 at all.
+const SENDERS: [string, Buffer][] = [
+  ['a UTF-8 sender', Buffer.from('日本@example.jp', 'utf8')],
+  ['a sender with a byte that is not UTF-8', Buffer.concat([Buffer.from('a'), Buffer.from([0xff]), Buffer.from('@client.example')])],
+];
+
+for (const [what, sender] of SENDERS) {
+  test(`rspamd: ${what} is scanned, not a plugin failure (onerror=accept would deliver it unscanned)`, LIMIT, async (t) => {
+    const url = requireDaemon('NQQ_TEST_RSPAMD_URL', t);
+    if (!url) return;
+    const proxy = await startProxy(new URL(url).host);
+    t.after(() => proxy.close());
+    const s = make();
+    s.write('nqqueue.cfb', `:rspamd=url=http://${proxy.address},onerror=accept\n`);
+    const r = await s.run({ envelope: envelopeOf(sender, ['rcpt@example.com', 'other@example.com']) });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /rspamd failed/);
+    assert.match(r.logLines[0]!, /rcpt@example\.com=deliver\[rspamd:accept:[\d.]+ms\]/);
+    // rspamd was asked, once per recipient, with the sender as UTF-8 bytes.
+    const requests = proxy.requests();
+    assert.equal(requests.length, 2);
+    const expected = Buffer.from(`\r\nFrom: ${sender.toString('utf8')}\r\n`, 'utf8');
+    for (const req of requests) assert.ok(req.includes(expected), req.subarray(0, 400).toString('latin1'));
+  });
+}
+
+test('rspamd: a UTF-8 recipient is scanned too, and rspamd gets its UTF-8 bytes', LIMIT, async (t) => {
+  const url = requireDaemon('NQQ_TEST_RSPAMD_URL', t);
+  if (!url) return;
+  const proxy = await startProxy(new URL(url).host);
+  t.after(() => proxy.close());
+  const s = make();
+  s.write('nqqueue.cfb', `:rspamd=url=http://${proxy.address},onerror=accept\n`);
+  const r = await s.run({ envelope: envelopeOf('sender@client.example', [Buffer.from('юзер@example.com', 'utf8'), Buffer.from('jürgen@example.com', 'utf8')]) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /rspamd failed/);
+  assert.match(r.logLines[0]!, /юзер@example\.com=deliver\[rspamd:accept:[\d.]+ms\]/);
+  const sent = Buffer.concat(proxy.requests());
+  for (const rcpt of ['юзер@example.com', 'jürgen@example.com']) assert.ok(sent.includes(Buffer.from(`\r\nRcpt: ${rcpt}\r\n`, 'utf8')), rcpt);
+});
