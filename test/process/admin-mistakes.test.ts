@@ -21,3 +21,14 @@ test('explain: an NQQFILE whose file does not exist is named, with the file that
   assert.doesNotMatch(right.stdout, /does not exist/);
   assert.match(right.stdout, /per-user stage \(\S*\/strict\.cfb\)/);
 });
+
+test('check-config: an rcpthosts with only comments says that per-user files never apply', () => {
+  const s = make();
+  s.write('rcpthosts', '# example.com\n\n');
+  s.write('nqqueue.cfb', ':black=bad@example.org\n');
+  const r = s.command(['check-config']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /note: \S*\/rcpthosts lists no domain .*every recipient with a domain is remote .*nqqueue\.cfb never apply/);
+  s.write('rcpthosts', 'example.com\n');
+  assert.doesNotMatch(s.command(['check-config']).stdout, /lists no domain/);
+});
