@@ -52,3 +52,13 @@ test('rspamd: a UTF-8 recipient is scanned too, and rspamd gets its UTF-8 bytes'
   const sent = Buffer.concat(proxy.requests());
   for (const rcpt of ['юзер@example.com', 'jürgen@example.com']) assert.ok(sent.includes(Buffer.from(`\r\nRcpt: ${rcpt}\r\n`, 'utf8')), rcpt);
 });
+
+test('log line: the bidi marks (LRM, RLM, ALM) in a sender are escaped like the overrides', async () => {
+  const s = make();
+  s.write('general.cfb', ':black=nobody@example.org\n');
+  const sender = 'evil\u200f\u061c\u200e\u202e@client.example';
+  const r = await s.run({ envelope: envelopeOf(Buffer.from(sender, 'utf8'), ['rcpt@example.com']) });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /[\u200e\u200f\u061c\u202e]/u);
+  assert.match(r.logLines[0]!, /evil\\u200f\\u061c\\u200e\\u202e@client\.example/);
+});
