@@ -94,6 +94,16 @@ export function parseSize(v: string): number {
   return Number(m[1]) * mult;
 }
 
+/**
+ * A plugin's `maxsize`: messages over it are not scanned. 0 is refused: elsewhere it often means "no
+ * limit", here it would mean "scan nothing" — every message accepted unscanned, in silence.
+ */
+export function parseMaxsize(v: string): number {
+  const n = parseSize(v);
+  if (n === 0) throw new Error('0 would leave every message unscanned (for no limit, leave maxsize out or give a size larger than any message, e.g. 100M)');
+  return n;
+}
+
 function parseCount(min: number, max: number) {
   return (v: string): number => {
     if (!/^\d+$/.test(v.trim())) throw new Error(`not a whole number: ${JSON.stringify(v)}`);
@@ -147,7 +157,7 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
 export const COMMON_PLUGIN_KEYS: Readonly<Record<string, (v: string) => unknown>> = {
   timeout: parseDuration,
   onerror: parsePolicy,
-  maxsize: parseSize,
+  maxsize: parseMaxsize,
 };
 
 interface RawEntry {

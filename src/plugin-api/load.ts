@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type { PluginRef } from '../config/cfb.js';
 import { didYouMean } from '../config/did-you-mean.js';
 import type { ConfigProblem } from '../config/problem.js';
-import { parseDuration, parsePolicy, parseSize, type Settings, type SettingsSection } from '../config/settings.js';
+import { parseDuration, parsePolicy, parseMaxsize, type Settings, type SettingsSection } from '../config/settings.js';
 import type { Stage } from '../pipeline/types.js';
 import { paramProblems, sectionEntryProblems } from './check-params.js';
 import { currentUser, userName } from '../text/permission.js';
@@ -250,7 +250,7 @@ export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Sta
   };
   const timeoutMs = num('timeout', parseDuration) ?? def.defaults?.timeoutMs ?? settings.pluginTimeoutMs;
   const onerror = num('onerror', parsePolicy) ?? def.defaults?.onerror ?? settings.onerror;
-  const maxsize = num('maxsize', parseSize) ?? def.defaults?.maxsize;
+  const maxsize = num('maxsize', parseMaxsize) ?? def.defaults?.maxsize;
   let config: unknown;
   try {
     config = def.configure({ params, settings, stage });

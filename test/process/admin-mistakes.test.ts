@@ -32,3 +32,22 @@ test('check-config: an rcpthosts with only comments says that per-user files nev
   s.write('rcpthosts', 'example.com\n');
   assert.doesNotMatch(s.command(['check-config']).stdout, /lists no domain/);
 });
+
+test('maxsize = 0 (elsewhere "no limit") is refused where it is written: it would leave every message unscanned', async () => {
+  const s = make();
+  // A clamd that does not exist: a message that reached it would be deferred, one skipped would pass.
+  s.write('general.cfb', ':clamav=socket=/nonexistent/clamd.ctl,maxsize=0\n');
+  const r = await s.run({ extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(r.code, 71, r.stderr);
+  assert.equal(s.standIn.calls().length, 0);
+  assert.match(r.logLines.join('\n'), /code=NQQ_ERR_CONFIG reason="\S*general\.cfb:1: plugin clamav: maxsize=0: 0 would leave every message unscanned/);
+  s.write('general.cfb', ':clamav=socket=/nonexistent/clamd.ctl\n');
+  s.write('nqqueue.conf', '[clamav]\nmaxsize = 0\n');
+  const r2 = await s.run({ extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(r2.code, 71, r2.stderr);
+  assert.equal(s.standIn.calls().length, 0);
+  assert.match(r2.logLines.join('\n'), /code=NQQ_ERR_CONFIG reason="\S*nqqueue\.conf:2: maxsize: 0 would leave every message unscanned/);
+  const c = s.command(['check-config']);
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /nqqueue\.conf:2: maxsize: 0 would leave every message unscanned/);
+});
