@@ -229,7 +229,7 @@ export async function configurePlugin(
 }
 
 /** configurePlugin for a plugin already loaded (the test kit hands one in directly). */
-export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Stage, settings: Settings): ConfiguredPlugin {
+export async function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Stage, settings: Settings): Promise<ConfiguredPlugin> {
   const { def, source } = loaded;
   recheckSource(source);
   if (!def.stages.includes(stage)) {
@@ -253,7 +253,9 @@ export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Sta
   const maxsize = num('maxsize', parseMaxsize) ?? def.defaults?.maxsize;
   let config: unknown;
   try {
-    config = def.configure({ params, settings, stage });
+    // Awaited: an async configure's value is the config, not its Promise (a run would otherwise read
+    // undefined settings from it, and a rejection would go unhandled and take the process down).
+    config = await def.configure({ params, settings, stage });
   } catch (err) {
     throw new PluginLoadError(`plugin ${ref.name}: ${(err as Error).message}`);
   }

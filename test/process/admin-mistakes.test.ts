@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { setupsForThisFile } from '../helpers/nqq.js';
+import { DAEMON_MODE, pluginDir, setupsForThisFile } from '../helpers/nqq.js';
 
 const make = setupsForThisFile();
 
@@ -50,4 +50,34 @@ test('maxsize = 0 (elsewhere "no limit") is refused where it is written: it woul
   const c = s.command(['check-config']);
   assert.equal(c.code, 1);
   assert.match(c.stderr, /nqqueue\.conf:2: maxsize: 0 would leave every message unscanned/);
+});
+
+test('a plugin with an async configure: its value is the config, and its rejection is a configuration error with file:line', async () => {
+  const s = make();
+  const dir = pluginDir(s, {
+    // Refuses mail from the senders its (asynchronously read) configuration lists.
+    deny: "export default { name: 'deny', version: '1', stages: ['general'], params: { keys: { who: {} } }, async configure({ params }) { await new Promise((r) => setTimeout(r, 5)); return { who: params.get('who') }; }, async run(ctx) { return ctx.sender === ctx.config.who ? { verdict: 'reject', text: 'denied by list' } : { verdict: 'accept' }; } };\n",
+    broken: "export default { name: 'broken', version: '1', stages: ['general'], async configure() { throw new Error('cannot open the list'); }, async run() { return { verdict: 'accept' }; } };\n",
+  });
+  s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
+  s.write('general.cfb', ':deny=who=sender@client.example\n');
+  const denied = await s.run({ extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(denied.code, 31, denied.stderr);
+  assert.equal(s.standIn.calls().length, 0);
+
+  s.write('general.cfb', ':black=nobody@example.org\nboss@example.com:broken\n');
+  s.write('nqqueue.cfb', ':black=nobody@example.org\n');
+  const r = await s.run({ from: 'boss@example.com', extraEnv: { NQQUEUE_REJECT: 'plain', RELAYCLIENT: '' } });
+  assert.equal(r.code, 71, r.stderr);
+  assert.equal(s.standIn.calls().length, 0);
+  assert.match(r.logLines.join('\n'), /code=NQQ_ERR_CONFIG reason="\S*general\.cfb:2: plugin broken: cannot open the list"/);
+  // The daemon is still there for the next message.
+  const next = await s.run({ from: 'other@client.example', extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(next.code, 0, next.stderr);
+  if (DAEMON_MODE) assert.match(next.logLines.join('\n'), /via=daemon/);
+
+  const c = s.command(['check-config']);
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /general\.cfb:2: plugin broken: cannot open the list\n/);
+  assert.doesNotMatch(c.stderr, /\n\s+at /, 'no stack trace');
 });
