@@ -62,3 +62,18 @@ test('log line: the bidi marks (LRM, RLM, ALM) in a sender are escaped like the 
   assert.doesNotMatch(r.stderr, /[\u200e\u200f\u061c\u202e]/u);
   assert.match(r.logLines[0]!, /evil\\u200f\\u061c\\u200e\\u202e@client\.example/);
 });
+
+test('spamassassin: a UTF-8 recipient is sent to spamd as its UTF-8 bytes (two recipients never collapse into one spamd user)', LIMIT, async (t) => {
+  const spamd = requireDaemon('NQQ_TEST_SPAMD', t);
+  if (!spamd) return;
+  const proxy = await startProxy(spamd);
+  t.after(() => proxy.close());
+  const s = make();
+  s.write('nqqueue.cfb', `:spamassassin=host=${proxy.address}\n`);
+  // U+65E5 and U+00E5 have the same low byte: written as latin1 they were one user, 0xE5.
+  const rcpts = ['\u65e5@example.com', '\u00e5@example.com'];
+  const r = await s.run({ envelope: envelopeOf('sender@client.example', rcpts.map((a) => Buffer.from(a, 'utf8'))) });
+  assert.equal(r.code, 0, r.stderr);
+  const sent = Buffer.concat(proxy.requests());
+  for (const rcpt of rcpts) assert.ok(sent.includes(Buffer.from(`\r\nUser: ${rcpt}\r\n`, 'utf8')), `User: ${rcpt}: ${sent.toString('latin1').slice(0, 300)}`);
+});
