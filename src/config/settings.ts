@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FailurePolicy } from '../pipeline/types.js';
+import { danglingLink } from './dangling.js';
 import { didYouMean } from './did-you-mean.js';
 import type { ConfigProblem } from './problem.js';
 
@@ -334,7 +335,11 @@ export function loadSettings(controlDir: string, skip?: ReadonlySet<number>): Se
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return defaultSettings(me);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      const broken = danglingLink(file);
+      if (broken) throw new SettingsError(file, 0, broken);
+      return defaultSettings(me);
+    }
     throw new SettingsError(file, 0, `cannot read: ${(err as Error).message}`);
   }
   return parseSettingsFile(text, file, me, skip);

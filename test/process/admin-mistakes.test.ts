@@ -2,6 +2,8 @@
 // least be visible where the admin looks: explain and check-config.
 
 import assert from 'node:assert/strict';
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { DAEMON_MODE, pluginDir, setupsForThisFile } from '../helpers/nqq.js';
@@ -80,4 +82,24 @@ test('a plugin with an async configure: its value is the config, and its rejecti
   assert.equal(c.code, 1);
   assert.match(c.stderr, /general\.cfb:2: plugin broken: cannot open the list\n/);
   assert.doesNotMatch(c.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('a control file that is a symlink to nothing defers (71), naming it: it never means "no plugins" or "all defaults"', async () => {
+  const s = make();
+  s.write('nqqueue.cfb', ':black=bad@example.org\n');
+  // Configuration managed elsewhere, its file moved away: general.cfb would silently scan nothing.
+  symlinkSync(join(s.dir, 'gone', 'general.cfb'), join(s.control, 'general.cfb'));
+  const r = await s.run({ extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(r.code, 71, r.stderr);
+  assert.equal(s.standIn.calls().length, 0);
+  assert.match(r.logLines.join('\n'), /code=NQQ_ERR_CONFIG reason="\S*\/control\/general\.cfb is a symlink to \S*\/gone\/general\.cfb, which does not exist/);
+  symlinkSync(join(s.dir, 'gone', 'nqqueue.conf'), join(s.control, 'nqqueue.conf'));
+  const c = s.command(['check-config']);
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /general\.cfb is a symlink to \S+, which does not exist/);
+  assert.match(c.stderr, /nqqueue\.conf is a symlink to \S+, which does not exist/);
+  const r2 = await s.run({ extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(r2.code, 71, r2.stderr);
+  assert.match(r2.logLines.join('\n'), /nqqueue\.conf is a symlink to \S+, which does not exist/);
+  assert.equal(s.standIn.calls().length, 0);
 });
