@@ -49,7 +49,8 @@ export default definePlugin<BlackConfig>({
     return { addresses, domains, bounces, text };
   },
   async run({ config, sender }) {
-    const s = sender.toLowerCase();
+    // evil.com. is evil.com (the absolute form): a listed sender must not get through by adding a dot.
+    const s = sender.toLowerCase().replace(/\.+$/, '');
     const at = s.lastIndexOf('@');
     const hit = s === '' ? config.bounces : config.addresses.has(s) || (at >= 0 && config.domains.has(s.slice(at + 1)));
     if (hit) return { verdict: 'reject', text: config.text, flagged: true, details: { sender } };

@@ -77,3 +77,15 @@ test('spamassassin: a UTF-8 recipient is sent to spamd as its UTF-8 bytes (two r
   const sent = Buffer.concat(proxy.requests());
   for (const rcpt of rcpts) assert.ok(sent.includes(Buffer.from(`\r\nUser: ${rcpt}\r\n`, 'utf8')), `User: ${rcpt}: ${sent.toString('latin1').slice(0, 300)}`);
 });
+
+test('black: a listed sender written with capitals or a trailing dot (evil.com. is evil.com) is still refused', async () => {
+  const s = make();
+  s.write('general.cfb', ':black=spammer@evil.example,@worse.example\n');
+  for (const from of ['Spammer@Evil.EXAMPLE.', 'spammer@evil.example..', 'anyone@Worse.Example.']) {
+    const r = await s.run({ from, extraEnv: { NQQUEUE_REJECT: 'plain' } });
+    assert.equal(r.code, 31, `${from}: ${r.stderr}`);
+  }
+  assert.equal(s.standIn.calls().length, 0);
+  const ok = await s.run({ from: 'friend@evil.example.' });
+  assert.equal(ok.code, 0, ok.stderr);
+});
