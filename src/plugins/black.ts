@@ -12,10 +12,30 @@ export interface BlackConfig {
   readonly text: string;
 }
 
-function addEntry(entry: string, addresses: Set<string>, domains: Set<string>): boolean {
+/**
+ * Why an entry can never match a sender, with what to write instead; undefined when it can. Habits from
+ * other lists (a bare domain, a glob, a trailing dot) would otherwise block nobody, in silence.
+ */
+export function unmatchableEntry(e: string): string | undefined {
+  const q = JSON.stringify(e);
+  const at = e.lastIndexOf('@');
+  const domain = at < 0 ? e : e.slice(at + 1);
+  if (/[*?]/.test(e)) {
+    const d = domain.replace(/^[*?.]+/, '');
+    return `${q} never matches: entries have no wildcards (write "@${d || 'example.com'}" for every sender in that domain)`;
+  }
+  if (at < 0 && e.includes('.')) return `${q} never matches a sender: an address has an @ (write "@${e.replace(/^\.+/, '')}" for every sender in that domain)`;
+  if (at >= 0 && domain.endsWith('.')) return `${q} never matches: addresses have no trailing dot (write "${e.replace(/\.+$/, '')}")`;
+  if (at >= 0 && (domain === '' || domain.startsWith('.') || domain.includes('..'))) return `${q} never matches: its domain has an empty label`;
+  return undefined;
+}
+
+function addEntry(entry: string, addresses: Set<string>, domains: Set<string>, where?: string): boolean {
   const e = entry.trim().toLowerCase();
   if (e === '' || e.startsWith('#')) return false;
   if (e === '<>') return true;
+  const never = unmatchableEntry(e);
+  if (never) throw new PluginConfigError(where ? `${where}: ${never}` : never);
   if (e.startsWith('@')) domains.add(e.slice(1));
   else addresses.add(e);
   return false;
@@ -41,7 +61,9 @@ export default definePlugin<BlackConfig>({
         } catch (err) {
           throw new PluginConfigError(`cannot read ${path}: ${(err as Error).message}`);
         }
-        for (const line of text.split('\n')) bounces = addEntry(line, addresses, domains) || bounces;
+        text.split('\n').forEach((line, i) => {
+          bounces = addEntry(line, addresses, domains, `${path}:${i + 1}`) || bounces;
+        });
       } else bounces = addEntry(w, addresses, domains) || bounces;
     }
     if (addresses.size === 0 && domains.size === 0 && !bounces) throw new PluginConfigError('no senders listed');

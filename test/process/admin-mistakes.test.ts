@@ -2,7 +2,7 @@
 // least be visible where the admin looks: explain and check-config.
 
 import assert from 'node:assert/strict';
-import { symlinkSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -101,5 +101,32 @@ test('a control file that is a symlink to nothing defers (71), naming it: it nev
   const r2 = await s.run({ extraEnv: { NQQUEUE_REJECT: 'plain' } });
   assert.equal(r2.code, 71, r2.stderr);
   assert.match(r2.logLines.join('\n'), /nqqueue\.conf is a symlink to \S+, which does not exist/);
+  assert.equal(s.standIn.calls().length, 0);
+});
+
+test('black: entries that can never match a sender (a bare domain, a glob, a trailing dot) are refused with what to write', async () => {
+  const s = make();
+  const cases: [string, RegExp][] = [
+    ['spammer.example', /"spammer\.example" never matches a sender: an address has an @ \(write "@spammer\.example"/],
+    ['*@spammer.example', /"\*@spammer\.example" never matches: entries have no wildcards \(write "@spammer\.example"/],
+    ['@spammer.example.', /"@spammer\.example\." never matches: addresses have no trailing dot \(write "@spammer\.example"\)/],
+  ];
+  for (const [entry, why] of cases) {
+    s.write('general.cfb', `:black=${entry}\n`);
+    const r = await s.run({ extraEnv: { NQQUEUE_REJECT: 'plain' } });
+    assert.equal(r.code, 71, `${entry}: ${r.stderr}`);
+    // The log line's value is a quoted string: its own quotes come escaped.
+    assert.match(r.logLines.join('\n').replace(/\\"/g, '"'), why);
+  }
+  // In a list file: the file and line are named.
+  const list = join(s.dir, 'black.txt');
+  writeFileSync(list, '# spammers\r\nbad@spam.example\r\nspammer.example\r\n');
+  s.write('general.cfb', `:black=file:${list}\n`);
+  const c = s.command(['check-config']);
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /general\.cfb:1: plugin black: \S*black\.txt:3: "spammer\.example" never matches a sender/);
+  // A sender without a domain (MAIL FROM:<root>) can still be listed.
+  s.write('general.cfb', ':black=root,<>\n');
+  assert.equal(s.command(['check-config']).code, 0);
   assert.equal(s.standIn.calls().length, 0);
 });
