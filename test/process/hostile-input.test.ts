@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { requireDaemon } from '../helpers/daemons.js';
+import { makeDspamStandIn } from '../helpers/dspam.js';
 import { envelopeOf, setupsForThisFile } from '../helpers/nqq.js';
 import { startProxy } from '../helpers/proxy.js';
 
@@ -88,4 +89,22 @@ test('black: a listed sender written with capitals or a trailing dot (evil.com. 
   assert.equal(s.standIn.calls().length, 0);
   const ok = await s.run({ from: 'friend@evil.example.' });
   assert.equal(ok.code, 0, ok.stderr);
+});
+
+test("dspam: o'brien@ and other atext local parts are real mailboxes: they are scanned, not a failure (deferred for ever by default)", LIMIT, async () => {
+  const s = make();
+  const dspam = makeDspamStandIn(s.dir);
+  s.write('nqqueue.cfb', `:dspam=bin=${dspam.path}\n`);
+  const rcpts = ["o'brien@example.com", 'sales&support@example.com', 'user#1@example.com'];
+  const r = await s.run({ to: rcpts });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /dspam failed/);
+  assert.deepEqual(dspam.calls().map((c) => c.user).sort(), [...rcpts].sort());
+  // What could climb out of a path or pass for an option is still never given to dspam.
+  for (const bad of ['-x@example.com', '../x@example.com', 'a/b@example.com']) {
+    const refused = await s.run({ to: [bad], extraEnv: { NQQUEUE_REJECT: 'plain' } });
+    assert.equal(refused.code, 71, `${bad}: ${refused.stderr}`);
+    assert.match(refused.stderr, /not a plain address: not given to dspam/);
+  }
+  assert.equal(dspam.calls().length, rcpts.length);
 });
