@@ -24,6 +24,8 @@ export function unmatchableEntry(e: string): string | undefined {
     const d = domain.replace(/^[*?.]+/, '');
     return `${q} never matches: entries have no wildcards (write "@${d || 'example.com'}" for every sender in that domain)`;
   }
+  const quoted = at > 0 ? /^"([^"\\\s]+)"$/.exec(e.slice(0, at)) : null;
+  if (quoted) return `${q} never matches: qmail-smtpd takes the quotes off an address (write "${quoted[1]}@${domain}")`;
   if (at < 0 && e.includes('.')) return `${q} never matches a sender: an address has an @ (write "@${e.replace(/^\.+/, '')}" for every sender in that domain)`;
   if (at >= 0 && domain.endsWith('.')) return `${q} never matches: addresses have no trailing dot (write "${e.replace(/\.+$/, '')}")`;
   if (at >= 0 && (domain === '' || domain.startsWith('.') || domain.includes('..'))) return `${q} never matches: its domain has an empty label`;

@@ -110,6 +110,7 @@ test('black: entries that can never match a sender (a bare domain, a glob, a tra
     ['spammer.example', /"spammer\.example" never matches a sender: an address has an @ \(write "@spammer\.example"/],
     ['*@spammer.example', /"\*@spammer\.example" never matches: entries have no wildcards \(write "@spammer\.example"/],
     ['@spammer.example.', /"@spammer\.example\." never matches: addresses have no trailing dot \(write "@spammer\.example"\)/],
+    ['"spammer"@spammer.example', /never matches: qmail-smtpd takes the quotes off an address \(write "spammer@spammer\.example"\)/],
   ];
   for (const [entry, why] of cases) {
     s.write('general.cfb', `:black=${entry}\n`);
@@ -129,4 +130,12 @@ test('black: entries that can never match a sender (a bare domain, a glob, a tra
   s.write('general.cfb', ':black=root,<>\n');
   assert.equal(s.command(['check-config']).code, 0);
   assert.equal(s.standIn.calls().length, 0);
+});
+
+test('check-config: a routing pattern with a quoted local part never matches (qmail-smtpd takes the quotes off): it says what to write', () => {
+  const s = make();
+  s.write('general.cfb', ':black=bad@example.org\n"boss"@example.com:\n');
+  const c = s.command(['check-config']);
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /general\.cfb:2: pattern "\\"boss\\"@example\.com" never matches: qmail-smtpd takes the quotes off an address \(write "boss@example\.com"\)/);
 });
