@@ -58,7 +58,7 @@ export async function runPlugin(def: PluginDefinition<any>, input: RunPluginInpu
   const stage = input.stage ?? loaded.def.stages[0]!;
   const settings = input.settings === undefined ? defaultSettings('localhost') : parseSettings(input.settings, 'nqqueue.conf', 'localhost');
   const raw = input.params ?? '';
-  const cp = configureLoaded(loaded, { name: loaded.def.name, params: raw, items: parseParams(raw) }, stage, settings);
+  const cp = await configureLoaded(loaded, { name: loaded.def.name, params: raw, items: parseParams(raw) }, stage, settings);
   const recipients = input.recipients ?? [input.recipient ?? 'rcpt@example.com'];
   const recipient = stage === 'per-user' ? (input.recipient ?? recipients[0]) : undefined;
   const bytes = Buffer.isBuffer(input.message) ? input.message : Buffer.from(input.message);

@@ -96,19 +96,30 @@ function parseUrl(text: string): Target {
 // eslint-disable-next-line no-control-regex
 const BAD_HEADER_VALUE = /[\x00-\x1f\x7f]/;
 
+/**
+ * An address or user name as the bytes of its UTF-8 form. Node writes header strings as latin1 and
+ * refuses any character above U+00FF, so an internationalised address (or one whose bytes were not
+ * UTF-8 at all, now U+FFFD) would otherwise make every request fail: a sender could choose to be
+ * deferred for ever, or, under onerror=accept, to be delivered unscanned.
+ */
+function utf8Bytes(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(v) ? v : Buffer.from(v, 'utf8').toString('latin1');
+}
+
 function requestHeaders(size: number, env: RspamdEnvelope, password: string | undefined): OutgoingHttpHeaders {
   const h: Record<string, string | string[]> = {
     'Content-Length': String(size),
-    From: env.from === '' ? '<>' : env.from,
+    From: env.from === '' ? '<>' : utf8Bytes(env.from),
     Hostname: env.hostname !== undefined && env.hostname !== '' ? env.hostname : 'unknown',
   };
-  if (env.rcpt.length > 0) h.Rcpt = [...env.rcpt];
+  if (env.rcpt.length > 0) h.Rcpt = env.rcpt.map(utf8Bytes);
   if (env.ip) h.IP = env.ip;
   if (env.helo) h.Helo = env.helo;
-  if (env.user) h.User = env.user;
+  if (env.user) h.User = utf8Bytes(env.user);
   if (env.queueId) h['Queue-Id'] = env.queueId;
   if (env.settingsId) h['Settings-ID'] = env.settingsId;
-  if (env.deliverTo) h['Deliver-To'] = env.deliverTo;
+  if (env.deliverTo) h['Deliver-To'] = utf8Bytes(env.deliverTo);
   if (password !== undefined) h.Password = password;
   for (const [name, value] of Object.entries(h)) {
     for (const v of Array.isArray(value) ? value : [value]) {

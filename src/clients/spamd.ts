@@ -186,7 +186,8 @@ export class SpamdClient {
     if (options.user !== undefined) head += `User: ${options.user}\r\n`;
     head += '\r\n';
     const send = async (w: Writer): Promise<void> => {
-      await w.write(Buffer.from(head, 'latin1'));
+      // UTF-8: a user name (the recipient) written as latin1 would lose the high bytes of its characters.
+      await w.write(Buffer.from(head, 'utf8'));
       if (message) await writeExactly(w, message);
       // spamd reads exactly Content-length bytes; the half-close tells it nothing more comes.
       w.end();

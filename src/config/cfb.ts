@@ -91,6 +91,10 @@ export function unmatchablePattern(pattern: string): string | undefined {
     return `pattern ${q} never matches: a domain line covers exactly that domain, not its subdomains as in rcpthosts (write "${d}"; for its subdomains a regex such as /.*@.*\\.${d.replace(/\./g, '\\.')}/)`;
   }
   if (at === 0) return `pattern ${q} never matches: an address needs its local part (write "${domain}" for every address in that domain)`;
+  const quoted = at > 0 ? /^"([^"\\]+)"$/.exec(pattern.slice(0, at)) : null;
+  if (quoted && /^[^\s"()<>[\],;:@\\]+$/.test(quoted[1]!)) {
+    return `pattern ${q} never matches: qmail-smtpd takes the quotes off an address (write "${quoted[1]}@${domain}")`;
+  }
   if (domain.endsWith('.')) {
     const fixed = `${at < 0 ? '' : pattern.slice(0, at + 1)}${domain.replace(/\.+$/, '')}`;
     return `pattern ${q} never matches: addresses have no trailing dot (write "${fixed}")`;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { NqqError } from '../errors.js';
+import { danglingLink } from './dangling.js';
 import { parseCfb, type CfbFile, type CfbLine, type CfbMatch, type CfbOptions } from './cfb.js';
 
 const FILE_NAME = /^[a-z0-9_-][a-z0-9_.-]*$/i;
@@ -40,7 +41,11 @@ export function readCfb(path: string, options: CfbOptions = {}): CfbFile | undef
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      const broken = danglingLink(path);
+      if (broken) throw new NqqError('NQQ_ERR_CONFIG', broken);
+      return undefined;
+    }
     throw new NqqError('NQQ_ERR_CONFIG', `${path}: cannot read: ${(err as Error).message}`);
   }
   return parseCfb(text, path, options);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FailurePolicy } from '../pipeline/types.js';
+import { danglingLink } from './dangling.js';
 import { didYouMean } from './did-you-mean.js';
 import type { ConfigProblem } from './problem.js';
 
@@ -96,6 +97,16 @@ export function parseSize(v: string): number {
   return Number(m[1]) * mult;
 }
 
+/**
+ * A plugin's `maxsize`: messages over it are not scanned. 0 is refused: elsewhere it often means "no
+ * limit", here it would mean "scan nothing" — every message accepted unscanned, in silence.
+ */
+export function parseMaxsize(v: string): number {
+  const n = parseSize(v);
+  if (n === 0) throw new Error('0 would leave every message unscanned (for no limit, leave maxsize out or give a size larger than any message, e.g. 100M)');
+  return n;
+}
+
 function parseCount(min: number, max: number) {
   return (v: string): number => {
     if (!/^\d+$/.test(v.trim())) throw new Error(`not a whole number: ${JSON.stringify(v)}`);
@@ -150,7 +161,7 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
 export const COMMON_PLUGIN_KEYS: Readonly<Record<string, (v: string) => unknown>> = {
   timeout: parseDuration,
   onerror: parsePolicy,
-  maxsize: parseSize,
+  maxsize: parseMaxsize,
 };
 
 interface RawEntry {
@@ -328,7 +339,11 @@ export function loadSettings(controlDir: string, skip?: ReadonlySet<number>): Se
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return defaultSettings(me);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      const broken = danglingLink(file);
+      if (broken) throw new SettingsError(file, 0, broken);
+      return defaultSettings(me);
+    }
     throw new SettingsError(file, 0, `cannot read: ${(err as Error).message}`);
   }
   return parseSettingsFile(text, file, me, skip);

@@ -134,9 +134,10 @@ export interface PluginDefinition<C = unknown> {
   readonly defaults?: { readonly timeoutMs?: number; readonly maxsize?: number; readonly onerror?: 'tempfail' | 'accept' | 'reject' };
   /**
    * Turn PARAMS (and the plugin's settings section) into a ready-to-run value, once per routing line.
-   * Throw PluginConfigError for bad PARAMS.
+   * Throw PluginConfigError for bad PARAMS. It may be async (read a file, open a connection): the
+   * value is awaited before the plugin runs, and a rejection is a configuration error like a throw.
    */
-  configure(input: ConfigureInput): C;
+  configure(input: ConfigureInput): C | Promise<C>;
   /**
    * Per-user stage: what the result depends on besides the message and the config. Return undefined
    * when the result does not depend on who the recipient is (then recipients with identical chains

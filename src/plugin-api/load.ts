@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import type { PluginRef } from '../config/cfb.js';
 import { didYouMean } from '../config/did-you-mean.js';
 import type { ConfigProblem } from '../config/problem.js';
-import { parseDuration, parsePolicy, parseSize, type Settings, type SettingsSection } from '../config/settings.js';
+import { parseDuration, parsePolicy, parseMaxsize, type Settings, type SettingsSection } from '../config/settings.js';
 import type { Stage } from '../pipeline/types.js';
 import { paramProblems, sectionEntryProblems } from './check-params.js';
 import { currentUser, userName } from '../text/permission.js';
@@ -254,7 +254,7 @@ export async function configurePlugin(
 }
 
 /** configurePlugin for a plugin already loaded (the test kit hands one in directly). */
-export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Stage, settings: Settings): ConfiguredPlugin {
+export async function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Stage, settings: Settings): Promise<ConfiguredPlugin> {
   const { def, source } = loaded;
   recheckSource(source);
   if (!def.stages.includes(stage)) {
@@ -275,10 +275,12 @@ export function configureLoaded(loaded: LoadedPlugin, ref: PluginRef, stage: Sta
   };
   const timeoutMs = num('timeout', parseDuration) ?? def.defaults?.timeoutMs ?? settings.pluginTimeoutMs;
   const onerror = num('onerror', parsePolicy) ?? def.defaults?.onerror ?? settings.onerror;
-  const maxsize = num('maxsize', parseSize) ?? def.defaults?.maxsize;
+  const maxsize = num('maxsize', parseMaxsize) ?? def.defaults?.maxsize;
   let config: unknown;
   try {
-    config = def.configure({ params, settings, stage });
+    // Awaited: an async configure's value is the config, not its Promise (a run would otherwise read
+    // undefined settings from it, and a rejection would go unhandled and take the process down).
+    config = await def.configure({ params, settings, stage });
   } catch (err) {
     throw new PluginLoadError(`plugin ${ref.name}: ${(err as Error).message}`);
   }

@@ -9,7 +9,9 @@ export interface PlainAddress {
   readonly domain: string;
 }
 
-const LOCAL = /^[a-z0-9][a-z0-9._+=-]{0,63}$/;
+// RFC 5321 atext (o'brien@, a&b@, x#y@ are real mailboxes) without '/', and never a leading dot or dash:
+// no shell ever sees these, so only what could climb out of a path or pass for an option is kept out.
+const LOCAL = /^[a-z0-9!#$%&'*+=?^_`{|}~][a-z0-9!#$%&'*+=?^_`{|}~.-]{0,63}$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** The parts of `address` when both are plain, else undefined. */

@@ -4,11 +4,12 @@
 
 /**
  * Characters a terminal acts on instead of showing: C0 and DEL, C1 (U+0080–U+009F: a UTF-8 `\xc2\x9b`
- * is CSI, the one-character ESC [), the line and paragraph separators, and the bidirectional overrides
- * and isolates that reorder what is displayed.
+ * is CSI, the one-character ESC [), the line and paragraph separators, and the bidirectional overrides,
+ * isolates and marks (LRM, RLM, ALM: invisible, they too move the `<`, `@` and `>` around them) that
+ * reorder what is displayed.
  */
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function hex(c: string, width: number): string {
   return c.charCodeAt(0).toString(16).padStart(width, '0');

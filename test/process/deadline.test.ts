@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { rcptsOf, setupsForThisFile, withoutTrace } from '../helpers/nqq.js';
+import { pluginDir, rcptsOf, setupsForThisFile, withoutTrace } from '../helpers/nqq.js';
 
 const make = setupsForThisFile();
 
@@ -56,4 +56,20 @@ test('past the deadline before any copy was queued: deferred (71), nothing spool
   assert.equal(r.deliveries.length, 0);
   assert.deepEqual(spooled(s.home), []);
   assert.match(r.logLines[0]!, /result=defer/);
+});
+
+test('a plugin whose onCommit never finishes: deferred (71) at the deadline, nothing queued', async () => {
+  const s = make({ files: { 'nqqueue.conf': 'deadline = 3s\n' } });
+  const dir = pluginDir(s, {
+    keeper:
+      "export default { name: 'keeper', version: '1', stages: ['per-user'], configure() { return {}; },\n" +
+      "  async run(ctx) { ctx.onCommit(() => new Promise(() => {})); return { verdict: 'drop', reason: 'kept' }; } };\n",
+  });
+  s.write('nqqueue.conf', `deadline = 3s\nplugin_dir = ${dir}\n`);
+  s.write('nqqueue.cfb', 'kept@example.com:keeper\n');
+  const r = await s.run({ to: ['kept@example.com', 'other@example.com'], errorFd: 'none', timeoutMs: 60_000 });
+  assert.equal(r.code, 71, r.stderr);
+  assert.ok(r.ms < 20_000, `deferred at the deadline (${r.ms} ms)`);
+  assert.equal(r.deliveries.length, 0);
+  assert.match(r.logLines.join('\n'), /code=NQQ_ERR_DEADLINE reason="message deadline of 3000 ms passed at the commit point/);
 });

@@ -3,7 +3,7 @@
 // PARAMS checked for the stage it is in). Every problem of every file in one run, in file and line
 // order, as file:line: what is wrong; exit 1 on any.
 
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Cdb, controlDirProblem, loadLocals, readControlLines, type Locals } from '../../config/locals.js';
@@ -107,9 +107,10 @@ export async function check(options: CheckOptions, processEnv: NodeJS.ProcessEnv
     }
   }
 
+  let noLocalDomain = false;
   if (missing?.path !== dir) {
     try {
-      readControlLines(join(dir, 'rcpthosts'));
+      noLocalDomain = readControlLines(join(dir, 'rcpthosts')).length === 0 && !existsSync(join(dir, 'morercpthosts.cdb'));
     } catch (err) {
       if (!missing) problems.push({ file: join(dir, 'rcpthosts'), line: 0, message: describeError(err) });
     }
@@ -160,6 +161,12 @@ export async function check(options: CheckOptions, processEnv: NodeJS.ProcessEnv
         }
       }
     }
+  }
+  // An empty rcpthosts (comments only) is not an error (an outgoing-only relay has one), but every
+  // recipient with a domain is then remote: per-user files would never apply, in silence.
+  const perUserFiles = names.filter((n) => n !== 'general.cfb');
+  if (noLocalDomain && perUserFiles.length > 0) {
+    notes.add(`${join(dir, 'rcpthosts')} lists no domain (and there is no morercpthosts.cdb): every recipient with a domain is remote and gets the general plugins only, so ${perUserFiles.join(', ')} never apply`);
   }
   notes.delete('');
   for (const n of notes) process.stdout.write(`nqqueue check-config: note: ${visible(n)}\n`);

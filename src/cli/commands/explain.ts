@@ -3,6 +3,9 @@
 // from. Scans nothing. The client environment (RELAYCLIENT, SMTPAUTHUSER, TCPREMOTEIP ...) is the one
 // explain runs in, with --env on top, as a tcprules line would set it.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
 import type { CfbMatch } from '../../config/cfb.js';
 import { formatProblem } from '../../config/problem.js';
 import { describeError } from '../../errors.js';
@@ -68,6 +71,8 @@ export async function run(args: string[], processEnv: NodeJS.ProcessEnv): Promis
     const problems = await services.problems();
     if (problems[0]) lines.push(`settings: ${visible(formatProblem(problems[0]))} (every message would be deferred)`);
     const routing = services.routingFor(env.NQQFILE);
+    const nqqfilePath = env.NQQFILE ? join(services.paths.controlDir, `${env.NQQFILE}.cfb`) : undefined;
+    const nqqfileMissing = nqqfilePath !== undefined && !existsSync(nqqfilePath) ? nqqfilePath : undefined;
     const sender = toAddress(Buffer.from(parsed.from));
     const senderLocal = sender.address !== '' && services.locals.isLocal(sender.address);
     const trust = submissionTrust(env);
@@ -83,6 +88,9 @@ export async function run(args: string[], processEnv: NodeJS.ProcessEnv): Promis
       if (!local) continue;
       const file = routing.userFile(r.address, r.domain);
       lines.push(`  per-user stage (${file ? visible(file.file) : 'no per-user file exists'}):`);
+      // A mistyped or missing NQQFILE is not an error on the queue path (the next file applies, as in
+      // 2008), so say it here, where the admin looks.
+      if (nqqfileMissing !== undefined) lines.push(`    NQQFILE=${visible(env.NQQFILE!)}, but ${visible(nqqfileMissing)} does not exist: the next file applies`);
       lines.push(...(await chain(file?.match(r.address), r.address, 'per-user', services)));
     }
   } catch (err) {
