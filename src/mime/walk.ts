@@ -198,7 +198,11 @@ class Walker {
 
   end(): void {
     if (this.lineLen > 0 || this.line.length > 0 || this.streaming) this.endLine();
-    if (this.inHeaders) this.endBlock();
+    // A header block the end of the message cuts short (no blank line): its last field counts too.
+    if (this.inHeaders) {
+      this.endField();
+      this.endBlock();
+    }
     this.endInner();
   }
 

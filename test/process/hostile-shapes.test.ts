@@ -1,0 +1,53 @@
+// Message shapes a spammer or a malware author builds to get a name or a header past `attach` and
+// `header`: what a mail client would show must be what the plugins see.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { setupsForThisFile, type Outcome, type Setup } from '../helpers/nqq.js';
+
+const make = setupsForThisFile();
+
+const EXE_REFUSED = /^Dmessage refused: attachments of type \.exe are not accepted/;
+const SUBJECT_REFUSED = /^Dmessage refused: its subject header is not accepted/;
+
+/** Run `message` through `s`: it must be refused with `text`, and nothing queued by this run. */
+async function refused(s: Setup, message: Buffer | string, text: RegExp): Promise<Outcome> {
+  const before = s.standIn.calls().length;
+  const r = await s.run({ message });
+  assert.equal(r.code, 82, r.stderr);
+  assert.match(r.errorText.toString(), text);
+  assert.equal(s.standIn.calls().length, before, 'nothing queued');
+  return r;
+}
+
+async function accepted(s: Setup, message: Buffer | string): Promise<void> {
+  const r = await s.run({ message });
+  assert.equal(r.code, 0, r.stderr);
+}
+
+let attachS: Setup | undefined;
+const attach = () => (attachS ??= (() => {
+  const s = make();
+  s.write('general.cfb', ':attach=.exe\n');
+  return s;
+})());
+
+let headerS: Setup | undefined;
+const header = () => (headerS ??= (() => {
+  const s = make();
+  s.write('general.cfb', ':header=Subject:/lottery/i\n');
+  return s;
+})());
+
+test('a header block that ends at the end of the message (no blank line, no body) is inspected to its last field', async () => {
+  await refused(header(), 'Received: from x\nFrom: a@client.example\nSubject: You won the lottery\n', SUBJECT_REFUSED);
+  await refused(attach(), 'From: a@client.example\nContent-Type: application/octet-stream; name="evil.exe"\n', EXE_REFUSED);
+  // The last part of a multipart whose header block the end of the message cuts short.
+  await refused(
+    attach(),
+    'From: a@client.example\nContent-Type: multipart/mixed; boundary="XX"\n\n--XX\nContent-Type: text/plain\n\nhi\n--XX\nContent-Disposition: attachment; filename="evil.exe"\n',
+    EXE_REFUSED,
+  );
+  await accepted(header(), 'From: a@client.example\nSubject: hello\n');
+});
