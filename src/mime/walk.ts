@@ -2,7 +2,8 @@
 // part (nested multiparts and attached messages included), at any depth and whatever the size of a
 // header block, with memory bounded by one header block. Bodies are never held: only the start of a
 // body line is looked at (boundaries, uuencoded file names), except in an attached message sent base64
-// or quoted-printable, which is decoded line by line and walked as a message of its own. A walk past one
+// or quoted-printable, which is decoded line by line and walked as a message of its own. A message with
+// a lone CR is walked a second time with those CRs as line ends, as some clients read it. A walk past one
 // of the hard bounds of limits.ts stops with MimeLimitError: the caller decides, never a silent accept.
 
 import type { Readable } from 'node:stream';
@@ -439,16 +440,53 @@ class Walker {
   }
 }
 
-/**
- * Walk the message in `stream`, calling the handlers in order. Resolves when the message ended or a
- * handler stopped the walk; rejects with MimeLimitError at a hard bound, or with the signal's reason.
- */
-export async function walkMime(stream: Readable, handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
+/** What one pass over the message found. */
+interface Pass {
+  stopped: boolean;
+  /** A CR not followed by LF was seen (some clients, Thunderbird among them, end a line there). */
+  loneCR: boolean;
+  /** The bound the pass stopped at. */
+  limit?: MimeLimitError;
+}
+
+/** `chunk` with every lone CR followed by an LF; `state.cr` carries a CR that ended the previous chunk. */
+function crAsLineEnd(chunk: Buffer, state: { cr: boolean }): Buffer {
+  const out: Buffer[] = [];
+  let from = 0;
+  if (state.cr && chunk[0] !== 0x0a) out.push(Buffer.from('\n'));
+  state.cr = false;
+  for (let i = chunk.indexOf(0x0d); i >= 0; i = chunk.indexOf(0x0d, i + 1)) {
+    if (i === chunk.length - 1) {
+      state.cr = true;
+      break;
+    }
+    if (chunk[i + 1] === 0x0a) continue;
+    out.push(chunk.subarray(from, i + 1), Buffer.from('\n'));
+    from = i + 1;
+  }
+  if (out.length === 0) return chunk;
+  out.push(chunk.subarray(from));
+  return Buffer.concat(out);
+}
+
+async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
   const w = new Walker(handlers, { parts: 1, headerBytes: 0 }, 0);
+  const result: Pass = { stopped: false, loneCR: false };
+  const cr = { cr: false };
+  let prevCR = false;
   let last = performance.now();
   try {
     for await (const c of stream) {
-      const chunk = c as Buffer;
+      let chunk = c as Buffer;
+      if (chunk.length === 0) continue;
+      if (!result.loneCR) {
+        if (prevCR && chunk[0] !== 0x0a) result.loneCR = true;
+        for (let i = chunk.indexOf(0x0d); i >= 0 && i < chunk.length - 1 && !result.loneCR; i = chunk.indexOf(0x0d, i + 1)) {
+          if (chunk[i + 1] !== 0x0a) result.loneCR = true;
+        }
+        prevCR = chunk[chunk.length - 1] === 0x0d;
+      }
+      if (crLines) chunk = crAsLineEnd(chunk, cr);
       for (let off = 0; off < chunk.length; off += SLICE_BYTES) {
         signal?.throwIfAborted();
         w.feed(off === 0 && chunk.length <= SLICE_BYTES ? chunk : chunk.subarray(off, off + SLICE_BYTES));
@@ -459,11 +497,37 @@ export async function walkMime(stream: Readable, handlers: WalkHandlers, signal?
       }
     }
     signal?.throwIfAborted();
+    if (prevCR) result.loneCR = true; // the message ends with a CR
+    if (crLines && cr.cr) w.feed(Buffer.from('\n'));
     w.end();
   } catch (err) {
-    if (err instanceof Stop) return;
-    throw err;
+    if (err instanceof MimeLimitError) result.limit = err;
+    else if (err instanceof Stop) result.stopped = true;
+    else throw err;
   } finally {
     stream.destroy();
   }
+  return result;
+}
+
+/**
+ * Walk the message, calling the handlers in order. Resolves when the message ended or a handler
+ * stopped the walk; rejects with MimeLimitError at a hard bound, or with the signal's reason.
+ *
+ * Lines end at LF (qmail-smtpd has turned CRLF into LF); a lone CR stays in the message, and some
+ * clients end a line there too, so a message that has one is walked a second time with lone CRs as
+ * line ends (from a new stream of `source`): a boundary or a field only that reading shows is seen.
+ * A bound met by either reading is reported after both, unless a handler stopped one of them. A
+ * Readable given in place of `source` is walked once, with LF line ends only.
+ */
+export async function walkMime(source: Readable | (() => Readable), handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
+  const open = typeof source === 'function' ? source : () => source;
+  const first = await pass(open(), handlers, signal, false);
+  if (first.stopped) return;
+  if (first.loneCR && typeof source === 'function') {
+    const second = await pass(open(), handlers, signal, true);
+    if (second.stopped) return;
+    if (second.limit && !first.limit) throw second.limit;
+  }
+  if (first.limit) throw first.limit;
 }

@@ -50,7 +50,7 @@ export default definePlugin<HeaderConfig>({
     let hit: { name: string; rule: string; part: number } | undefined;
     try {
       await walkMime(
-        message.stream(),
+        () => message.stream(),
         {
           field: (part, name, value) => {
             if (!names.has(name)) return false;

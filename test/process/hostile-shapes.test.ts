@@ -51,3 +51,18 @@ test('a header block that ends at the end of the message (no blank line, no body
   );
   await accepted(header(), 'From: a@client.example\nSubject: hello\n');
 });
+
+test('lone CR line ends (which some clients end a line at) hide neither a part nor a header', async () => {
+  const cr = (text: string) => text.replace(/\n/g, '\r');
+  const exe = 'Content-Type: multipart/mixed; boundary="XX"\n\npre\n--XX\nContent-Type: application/octet-stream; name="evil.exe"\n\nTVqQ\n--XX--\n';
+  // The whole message with CR line ends, and only the part's lines.
+  await refused(attach(), cr(`From: a@client.example\nSubject: x\nMIME-Version: 1.0\n${exe}`), EXE_REFUSED);
+  await refused(
+    attach(),
+    'From: a@client.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="XX"\n\npre\n--XX\rContent-Type: application/octet-stream; name="evil.exe"\r\rTVqQ\n--XX--\n',
+    EXE_REFUSED,
+  );
+  await refused(header(), 'Received: from x\nFrom: a@client.example\rSubject: lottery\r\rbody\n', SUBJECT_REFUSED);
+  // CRLF line ends are one line end, and a lone CR inside a harmless message changes nothing.
+  await accepted(attach(), 'From: a@client.example\r\nSubject: x\r\n\r\nbody\rmore\r\n');
+});
