@@ -66,3 +66,26 @@ test('lone CR line ends (which some clients end a line at) hide neither a part n
   // CRLF line ends are one line end, and a lone CR inside a harmless message changes nothing.
   await accepted(attach(), 'From: a@client.example\r\nSubject: x\r\n\r\nbody\rmore\r\n');
 });
+
+/** A multipart message with one attachment part whose Content-Type is `type`. */
+const withPart = (type: string) =>
+  `From: a@client.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="XX"\n\n--XX\nContent-Type: text/plain\n\nhi\n--XX\nContent-Type: ${type}\n\nTVqQ\n--XX--\n`;
+const b64 = (b: Buffer) => b.toString('base64');
+
+test('names and Subjects in charsets clients decode: UTF-7, UTF-16 without a byte order mark (either byte order)', async () => {
+  await refused(attach(), withPart('application/octet-stream; name="=?utf-7?Q?evil+AC4-exe?="'), EXE_REFUSED);
+  await refused(attach(), withPart("application/octet-stream; name*=utf-7''evil+AC4-exe"), EXE_REFUSED);
+  await refused(attach(), withPart(`application/octet-stream; name="=?utf-16?B?${b64(Buffer.from('evil.exe', 'utf16le').swap16())}?="`), EXE_REFUSED);
+  await refused(attach(), withPart(`application/octet-stream; name="=?utf-16?B?${b64(Buffer.from('evil.exe', 'utf16le'))}?="`), EXE_REFUSED);
+  // White space inside an encoded word, which lenient decoders take.
+  await refused(attach(), withPart('application/octet-stream; name="=?utf-8?Q?evil.exe ?="'), EXE_REFUSED);
+  await refused(header(), 'From: a@client.example\nSubject: =?utf-7?Q?lot+AHQ-ery?=\n\nbody\n', SUBJECT_REFUSED);
+  await refused(header(), `From: a@client.example\nSubject: =?utf-16?B?${b64(Buffer.from('lottery', 'utf16le').swap16())}?=\n\nbody\n`, SUBJECT_REFUSED);
+  await accepted(attach(), withPart(`application/pdf; name="=?utf-16?B?${b64(Buffer.from('report.pdf', 'utf16le').swap16())}?="`));
+});
+
+test('a NUL or a lone CR inside a header field does not split a word a header rule looks for', async () => {
+  await refused(header(), Buffer.from('From: a@client.example\nSubject: You won the lot\0tery\n\nbody\n', 'latin1'), SUBJECT_REFUSED);
+  await refused(header(), 'From: a@client.example\nSubject: You won the lot\rtery\n\nbody\n', SUBJECT_REFUSED);
+  await accepted(header(), Buffer.from('From: a@client.example\nSubject: a\0b\n\nbody\n', 'latin1'));
+});
