@@ -67,6 +67,18 @@ const UUENCODE_BEGIN = /^begin(?:-base64)? +[0-7]{3,4} +(.+)$/;
 
 class Stop extends Error {}
 
+// eslint-disable-next-line no-control-regex
+const NOT_IN_TYPE = /\([^()]*\)|[\s"\x00-\x1f\x7f]+/g;
+
+/**
+ * The media type of a Content-Type value, lower-cased, as a lenient parser reads it: RFC 822 comments,
+ * white space, quotes and control characters dropped (`multipart (x) / mixed`), so that every client's
+ * multipart is walked as one (a bare `multipart` without a subtype included).
+ */
+function mediaType(value: string): string {
+  return parseHeaderValue(value).value.replace(NOT_IN_TYPE, '').replace(NOT_IN_TYPE, '').toLowerCase();
+}
+
 /** What all walkers of one message (the message's own and those of encoded attached messages) share. */
 interface Budget {
   parts: number;
@@ -305,7 +317,7 @@ class Walker {
 
   private endBlock(): void {
     const defaultType = this.parentDigest ? 'message/rfc822' : 'text/plain';
-    const types = this.cts.map((v) => parseHeaderValue(v).value.toLowerCase());
+    const types = this.cts.map(mediaType);
     const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
     const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
     const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
@@ -325,7 +337,7 @@ class Walker {
     // than a client would is safe, less is not.
     const boundaries: string[] = [];
     this.cts.forEach((v, i) => {
-      if (types[i]!.startsWith('multipart/')) for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
+      if (/^multipart(?:\/|$)/.test(types[i]!)) for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
     });
     const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
     const encoding = this.ctes.find((e) => e === 'base64' || e === 'quoted-printable');

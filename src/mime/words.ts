@@ -290,32 +290,66 @@ function pieces(header: string, base: string) {
   return { plain, extended };
 }
 
-/** Every `boundary` a client could take from a Content-Type value. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
+/** A header value as written and, when it has control characters, cut at its NUL (C parsers) and without them (parsers that drop them). */
+function headerReadings(header: string): string[] {
+  if (!CONTROL.test(header)) return [header];
+  return [...new Set([header, header.split('\0')[0]!, header.replace(CONTROLS, '')])];
+}
+
+/**
+ * The readings of one plain occurrence of a parameter: as written; unless `strict`, for a quoted value
+ * what a parser that splits at every ';' keeps and what one that appends the text after the closing
+ * quote makes; without RFC 822 comments (and then without the quotes they hid), which RFC 2045 allows
+ * in the field and parsers that follow it drop.
+ */
+function plainReadings(p: { v: string; quoted: boolean; tail: string }, out: Set<string>, strict = false): void {
+  out.add(p.v);
+  if (!strict && p.quoted && p.v.includes(';')) out.add(p.v.slice(0, p.v.indexOf(';')));
+  if (!strict && p.tail !== '') out.add(p.v + p.tail);
+  if (!p.quoted && p.v.includes('(')) {
+    const bare = p.v.replace(/\([^()]*\)/g, '').trim();
+    out.add(bare);
+    const q = /^"(.*)"$/.exec(bare);
+    if (q) out.add(q[1]!);
+  }
+}
+
+/**
+ * Every `boundary` a client could take from a Content-Type value (no naive reading: each is declared
+ * as a prefix of delimiter lines, and a short naive one would make body lines delimiters).
+ */
 export function boundaryValues(header: string): string[] {
-  const { plain, extended } = pieces(header, 'boundary');
-  const out = new Set(plain.map((p) => p.v));
-  if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
+  const out = new Set<string>();
+  for (const h of headerReadings(header)) {
+    const { plain, extended } = pieces(h, 'boundary');
+    for (const p of plain) plainReadings(p, out, true);
+    if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
+  }
   return [...out];
 }
 
 /**
  * Every value a client could take for parameter `base` of a header value: each occurrence of the
- * parameter, each reading of its RFC 2231 form (charset, continuations), each also RFC 2047-decoded
- * every way (clients decode encoded words in names even where the standard does not allow them), for a quoted
- * value what a parser that splits at every ';' would keep and what one that appends the text after the
- * closing quote would make, and an unquoted value without its RFC 822 comments.
+ * parameter (plainReadings), each reading of its RFC 2231 form (charset, continuations), each also
+ * RFC 2047-decoded every way (clients decode encoded words in names even where the standard does not
+ * allow them) and percent-decoded (as some clients do to any name); all of it also for the value cut
+ * at a NUL and without its control characters.
  */
 export function paramValues(header: string, base: string): string[] {
-  const { plain, extended } = pieces(header, base);
   const out = new Set<string>();
-  for (const p of plain) {
-    out.add(p.v);
-    if (p.quoted && p.v.includes(';')) out.add(p.v.slice(0, p.v.indexOf(';')));
-    if (p.tail !== '') out.add(p.v + p.tail);
-    // RFC 822 comments, which a few parsers drop.
-    if (!p.quoted && p.v.includes('(')) out.add(p.v.replace(/\([^()]*\)/g, '').trim());
+  for (const h of headerReadings(header)) {
+    const { plain, extended } = pieces(h, base);
+    for (const p of plain) plainReadings(p, out);
+    if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
   }
-  if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
-  for (const v of [...out]) for (const d of encodedWordReadings(v)) out.add(d);
+  for (const v of [...out]) {
+    for (const d of encodedWordReadings(v)) out.add(d);
+    if (/%[0-9a-fA-F]{2}/.test(v)) out.add(Buffer.from(percentDecode(v)).toString('utf8'));
+  }
   return [...out];
 }

@@ -89,3 +89,28 @@ test('a NUL or a lone CR inside a header field does not split a word a header ru
   await refused(header(), 'From: a@client.example\nSubject: You won the lot\rtery\n\nbody\n', SUBJECT_REFUSED);
   await accepted(header(), Buffer.from('From: a@client.example\nSubject: a\0b\n\nbody\n', 'latin1'));
 });
+
+test('a media type or a boundary written with comments, white space or no subtype is read as lenient clients read it', async () => {
+  const exe = 'Content-Type: application/octet-stream; name="evil.exe"\n\nTVqQ\n';
+  for (const ct of [
+    'multipart; boundary=XX',
+    'multipart (mixed) / mixed; boundary=XX',
+    '(c) Multipart/Mixed; boundary=XX',
+    'multipart/mixed; boundary=XX(comment)',
+    'multipart/mixed; boundary=(c)"XX"',
+  ]) {
+    await refused(attach(), `From: a@client.example\nMIME-Version: 1.0\nContent-Type: ${ct}\n\n--XX\n${exe}--XX--\n`, EXE_REFUSED);
+  }
+});
+
+test('control characters and percent escapes in a parameter field do not hide a name', async () => {
+  for (const ct of [
+    'application/octet-stream;\0 name="evil.exe"',
+    'application/octet-stream; na\0me="evil.exe"',
+    'application/octet-stream; name="evil.exe%00.txt"',
+    'application/octet-stream; name="evil%2Eexe"',
+  ]) {
+    await refused(attach(), Buffer.from(withPart(ct), 'latin1'), EXE_REFUSED);
+  }
+  await accepted(attach(), withPart('application/pdf; name="100%25 report.pdf"'));
+});
