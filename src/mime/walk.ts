@@ -463,22 +463,24 @@ interface Pass {
 
 /** `chunk` with every lone CR followed by an LF; `state.cr` carries a CR that ended the previous chunk. */
 function crAsLineEnd(chunk: Buffer, state: { cr: boolean }): Buffer {
-  const out: Buffer[] = [];
-  let from = 0;
-  if (state.cr && chunk[0] !== 0x0a) out.push(Buffer.from('\n'));
+  const lead = state.cr && chunk[0] !== 0x0a;
   state.cr = false;
-  for (let i = chunk.indexOf(0x0d); i >= 0; i = chunk.indexOf(0x0d, i + 1)) {
-    if (i === chunk.length - 1) {
-      state.cr = true;
-      break;
-    }
-    if (chunk[i + 1] === 0x0a) continue;
-    out.push(chunk.subarray(from, i + 1), Buffer.from('\n'));
-    from = i + 1;
+  let first = chunk.indexOf(0x0d);
+  while (first >= 0 && first < chunk.length - 1 && chunk[first + 1] === 0x0a) first = chunk.indexOf(0x0d, first + 1);
+  if (first === chunk.length - 1) state.cr = true;
+  if (!lead && (first < 0 || first === chunk.length - 1)) return chunk;
+  // One buffer for the whole chunk (at most one LF added per byte), not a piece per line.
+  const out = Buffer.allocUnsafe(chunk.length * 2 + 1);
+  let n = 0;
+  if (lead) out[n++] = 0x0a;
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i]!;
+    out[n++] = b;
+    if (b !== 0x0d) continue;
+    if (i === chunk.length - 1) state.cr = true;
+    else if (chunk[i + 1] !== 0x0a) out[n++] = 0x0a;
   }
-  if (out.length === 0) return chunk;
-  out.push(chunk.subarray(from));
-  return Buffer.concat(out);
+  return out.subarray(0, n);
 }
 
 async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
