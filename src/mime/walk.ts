@@ -2,9 +2,10 @@
 // part (nested multiparts and attached messages included), at any depth and whatever the size of a
 // header block, with memory bounded by one header block. Bodies are never held: only the start of a
 // body line is looked at (boundaries, uuencoded file names), except in an attached message sent base64
-// or quoted-printable, which is decoded line by line and walked as a message of its own. A message with
-// a lone CR is walked a second time with those CRs as line ends, as some clients read it. A walk past one
-// of the hard bounds of limits.ts stops with MimeLimitError: the caller decides, never a silent accept.
+// or quoted-printable (or a multipart sent so), which is decoded line by line and walked as a message of
+// its own. A message with a lone CR is walked a second time with those CRs as line ends, as some clients
+// read it. A walk past one of the hard bounds of limits.ts stops with MimeLimitError: the caller
+// decides, never a silent accept.
 
 import type { Readable } from 'node:stream';
 
@@ -62,6 +63,9 @@ const BODY_LINE_KEEP = 1024;
 const SLICE_MS = 15;
 const SLICE_BYTES = 64 * 1024;
 
+/** Encoded multiparts walked decoded in one message: each one decodes the rest of the message again. */
+const MAX_DECODED = MIME_LIMITS.encodedMultiparts;
+
 const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
 const UUENCODE_BEGIN = /^begin(?:-base64)? +[0-7]{3,4} +(.+)$/;
 
@@ -83,6 +87,16 @@ function mediaType(value: string): string {
 interface Budget {
   parts: number;
   headerBytes: number;
+  /** Encoded multiparts whose decoded bodies are being walked (each costs a decode of the rest). */
+  decoded: number;
+}
+
+/** An encoded multipart's body, decoded and walked by a walker of its own (see Walker.sidecars). */
+interface Sidecar {
+  readonly walker: Walker;
+  readonly decoder: BodyDecoder;
+  /** Depth of the encoded multipart: a delimiter of a frame at or above it ends the part. */
+  readonly depth: number;
 }
 
 /** Decodes the body of an attached message sent base64 or quoted-printable, a piece at a time. */
@@ -161,6 +175,11 @@ class Walker {
   private keep = BODY_LINE_KEEP;
   /** An attached message sent encoded: its decoded bytes are walked as a message of their own. */
   private inner: { walker: Walker; decoder: BodyDecoder } | undefined;
+  /**
+   * Multiparts sent encoded: the rest of their part, decoded, is walked as the multipart's body,
+   * whatever the raw lines look like (a raw delimiter of its own must not end what a decoding client shows).
+   */
+  private sidecars: Sidecar[] = [];
 
   constructor(
     private readonly h: WalkHandlers,
@@ -176,6 +195,19 @@ class Walker {
   }
 
   feed(chunk: Buffer): void {
+    if (this.sidecars.length === 0) return this.feedOwn(chunk);
+    // Line by line, so that each sidecar sees exactly the lines of its part.
+    for (let from = 0; from < chunk.length; ) {
+      const nl = chunk.indexOf(0x0a, from);
+      const end = nl < 0 ? chunk.length : nl + 1;
+      const piece = chunk.subarray(from, end);
+      for (const side of this.sidecars) this.feedSidecar(side, piece);
+      this.feedOwn(piece);
+      from = end;
+    }
+  }
+
+  private feedOwn(chunk: Buffer): void {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
@@ -204,12 +236,37 @@ class Walker {
       }
       if (end > start) this.take(chunk.subarray(start, end));
       if (nl < 0) return;
+      const before = this.sidecars.length;
       this.endLine();
       start = nl + 1;
+      // A sidecar began with this line: the rest of the chunk goes line by line.
+      if (this.sidecars.length > before && this.sidecars.length === 1) {
+        if (start < chunk.length) this.feed(chunk.subarray(start));
+        return;
+      }
     }
   }
 
+  private feedSidecar(side: Sidecar, chunk: Buffer): void {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a); ; nl = chunk.indexOf(0x0a, from)) {
+      const end = nl < 0 ? chunk.length : nl;
+      const line = chunk[end - 1] === 0x0d && end > from ? chunk.subarray(from, end - 1) : chunk.subarray(from, end);
+      if (line.length > 0) side.walker.feed(side.decoder.write(line));
+      if (nl < 0) break;
+      side.walker.feed(side.decoder.endLine());
+      from = nl + 1;
+    }
+  }
+
+  private endSidecar(side: Sidecar): void {
+    side.walker.feed(side.decoder.endLine());
+    side.walker.end();
+  }
+
   end(): void {
+    for (const side of this.sidecars) this.endSidecar(side);
+    this.sidecars = [];
     if (this.lineLen > 0 || this.line.length > 0 || this.streaming) this.endLine();
     // A header block the end of the message cuts short (no blank line): its last field counts too.
     if (this.inHeaders) {
@@ -336,8 +393,11 @@ class Walker {
     // every boundary given), else one that makes it a message is read as a message: inspecting more
     // than a client would is safe, less is not.
     const boundaries: string[] = [];
+    const multiparts: string[] = [];
     this.cts.forEach((v, i) => {
-      if (/^multipart(?:\/|$)/.test(types[i]!)) for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
+      if (!/^multipart(?:\/|$)/.test(types[i]!)) return;
+      multiparts.push(v);
+      for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
     });
     const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
     const encoding = this.ctes.find((e) => e === 'base64' || e === 'quoted-printable');
@@ -349,6 +409,15 @@ class Walker {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
       const frame: Frame = { childDepth: this.depth + 1, digest: types.includes('multipart/digest') };
       for (const b of boundaries) this.declare(b, frame);
+      if (encoding) {
+        // The standard forbids an encoded multipart, but some clients decode its body and show the
+        // parts in there: the rest of the part is decoded and walked too, as this multipart's body.
+        if (++this.budget.decoded > MAX_DECODED) throw new MimeLimitError('encoded');
+        this.countPart();
+        const walker = new Walker(this.h, this.budget, this.depth + 1);
+        walker.feed(Buffer.from(`${multiparts.map((v) => `Content-Type: ${v}\n`).join('')}\n`, 'utf8'));
+        this.sidecars.push({ walker, decoder: encoding === 'base64' ? base64Decoder() : quotedPrintableDecoder(), depth: this.depth });
+      }
     } else if (isMessage) {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
       if (encoding) {
@@ -426,6 +495,15 @@ class Walker {
   private boundary(line: Buffer): boolean {
     const d = this.delimiter(line);
     if (!d) return false;
+    // A delimiter of the multipart an encoded multipart is a part of (or of one above) ends that part,
+    // for a decoding client too; its own boundary does not.
+    if (this.sidecars.length > 0) {
+      this.sidecars = this.sidecars.filter((side) => {
+        if (d.frame.childDepth > side.depth) return true;
+        this.endSidecar(side);
+        return false;
+      });
+    }
     if (d.close) {
       this.endInner();
       this.inHeaders = false;
@@ -484,7 +562,7 @@ function crAsLineEnd(chunk: Buffer, state: { cr: boolean }): Buffer {
 }
 
 async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
-  const w = new Walker(handlers, { parts: 1, headerBytes: 0 }, 0);
+  const w = new Walker(handlers, { parts: 1, headerBytes: 0, decoded: 0 }, 0);
   const result: Pass = { stopped: false, loneCR: false };
   const cr = { cr: false };
   let prevCR = false;

@@ -114,3 +114,30 @@ test('control characters and percent escapes in a parameter field do not hide a 
   }
   await accepted(attach(), withPart('application/pdf; name="100%25 report.pdf"'));
 });
+
+test('a multipart sent base64 or quoted-printable (which some clients decode) does not hide the parts inside', async () => {
+  const inside = '--XX\nContent-Type: text/plain\n\nhi\n--XX\nContent-Type: application/octet-stream; name="evil.exe"\n\nTVqQ\n--XX--\n';
+  const top = (cte: string, body: string) => `From: a@client.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="XX"\nContent-Transfer-Encoding: ${cte}\n\n${body}`;
+  await refused(attach(), top('base64', `${Buffer.from(inside).toString('base64').replace(/.{76}/g, '$&\n')}\n`), EXE_REFUSED);
+  await refused(attach(), top('quoted-printable', `${inside.replace(/=/g, '=3D').replace(/\n/g, '=0A=\n')}\n`), EXE_REFUSED);
+  // Nested: an encoded multipart inside a part.
+  const nestedPart = `Content-Type: multipart/alternative; boundary="YY"\nContent-Transfer-Encoding: base64\n\n${Buffer.from(inside.replace(/XX/g, 'YY')).toString('base64')}\n`;
+  await refused(attach(), withPart('text/plain').replace('--XX\nContent-Type: text/plain\n\nhi\n', `--XX\n${nestedPart}`), EXE_REFUSED);
+  // A raw delimiter line ahead of the encoded parts (four base64 letters: a decoding client reads three
+  // bytes of noise, then the parts) does not end what such a client shows.
+  const in4 = `\n${inside.replace(/XX/g, 'XXXX')}`;
+  await refused(
+    attach(),
+    `From: a@client.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="XXXX"\nContent-Transfer-Encoding: base64\n\n--XXXX\n${Buffer.from(in4).toString('base64')}\n`,
+    EXE_REFUSED,
+  );
+  // A plain multipart that only says quoted-printable (some generators do) still passes.
+  await accepted(attach(), top('quoted-printable', '--XX\nContent-Type: text/plain\n\nhi\n--XX--\n'));
+});
+
+test('more encoded multiparts than the bound is a bound like the others: refused by default', async () => {
+  const part = (i: number) => `--XX\nContent-Type: multipart/mixed; boundary="E${i}"\nContent-Transfer-Encoding: quoted-printable\n\n--E${i}--\n`;
+  const msg = (n: number) => `From: a@client.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="XX"\n\n${Array.from({ length: n }, (_, i) => part(i)).join('')}--XX--\n`;
+  await accepted(attach(), msg(16));
+  await refused(attach(), msg(17), /^Dmessage refused: it has more than 16 multiparts sent encoded, which attach cannot inspect/);
+});
