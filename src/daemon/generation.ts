@@ -58,19 +58,38 @@ export class Generation {
   }
 }
 
-/** Each plugin's teardown hook, once per configured value; a failure is logged, never thrown. */
+/** How long a plugin's teardown may take before the daemon goes on without it. */
+export const TEARDOWN_MS = 5000;
+
+/**
+ * Each plugin's teardown hook, once per configured value, all at once, each with a deadline: a hook
+ * that fails or does not finish is logged, never thrown, and holds up neither the other plugins'
+ * teardowns nor a stop (`serve` waits for them before it exits).
+ */
 export async function tearDown(plugins: readonly ConfiguredPlugin[], log: (line: string) => void): Promise<void> {
   const seen = new Set<unknown>();
+  const runs: Promise<void>[] = [];
   for (const cp of plugins) {
     const hook = cp.def.teardown;
     if (typeof hook !== 'function' || seen.has(cp)) continue;
     seen.add(cp);
-    try {
-      await hook.call(cp.def, cp.config);
-    } catch (err) {
-      log(`nqqueue serve: plugin ${cp.def.name} (${cp.source}): teardown failed: ${describeError(err)}`);
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), TEARDOWN_MS)));
+    const run = (async () => {
+      try {
+        await hook.call(cp.def, cp.config);
+      } catch (err) {
+        log(`nqqueue serve: plugin ${cp.def.name} (${cp.source}): teardown failed: ${describeError(err)}`);
+      }
+    })();
+    runs.push(
+      Promise.race([run, late]).then((r) => {
+        clearTimeout(timer);
+        if (r === 'late') log(`nqqueue serve: plugin ${cp.def.name} (${cp.source}): teardown did not finish within ${TEARDOWN_MS / 1000} s; going on without it`);
+      }),
+    );
   }
+  await Promise.all(runs);
 }
 
 /** A domain's routing file, as the routing reads it for a recipient of that domain. */

@@ -17,9 +17,11 @@ export const MIME_LIMITS = {
   totalHeaderBytes: 8 * 1024 * 1024,
   /** Bytes of one header field a header rule is matched against (bounds the time of one match). */
   fieldBytes: 64 * 1024,
+  /** Multiparts sent base64 or quoted-printable (each is walked decoded, to the end of the message). */
+  encodedMultiparts: 16,
 } as const;
 
-export type LimitKind = 'depth' | 'parts' | 'header-block' | 'header-total' | 'field';
+export type LimitKind = 'depth' | 'parts' | 'header-block' | 'header-total' | 'field' | 'encoded';
 
 const WHAT: Record<LimitKind, string> = {
   depth: `MIME parts nested more than ${MIME_LIMITS.depth} levels deep`,
@@ -27,6 +29,7 @@ const WHAT: Record<LimitKind, string> = {
   'header-block': `a header block over ${MIME_LIMITS.blockBytes / 1024 / 1024} MB`,
   'header-total': `over ${MIME_LIMITS.totalHeaderBytes / 1024 / 1024} MB of header lines`,
   field: `a header field over ${MIME_LIMITS.fieldBytes / 1024} KB`,
+  encoded: `more than ${MIME_LIMITS.encodedMultiparts} multiparts sent encoded`,
 };
 
 /** A walk stopped at a bound: what follows was not inspected. */

@@ -2,8 +2,10 @@
 // part (nested multiparts and attached messages included), at any depth and whatever the size of a
 // header block, with memory bounded by one header block. Bodies are never held: only the start of a
 // body line is looked at (boundaries, uuencoded file names), except in an attached message sent base64
-// or quoted-printable, which is decoded line by line and walked as a message of its own. A walk past one
-// of the hard bounds of limits.ts stops with MimeLimitError: the caller decides, never a silent accept.
+// or quoted-printable (or a multipart sent so), which is decoded line by line and walked as a message of
+// its own. A message with a lone CR is walked a second time with those CRs as line ends, as some clients
+// read it. A walk past one of the hard bounds of limits.ts stops with MimeLimitError: the caller
+// decides, never a silent accept.
 
 import type { Readable } from 'node:stream';
 
@@ -61,15 +63,40 @@ const BODY_LINE_KEEP = 1024;
 const SLICE_MS = 15;
 const SLICE_BYTES = 64 * 1024;
 
+/** Encoded multiparts walked decoded in one message: each one decodes the rest of the message again. */
+const MAX_DECODED = MIME_LIMITS.encodedMultiparts;
+
 const MESSAGE_TYPES = new Set(['message/rfc822', 'message/global']);
 const UUENCODE_BEGIN = /^begin(?:-base64)? +[0-7]{3,4} +(.+)$/;
 
 class Stop extends Error {}
 
+// eslint-disable-next-line no-control-regex
+const NOT_IN_TYPE = /\([^()]*\)|[\s"\x00-\x1f\x7f]+/g;
+
+/**
+ * The media type of a Content-Type value, lower-cased, as a lenient parser reads it: RFC 822 comments,
+ * white space, quotes and control characters dropped (`multipart (x) / mixed`), so that every client's
+ * multipart is walked as one (a bare `multipart` without a subtype included).
+ */
+function mediaType(value: string): string {
+  return parseHeaderValue(value).value.replace(NOT_IN_TYPE, '').replace(NOT_IN_TYPE, '').toLowerCase();
+}
+
 /** What all walkers of one message (the message's own and those of encoded attached messages) share. */
 interface Budget {
   parts: number;
   headerBytes: number;
+  /** Encoded multiparts whose decoded bodies are being walked (each costs a decode of the rest). */
+  decoded: number;
+}
+
+/** An encoded multipart's body, decoded and walked by a walker of its own (see Walker.sidecars). */
+interface Sidecar {
+  readonly walker: Walker;
+  readonly decoder: BodyDecoder;
+  /** Depth of the encoded multipart: a delimiter of a frame at or above it ends the part. */
+  readonly depth: number;
 }
 
 /** Decodes the body of an attached message sent base64 or quoted-printable, a piece at a time. */
@@ -148,6 +175,11 @@ class Walker {
   private keep = BODY_LINE_KEEP;
   /** An attached message sent encoded: its decoded bytes are walked as a message of their own. */
   private inner: { walker: Walker; decoder: BodyDecoder } | undefined;
+  /**
+   * Multiparts sent encoded: the rest of their part, decoded, is walked as the multipart's body,
+   * whatever the raw lines look like (a raw delimiter of its own must not end what a decoding client shows).
+   */
+  private sidecars: Sidecar[] = [];
 
   constructor(
     private readonly h: WalkHandlers,
@@ -163,6 +195,19 @@ class Walker {
   }
 
   feed(chunk: Buffer): void {
+    if (this.sidecars.length === 0) return this.feedOwn(chunk);
+    // Line by line, so that each sidecar sees exactly the lines of its part.
+    for (let from = 0; from < chunk.length; ) {
+      const nl = chunk.indexOf(0x0a, from);
+      const end = nl < 0 ? chunk.length : nl + 1;
+      const piece = chunk.subarray(from, end);
+      for (const side of this.sidecars) this.feedSidecar(side, piece);
+      this.feedOwn(piece);
+      from = end;
+    }
+  }
+
+  private feedOwn(chunk: Buffer): void {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
@@ -191,14 +236,43 @@ class Walker {
       }
       if (end > start) this.take(chunk.subarray(start, end));
       if (nl < 0) return;
+      const before = this.sidecars.length;
       this.endLine();
       start = nl + 1;
+      // A sidecar began with this line: the rest of the chunk goes line by line.
+      if (this.sidecars.length > before && this.sidecars.length === 1) {
+        if (start < chunk.length) this.feed(chunk.subarray(start));
+        return;
+      }
     }
   }
 
+  private feedSidecar(side: Sidecar, chunk: Buffer): void {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a); ; nl = chunk.indexOf(0x0a, from)) {
+      const end = nl < 0 ? chunk.length : nl;
+      const line = chunk[end - 1] === 0x0d && end > from ? chunk.subarray(from, end - 1) : chunk.subarray(from, end);
+      if (line.length > 0) side.walker.feed(side.decoder.write(line));
+      if (nl < 0) break;
+      side.walker.feed(side.decoder.endLine());
+      from = nl + 1;
+    }
+  }
+
+  private endSidecar(side: Sidecar): void {
+    side.walker.feed(side.decoder.endLine());
+    side.walker.end();
+  }
+
   end(): void {
+    for (const side of this.sidecars) this.endSidecar(side);
+    this.sidecars = [];
     if (this.lineLen > 0 || this.line.length > 0 || this.streaming) this.endLine();
-    if (this.inHeaders) this.endBlock();
+    // A header block the end of the message cuts short (no blank line): its last field counts too.
+    if (this.inHeaders) {
+      this.endField();
+      this.endBlock();
+    }
     this.endInner();
   }
 
@@ -300,7 +374,7 @@ class Walker {
 
   private endBlock(): void {
     const defaultType = this.parentDigest ? 'message/rfc822' : 'text/plain';
-    const types = this.cts.map((v) => parseHeaderValue(v).value.toLowerCase());
+    const types = this.cts.map(mediaType);
     const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
     const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
     const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
@@ -319,8 +393,11 @@ class Walker {
     // every boundary given), else one that makes it a message is read as a message: inspecting more
     // than a client would is safe, less is not.
     const boundaries: string[] = [];
+    const multiparts: string[] = [];
     this.cts.forEach((v, i) => {
-      if (types[i]!.startsWith('multipart/')) for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
+      if (!/^multipart(?:\/|$)/.test(types[i]!)) return;
+      multiparts.push(v);
+      for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
     });
     const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
     const encoding = this.ctes.find((e) => e === 'base64' || e === 'quoted-printable');
@@ -332,6 +409,15 @@ class Walker {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
       const frame: Frame = { childDepth: this.depth + 1, digest: types.includes('multipart/digest') };
       for (const b of boundaries) this.declare(b, frame);
+      if (encoding) {
+        // The standard forbids an encoded multipart, but some clients decode its body and show the
+        // parts in there: the rest of the part is decoded and walked too, as this multipart's body.
+        if (++this.budget.decoded > MAX_DECODED) throw new MimeLimitError('encoded');
+        this.countPart();
+        const walker = new Walker(this.h, this.budget, this.depth + 1);
+        walker.feed(Buffer.from(`${multiparts.map((v) => `Content-Type: ${v}\n`).join('')}\n`, 'utf8'));
+        this.sidecars.push({ walker, decoder: encoding === 'base64' ? base64Decoder() : quotedPrintableDecoder(), depth: this.depth });
+      }
     } else if (isMessage) {
       if (this.depth + 1 > MIME_LIMITS.depth) throw new MimeLimitError('depth');
       if (encoding) {
@@ -409,6 +495,15 @@ class Walker {
   private boundary(line: Buffer): boolean {
     const d = this.delimiter(line);
     if (!d) return false;
+    // A delimiter of the multipart an encoded multipart is a part of (or of one above) ends that part,
+    // for a decoding client too; its own boundary does not.
+    if (this.sidecars.length > 0) {
+      this.sidecars = this.sidecars.filter((side) => {
+        if (d.frame.childDepth > side.depth) return true;
+        this.endSidecar(side);
+        return false;
+      });
+    }
     if (d.close) {
       this.endInner();
       this.inHeaders = false;
@@ -435,16 +530,55 @@ class Walker {
   }
 }
 
-/**
- * Walk the message in `stream`, calling the handlers in order. Resolves when the message ended or a
- * handler stopped the walk; rejects with MimeLimitError at a hard bound, or with the signal's reason.
- */
-export async function walkMime(stream: Readable, handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
-  const w = new Walker(handlers, { parts: 1, headerBytes: 0 }, 0);
+/** What one pass over the message found. */
+interface Pass {
+  stopped: boolean;
+  /** A CR not followed by LF was seen (some clients, Thunderbird among them, end a line there). */
+  loneCR: boolean;
+  /** The bound the pass stopped at. */
+  limit?: MimeLimitError;
+}
+
+/** `chunk` with every lone CR followed by an LF; `state.cr` carries a CR that ended the previous chunk. */
+function crAsLineEnd(chunk: Buffer, state: { cr: boolean }): Buffer {
+  const lead = state.cr && chunk[0] !== 0x0a;
+  state.cr = false;
+  let first = chunk.indexOf(0x0d);
+  while (first >= 0 && first < chunk.length - 1 && chunk[first + 1] === 0x0a) first = chunk.indexOf(0x0d, first + 1);
+  if (first === chunk.length - 1) state.cr = true;
+  if (!lead && (first < 0 || first === chunk.length - 1)) return chunk;
+  // One buffer for the whole chunk (at most one LF added per byte), not a piece per line.
+  const out = Buffer.allocUnsafe(chunk.length * 2 + 1);
+  let n = 0;
+  if (lead) out[n++] = 0x0a;
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i]!;
+    out[n++] = b;
+    if (b !== 0x0d) continue;
+    if (i === chunk.length - 1) state.cr = true;
+    else if (chunk[i + 1] !== 0x0a) out[n++] = 0x0a;
+  }
+  return out.subarray(0, n);
+}
+
+async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
+  const w = new Walker(handlers, { parts: 1, headerBytes: 0, decoded: 0 }, 0);
+  const result: Pass = { stopped: false, loneCR: false };
+  const cr = { cr: false };
+  let prevCR = false;
   let last = performance.now();
   try {
     for await (const c of stream) {
-      const chunk = c as Buffer;
+      let chunk = c as Buffer;
+      if (chunk.length === 0) continue;
+      if (!result.loneCR) {
+        if (prevCR && chunk[0] !== 0x0a) result.loneCR = true;
+        for (let i = chunk.indexOf(0x0d); i >= 0 && i < chunk.length - 1 && !result.loneCR; i = chunk.indexOf(0x0d, i + 1)) {
+          if (chunk[i + 1] !== 0x0a) result.loneCR = true;
+        }
+        prevCR = chunk[chunk.length - 1] === 0x0d;
+      }
+      if (crLines) chunk = crAsLineEnd(chunk, cr);
       for (let off = 0; off < chunk.length; off += SLICE_BYTES) {
         signal?.throwIfAborted();
         w.feed(off === 0 && chunk.length <= SLICE_BYTES ? chunk : chunk.subarray(off, off + SLICE_BYTES));
@@ -455,11 +589,37 @@ export async function walkMime(stream: Readable, handlers: WalkHandlers, signal?
       }
     }
     signal?.throwIfAborted();
+    if (prevCR) result.loneCR = true; // the message ends with a CR
+    if (crLines && cr.cr) w.feed(Buffer.from('\n'));
     w.end();
   } catch (err) {
-    if (err instanceof Stop) return;
-    throw err;
+    if (err instanceof MimeLimitError) result.limit = err;
+    else if (err instanceof Stop) result.stopped = true;
+    else throw err;
   } finally {
     stream.destroy();
   }
+  return result;
+}
+
+/**
+ * Walk the message, calling the handlers in order. Resolves when the message ended or a handler
+ * stopped the walk; rejects with MimeLimitError at a hard bound, or with the signal's reason.
+ *
+ * Lines end at LF (qmail-smtpd has turned CRLF into LF); a lone CR stays in the message, and some
+ * clients end a line there too, so a message that has one is walked a second time with lone CRs as
+ * line ends (from a new stream of `source`): a boundary or a field only that reading shows is seen.
+ * A bound met by either reading is reported after both, unless a handler stopped one of them. A
+ * Readable given in place of `source` is walked once, with LF line ends only.
+ */
+export async function walkMime(source: Readable | (() => Readable), handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
+  const open = typeof source === 'function' ? source : () => source;
+  const first = await pass(open(), handlers, signal, false);
+  if (first.stopped) return;
+  if (first.loneCR && typeof source === 'function') {
+    const second = await pass(open(), handlers, signal, true);
+    if (second.stopped) return;
+    if (second.limit && !first.limit) throw second.limit;
+  }
+  if (first.limit) throw first.limit;
 }

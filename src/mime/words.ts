@@ -8,10 +8,51 @@ export interface HeaderValue {
 }
 
 function decodeBytes(bytes: Uint8Array, charset: string): string {
+  return charsetReadings(bytes, charset)[0]!;
+}
+
+const UTF16 = new Set(['utf-16', 'utf16', 'ucs-2', 'ucs2', 'unicode', 'iso-10646-ucs-2', 'csunicode']);
+const UTF7 = new Set(['utf-7', 'utf7', 'unicode-1-1-utf-7', 'csunicode11utf7', 'x-unicode20utf7']);
+const BASE64_CHAR = /[A-Za-z0-9+/]/;
+
+/** UTF-7 (RFC 2152), which Outlook and Thunderbird decode though no standard lets mail use it. */
+function utf7(bytes: Uint8Array): string {
+  const s = Buffer.from(bytes).toString('latin1');
+  let out = '';
+  for (let i = 0; i < s.length; ) {
+    if (s[i] !== '+') {
+      out += s[i++];
+      continue;
+    }
+    let j = i + 1;
+    while (j < s.length && BASE64_CHAR.test(s[j]!)) j++;
+    if (j === i + 1) out += '+'; // `+-` is a plus sign
+    else {
+      const b = Buffer.from(s.slice(i + 1, j), 'base64');
+      out += new TextDecoder('utf-16be').decode(b.subarray(0, b.length - (b.length % 2)));
+    }
+    i = s[j] === '-' ? j + 1 : j;
+  }
+  return out;
+}
+
+/**
+ * Every way a client could decode `bytes` in `charset`, the reading the standard gives first: UTF-16
+ * without a byte order mark big-endian (RFC 2781) and little-endian (what Windows writes), UTF-7,
+ * and a charset this runtime does not know as Latin-1 and as UTF-8.
+ */
+export function charsetReadings(bytes: Uint8Array, charset: string): string[] {
+  const cs = charset.trim().toLowerCase() || 'utf-8';
+  if (UTF7.has(cs)) return [utf7(bytes)];
+  if (UTF16.has(cs)) {
+    if (bytes[0] === 0xfe && bytes[1] === 0xff) return [new TextDecoder('utf-16be').decode(bytes.subarray(2))];
+    if (bytes[0] === 0xff && bytes[1] === 0xfe) return [new TextDecoder('utf-16le').decode(bytes.subarray(2))];
+    return [new TextDecoder('utf-16be').decode(bytes), new TextDecoder('utf-16le').decode(bytes)];
+  }
   try {
-    return new TextDecoder(charset.trim().toLowerCase() || 'utf-8').decode(bytes);
+    return [new TextDecoder(cs).decode(bytes)];
   } catch {
-    return Buffer.from(bytes).toString('latin1');
+    return [Buffer.from(bytes).toString('latin1'), Buffer.from(bytes).toString('utf8')];
   }
 }
 
@@ -131,18 +172,15 @@ function qDecode(s: string): Uint8Array {
 }
 
 const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+/** What a lenient decoder takes for an encoded word: white space inside it too. */
+const LOOSE_ENCODED_WORD = /=\?([^?]+)\?([bBqQ])\?([^?]*)\?=/g;
 
 interface Word {
   readonly charset: string;
   readonly bytes: Uint8Array;
 }
 
-/**
- * Decode RFC 2047 encoded words. White space between adjacent encoded words is dropped, and adjacent
- * words in the same charset are joined as bytes before decoding, so a character split across two
- * words decodes as one.
- */
-export function decodeEncodedWords(s: string): string {
+function decodeWords(s: string, pattern: RegExp, alternate: boolean): string {
   let out = '';
   let pending: Word[] = [];
   const flush = () => {
@@ -151,25 +189,47 @@ export function decodeEncodedWords(s: string): string {
       let j = i;
       const cs = pending[i]!.charset;
       while (j + 1 < pending.length && pending[j + 1]!.charset === cs) j++;
-      out += decodeBytes(Buffer.concat(pending.slice(i, j + 1).map((w) => w.bytes)), cs);
+      const readings = charsetReadings(Buffer.concat(pending.slice(i, j + 1).map((w) => w.bytes)), cs);
+      out += alternate ? readings[readings.length - 1]! : readings[0]!;
       i = j + 1;
     }
     pending = [];
   };
   let pos = 0;
-  for (const m of s.matchAll(ENCODED_WORD)) {
+  for (const m of s.matchAll(pattern)) {
     const between = s.slice(pos, m.index);
     if (pending.length === 0 || !/^[ \t\r\n]*$/.test(between)) {
       flush();
       out += between;
     }
-    const cs = m[1]!.split('*')[0]!.toLowerCase(); // RFC 2231 language suffix
+    const cs = m[1]!.trim().split('*')[0]!.toLowerCase(); // RFC 2231 language suffix
     const text = m[3]!;
-    pending.push({ charset: cs, bytes: m[2]!.toLowerCase() === 'b' ? Buffer.from(text, 'base64') : qDecode(text) });
+    pending.push({ charset: cs, bytes: m[2]!.toLowerCase() === 'b' ? Buffer.from(text.replace(/\s+/g, ''), 'base64') : qDecode(text) });
     pos = m.index + m[0].length;
   }
   flush();
   return out + s.slice(pos);
+}
+
+/**
+ * Decode RFC 2047 encoded words. White space between adjacent encoded words is dropped, and adjacent
+ * words in the same charset are joined as bytes before decoding, so a character split across two
+ * words decodes as one.
+ */
+export function decodeEncodedWords(s: string): string {
+  return decodeWords(s, ENCODED_WORD, false);
+}
+
+/**
+ * Every text a client could show for `s`: encoded words decoded strictly and leniently (white space
+ * inside a word), each in every reading of its charset (charsetReadings). The first is
+ * decodeEncodedWords(s).
+ */
+export function encodedWordReadings(s: string): string[] {
+  if (!s.includes('=?')) return [s];
+  const out = new Set<string>();
+  for (const pattern of [ENCODED_WORD, LOOSE_ENCODED_WORD]) for (const alt of [false, true]) out.add(decodeWords(s, pattern, alt));
+  return [...out];
 }
 
 /** The ways a sequence of RFC 2231 pieces can be read, as text. */
@@ -204,7 +264,7 @@ function assemble(list: { n: number; v: string; enc: boolean }[]): string[] {
       } else bytes.push(Buffer.from(v, 'utf8'));
     });
     const all = Buffer.concat(bytes);
-    if (charset) out.add(decodeBytes(all, charset));
+    if (charset) for (const v of charsetReadings(all, charset)) out.add(v);
     out.add(all.toString('utf8'));
     out.add(all.toString('latin1'));
   }
@@ -230,32 +290,66 @@ function pieces(header: string, base: string) {
   return { plain, extended };
 }
 
-/** Every `boundary` a client could take from a Content-Type value. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
+/** A header value as written and, when it has control characters, cut at its NUL (C parsers) and without them (parsers that drop them). */
+function headerReadings(header: string): string[] {
+  if (!CONTROL.test(header)) return [header];
+  return [...new Set([header, header.split('\0')[0]!, header.replace(CONTROLS, '')])];
+}
+
+/**
+ * The readings of one plain occurrence of a parameter: as written; unless `strict`, for a quoted value
+ * what a parser that splits at every ';' keeps and what one that appends the text after the closing
+ * quote makes; without RFC 822 comments (and then without the quotes they hid), which RFC 2045 allows
+ * in the field and parsers that follow it drop.
+ */
+function plainReadings(p: { v: string; quoted: boolean; tail: string }, out: Set<string>, strict = false): void {
+  out.add(p.v);
+  if (!strict && p.quoted && p.v.includes(';')) out.add(p.v.slice(0, p.v.indexOf(';')));
+  if (!strict && p.tail !== '') out.add(p.v + p.tail);
+  if (!p.quoted && p.v.includes('(')) {
+    const bare = p.v.replace(/\([^()]*\)/g, '').trim();
+    out.add(bare);
+    const q = /^"(.*)"$/.exec(bare);
+    if (q) out.add(q[1]!);
+  }
+}
+
+/**
+ * Every `boundary` a client could take from a Content-Type value (no naive reading: each is declared
+ * as a prefix of delimiter lines, and a short naive one would make body lines delimiters).
+ */
 export function boundaryValues(header: string): string[] {
-  const { plain, extended } = pieces(header, 'boundary');
-  const out = new Set(plain.map((p) => p.v));
-  if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
+  const out = new Set<string>();
+  for (const h of headerReadings(header)) {
+    const { plain, extended } = pieces(h, 'boundary');
+    for (const p of plain) plainReadings(p, out, true);
+    if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
+  }
   return [...out];
 }
 
 /**
  * Every value a client could take for parameter `base` of a header value: each occurrence of the
- * parameter, each reading of its RFC 2231 form (charset, continuations), each also RFC 2047-decoded
- * (clients decode encoded words in names even where the standard does not allow them), for a quoted
- * value what a parser that splits at every ';' would keep and what one that appends the text after the
- * closing quote would make, and an unquoted value without its RFC 822 comments.
+ * parameter (plainReadings), each reading of its RFC 2231 form (charset, continuations), each also
+ * RFC 2047-decoded every way (clients decode encoded words in names even where the standard does not
+ * allow them) and percent-decoded (as some clients do to any name); all of it also for the value cut
+ * at a NUL and without its control characters.
  */
 export function paramValues(header: string, base: string): string[] {
-  const { plain, extended } = pieces(header, base);
   const out = new Set<string>();
-  for (const p of plain) {
-    out.add(p.v);
-    if (p.quoted && p.v.includes(';')) out.add(p.v.slice(0, p.v.indexOf(';')));
-    if (p.tail !== '') out.add(p.v + p.tail);
-    // RFC 822 comments, which a few parsers drop.
-    if (!p.quoted && p.v.includes('(')) out.add(p.v.replace(/\([^()]*\)/g, '').trim());
+  for (const h of headerReadings(header)) {
+    const { plain, extended } = pieces(h, base);
+    for (const p of plain) plainReadings(p, out);
+    if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
   }
-  if (extended.length > 0) for (const v of assemble(extended)) out.add(v);
-  for (const v of [...out]) out.add(decodeEncodedWords(v));
+  for (const v of [...out]) {
+    for (const d of encodedWordReadings(v)) out.add(d);
+    if (/%[0-9a-fA-F]{2}/.test(v)) out.add(Buffer.from(percentDecode(v)).toString('utf8'));
+  }
   return [...out];
 }

@@ -1,14 +1,31 @@
 // `header`: refuse when a header matches a regular expression (simscan's regex). PARAMS: NAME:/REGEX/[flags].
 // Rules are matched against every field of that name in the message's header block and in the header
-// blocks of all its MIME parts, at any depth (walk.ts), raw and RFC 2047-decoded. Patterns run on the
-// linear-time engine (admin-regex.ts): no header can make a match run away.
+// blocks of all its MIME parts, at any depth (walk.ts), raw and RFC 2047-decoded every way a client
+// could. Patterns run on the linear-time engine (admin-regex.ts): no header can make a match run away.
 
 import { AdminRegexError, compileAdminRegex } from '../config/admin-regex.js';
 import { limitOutcome, limitPolicy, MIME_LIMITS, MimeLimitError, ONLIMIT_KEY, type LimitPolicy } from '../mime/limits.js';
 import { walkMime } from '../mime/walk.js';
-import { decodeEncodedWords } from '../mime/words.js';
+import { encodedWordReadings } from '../mime/words.js';
 import { definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { VERSION } from '../version.js';
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0a-\x1f\x7f]/g;
+
+/**
+ * The texts a rule is matched against: the field as written and every way a client could decode its
+ * encoded words (words.ts), each also without control characters (a NUL or a lone CR that a client
+ * drops must not split a word a rule looks for).
+ */
+function fieldReadings(value: string): string[] {
+  const out = new Set(encodedWordReadings(value));
+  out.add(value);
+  for (const t of [...out]) if (CONTROL.test(t)) out.add(t.replace(CONTROLS, ''));
+  return [...out];
+}
 
 export interface HeaderRule {
   readonly name: string;
@@ -50,16 +67,16 @@ export default definePlugin<HeaderConfig>({
     let hit: { name: string; rule: string; part: number } | undefined;
     try {
       await walkMime(
-        message.stream(),
+        () => message.stream(),
         {
           field: (part, name, value) => {
             if (!names.has(name)) return false;
             // One match is bounded by the field's length: a field longer than any real one is a limit.
             if (value.length > MIME_LIMITS.fieldBytes) throw new MimeLimitError('field');
-            const decoded = value.includes('=?') ? decodeEncodedWords(value) : value;
+            const texts = fieldReadings(value);
             for (const rule of config.rules) {
               if (rule.name !== name) continue;
-              if (rule.re.test(value) || (decoded !== value && rule.re.test(decoded))) {
+              if (texts.some((t) => rule.re.test(t))) {
                 hit = { name, rule: rule.source, part: part.index };
                 return true;
               }

@@ -430,3 +430,31 @@ test('with log_format = json, the line the client completes after losing the dae
   assert.match(String(o.qq), /^\d+$/);
   assert.equal(typeof o.lost, 'string');
 });
+
+test('a plugin whose teardown hangs or throws holds up neither the other teardowns nor the stop', async (t) => {
+  if (!haveClient(t)) return;
+  const d = await served();
+  const record = join(d.s.dir, 'teardowns');
+  writeFileSync(record, '');
+  const mod = (name: string, teardown: string) =>
+    `import { appendFileSync } from 'node:fs';\n` +
+    `export default { name: '${name}', version: '1', stages: ['general'],\n` +
+    `  configure() { return {}; }, async run() { return { verdict: 'accept' }; },\n` +
+    `  ${teardown} };\n`;
+  const dir = pluginDir(d.s, {
+    hangs: mod('hangs', 'teardown() { return new Promise(() => {}); }'),
+    throws: mod('throws', "teardown() { throw new Error('socket already gone'); }"),
+    polite: mod('polite', `teardown() { appendFileSync(${JSON.stringify(record)}, 'polite\\n'); }`),
+  });
+  d.s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
+  d.s.write('general.cfb', ':hangs;throws;polite\n');
+  assert.equal((await d.run({})).code, 0);
+  const stopped = Date.now();
+  d.proc.kill('SIGTERM');
+  const code = await Promise.race([d.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))]);
+  assert.equal(code, 0, d.log());
+  assert.ok(Date.now() - stopped < 15_000, `stopped in ${Date.now() - stopped} ms`);
+  assert.equal(readFileSync(record, 'utf8'), 'polite\n', 'the other plugin was torn down');
+  assert.match(d.log(), /plugin hangs .*teardown did not finish/);
+  assert.match(d.log(), /plugin throws .*teardown failed: .*socket already gone/);
+});
