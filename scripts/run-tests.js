@@ -1,12 +1,41 @@
 #!/usr/bin/env node
-// Runs the whole test suite: compiles the tests, starts the scanner daemons the suites need (when
+// Runs the whole test suite on the node the build recorded: compiles the tests, starts the scanner daemons the suites need (when
 // they are installed), runs node --test over every compiled test file, stops the daemons.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+// The suites run on the node the build recorded (dist/node-path): the one bin/nqqueue runs on, which
+// may be a Node.js the build fetched because the system's is too old. This script starts again on it.
+let recorded;
+try {
+  recorded = readFileSync(join(root, 'dist', 'node-path'), 'utf8').trim();
+} catch {
+  process.stderr.write('run-tests: dist/node-path is missing: run npm run build first\n');
+  process.exit(1);
+}
+if (recorded !== process.execPath) {
+  if (process.env.NQQ_TEST_REEXEC) {
+    process.stderr.write(`run-tests: started on ${recorded} but running on ${process.execPath}\n`);
+    process.exit(1);
+  }
+  const again = spawnSync(recorded, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, NQQ_TEST_REEXEC: '1' },
+  });
+  if (again.error) process.stderr.write(`run-tests: cannot run ${recorded} (dist/node-path): ${again.error.message}\n`);
+  process.exit(again.status ?? 1);
+}
+// NQQ_NODE asks the build for a line: a suite on another one would test the wrong Node.js.
+const line = (process.env.NQQ_NODE ?? '').trim();
+if (line !== '' && !line.split('.').every((p, i) => p === process.versions.node.split('.')[i])) {
+  process.stderr.write(`run-tests: NQQ_NODE=${line} but dist/node-path is Node.js ${process.version}: run npm run build with it\n`);
+  process.exit(1);
+}
+process.stdout.write(`# Node.js ${process.version} (${process.execPath})\n`);
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const built = spawnSync(process.execPath, [tsc, '-p', join(root, 'test', 'tsconfig.json')], { stdio: 'inherit' });
 if (built.status !== 0) process.exit(built.status ?? 1);

@@ -9,7 +9,7 @@
 
 /**
  * Whether the linear engine can be used, turning it on at the first call. It is behind a V8 flag
- * (Node 20 to 24) that only adds the `l` flag and is read when a RegExp is constructed, so setting it
+ * (Node 22 to 24) that only adds the `l` flag and is read when a RegExp is constructed, so setting it
  * before the first compile is enough; node:v8 is loaded then, not on the path of every message.
  */
 let linear: boolean | undefined;
@@ -43,7 +43,8 @@ export class AdminRegexError extends Error {
 /**
  * Compile `source` with `flags` (any of `i`, `m`, `s`) so that matching takes time linear in the
  * input. Throws AdminRegexError for a syntax error or a pattern the linear engine cannot run
- * (backreferences, lookahead, lookbehind on Node 20, counted repetitions over 16, the `u`/`v` flags).
+ * (backreferences, lookahead, counted repetitions over 16, the `u`/`v` flags). Lookbehind runs: the linear
+ * engine has it from Node.js 22, the oldest line NQqueue runs on.
  */
 export function compileAdminRegex(source: string, flags = ''): RegExp {
   const bad = flags.replace(/[ims]/g, '');
@@ -63,7 +64,7 @@ export function compileAdminRegex(source: string, flags = ''): RegExp {
     return new RegExp(folded, flags.replace('i', '') + 'l');
   } catch {
     throw new AdminRegexError(
-      `/${source}/${flags}: cannot be matched in linear time (no backreferences, no lookahead, no lookbehind on Node 20, ` +
+      `/${source}/${flags}: cannot be matched in linear time (no backreferences, no lookahead, ` +
         'counted repetitions of at most 16): rewrite the pattern',
     );
   }

@@ -20,16 +20,17 @@ export interface Need {
 
 const MB = 1024 * 1024;
 
-/** Below these node does not start at all (measured minimum with a 200-byte message, rounded down). */
+/**
+ * Below these node does not start at all (measured minimum with a 200-byte message, rounded down), per
+ * supported Node.js line (22.13 and newer: bin/nqqueue refuses an older node before these apply).
+ */
 export const START: Readonly<Record<number, Need>> = {
-  20: { data: 80 * MB, addressBase: 690 * MB, stacks: 5 },
   22: { data: 50 * MB, addressBase: 680 * MB, stacks: 5 },
   24: { data: 550 * MB, addressBase: 1000 * MB, stacks: 12 },
 };
 
 /** What to configure at least: the measured need with a 1.2 MB message, plus half again as room. */
 export const RECOMMENDED: Readonly<Record<number, Need>> = {
-  20: { data: 150 * MB, addressBase: 1200 * MB, stacks: 6 },
   22: { data: 150 * MB, addressBase: 1200 * MB, stacks: 6 },
   24: { data: 1000 * MB, addressBase: 1800 * MB, stacks: 14 },
 };

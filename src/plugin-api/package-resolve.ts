@@ -38,7 +38,7 @@ export function resolvePackageForPlugins(): void {
     });
     return;
   }
-  // Node 20.6+: the same resolve hook, run by Node's loader thread.
+  // Node 22.13 and 22.14: the same resolve hook, run by Node's loader thread.
   nodeModule.register(new URL('./package-resolve-hook.js', import.meta.url), { data: { targets } });
 }
 
