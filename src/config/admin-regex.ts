@@ -61,13 +61,123 @@ export function compileAdminRegex(source: string, flags = ''): RegExp {
   }
   const folded = flags.includes('i') ? foldCase(source) : source;
   try {
-    return new RegExp(folded, flags.replace('i', '') + 'l');
+    const re = new RegExp(folded, flags.replace('i', '') + 'l');
+    COSTS.set(re, programSize(folded));
+    return re;
   } catch {
     throw new AdminRegexError(
       `/${source}/${flags}: cannot be matched in linear time (no backreferences, no lookahead, ` +
         'counted repetitions of at most 16): rewrite the pattern',
     );
   }
+}
+
+// --- what one match costs ---
+//
+// The linear engine simulates the pattern's automaton: each character of the text costs at most one
+// step per state of the program, so one match costs at most (program size) x (text length) steps. Linear
+// in the text, but a pattern of many states (counted repetitions are spelled out) makes each character
+// dear: `(?:a{16}){60}b` against 64 KB of `a` is some 60 million steps, over a second. So the text a
+// pattern may be matched against is bounded by its size: MATCH_BUDGET steps at most for one match.
+
+/**
+ * Steps the matching of one text may take: about 0.1 s at the engine's slowest measured step (about
+ * 50 ns on Node 22, for `[\s\S]*` repeated; most patterns step several times faster).
+ */
+export const MATCH_BUDGET = 2_000_000;
+
+const COSTS = new WeakMap<RegExp, number>();
+
+/** An upper bound of the states of `re`'s program (1 for a RegExp not made by compileAdminRegex). */
+export function regexCost(re: RegExp): number {
+  return COSTS.get(re) ?? 1;
+}
+
+/** The longest text `re` may be matched against within MATCH_BUDGET steps. */
+export function maxTextFor(re: RegExp): number {
+  return Math.floor(MATCH_BUDGET / regexCost(re));
+}
+
+/**
+ * An upper bound of the number of states of a pattern's program, from its source: every atom (a
+ * character, an escape, a class) a state, every group, alternative and quantifier a state more, and
+ * the body of a counted repetition spelled out as many times as it may repeat. It errs on the high side.
+ */
+export function programSize(src: string): number {
+  // Per open group: the finished alternatives' cost, the current alternative's cost, its last atom.
+  const stack: { alts: number; seq: number; last: number; count: number }[] = [{ alts: 0, seq: 0, last: 0, count: 0 }];
+  const top = () => stack[stack.length - 1]!;
+  const atom = (cost: number) => {
+    const t = top();
+    t.seq += cost;
+    t.last = cost;
+  };
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i]!;
+    if (c === '\\') {
+      i += 2;
+      atom(1);
+    } else if (c === '[') {
+      i++;
+      if (src[i] === '^') i++;
+      if (src[i] === ']') i++;
+      while (i < src.length && src[i] !== ']') i += src[i] === '\\' ? 2 : 1;
+      i++;
+      atom(1);
+    } else if (c === '(') {
+      i++;
+      if (src[i] === '?') {
+        i++;
+        if (src[i] === '<' && src[i + 1] !== '=' && src[i + 1] !== '!') {
+          const close = src.indexOf('>', i);
+          i = close < 0 ? src.length : close + 1;
+        } else i += src[i] === '<' ? 2 : 1;
+      }
+      stack.push({ alts: 0, seq: 0, last: 0, count: 0 });
+    } else if (c === ')') {
+      i++;
+      const g = stack.length > 1 ? stack.pop()! : top();
+      const cost = g.alts + g.seq + g.count + 2;
+      if (g !== top()) atom(cost);
+    } else if (c === '|') {
+      i++;
+      const t = top();
+      t.alts += t.seq;
+      t.seq = 0;
+      t.last = 0;
+      t.count++;
+    } else if (c === '*' || c === '+' || c === '?') {
+      i++;
+      const t = top();
+      // x+ may be spelled x x*: the body once more; every quantifier adds a fork.
+      t.seq += (c === '+' ? t.last : 0) + 1;
+      if (src[i] === '?') i++;
+    } else if (c === '{') {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(src.slice(i));
+      if (!m) {
+        i++;
+        atom(1);
+        continue;
+      }
+      i += m[0].length;
+      const min = Number(m[1]);
+      const max = m[2] === undefined ? min : m[3] === '' ? min + 1 : Number(m[3]);
+      const times = Math.max(1, min, max);
+      const t = top();
+      t.seq += t.last * (times - 1) + times;
+      if (src[i] === '?') i++;
+    } else {
+      i++;
+      atom(1);
+    }
+  }
+  while (stack.length > 1) {
+    const g = stack.pop()!;
+    atom(g.alts + g.seq + g.count + 2);
+  }
+  const t = top();
+  return t.alts + t.seq + t.count + 2;
 }
 
 // --- case folding (the `i` flag of a non-unicode RegExp, ECMA-262 Canonicalize) ---

@@ -7,7 +7,10 @@
 // match (".example.com", "*@example.com", "example.com.") is an error that says what to write.
 
 import { PLUGIN_NAME, type ParamItem } from '../plugin-api/define.js';
-import { compileAdminRegex } from './admin-regex.js';
+import { compileAdminRegex, MATCH_BUDGET, maxTextFor, regexCost } from './admin-regex.js';
+
+/** The longest address qmail-queue takes (1003 bytes or more is exit 11). */
+const MAX_ADDRESS = 1002;
 
 export interface PluginRef {
   readonly name: string;
@@ -147,6 +150,11 @@ export function parseCfb(text: string, file: string, options: CfbOptions = {}): 
         re = compileAdminRegex(`^(?:${line.slice(1, end)})$`, 'i');
       } catch (err) {
         problem(`invalid regular expression ${pattern}: ${(err as Error).message}`);
+        continue;
+      }
+      // An address may be 1002 bytes long: the pattern must be matchable against one in bounded time.
+      if (maxTextFor(re) < MAX_ADDRESS) {
+        problem(`the regular expression ${pattern} is too large to match a ${MAX_ADDRESS}-byte address in bounded time (about ${regexCost(re)} states; at most ${Math.floor(MATCH_BUDGET / MAX_ADDRESS)}): use a shorter pattern, or several lines`);
         continue;
       }
     } else {

@@ -21,7 +21,7 @@ export const MIME_LIMITS = {
   encodedMultiparts: 16,
 } as const;
 
-export type LimitKind = 'depth' | 'parts' | 'header-block' | 'header-total' | 'field' | 'encoded';
+export type LimitKind = 'depth' | 'parts' | 'header-block' | 'header-total' | 'field' | 'field-cost' | 'encoded';
 
 const WHAT: Record<LimitKind, string> = {
   depth: `MIME parts nested more than ${MIME_LIMITS.depth} levels deep`,
@@ -29,6 +29,7 @@ const WHAT: Record<LimitKind, string> = {
   'header-block': `a header block over ${MIME_LIMITS.blockBytes / 1024 / 1024} MB`,
   'header-total': `over ${MIME_LIMITS.totalHeaderBytes / 1024 / 1024} MB of header lines`,
   field: `a header field over ${MIME_LIMITS.fieldBytes / 1024} KB`,
+  'field-cost': 'a header field longer than the header rules for it can be matched against in bounded time',
   encoded: `more than ${MIME_LIMITS.encodedMultiparts} multiparts sent encoded`,
 };
 

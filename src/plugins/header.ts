@@ -3,7 +3,7 @@
 // blocks of all its MIME parts, at any depth (walk.ts), raw and RFC 2047-decoded every way a client
 // could. Patterns run on the linear-time engine (admin-regex.ts): no header can make a match run away.
 
-import { AdminRegexError, compileAdminRegex } from '../config/admin-regex.js';
+import { AdminRegexError, compileAdminRegex, MATCH_BUDGET, regexCost } from '../config/admin-regex.js';
 import { limitOutcome, limitPolicy, MIME_LIMITS, MimeLimitError, ONLIMIT_KEY, type LimitPolicy } from '../mime/limits.js';
 import { walkMime } from '../mime/walk.js';
 import { encodedWordReadings } from '../mime/words.js';
@@ -33,8 +33,16 @@ export interface HeaderRule {
   readonly source: string;
 }
 
+/** The shortest field a rule must be able to take: shorter than that, the rules must be split. */
+const MIN_FIELD = 1000;
+
 export interface HeaderConfig {
   readonly rules: readonly HeaderRule[];
+  /**
+   * Per field name, the longest field its rules are matched against: the matching of one field costs at
+   * most the sum of its rules' program sizes per character (admin-regex.ts), held to MATCH_BUDGET.
+   */
+  readonly maxField: ReadonlyMap<string, number>;
   readonly text: string | undefined;
   readonly onlimit: LimitPolicy;
 }
@@ -60,7 +68,19 @@ export default definePlugin<HeaderConfig>({
       rules.push({ name: m[1]!.toLowerCase(), re, source: spec });
     }
     if (rules.length === 0) throw new PluginConfigError('no NAME:/REGEX/ given');
-    return { rules, text: params.get('text'), onlimit: limitPolicy(params) };
+    const cost = new Map<string, number>();
+    for (const r of rules) cost.set(r.name, (cost.get(r.name) ?? 0) + regexCost(r.re));
+    const maxField = new Map<string, number>();
+    for (const [name, c] of cost) {
+      const n = Math.min(MIME_LIMITS.fieldBytes, Math.floor(MATCH_BUDGET / c));
+      if (n < MIN_FIELD) {
+        throw new PluginConfigError(
+          `the rules for ${name} are too large to match a field of ${MIN_FIELD} characters in bounded time (about ${c} states; at most ${Math.floor(MATCH_BUDGET / MIN_FIELD)}): split them over several header plugins on the line`,
+        );
+      }
+      maxField.set(name, n);
+    }
+    return { rules, maxField, text: params.get('text'), onlimit: limitPolicy(params) };
   },
   async run({ config, message, signal }) {
     const names = new Set(config.rules.map((r) => r.name));
@@ -73,6 +93,8 @@ export default definePlugin<HeaderConfig>({
             if (!names.has(name)) return false;
             // One match is bounded by the field's length: a field longer than any real one is a limit.
             if (value.length > MIME_LIMITS.fieldBytes) throw new MimeLimitError('field');
+            // ...and by what its rules cost per character (a large pattern takes a shorter field).
+            if (value.length > config.maxField.get(name)!) throw new MimeLimitError('field-cost');
             const texts = fieldReadings(value);
             for (const rule of config.rules) {
               if (rule.name !== name) continue;

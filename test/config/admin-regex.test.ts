@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import fc from 'fast-check';
 
-import { AdminRegexError, compileAdminRegex, foldCase } from '../../src/config/admin-regex.js';
+import { AdminRegexError, compileAdminRegex, foldCase, MATCH_BUDGET, maxTextFor, programSize, regexCost } from '../../src/config/admin-regex.js';
 
 test('a catastrophic pattern runs in linear time', () => {
   const re = compileAdminRegex('(a+)+$');
@@ -103,4 +103,15 @@ test('property: a rewritten case-insensitive pattern matches exactly what /.../i
     }),
     { numRuns: 3000 },
   );
+});
+
+test('programSize is an upper bound that grows with what the engine spells out', () => {
+  assert.ok(programSize('abc') >= 3);
+  assert.ok(programSize('a{16}'.repeat(60)) >= 960, 'counted repetitions spelled out');
+  assert.ok(programSize('(?:ab){16}') >= 32, 'a group repeated');
+  assert.ok(programSize('(?:a|b|c)+') >= 6);
+  assert.ok(programSize('[a-z\\]]x') >= 2, 'a class is one state');
+  const re = compileAdminRegex('lottery', 'i');
+  assert.ok(regexCost(re) < 20, 'a plain word stays cheap after the i rewrite');
+  assert.equal(maxTextFor(re), Math.floor(MATCH_BUDGET / regexCost(re)));
 });

@@ -154,8 +154,9 @@ describe('clamav', LIMIT, () => {
     s.write('general.cfb', `:clamav=host=${proxy.address}\n`);
     const r = await s.run({ message: viaSmtpd(eicarPlain()) });
     assert.equal(proxy.connections(), 1);
-    // The plugin keeps IDSESSION sessions: a session is opened, then the scan streamed in it.
-    assert.match(proxy.requests()[0]!.toString('latin1'), /^zIDSESSION\0zINSTREAM\0/);
+    // The plugin keeps IDSESSION sessions: a session is opened, then the scan streamed in it (how much
+    // of the scan got out before the proxy found clamd gone depends on the scheduling of the writes).
+    assert.match(proxy.requests()[0]!.toString('latin1'), /^zIDSESSION\0(?:$|zINSTREAM\0)/);
     assert.equal(clamd.running(), false);
     assert.equal(r.code, 82);
     assert.match(r.errorText.toString(), /^Z/);

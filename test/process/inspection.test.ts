@@ -201,3 +201,39 @@ test('a catastrophic /regex/ routing pattern cannot hang the message', async () 
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.ms < 5000, `answered within the deadline (${r.ms} ms)`);
 });
+
+// A pattern the linear engine accepts may still cost much per character (counted repetitions are
+// spelled out): `(a{16}){60}b`-like rules against a 60 KB field took seconds, holding the daemon's other
+// messages. The field a rule takes is bounded by what its pattern costs; a rule too large to take a
+// field of 1000 characters is refused when the configuration is loaded.
+const COSTLY = `${'a{16}'.repeat(60)}b`;
+
+test('a costly but linear header pattern takes only as long a field as it can match in bounded time', async () => {
+  const s = make();
+  s.write('general.cfb', `:header=Subject:/${COSTLY}/\n`);
+  const long = `From: a@client.example\nSubject: ${'a'.repeat(60_000)}\n\nbody\n`;
+  const r = await s.run({ message: long, errorFd: 'none', timeoutMs: 60_000 });
+  assert.equal(r.code, 31, r.stderr);
+  assert.match(r.stderr, /header field longer than the header rules for it can be matched against in bounded time/);
+  s.write('general.cfb', `:header=Subject:/${COSTLY}/,onlimit=accept\n`);
+  assert.equal((await s.run({ message: long, timeoutMs: 60_000 })).code, 0);
+  // A field it can take is matched as usual.
+  const hit = await s.run({ message: `From: a@client.example\nSubject: ${'a'.repeat(960)}b\n\nbody\n` });
+  assert.equal(hit.code, 82, hit.stderr);
+  const miss = await s.run({ message: `From: a@client.example\nSubject: ${'a'.repeat(500)}\n\nbody\n` });
+  assert.equal(miss.code, 0, miss.stderr);
+});
+
+test('header rules or a /regex/ routing pattern too large to match in bounded time are refused with file:line', async () => {
+  const s = make();
+  const huge = `${'a{16}'.repeat(150)}b`;
+  s.write('general.cfb', `:header=Subject:/${huge}/\n`);
+  const r = await s.run({ errorFd: 'none' });
+  assert.equal(r.code, 71, r.stderr);
+  assert.match(r.stderr, /general\.cfb:1: .*too large to match a field of 1000 characters in bounded time/);
+  s.write('general.cfb', ':header=Subject:/x/\n');
+  s.write('nqqueue.cfb', `/${'[a-z]{16}'.repeat(70)}@example\\.com/:header=X-Never:/x/\n`);
+  const cc = s.command(['check-config']);
+  assert.equal(cc.code, 1);
+  assert.match(cc.stderr, /nqqueue\.cfb:1: the regular expression .* is too large to match a 1002-byte address in bounded time/);
+});
