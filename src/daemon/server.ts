@@ -160,6 +160,11 @@ export class Daemon {
     checkControlDir(this.paths.controlDir);
     ensurePrivateDir(this.paths.home);
     await this.takeOverSocket();
+    // The configuration is read (and a broken one logged) before the socket exists: a client that finds
+    // the socket finds a daemon ready for it, and a change written meanwhile is a change for the next
+    // message, never read half by the first load and again by a reload. Messages are deferred with a
+    // broken configuration, as in the standalone program.
+    await this.current().catch(() => {});
     // The socket is created with the umask: 0600 from its first moment (no window before the chmod).
     const oldMask = process.umask(0o177);
     const server = createServer({ allowHalfOpen: true }, (sock) => this.handle(sock));
@@ -176,8 +181,6 @@ export class Daemon {
     }
     chmodSync(this.socketPath, 0o600);
     this.server = server;
-    // A broken configuration is logged here, and each message is deferred, as in the standalone program.
-    await this.current().catch(() => {});
     this.opts.log(`nqqueue serve: listening on ${this.socketPath} (pid ${process.pid})`);
   }
 
