@@ -57,7 +57,8 @@ if (only.length > 0) files = files.filter((f) => only.some((o) => f.includes(o))
 const { startDaemons } = await import(join(root, 'dist-test', 'test', 'helpers', 'daemons.js'));
 const daemons = await startDaemons();
 function runTests(list, extraEnv) {
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=3', ...list], {
+  // TAP on every line (Node 23+ defaults to the spec reporter): the same summary lines on 22 and 24.
+  const child = spawn(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=3', ...list], {
     stdio: 'inherit',
     env: { ...process.env, ...daemons.env, ...extraEnv },
   });
