@@ -138,25 +138,34 @@ export function parseHeaderValue(header: string): HeaderValue {
   }
   for (const [base, list] of pieces) {
     list.sort((a, b) => a.n - b.n);
-    let charset = '';
-    const bytes: number[] = [];
-    for (const [idx, p] of list.entries()) {
-      let v = p.v;
-      if (p.enc) {
-        if (idx === 0) {
-          const q = /^([^']*)'[^']*'(.*)$/.exec(v);
-          if (q) {
-            charset = q[1]!;
-            v = q[2]!;
-          }
-        }
-        bytes.push(...percentDecode(v));
-      } else bytes.push(...Buffer.from(v, 'utf8'));
-    }
+    const { bytes, charset } = joinContinuations(list);
     // An extended parameter wins over a plain one of the same name (RFC 2231 §4).
-    params.set(base, charset ? decodeBytes(Uint8Array.from(bytes), charset) : Buffer.from(bytes).toString('utf8'));
+    params.set(base, charset ? decodeBytes(bytes, charset) : bytes.toString('utf8'));
   }
   return { value, params };
+}
+
+/**
+ * The bytes of RFC 2231 continuations in order: percent-decoded where extended (`name*N*=`), as written
+ * where not; the charset from the first piece's `charset'language'` prefix ('' when none).
+ */
+function joinContinuations(list: readonly { v: string; enc: boolean }[]): { bytes: Buffer; charset: string } {
+  let charset = '';
+  const bytes: Buffer[] = [];
+  list.forEach((p, idx) => {
+    let v = p.v;
+    if (p.enc) {
+      if (idx === 0) {
+        const q = /^([^']*)'[^']*'(.*)$/.exec(v);
+        if (q) {
+          charset = q[1]!;
+          v = q[2]!;
+        }
+      }
+      bytes.push(Buffer.from(percentDecode(v)));
+    } else bytes.push(Buffer.from(v, 'utf8'));
+  });
+  return { bytes: Buffer.concat(bytes), charset };
 }
 
 function qDecode(s: string): Uint8Array {
@@ -248,22 +257,7 @@ function assemble(list: { n: number; v: string; enc: boolean }[]): string[] {
   if (contiguous.length > 0) readings.push(contiguous);
   const out = new Set<string>();
   for (const r of readings) {
-    let charset = '';
-    const bytes: Buffer[] = [];
-    r.forEach((p, idx) => {
-      let v = p.v;
-      if (p.enc) {
-        if (idx === 0) {
-          const q = /^([^']*)'[^']*'(.*)$/.exec(v);
-          if (q) {
-            charset = q[1]!;
-            v = q[2]!;
-          }
-        }
-        bytes.push(Buffer.from(percentDecode(v)));
-      } else bytes.push(Buffer.from(v, 'utf8'));
-    });
-    const all = Buffer.concat(bytes);
+    const { bytes: all, charset } = joinContinuations(r);
     if (charset) for (const v of charsetReadings(all, charset)) out.add(v);
     out.add(all.toString('utf8'));
     out.add(all.toString('latin1'));
