@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { NqqError } from '../errors.js';
 import { MessageCollector } from '../intake/message.js';
 import { readFdChunks } from '../intake/fd.js';
-import { sweepStale } from '../intake/workdir.js';
+import { STALE_MS, sweepStale } from '../intake/workdir.js';
 import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
 import { becomeHomeOwner } from '../ops/owner.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
@@ -15,9 +15,6 @@ import { defaultSettings } from '../config/settings.js';
 import { standaloneVia } from '../queue/origin.js';
 import { processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings, type Services } from '../queue/services.js';
-
-/** Working files older than this are removed whoever made them. */
-const STALE_MS = 6 * 3600_000;
 
 /** The message from fd 0 to EOF, then the envelope from fd 1. A read error is 54, a spill error 71. */
 function readInput(maxRecipients: number, collector: MessageCollector) {

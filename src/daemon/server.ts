@@ -13,7 +13,7 @@ import { checkControlDir } from '../config/locals.js';
 import { SETTINGS_FILE } from '../config/settings.js';
 import { describeError, NqqError } from '../errors.js';
 import { MessageCollector } from '../intake/message.js';
-import { ensurePrivateDir, sweepStale } from '../intake/workdir.js';
+import { ensurePrivateDir, STALE_MS, sweepStale } from '../intake/workdir.js';
 import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { refusalBytes } from '../qmail/exit.js';
@@ -29,7 +29,6 @@ export const SOCKET_NAME = 'nqqueue.sock';
 const BASE_FILES = [SETTINGS_FILE, 'rcpthosts', 'morercpthosts.cdb', 'me'];
 /** A client that sends nothing for this long is dropped (qmail-smtpd itself gives up after 1200 s). */
 const IDLE_MS = 1_300_000;
-const STALE_MS = 6 * 3600_000;
 
 export interface DaemonOptions {
   readonly env: NodeJS.ProcessEnv;
