@@ -11,6 +11,7 @@ import { readCfb, type Routing } from '../config/routing.js';
 import { describeError } from '../errors.js';
 import { configurePlugin, type ConfiguredPlugin } from '../plugin-api/load.js';
 import type { Services } from '../queue/services.js';
+import { within } from '../within.js';
 
 export class Generation {
   private inFlight = 0;
@@ -73,8 +74,6 @@ export async function tearDown(plugins: readonly ConfiguredPlugin[], log: (line:
     const hook = cp.def.teardown;
     if (typeof hook !== 'function' || seen.has(cp)) continue;
     seen.add(cp);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), TEARDOWN_MS)));
     const run = (async () => {
       try {
         await hook.call(cp.def, cp.config);
@@ -83,9 +82,8 @@ export async function tearDown(plugins: readonly ConfiguredPlugin[], log: (line:
       }
     })();
     runs.push(
-      Promise.race([run, late]).then((r) => {
-        clearTimeout(timer);
-        if (r === 'late') log(`nqqueue serve: plugin ${cp.def.name} (${cp.source}): teardown did not finish within ${TEARDOWN_MS / 1000} s; going on without it`);
+      within(run, TEARDOWN_MS).then((r) => {
+        if (r === undefined) log(`nqqueue serve: plugin ${cp.def.name} (${cp.source}): teardown did not finish within ${TEARDOWN_MS / 1000} s; going on without it`);
       }),
     );
   }

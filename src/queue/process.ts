@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { DeadlineError } from '../pipeline/chain.js';
 import { newMessageId, runPipeline, type PipelineOutcome } from '../pipeline/run.js';
 import type { ClientInfo, Envelope, MessageView, Result } from '../pipeline/types.js';
+import { within } from '../within.js';
 import { MESSAGE_ID_HEAD, messageIdOf } from './origin.js';
 import type { Services } from './services.js';
 
@@ -119,19 +120,6 @@ function addNotes(fields: Record<string, unknown>, more: readonly string[]): voi
   fields.notes = [fields.notes, ...more].filter((n) => n !== undefined).join('; ');
 }
 
-/** `work`'s value, or undefined once `deadlineAt` (a Date.now() time) has passed first. */
-async function beforeDeadline<T>(work: Promise<T>, deadlineAt: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), Math.max(0, deadlineAt - Date.now()));
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 export async function processJob(job: JobInput): Promise<JobResult> {
   const started = job.started ?? performance.now();
   const { services, envelope, logger } = job;
@@ -195,11 +183,12 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   // before anything is handed to qmail-queue, so no crash after this can lose it; if it cannot be
   // kept, nothing is accepted.
   // The deadline holds here too: a commit action that hangs defers the message (nothing was queued).
-  const committed = await beforeDeadline(outcome.commit(), deadlineAt);
-  if (committed === undefined) {
+  const commit = await within(outcome.commit(), deadlineAt - Date.now());
+  if (commit === undefined) {
     void settle(outcome, false, fields);
     return finish(resultFromError(new NqqError('NQQ_ERR_DEADLINE', `message deadline of ${services.settings.deadlineMs} ms passed at the commit point (a plugin's onCommit did not finish)`), fields));
   }
+  const committed = commit.value;
   addNotes(fields, committed.notes);
   if (committed.error !== undefined) {
     await settle(outcome, false, fields);
