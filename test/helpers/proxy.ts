@@ -21,8 +21,14 @@ export interface Proxy {
 }
 
 export interface ProxyOptions {
-  /** Called once per connection with its number when the client's first bytes arrive. */
+  /** Called once per connection with its number when the client's first bytes arrive (see requestWhen). */
   onRequest?(n: number): void | Promise<void>;
+  /**
+   * When the request counts as arrived, given every byte of the connection so far (default: at its
+   * first bytes): a client that writes its request in several pieces is then seen whole, however the
+   * writes were scheduled.
+   */
+  requestWhen?(received: Buffer): boolean;
   /**
    * Connect to the target only once onRequest has finished, the client's bytes held until then: with
    * an onRequest that stops the daemon, the request is in flight when the daemon goes away.
@@ -87,7 +93,7 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
       }
       if (seen[n]!.length < 65536) seen[n] = Buffer.concat([seen[n]!, d]);
       if (!upstream) held.push(d);
-      if (first) {
+      if (first && (options.requestWhen?.(seen[n]!) ?? true)) {
         first = false;
         const hook = Promise.resolve().then(() => options.onRequest?.(n));
         if (options.hold) hook.then(link, end);
