@@ -33,32 +33,6 @@ export interface ProbeOptions {
   readonly env: Readonly<Record<string, string>>;
 }
 
-/** The minimal parsing of `--probe`, `--user NAME`, `--env NAME=VALUE` (repeatable). */
-export function parseProbeArgs(args: readonly string[]): ProbeOptions | string {
-  let user: string | undefined;
-  const env: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    const [flag, inline] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    const value = (): string | undefined => inline ?? args[++i];
-    if (flag === '--probe' && inline === undefined) continue;
-    if (flag === '--user') {
-      const v = value();
-      if (!v) return '--user needs a user name';
-      user = v;
-    } else if (flag === '--env') {
-      const v = value();
-      const at = v?.indexOf('=') ?? -1;
-      if (!v || at <= 0) return `--env needs NAME=VALUE, not ${JSON.stringify(v ?? '')}`;
-      env[v.slice(0, at)] = v.slice(at + 1);
-    } else {
-      return `unknown option ${JSON.stringify(a)}`;
-    }
-  }
-  return { user, env };
-}
-
 interface Who {
   readonly uid: number;
   readonly gid: number;
@@ -458,14 +432,4 @@ export async function probe(opts: ProbeOptions, baseEnv: NodeJS.ProcessEnv, chec
       `${pluginDirs} plugin director${pluginDirs === 1 ? 'y' : 'ies'}, ${backends.length} backend${backends.length === 1 ? '' : 's'}${list ? ` (${list})` : ''} answered\n`,
   );
   return 0;
-}
-
-/** check-config's entry: parse the options, then probe. */
-export async function probeCommand(args: readonly string[], env: NodeJS.ProcessEnv, checkConfig: (env: NodeJS.ProcessEnv) => Promise<number>): Promise<number> {
-  const opts = parseProbeArgs(args);
-  if (typeof opts === 'string') {
-    process.stderr.write(`nqqueue check-config: ${opts}\nusage: nqqueue check-config [--probe [--user NAME] [--env NAME=VALUE ...]]\n`);
-    return 2;
-  }
-  return probe(opts, env, checkConfig);
 }
