@@ -70,6 +70,7 @@ export async function runPlugin(def: PluginDefinition<any>, input: RunPluginInpu
   const commits: (() => void | string | Promise<void | string>)[] = [];
   const out = await runChain({
     stage,
+    rules: {},
     plugins: [cp],
     message,
     envelope,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import type { FailurePolicy } from '../pipeline/types.js';
 import { danglingLink } from './dangling.js';
+import { parseAge } from './service-sections.js';
 import { didYouMean } from './did-you-mean.js';
 import type { ConfigProblem } from './problem.js';
 
@@ -48,6 +49,8 @@ export interface Settings {
   readonly queueTimeoutMs: number;
   /** How often the daemon flushes the retry spool, milliseconds. */
   readonly flushIntervalMs: number;
+  /** Quarantined items older than this are removed, milliseconds. */
+  readonly quarantineExpireMs: number;
   /** Extra directories third-party plugins are loaded from, in order. */
   readonly pluginDirs: readonly string[];
   /** The host name in the trace header (default: control/me, else the system's). */
@@ -136,6 +139,7 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   max_recipients: { doc: 'messages with more recipients are refused (11)', default: '10000', parse: parseCount(1, 10000) },
   queue_timeout: { doc: 'timeout of one qmail-queue call', default: '120s', parse: parseDuration },
   flush_interval: { doc: 'how often `nqqueue serve` delivers what the retry spool holds (also once at start)', default: '5m', parse: parseDuration },
+  quarantine_expire: { doc: 'quarantined items older than this are removed (by `nqqueue serve`, or `nqqueue quarantine expire` from cron)', default: '30d', parse: parseAge },
   plugin_dir: { doc: 'a directory third-party plugins are loaded from (repeat for several)', default: '', parse: parseAbsolutePath, list: true },
   hostname: { doc: 'host name in the trace header (default: control/me, else the system host name)', default: '', parse: (v) => v },
   extension_separator: {
@@ -310,6 +314,7 @@ function build(
     maxRecipients: val<number>('max_recipients'),
     queueTimeoutMs: val<number>('queue_timeout'),
     flushIntervalMs: val<number>('flush_interval'),
+    quarantineExpireMs: val<number>('quarantine_expire'),
     pluginDirs: Object.freeze([...global.all('plugin_dir')]),
     hostname,
     logFormat: val<'text' | 'json'>('log_format'),

@@ -19,8 +19,9 @@ export interface ChainInput {
   readonly before: readonly Result[];
   readonly recipient?: string;
   readonly group: readonly string[];
+  readonly rules: PluginContext<unknown>['rules'];
   readonly signal: AbortSignal;
-  readonly base: Omit<PluginContext<unknown>, 'config' | 'stage' | 'message' | 'results' | 'signal' | 'recipient' | 'group' | 'envelope' | 'client' | 'sender' | 'recipients'>;
+  readonly base: Omit<PluginContext<unknown>, 'config' | 'stage' | 'message' | 'results' | 'signal' | 'recipient' | 'group' | 'envelope' | 'client' | 'sender' | 'recipients' | 'rules'>;
 }
 
 export interface ChainOutput {
@@ -116,6 +117,7 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
         recipients: rcptTexts,
         recipient: input.recipient,
         group: input.group,
+        rules: input.rules,
         client: input.client,
         results: Object.freeze([...input.before, ...results]),
         signal,

@@ -253,6 +253,7 @@ async function decide(
     client: input.client,
     before: [],
     group: [],
+    rules: ruleRefs(generalLine, undefined),
     signal,
     base,
   });
@@ -282,6 +283,7 @@ async function decide(
       before: general.results,
       recipient: first.address.address,
       group: run.members.map((m) => m.address.address),
+      rules: ruleRefs(generalLine, first.line),
       signal,
       base,
     });
@@ -336,6 +338,14 @@ async function decide(
 
 type ChainBase = Omit<
   PluginContext<unknown>,
-  'config' | 'stage' | 'message' | 'results' | 'signal' | 'recipient' | 'group' | 'envelope' | 'client' | 'sender' | 'recipients'
+  'config' | 'stage' | 'message' | 'results' | 'signal' | 'recipient' | 'group' | 'envelope' | 'client' | 'sender' | 'recipients' | 'rules'
 >;
 
+
+/** Where the chains' lines were written, as plugins see it (the quarantine records it). */
+function ruleRefs(general: CfbLine | undefined, user: CfbLine | undefined): PluginContext<unknown>['rules'] {
+  return Object.freeze({
+    ...(general ? { general: { file: general.file, line: general.line } } : {}),
+    ...(user ? { user: { file: user.file, line: user.line } } : {}),
+  });
+}

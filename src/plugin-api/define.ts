@@ -55,6 +55,8 @@ export interface PluginContext<C> {
   readonly recipient?: string;
   /** Per-user stage: all recipients this run stands for (several when their chains are shared). */
   readonly group: readonly string[];
+  /** The routing lines that chose the chains: the general line, and this recipient's (per-user stage). */
+  readonly rules: { readonly general?: { readonly file: string; readonly line: number }; readonly user?: { readonly file: string; readonly line: number } };
   readonly client: ClientInfo;
   /** Results of the plugins that ran before this one (general stage first, then this chain). */
   readonly results: readonly Result[];

@@ -12,6 +12,7 @@ import { didYouMean } from '../config/did-you-mean.js';
 import type { ConfigProblem } from '../config/problem.js';
 import { parseDuration, parsePolicy, parseMaxsize, type Settings, type SettingsSection } from '../config/settings.js';
 import type { Stage } from '../pipeline/types.js';
+import { isServiceSection, serviceSectionProblems } from '../config/service-sections.js';
 import { paramProblems, sectionEntryProblems } from './check-params.js';
 import { currentUser, userName } from '../text/permission.js';
 import { VERSION } from '../version.js';
@@ -295,6 +296,10 @@ export async function sectionProblems(settings: Settings, registry: PluginRegist
   const file = settings.file ?? '(settings)';
   const out: ConfigProblem[] = [];
   for (const section of settings.sections()) {
+    if (isServiceSection(section.name)) {
+      out.push(...serviceSectionProblems(section, file));
+      continue;
+    }
     let def: PluginDefinition<unknown>;
     try {
       def = (await registry.load(section.name)).def;
