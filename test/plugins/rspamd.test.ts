@@ -86,7 +86,6 @@ function context(config: RspamdConfig, message: Buffer): PluginContext<RspamdCon
     recipients: ['a@example.com'],
     group: ['a@example.com'],
     rules: {},
-    group: ['a@example.com'],
     client: { env: {} },
     results: [],
     signal: AbortSignal.timeout(10_000),
