@@ -40,7 +40,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     logger: false,
     bodyLimit: 64 * 1024,
     // Digest tokens are a few hundred characters long (readLink refuses more than 2048).
-    maxParamLength: 2100,
+    routerOptions: { maxParamLength: 2100 },
     // A browser holding a connection open must not keep a stop waiting.
     forceCloseConnections: true,
     return503OnClosing: true,

@@ -103,6 +103,12 @@ export interface WebServer {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+// Consoles a failed test left running are stopped when the test process ends (they would keep it alive).
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
 /** Runs `bin/nqqueue web` with the setup's environment; resolves once it listens (or rejects with its output). */
 export async function startWeb(s: Setup, extraEnv: Record<string, string> = {}): Promise<WebServer> {
   const started = Date.now();
@@ -110,6 +116,11 @@ export async function startWeb(s: Setup, extraEnv: Record<string, string> = {}):
     env: { NQQUEUE_CONTROLDIR: s.control, NQQUEUE_HOME: s.home, NQQUEUE_QMAILQUEUE: s.standIn.path, ...extraEnv },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  // Not what keeps the test process alive: a request in flight does that.
+  child.unref();
+  (child.stderr as unknown as { unref(): void }).unref();
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   const listening = new Promise<string>((resolve, reject) => {
