@@ -173,6 +173,7 @@ export async function startWeb(s: Setup, extraEnv: Record<string, string> = {}):
       });
     },
     stop() {
+      child.ref();
       if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGTERM');
       return exited;
     },
