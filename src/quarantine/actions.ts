@@ -213,6 +213,12 @@ async function sweepFinished(q: Quarantine): Promise<void> {
   }
 }
 
+/** An age as it is written in nqqueue.conf: 30d, 12h, 90m, 2s. */
+export function ageText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${Math.round(ms / 1000)}s`;
+}
+
 /** The stored bytes of an item (throws a QuarantineError when they are gone). */
 export function itemMessage(q: Quarantine, id: string): MessageView {
   return new QuarantineStore(q.paths.home).get(id).message;
