@@ -259,6 +259,35 @@ test('two nqqueue quarantine release ID at once: exactly one delivery, one audit
   assert.match(again.stderr, /no quarantined message .*already taken \(released by root at /);
 });
 
+test('a release killed while qmail-queue runs loses nothing: the item is held again for the next command, and released once', LIMIT, async () => {
+  const s = make({ standIn: { hangOn: [1] } });
+  install(s);
+  const r = await s.run({ message: message('wanted'), to: ['rcpt@example.com'] });
+  assert.equal(r.code, 0, r.stderr);
+  const [id] = listed(s);
+  const child = spawn(NQQUEUE_BIN, ['quarantine', 'release', id!], { env: s.env, cwd: s.dir, stdio: 'ignore' });
+  const closed = new Promise((res) => child.once('close', res));
+  let hung;
+  for (let i = 0; i < 600 && !(hung = s.standIn.calls().find((c) => c.outcome === 'hung')); i++) await delay(20);
+  assert.ok(hung, 'qmail-queue was started');
+  assert.equal((await stored(s, id!))!.status, 'releasing');
+  process.kill(child.pid!, 'SIGKILL');
+  await closed;
+  process.kill(hung.pid, 'SIGKILL');
+  assert.deepEqual(itemDirs(s), [], 'the files were claimed (under quarantine/tmp/)');
+  assert.deepEqual(listed(s), [id], 'held again, at once');
+  assert.deepEqual(itemDirs(s), [id], 'its files back in place');
+  assert.equal((await stored(s, id!))!.status, 'held');
+  const rel = s.command(['quarantine', 'release', id!]);
+  assert.equal(rel.code, 0, rel.stderr);
+  assert.deepEqual(s.standIn.deliveries().map(rcptsOf), [['rcpt@example.com']]);
+  assert.deepEqual(
+    s.command(['quarantine', 'audit']).stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[3]),
+    ['release'],
+    'one release in the audit log',
+  );
+});
+
 test('delete and expire go through the store and the audit log; expire takes held items older than quarantine_expire only', LIMIT, async () => {
   const s = make();
   install(s, 'quarantine_expire = 2s\n');
