@@ -142,6 +142,26 @@ test('a store that cannot be used defers the message (71): nothing delivered, no
   assert.equal((await stored(s, ids[0]!))?.status, 'held');
 });
 
+test('a copy taken back (its message deferred after all) is forgotten by the store too; the retry is indexed once', LIMIT, async () => {
+  const s = make({ standIn: { failOn: [{ call: 1, code: 71 }] } });
+  install(s);
+  const to = ['rcpt@example.com', 'plain@example.com'];
+  const r = await s.run({ message: message('held'), to, extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(r.code, 71, r.stderr);
+  assert.deepEqual(itemDirs(s), []);
+  const store = await openStore(s.home, defaultSettings());
+  try {
+    assert.deepEqual([...(await store.itemIds())], [], 'indexed at the commit point, forgotten when taken back');
+  } finally {
+    await store.close();
+  }
+  const again = await s.run({ message: message('held'), to });
+  assert.equal(again.code, 0, again.stderr);
+  const ids = listed(s, ['--status', 'all']);
+  assert.equal(ids.length, 1);
+  assert.deepEqual(itemDirs(s), ids);
+});
+
 test('a plain message does not load the store (nor node:sqlite); a quarantined one does', { ...LIMIT, skip: DAEMON_MODE && 'the module list of one queue-mode process: standalone only' }, async () => {
   const s = make();
   install(s);
