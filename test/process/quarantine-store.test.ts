@@ -132,6 +132,13 @@ test('a store that cannot be used defers the message (71): nothing delivered, no
     assert.match(log, /result=defer .* code=NQQ_ERR_KEEP reason="quarantine: the store cannot index the copy for <rcpt@example\.com>: /, what);
     assert.ok(log.includes(path), `${what}: the log names the store file: ${log}`);
     assert.match(log, what === 'a directory' ? /is a directory, not a store file/ : /is not a usable SQLite database/);
+    // The commands say the same, without a stack trace.
+    for (const args of [['list'], ['audit'], ['expire']]) {
+      const c = s.command(['quarantine', ...args]);
+      assert.equal(c.code, 1, `${what}: ${args}`);
+      assert.match(c.stderr, /^nqqueue quarantine: the store \S+store\.sqlite (is a directory|is not a usable SQLite database)/, c.stderr);
+      assert.doesNotMatch(c.stderr, /\n\s+at /);
+    }
   }
   rmSync(path, { recursive: true, force: true });
   const ok = await s.run({ message: message('held'), to: ['rcpt@example.com', 'plain@example.com'] });
@@ -185,7 +192,7 @@ test('a plain message does not load the store (nor node:sqlite); a quarantined o
   };
   const plain = await run('plain@example.com', join(s.dir, 'plain.txt'));
   assert.ok(plain.some((m) => m.endsWith('/dist/plugins/quarantine.js')), 'the quarantine plugin ran (the hook sees modules)');
-  const storeModules = (mods: string[]) => mods.filter((m) => /\/dist\/(store\/|quarantine\/actions\.js)|builtin: .*sqlite/.test(m));
+  const storeModules = (mods: string[]) => mods.filter((m) => /\/dist\/(store\/|quarantine\/(actions|index-entry|subject)\.js)|builtin: .*sqlite/.test(m));
   assert.deepEqual(storeModules(plain), [], 'nothing of the store for a plain message');
   assert.equal(existsSync(join(s.home, 'store.sqlite')), false, 'no store I/O either');
   const held = await run('rcpt@example.com', join(s.dir, 'held.txt'));
