@@ -12,7 +12,6 @@ import type { MessageView } from '../pipeline/types.js';
 import { encodeEnvelope } from '../qmail/envelope.js';
 import type { Paths } from '../queue/services.js';
 import { openStore } from '../store/open.js';
-import { DEFAULT_STALE_MS } from '../store/sqlite.js';
 import type { Actor, ItemClaim, QuarantineItem, Store } from '../store/types.js';
 import { entryFromMeta, thisHost } from './index-entry.js';
 import { checkId, ID_PATTERN, QuarantineError, QuarantineStore, type ClaimedItem } from './store.js';
@@ -26,6 +25,11 @@ export interface Quarantine {
 
 export type ActionResult = { ok: true; item: QuarantineItem } | { ok: false; reason: string; notFound?: boolean };
 
+/**
+ * How old a claim must be to be taken for a dead process's when its files are not here to tell (an
+ * item whose files are gone, or on another host): far longer than any qmail-queue run.
+ */
+const CLAIM_STALE_MS = 3600_000;
 /** The system itself, putting back the claims of processes that died. */
 const RECOVERY: Actor = { who: 'nqqueue', from: 'recovery' };
 
@@ -77,7 +81,7 @@ async function recoverClaims(q: Quarantine): Promise<void> {
     if (held === 'busy' || typeof held === 'string') continue;
     // Holding the files, this process knows no one else on this host is acting on the item: a claim
     // in the store is then a dead process's (see act()). Without the files, only age tells.
-    const claim = await q.store.claimItem(item.id, RECOVERY, 'recover', held ? 0 : DEFAULT_STALE_MS);
+    const claim = await q.store.claimItem(item.id, RECOVERY, 'recover', held ? 0 : CLAIM_STALE_MS);
     await claim?.abandon();
     held?.restore();
   }
@@ -125,7 +129,7 @@ async function act(q: Quarantine, id: string, actor: Actor, action: string, fina
   if (typeof held === 'string') return { ok: false, reason: `${id}: ${held}` };
   let claim: ItemClaim | undefined;
   try {
-    claim = await q.store.claimItem(id, actor, action, held ? 0 : DEFAULT_STALE_MS);
+    claim = await q.store.claimItem(id, actor, action, held ? 0 : CLAIM_STALE_MS);
   } catch (err) {
     held?.restore();
     throw err;

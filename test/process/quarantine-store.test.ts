@@ -315,6 +315,32 @@ test('a release killed while qmail-queue runs loses nothing: the item is held ag
   );
 });
 
+test('files of an item the store says is done with (a crash between the record and the removal) are removed, never acted on again', LIMIT, async () => {
+  const s = make();
+  install(s);
+  for (let i = 0; i < 2; i++) {
+    const r = await s.run({ message: message(`m${i}`), to: ['rcpt@example.com'] });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const [a, b] = listed(s);
+  const saved = (id: string) => ({ id, files: ['message', 'meta.json'].map((n) => [n, readFileSync(join(s.home, 'quarantine', id, n))] as const) });
+  const keep = [saved(a!), saved(b!)];
+  assert.equal(s.command(['quarantine', 'release', a!]).code, 0);
+  assert.equal(s.command(['quarantine', 'delete', b!]).code, 0);
+  // As the next run's recovery puts back the files of a process killed after the store recorded it.
+  for (const k of keep) {
+    mkdirSync(join(s.home, 'quarantine', k.id), { mode: 0o700 });
+    for (const [n, data] of k.files) writeFileSync(join(s.home, 'quarantine', k.id, n), data, { mode: 0o600 });
+  }
+  assert.deepEqual(listed(s), [], 'not held again');
+  const again = s.command(['quarantine', 'release', a!]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /already taken \(released by root/);
+  assert.equal(s.standIn.deliveries().length, 1, 'released once');
+  assert.equal(s.command(['quarantine', 'expire']).code, 0);
+  assert.deepEqual(itemDirs(s), [], 'the leftover files are gone');
+});
+
 test('delete and expire go through the store and the audit log; expire takes held items older than quarantine_expire only', LIMIT, async () => {
   const s = make();
   install(s, 'quarantine_expire = 2s\n');
