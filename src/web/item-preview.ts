@@ -9,7 +9,16 @@ import { html, shown, type Html } from './html.js';
 import { formatBytes } from './message-parts.js';
 import { visibleLines } from './plain-preview.js';
 import { PREVIEW_SANDBOX } from './preview-csp.js';
-import type { Preview } from './preview.js';
+import type { MessageView } from '../pipeline/types.js';
+import type { Preview, PreviewOptions } from './preview.js';
+
+/**
+ * The preview of a message, the preview module loaded on first use: the sanitizer and its parsers
+ * take over 100 ms to load, which `nqqueue web` need not spend before it listens.
+ */
+export async function previewOf(view: MessageView, options: PreviewOptions): Promise<Preview> {
+  return (await import('./preview.js')).previewMessage(view, options);
+}
 
 export interface PreviewChoice {
   /** Show the sanitized HTML version in its frame. */

@@ -15,7 +15,7 @@ export interface PreviewLimits {
   readonly depth: number;
   /** Characters of the text shown at most. */
   readonly textChars: number;
-  /** Bytes of HTML (decoded) sanitized at most. */
+  /** Bytes of HTML (decoded) sanitized at most: about half a second of the console's one thread at most. */
   readonly htmlBytes: number;
   /** An inline (cid:) image is shown as a data: URI only up to this size (decoded)... */
   readonly inlineImageBytes: number;
@@ -32,7 +32,7 @@ export const PREVIEW_LIMITS: PreviewLimits = {
   parts: 1000,
   depth: 32,
   textChars: 200_000,
-  htmlBytes: 2 * 1024 * 1024,
+  htmlBytes: 1024 * 1024,
   inlineImageBytes: 512 * 1024,
   inlineImagesTotal: 4 * 1024 * 1024,
   fieldChars: 998,

@@ -31,7 +31,7 @@ export {
 } from './preview-csp.js';
 
 export interface PreviewOptions {
-  /** Also make the sanitized HTML document (when the message has an HTML part). */
+  /** Also make the sanitized HTML document (when the message has an HTML part) and list its remote images. */
   readonly html?: boolean;
   /** The user asked to load remote content: remote images stay in the document (nothing else remote). */
   readonly remote?: boolean;
@@ -71,7 +71,7 @@ export interface Preview {
   readonly hasHtml: boolean;
   /** The sanitized document for <iframe sandbox> (with `html: true` and an HTML part). */
   readonly html?: string;
-  /** Remote images of the HTML part (blocked unless `remote`), as text. */
+  /** Remote images of the HTML part (blocked unless `remote`), as text (with `html: true`). */
   readonly remoteImages: readonly string[];
   readonly attachments: readonly PreviewAttachment[];
   /** What a bound left out, one sentence each; empty when the whole message was read and shown. */
@@ -188,7 +188,7 @@ export function previewBytes(bytes: Buffer, cut: boolean, options: PreviewOption
 
   let html: string | undefined;
   let remoteImages: readonly string[] = [];
-  if (htmlSource !== undefined) {
+  if (htmlSource !== undefined && options.html) {
     const cid = (id: string): string | undefined => {
       const p = found.byCid.get(id);
       if (!p || !INLINE_IMAGE.has(p.type) || p.cut || decodedSize(p) > limits.inlineImageBytes) return undefined;
@@ -197,7 +197,7 @@ export function previewBytes(bytes: Buffer, cut: boolean, options: PreviewOption
     const s = sanitizeMailHtml(htmlSource, { remote: options.remote === true, cid }, limits.inlineImagesTotal);
     remoteImages = s.remoteImages;
     if (s.cut && !truncated.includes(NESTED)) truncated.push(NESTED);
-    if (options.html) html = previewDocument(s.body, options.remote === true);
+    html = previewDocument(s.body, options.remote === true);
   }
 
   const listed = found.attachments.slice(0, limits.attachments);

@@ -14,8 +14,7 @@ import { html, shown, type Html } from '../html.js';
 import { page, notice, type Viewer } from '../pages/layout.js';
 import { itemPage, whyPage } from '../pages/item.js';
 import { listPage, PAGE_SIZE, type ListSearch } from '../pages/list.js';
-import { PAGE_CSP_WITH_PREVIEW, previewChoice, previewSection, type PreviewChoice } from '../item-preview.js';
-import { previewMessage } from '../preview.js';
+import { PAGE_CSP_WITH_PREVIEW, previewChoice, previewOf, previewSection, type PreviewChoice } from '../item-preview.js';
 import type { Session } from '../session.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -68,7 +67,7 @@ function notFound(reply: FastifyReply, viewer: Viewer): FastifyReply {
 async function preview(ctx: WebContext, item: QuarantineItem, choice: PreviewChoice): Promise<Html> {
   if (item.status !== 'held' && item.status !== 'releasing') return html`<p class="muted">The message itself is no longer kept (it was ${item.status}).</p>`;
   try {
-    return previewSection(item, await previewMessage(itemMessage(ctx.quarantine, item.id)), choice);
+    return previewSection(item, await previewOf(itemMessage(ctx.quarantine, item.id), { html: choice.html }), choice);
   } catch {
     return html`<p class="muted">The message itself cannot be read here${item.host ? ` (it is kept on ${shown(item.host)})` : ''}.</p>`;
   }

@@ -8,9 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import { itemMessage } from '../../quarantine/actions.js';
 import { pageSession, sendPage, viewerOf, type WebContext } from '../context.js';
 import { notice } from '../pages/layout.js';
-import { previewDocument } from '../html-sanitize.js';
+import { previewOf } from '../item-preview.js';
 import { previewFrameHeaders } from '../preview-csp.js';
-import { previewMessage } from '../preview.js';
 import { visibleItem } from './items.js';
 
 export function previewRoutes(app: FastifyInstance, ctx: WebContext): void {
@@ -24,13 +23,13 @@ export function previewRoutes(app: FastifyInstance, ctx: WebContext): void {
     const remote = (req.query as Record<string, unknown>).remote === '1';
     let document: string | undefined;
     try {
-      document = (await previewMessage(itemMessage(ctx.quarantine, item.id), { html: true, remote })).html;
+      document = (await previewOf(itemMessage(ctx.quarantine, item.id), { html: true, remote })).html;
     } catch {
       return gone('The message itself cannot be read here.');
     }
     for (const [k, v] of Object.entries(previewFrameHeaders(remote))) reply.header(k, v);
     // Framed by the console's own item page only (the policy's frame-ancestors 'self' says the same).
     reply.header('x-frame-options', 'SAMEORIGIN');
-    return reply.code(200).send(document ?? previewDocument('<p>This message has no HTML version.</p>', remote));
+    return reply.code(200).send(document ?? (await import('../html-sanitize.js')).previewDocument('<p>This message has no HTML version.</p>', remote));
   });
 }
