@@ -22,11 +22,11 @@ export class QuarantineExpiry {
   once(): Promise<void> {
     if (this.running) return this.running;
     this.running = (async () => {
-      const { openQuarantine, expireItems } = await import('./actions.js');
+      const { ageText, openQuarantine, expireItems } = await import('./actions.js');
       const q = await openQuarantine(this.paths, readSettings(this.paths));
       try {
         const n = await expireItems(q, { who: 'nqqueue serve', from: 'expiry' });
-        if (n > 0) this.log(`expired ${n} item${n === 1 ? '' : 's'} older than ${Math.round(q.settings.quarantineExpireMs / 3600_000)} h`);
+        if (n > 0) this.log(`expired ${n} item${n === 1 ? '' : 's'} older than ${ageText(q.settings.quarantineExpireMs)} (quarantine_expire)`);
       } finally {
         await q.store.close().catch(() => undefined);
       }

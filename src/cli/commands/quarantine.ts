@@ -291,7 +291,7 @@ async function subcommand(
   }
   if (sub === 'expire') {
     const n = await actions.expireItems(q, who);
-    out(`expired ${n} item${n === 1 ? '' : 's'} older than ${Math.round(q.settings.quarantineExpireMs / 86_400_000)} days`);
+    out(`expired ${n} item${n === 1 ? '' : 's'} older than ${actions.ageText(q.settings.quarantineExpireMs)} (quarantine_expire)`);
     return 0;
   }
   if (sub === 'show') {
