@@ -76,6 +76,10 @@ function shownUrl(url: string): string {
 }
 
 const NAME = /^[a-z][a-z0-9-]*$/;
+/** Attributes whose value is free text; every other kept attribute is presentational and must look like it. */
+const FREE_TEXT = new Set(['alt', 'title', 'datetime']);
+/** What a presentational value is (a size, a colour, a font list, a direction): never an address. */
+const PRESENTATIONAL = /^[#A-Za-z0-9%., -]{0,100}$/;
 
 interface Prepared {
   readonly html: string;
@@ -110,7 +114,7 @@ function prepare(html: string, options: SanitizeOptions, imageBudget: { total: n
             href = v;
             continue;
           }
-          if (NAME.test(k)) tag += ` ${k}="${escapeHtml(v)}"`;
+          if (NAME.test(k) && (FREE_TEXT.has(k) || PRESENTATIONAL.test(v))) tag += ` ${k}="${escapeHtml(v)}"`;
         }
         if (name === 'a' && href !== undefined) tag += ' class="nqq-link"';
         out.push(`${tag}>`);

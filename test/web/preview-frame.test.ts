@@ -25,8 +25,15 @@ test('the item page, the preview frame and its headers; another user’s item is
   installConsole(s, { tcp: true });
   const [id] = await hold(s, { to: ['alice@example.com'], subject: 'html one', headers: 'MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n', body: HTML });
   const [plainId] = await hold(s, { to: ['alice@example.com'], subject: 'plain one', body: 'Just text <b>not bold</b>\n' });
+  const [named] = await hold(s, {
+    from: 'x@client.example',
+    to: ['alice@example.com'],
+    subject: '=?utf-8?q?<script>alert(1)</script>?=',
+    headers: 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n',
+    body: '--b\nContent-Type: text/plain\n\n<b>text</b>\n--b\nContent-Type: application/x-msdownload; name="<img src=x onerror=alert(2)>.exe"\nContent-Disposition: attachment\n\nMZ\n--b--\n',
+  });
   const [bobs] = await hold(s, { to: ['bob@example.com'], subject: 'bob html', headers: 'Content-Type: text/html\n', body: HTML });
-  assert.ok(id && plainId && bobs);
+  assert.ok(id && plainId && named && bobs);
   const web = await startWeb(s);
   try {
     const alice = new Browser(web);
@@ -63,6 +70,13 @@ test('the item page, the preview frame and its headers; another user’s item is
     const plain = await alice.get(`/item/${plainId}?html=1`);
     assert.ok(!plain.body.includes('<iframe'));
     assert.match(plain.body, /Just text &lt;b&gt;not bold&lt;\/b&gt;/);
+
+    // Names and header fields from the mail are text on the page, never markup.
+    const files = await alice.get(`/item/${named}`);
+    assert.match(files.body, /<td>&lt;img src=x onerror=alert\(2\)&gt;\.exe<\/td><td>application\/x-msdownload<\/td><td class="nowrap">2 bytes<\/td>/);
+    assert.match(files.body, /<dt>Subject<\/dt><dd>&lt;script&gt;alert\(1\)&lt;\/script&gt;<\/dd>/);
+    assert.match(files.body, /<pre class="message">&lt;b&gt;text&lt;\/b&gt;<\/pre>/);
+    assert.ok(!/<script|<img src=x/.test(files.body));
 
     // Bob's item: answered like one that does not exist, page and frame alike.
     const missing = await alice.get(`/item/${'0'.repeat(bobs.length)}/preview`);

@@ -177,6 +177,12 @@ test('hostile HTML: nothing that runs, loads, submits or styles survives; every 
   assert.doesNotMatch(p.html, /\son[a-z]+\s*=/i);
 });
 
+test('presentational attributes keep presentational values only (no address in a width or a colour)', async () => {
+  const p = await preview(htmlMessage('<table width="https://evil.example/w" bgcolor="#ffeedd" border="1"><tr><td align="center" height="javascript:x" valign="top">c</td></tr></table><font face="Arial, sans-serif" color="url(https://evil.example/c)">f</font>'), { html: true });
+  assertSafe(p.html!);
+  assert.match(p.html!, /<table bgcolor="#ffeedd" border="1"><tr><td align="center" valign="top">c<\/td><\/tr><\/table><font face="Arial, sans-serif">f<\/font>/);
+});
+
 test('remote: true keeps remote images (http, https, protocol-relative) and nothing else remote; the policy allows https images', async () => {
   const p = await preview(htmlMessage(HOSTILE.join('\n')), { html: true, remote: true });
   assertSafe(p.html!, true);
