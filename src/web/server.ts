@@ -19,6 +19,7 @@ import { authRoutes } from './routes/auth.js';
 import { itemRoutes } from './routes/items.js';
 import { linkRoutes } from './routes/links.js';
 import { preferenceRoutes } from './routes/preferences.js';
+import { previewRoutes } from './routes/preview.js';
 import { Sessions } from './session.js';
 
 export interface ServerOptions {
@@ -69,6 +70,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   app.get('/style.css', async (_req, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLE));
   authRoutes(app, ctx);
   itemRoutes(app, ctx);
+  previewRoutes(app, ctx);
   preferenceRoutes(app, ctx);
   linkRoutes(app, ctx);
 

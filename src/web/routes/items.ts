@@ -14,7 +14,7 @@ import { html, shown, type Html } from '../html.js';
 import { page, notice, type Viewer } from '../pages/layout.js';
 import { itemPage, whyPage } from '../pages/item.js';
 import { listPage, PAGE_SIZE, type ListSearch } from '../pages/list.js';
-import { plainPreview } from '../plain-preview.js';
+import { PAGE_CSP_WITH_PREVIEW, previewChoice, previewOf, previewSection, type PreviewChoice } from '../item-preview.js';
 import type { Session } from '../session.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -64,10 +64,10 @@ function notFound(reply: FastifyReply, viewer: Viewer): FastifyReply {
   return sendPage(reply, 404, notice('Not found', 'There is no such held message.', { viewer, kind: 'bad', back: { href: '/', label: 'Back to the list' } }));
 }
 
-async function preview(ctx: WebContext, item: QuarantineItem): Promise<Html> {
+async function preview(ctx: WebContext, item: QuarantineItem, choice: PreviewChoice): Promise<Html> {
   if (item.status !== 'held' && item.status !== 'releasing') return html`<p class="muted">The message itself is no longer kept (it was ${item.status}).</p>`;
   try {
-    return await plainPreview(itemMessage(ctx.quarantine, item.id));
+    return previewSection(item, await previewOf(itemMessage(ctx.quarantine, item.id), { html: choice.html }), choice);
   } catch {
     return html`<p class="muted">The message itself cannot be read here${item.host ? ` (it is kept on ${shown(item.host)})` : ''}.</p>`;
   }
@@ -107,7 +107,9 @@ export function itemRoutes(app: FastifyInstance, ctx: WebContext): void {
     if (!s) return reply;
     const item = await visibleItem(ctx, s, (req.params as { id: string }).id);
     if (!item) return notFound(reply, viewerOf(s));
-    return sendPage(reply, 200, itemPage({ viewer: viewerOf(s), item, preview: await preview(ctx, item) }));
+    const choice = previewChoice(req.query);
+    if (choice.html) reply.header('content-security-policy', PAGE_CSP_WITH_PREVIEW);
+    return sendPage(reply, 200, itemPage({ viewer: viewerOf(s), item, preview: await preview(ctx, item, choice) }));
   });
 
   app.get('/item/:id/why', async (req, reply) => {
