@@ -219,6 +219,12 @@ describe('nqqueue web: a user\'s own items', LIMIT, () => {
     const item = await w.alice.get(`/item/${id}`);
     assert.match(item.body, /<dt>Subject<\/dt><dd>Invoice 4711<\/dd>[^]*<pre class="message">Hello\.\n<\/pre>/);
     assert.match(item.body, /this is why it is held/);
+    assert.equal(item.headers['x-frame-options'], 'DENY');
+    // The preview frame's document may be framed by the console itself, and by nothing else.
+    const frame = await w.alice.get(`/item/${id}/preview`);
+    assert.equal(frame.status, 200);
+    assert.equal(frame.headers['x-frame-options'], 'SAMEORIGIN');
+    assert.match(String(frame.headers['content-security-policy']), /frame-ancestors 'self'/);
     const why = await w.alice.get(`/item/${id}/why`);
     assert.equal(why.status, 200);
     assert.match(why.body, /found something, score 12\.3/);
