@@ -302,13 +302,16 @@ export function cleanText(s: string): string {
   return s.replace(/\r\n?/g, '\n').replace(TEXT_CONTROLS, '');
 }
 
+/** Bidirectional marks, overrides and isolates, and the invisible spaces (not the joiners emoji need). */
+const HIDING = /[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+
 /**
  * A header value or a file name as one line of plain text: RFC 2047 decoded (when `decode`), control
- * characters as one space, format characters (bidi overrides, zero-width) shown as U+FFFD so that a
- * name cannot read backwards, cut at `max` characters.
+ * characters as one space, the characters that reorder or hide text (bidi overrides, zero-width
+ * spaces) shown as U+FFFD so that a name cannot read backwards, cut at `max` characters.
  */
 export function cleanField(s: string, max: number, decode = true): string {
-  let v = (decode ? decodeEncodedWords(s) : s).replace(FIELD_CONTROLS, ' ').replace(/\p{Cf}/gu, '\uFFFD').trim();
+  let v = (decode ? decodeEncodedWords(s) : s).replace(FIELD_CONTROLS, ' ').replace(HIDING, '\uFFFD').replace(/  +/g, ' ').trim();
   if (v.length > max) v = `${v.slice(0, max)}…`;
   return v;
 }

@@ -116,6 +116,7 @@ browserTest('log in, list, preview a hostile HTML message (nothing runs, no requ
     const [bobs] = await hold(s, { to: ['bob@example.com'], subject: 'For Bob only', body: 'Bob.\n' });
     assert.ok(hostile && bobs);
     const before = s.standIn.deliveries().length;
+    const callsBefore = s.standIn.calls().length;
 
     const p = await c.browser.newPage(origin);
     await logIn(p, origin, 'alice@example.com');
@@ -186,6 +187,7 @@ browserTest('log in, list, preview a hostile HTML message (nothing runs, no requ
     await p.page.goBack();
     assert.equal(await p.page.locator(`${release} button`).count(), 0, 'the page no longer offers the release');
     assert.equal(s.standIn.deliveries().slice(before).length, 1);
+    assert.equal(s.standIn.calls().length, callsBefore + 1, 'exactly one qmail-queue call');
 
     // The "why" view of another item.
     await p.page.goto(`${origin}/`);
@@ -217,6 +219,7 @@ browserTest('a digest link: opening does nothing, the button releases once; a us
     assert.ok(id && other);
     const key = signingKey(s.home);
     const before = s.standIn.deliveries().length;
+    const callsBefore = s.standIn.calls().length;
     const token = makeLink(key, { id, owner: 'alice@example.com', action: 'release', expires: Date.now() + 3_600_000 });
     const p = await c.browser.newPage(origin);
 
@@ -270,6 +273,7 @@ browserTest('a digest link: opening does nothing, the button releases once; a us
     assert.equal((await p.page.request.post(`${origin}/link/${short}`, { form: {} })).status(), 410);
     assert.equal(s.standIn.deliveries().length, before + 1);
     assert.ok(s.command(['quarantine', 'list']).stdout.includes(other), 'the other item is still held');
+    assert.equal(s.standIn.calls().length, callsBefore + 1, 'exactly one qmail-queue call in all');
     // Nothing in any of it left the console's origin, and nothing ran.
     assert.deepEqual(p.requestsOutside(origin), []);
     assert.deepEqual(p.dialogs, []);

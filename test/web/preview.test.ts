@@ -105,7 +105,7 @@ test('text/plain preferred over HTML; quoted-printable and the charset decoded; 
   const msg = [
     'From: =?iso-8859-1?q?Ren=E9?= <rene@example.net>',
     'To: =?utf-8?b?SsO8cmdlbg==?= <j@example.com>',
-    'Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= and\n more\u0007',
+    'Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= and\n more\u0007 \u{1F468}\u200D\u{1F469}\u200D\u{1F467}',
     'Date: Tue, 1 Dec 2026 10:00:00 +0000',
     'Content-Type: multipart/alternative; boundary="alt"',
     '',
@@ -131,7 +131,7 @@ test('text/plain preferred over HTML; quoted-printable and the charset decoded; 
     from: 'René <rene@example.net>',
     to: 'Jürgen <j@example.com>',
     cc: '',
-    subject: 'Grüße and more',
+    subject: 'Grüße and more \u{1F468}\u200D\u{1F469}\u200D\u{1F467}',
     date: 'Tue, 1 Dec 2026 10:00:00 +0000',
   });
   assert.deepEqual(p.attachments, []);
