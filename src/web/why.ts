@@ -87,7 +87,8 @@ function sentenceOf(r: ItemResult): string {
     case 'header': {
       const header = str(d.header);
       const rule = str(d.rule);
-      return r.flagged ? `Its ${header ?? ''} header matched the rule ${rule ?? '(not recorded)'}`.replace('Its  header', 'A header') : 'Its headers matched no rule';
+      if (!r.flagged) return 'Its headers matched no rule';
+      return `${header ? `Its ${header} header` : 'A header'} matched the rule ${rule ?? '(not recorded)'}`;
     }
     default: {
       const text = str(r.text);

@@ -146,6 +146,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return refuse(`cannot listen on ${'path' in listen ? listen.path : `${listen.host}:${listen.port}`}: ${describeError(err)}`);
   }
   log(`nqqueue web: listening on ${where} (pid ${process.pid})`);
+  if (web.url !== undefined && new URL(web.url).pathname !== '/') {
+    log(`nqqueue web: warning: [web] url ${web.url} has a path: the console's pages are at the root of their host (/login, /item/...), so the proxy must serve it at the root`);
+  }
   if (web.url === undefined) log('nqqueue web: note: [web] url is not set: digest links cannot point here, and cookies are Secure only when trust_proxy sees X-Forwarded-Proto: https');
   return new Promise<number>((resolve) => {
     let stopping = false;

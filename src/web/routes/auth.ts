@@ -52,7 +52,8 @@ export function authRoutes(app: FastifyInstance, ctx: WebContext): void {
     const typed = (field(req.body, 'login') ?? '').trim();
     const password = field(req.body, 'password') ?? '';
     const login = typed.toLowerCase();
-    const keys = [`address:${login}`, `client:${req.client.ip}`];
+    // Bounded keys: a 64 KB "address" must not cost 64 KB of memory per try.
+    const keys = [`address:${login.slice(0, 402)}`, `client:${req.client.ip}`];
     const wait = Math.max(...keys.map((k) => ctx.limiter.blockedFor(k)));
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
