@@ -182,8 +182,20 @@ describe('nqqueue web: a user\'s own items', LIMIT, () => {
     ]);
     const codes = answers.map((a) => a.status).sort();
     assert.deepEqual(codes, [200, 409, 409], answers.map((a) => a.body).join('\n'));
-    assert.equal(w.s.standIn.calls().length, 1);
-    assert.equal(w.s.standIn.deliveries().length, 1);
+    // And while the one qmail-queue call is still running (it takes 1.5 s): the others are refused at once.
+    const other = w.aliceIds[1]!;
+    w.s.standIn.setOptions({ slowOn: [{ call: 2, ms: 1500 }] });
+    const first = w.alice.post(`/item/${other}/release`, { csrf: ca });
+    await new Promise((r) => setTimeout(r, 400));
+    const t = Date.now();
+    const during = await Promise.all([w.admin.post(`/item/${other}/release`, { csrf: cadm }), w.alice.post(`/item/${other}/delete`, { csrf: ca })]);
+    assert.ok(Date.now() - t < 1000, `answered while the release ran: ${Date.now() - t} ms`);
+    assert.deepEqual(during.map((a) => a.status), [409, 409]);
+    assert.match(during[0]!.body, /already taken/);
+    assert.equal((await first).status, 200);
+    assert.equal(w.s.standIn.calls().length, 2);
+    assert.equal(status(w.s, other), 'released');
+    assert.equal(w.s.standIn.deliveries().filter((d) => d.message.includes('Cheap watches')).length, 1);
     assert.equal(audit(w.s, id).filter((e) => e[3] === 'release').length, 1);
     await w.web.stop();
   });
