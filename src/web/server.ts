@@ -42,8 +42,9 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     bodyLimit: 64 * 1024,
     // Digest tokens are a few hundred characters long (readLink refuses more than 2048).
     routerOptions: { maxParamLength: 2100 },
-    // A browser holding a connection open must not keep a stop waiting.
-    forceCloseConnections: true,
+    // A browser holding an idle connection open must not keep a stop waiting; a request in flight (a
+    // release half-way) is let finish before the store is closed.
+    forceCloseConnections: 'idle',
     return503OnClosing: true,
     requestTimeout: 60_000,
   });

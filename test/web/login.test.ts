@@ -268,6 +268,25 @@ describe('nqqueue web: headers', LIMIT, () => {
     await web.stop();
   });
 
+  test('requests it cannot take get a page with the same headers, never a stack trace', async () => {
+    const { web, record } = await consoleFor();
+    const cases: [string, Promise<Answer>, number][] = [
+      ['too large', web.request('POST', '/login', { body: `login=${'a'.repeat(70_000)}` }), 413],
+      ['json', web.request('POST', '/login', { body: '{"login":"x"}', headers: { 'content-type': 'application/json' } }), 415],
+      ['bad escape', web.request('GET', '/item/%zz'), 400],
+      ['bad form', web.request('POST', '/logout', { body: 'csrf=%zz' }), 403],
+    ];
+    for (const [name, p, code] of cases) {
+      const a = await p;
+      assert.equal(a.status, code, `${name}: ${a.body.slice(0, 300)}`);
+      assert.match(String(a.headers['content-type']), /^text\/html; charset=utf-8/, name);
+      assert.match(String(a.headers['content-security-policy']), /default-src 'none'/, name);
+      assert.doesNotMatch(a.body, /\bat \S+:\d+:\d+|Error:|node_modules|FST_/, name);
+    }
+    assert.deepEqual(checkpasswordCalls(record), []);
+    await web.stop();
+  });
+
   test('a form posted from another site (Sec-Fetch-Site: cross-site) is refused', async () => {
     const { web, record } = await consoleFor();
     const b = new Browser(web);

@@ -86,3 +86,24 @@ test('logins and refused logins are in the audit log, with the client address', 
     ['bob@example.com', '192.0.2.98', 'login'],
   ]);
 });
+
+test('SIGTERM during a release lets it finish: the answer arrives, the item is released once, then it exits 0', { timeout: 60_000 }, async () => {
+  const s = make();
+  installConsole(s);
+  const [id] = await hold(s, { to: ['alice@example.com'], subject: 'in flight' });
+  const web = await startWeb(s);
+  const b = new Browser(web);
+  assert.equal((await b.login('alice@example.com', 'alice-secret')).status, 303);
+  const csrf = await b.csrf();
+  s.standIn.setOptions({ slowOn: [{ call: 1, ms: 1500 }] });
+  const release = b.post(`/item/${id}/release`, { csrf });
+  await new Promise((r) => setTimeout(r, 500));
+  process.kill(web.pid, 'SIGTERM');
+  const answer = await release;
+  assert.equal(answer.status, 200, answer.body);
+  assert.deepEqual(await web.stop(), { code: 0, signal: null });
+  assert.equal(s.standIn.deliveries().length, 1);
+  const r = s.command(['quarantine', 'audit', '--item', id!]);
+  assert.equal(r.stdout.split('\n').filter((l) => l.split('\t')[3] === 'release').length, 1, r.stdout);
+  assert.match(web.stderr(), /nqqueue web: stopping \(SIGTERM\)/);
+});
