@@ -152,7 +152,10 @@ export interface Store {
   getPreferences(owner: string): Promise<Preferences>;
   setPreferences(owner: string, prefs: Partial<Preferences>): Promise<void>;
 
-  /** Owners with held items quarantined after their last digest, with their cadence and last digest. */
+  /**
+   * Owners with held items quarantined after their last digest, with their cadence (whatever it is,
+   * `never` included: the caller decides), their last digest and the date of the oldest new item; by owner.
+   */
   digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly lastSent?: string; readonly newSince?: string }[]>;
   /** Record that `owner` was sent a digest at `at` covering items quarantined up to `upTo`. */
   markDigestSent(owner: string, at: string, upTo: string): Promise<void>;
@@ -161,6 +164,7 @@ export interface Store {
   useToken(token: string, expires: string): Promise<boolean>;
 
   audit(entry: AuditEntry): Promise<void>;
+  /** Newest first (`limit`: the newest N). */
   auditLog(query?: AuditQuery): Promise<readonly AuditEntry[]>;
 
   close(): Promise<void>;

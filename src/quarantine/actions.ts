@@ -1,0 +1,249 @@
+// What can be done to a held item — release, delete, expire — for every front end (the command line,
+// the console, a digest link). Each action happens exactly once however many ask at the same moment:
+// it takes the item's files (renamed under quarantine/tmp/) and the item in the store (an atomic
+// held → releasing), which one caller alone gets, so a crash in the middle never loses the item: the
+// files are put back by the next process, and a claim whose holder is gone is given back to held. At worst a release that crashed after qmail-queue took the message, and before the store
+// recorded it, is released again: a duplicate is better than a loss. Every action is in the audit log.
+
+import type { Settings } from '../config/settings.js';
+import { QmailQueue } from '../delivery/qmail-queue.js';
+import { describeError } from '../errors.js';
+import type { MessageView } from '../pipeline/types.js';
+import { encodeEnvelope } from '../qmail/envelope.js';
+import type { Paths } from '../queue/services.js';
+import { openStore } from '../store/open.js';
+import type { Actor, ItemClaim, QuarantineItem, Store } from '../store/types.js';
+import { entryFromMeta, thisHost } from './index-entry.js';
+import { checkId, ID_PATTERN, QuarantineError, QuarantineStore, type ClaimedItem } from './store.js';
+import { subjectOf } from './subject.js';
+
+export interface Quarantine {
+  readonly store: Store;
+  readonly paths: Paths;
+  readonly settings: Settings;
+}
+
+export type ActionResult = { ok: true; item: QuarantineItem } | { ok: false; reason: string; notFound?: boolean };
+
+/**
+ * How old a claim must be to be taken for a dead process's when its files are not here to tell (an
+ * item whose files are gone, or on another host): far longer than any qmail-queue run.
+ */
+const CLAIM_STALE_MS = 3600_000;
+/** The system itself, putting back the claims of processes that died. */
+const RECOVERY: Actor = { who: 'nqqueue', from: 'recovery' };
+
+/**
+ * Open the store for quarantine work: index the items held before the store existed (or while it was
+ * lost), and give back to held the claims of processes that died.
+ */
+export async function openQuarantine(paths: Paths, settings: Settings, options: { problem?: (id: string, why: string) => void } = {}): Promise<Quarantine> {
+  const store = await openStore(paths.home, settings);
+  const q: Quarantine = { store, paths, settings };
+  try {
+    await indexUnknown(q, options.problem);
+    await recoverClaims(q);
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  return q;
+}
+
+async function indexUnknown(q: Quarantine, problem?: (id: string, why: string) => void): Promise<number> {
+  const files = new QuarantineStore(q.paths.home);
+  const known = await q.store.itemIds();
+  const host = thisHost(q.settings);
+  let added = 0;
+  // Unreadable entries stay where they are (`nqqueue quarantine list` reports them).
+  for (const meta of files.list(problem)) {
+    if (known.has(meta.id)) continue;
+    let subject = meta.subject ?? '';
+    if (meta.subject === undefined) {
+      try {
+        subject = subjectOf(await files.get(meta.id).message.head());
+      } catch {
+        // a subject is nice to have; the item is indexed without it
+      }
+    }
+    await q.store.addItem(entryFromMeta(meta, subject, host));
+    added++;
+  }
+  return added;
+}
+
+async function recoverClaims(q: Quarantine): Promise<void> {
+  const files = new QuarantineStore(q.paths.home);
+  const { items } = await q.store.findItems({ status: ['releasing'] });
+  for (const item of items) {
+    if (!ID_PATTERN.test(item.id)) continue;
+    const held = claimFiles(files, item.id);
+    if (held === 'busy' || typeof held === 'string') continue;
+    // Holding the files, this process knows no one else on this host is acting on the item: a claim
+    // in the store is then a dead process's (see act()). Without the files, only age tells.
+    const claim = await q.store.claimItem(item.id, RECOVERY, 'recover', held ? 0 : CLAIM_STALE_MS);
+    await claim?.abandon();
+    held?.restore();
+  }
+}
+
+/**
+ * Claim the files of `id`: the claimed item; undefined when they are gone; 'busy' when a live process
+ * has them claimed; a string saying why they cannot be used.
+ */
+function claimFiles(files: QuarantineStore, id: string): ClaimedItem | undefined | 'busy' | string {
+  try {
+    return files.claim(id);
+  } catch (err) {
+    if (!(err instanceof QuarantineError && err.notFound)) return describeError(err);
+    return files.state(id).claimedByLive ? 'busy' : undefined;
+  }
+}
+
+type Step = (claimed: ClaimedItem | undefined, item: QuarantineItem) => Promise<{ ok: true; detail?: string } | { ok: false; reason: string }>;
+
+function takenText(id: string, now: QuarantineItem | undefined): string {
+  if (!now || now.status === 'releasing') return `${id} is already taken: someone else is acting on it right now${now?.statusBy ? ` (${now.statusBy})` : ''}`;
+  const by = now.statusBy ? ` by ${now.statusBy}${now.statusAt ? ` at ${now.statusAt}` : ''}` : '';
+  return `no quarantined message ${id}: it was already taken (${now.status}${by})`;
+}
+
+/**
+ * One action on one item, exactly once. The files are claimed first (a rename: on this host one
+ * process alone gets them), then the item in the store (atomic across hosts sharing a store). A live
+ * process acting on the item holds both from its first step to its last, so whoever holds the files
+ * and finds the item claimed in the store has found a dead process's claim, and takes it over at once.
+ */
+async function act(q: Quarantine, id: string, actor: Actor, action: string, final: 'released' | 'deleted' | 'expired', step: Step, needBytes: boolean): Promise<ActionResult> {
+  try {
+    checkId(id);
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message, notFound: true };
+  }
+  const files = new QuarantineStore(q.paths.home);
+  const known = await q.store.getItem(id);
+  if (!known) return { ok: false, reason: `no quarantined message ${id}`, notFound: true };
+  if (known.status !== 'held' && known.status !== 'releasing') return { ok: false, reason: takenText(id, known) };
+  const held = claimFiles(files, id);
+  if (held === 'busy') return { ok: false, reason: takenText(id, await q.store.getItem(id)) };
+  if (typeof held === 'string') return { ok: false, reason: `${id}: ${held}` };
+  let claim: ItemClaim | undefined;
+  try {
+    claim = await q.store.claimItem(id, actor, action, held ? 0 : CLAIM_STALE_MS);
+  } catch (err) {
+    held?.restore();
+    throw err;
+  }
+  if (!claim) {
+    const now = await q.store.getItem(id);
+    // Done with already (its files came back after a crash between the record and the removal): they go.
+    if (held && now && now.status !== 'held' && now.status !== 'releasing') held.remove();
+    else held?.restore();
+    if (!now) return { ok: false, reason: `no quarantined message ${id}`, notFound: true };
+    return { ok: false, reason: takenText(id, now) };
+  }
+  if (!held) {
+    const here = claim.item.host === thisHost(q.settings);
+    if (needBytes || !here) {
+      await claim.abandon();
+      return { ok: false, reason: `${id}: ${here ? `its message is not in ${files.dir}` : `its message is held on ${claim.item.host}: act on it there`}` };
+    }
+    // Deleting or expiring an item whose bytes are gone already: only the index is left to update.
+  }
+  return withClaim(claim, held, actor, final, step);
+}
+
+async function withClaim(claim: ItemClaim, claimed: ClaimedItem | undefined, actor: Actor, final: 'released' | 'deleted' | 'expired', step: Step): Promise<ActionResult> {
+  const { item } = claim;
+  let done;
+  try {
+    done = await step(claimed, item);
+  } catch (err) {
+    done = { ok: false as const, reason: describeError(err) };
+  }
+  if (!done.ok) {
+    await claim.abandon();
+    claimed?.restore();
+    return { ok: false, reason: done.reason };
+  }
+  try {
+    await claim.finish(final, done.detail ?? (claimed ? undefined : 'its message was gone already'));
+  } catch (err) {
+    // The action happened (a release was queued): the bytes go, or it could happen twice.
+    claimed?.remove();
+    return { ok: false, reason: `${item.id} was ${final}, but the store could not record it: ${describeError(err)}` };
+  }
+  claimed?.remove();
+  return { ok: true, item: { ...item, status: final, statusAt: new Date().toISOString(), statusBy: actor.who } };
+}
+
+/** Hand the message to qmail-queue for its original recipient only, exactly once; then the bytes go. */
+export async function releaseItem(q: Quarantine, id: string, actor: Actor): Promise<ActionResult> {
+  return act(
+    q,
+    id,
+    actor,
+    'release',
+    'released',
+    async (claimed, item) => {
+      const envelope = encodeEnvelope(Buffer.from(item.sender.base64, 'base64'), [Buffer.from(item.recipient.base64, 'base64')]);
+      const r = await new QmailQueue(q.paths.qmailQueue, q.settings.queueTimeoutMs).deliver(claimed!.message, envelope);
+      if (!r.ok) return { ok: false, reason: `${id}: ${r.reason}; the message stays in the quarantine` };
+      return { ok: true, detail: `to <${item.recipient.text}>${r.pid === undefined ? '' : ` qp ${r.pid}`}` };
+    },
+    true,
+  );
+}
+
+export async function deleteItem(q: Quarantine, id: string, actor: Actor): Promise<ActionResult> {
+  return act(q, id, actor, 'delete', 'deleted', async () => ({ ok: true }), false);
+}
+
+/**
+ * Expire the held items of this host older than quarantine_expire (status expired, bytes removed);
+ * returns how many. Also removes bytes left behind by an action that crashed after it was recorded.
+ */
+export async function expireItems(q: Quarantine, actor: Actor, now: Date = new Date()): Promise<number> {
+  const before = new Date(now.getTime() - q.settings.quarantineExpireMs).toISOString();
+  const host = thisHost(q.settings);
+  const tried = new Set<string>();
+  let expired = 0;
+  for (;;) {
+    const batch = (await q.store.expiredItems(before, 500)).filter((i) => !tried.has(i.id));
+    if (batch.length === 0) break;
+    for (const item of batch) {
+      tried.add(item.id);
+      if (item.host !== host && !new QuarantineStore(q.paths.home).state(item.id).inPlace) continue;
+      const r = await act(q, item.id, actor, 'expire', 'expired', async () => ({ ok: true, detail: `older than ${before}` }), false);
+      if (r.ok) expired++;
+    }
+  }
+  await sweepFinished(q);
+  return expired;
+}
+
+/** Bytes of items the store says are done with (a crash between the record and the removal). */
+async function sweepFinished(q: Quarantine): Promise<void> {
+  const files = new QuarantineStore(q.paths.home);
+  for (const meta of files.list()) {
+    const item = await q.store.getItem(meta.id);
+    if (item && (item.status === 'released' || item.status === 'deleted' || item.status === 'expired')) {
+      try {
+        files.claim(meta.id).remove();
+      } catch {
+        // taken meanwhile: whoever took it deals with it
+      }
+    }
+  }
+}
+
+/** An age as it is written in nqqueue.conf: 30d, 12h, 90m, 2s. */
+export function ageText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${Math.round(ms / 1000)}s`;
+}
+
+/** The stored bytes of an item (throws a QuarantineError when they are gone). */
+export function itemMessage(q: Quarantine, id: string): MessageView {
+  return new QuarantineStore(q.paths.home).get(id).message;
+}
