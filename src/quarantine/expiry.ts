@@ -2,10 +2,15 @@
 // stop() waits for the one running. A pass that fails (the store unreachable) is logged and the next
 // one tries again. The store is opened for each pass only: between passes the daemon holds nothing.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { describeError } from '../errors.js';
 import { readSettings, type Paths } from '../queue/services.js';
 
 export const EXPIRY_INTERVAL_MS = 3600_000;
+/** The first pass waits this long: a daemon starting takes its first messages before anything else. */
+export const FIRST_PASS_DELAY_MS = 2000;
 
 export class QuarantineExpiry {
   private timer: NodeJS.Timeout | undefined;
@@ -22,6 +27,8 @@ export class QuarantineExpiry {
   once(): Promise<void> {
     if (this.running) return this.running;
     this.running = (async () => {
+      // A site that never quarantined anything has nothing to expire: no store is made for it.
+      if (!existsSync(join(this.paths.home, 'quarantine')) && !existsSync(join(this.paths.home, 'store.sqlite'))) return;
       const { ageText, openQuarantine, expireItems } = await import('./actions.js');
       const q = await openQuarantine(this.paths, readSettings(this.paths));
       try {
@@ -38,11 +45,12 @@ export class QuarantineExpiry {
     return this.running;
   }
 
-  schedule(): void {
+  /** The next pass in `delayMs` (an interval by default), and every interval after it. */
+  schedule(delayMs = this.intervalMs): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       void this.once().then(() => this.schedule());
-    }, this.intervalMs);
+    }, delayMs);
     this.timer.unref();
   }
 

@@ -71,6 +71,25 @@ test('an unknown [section]', () => {
   assert.equal(one(s), 'nqqueue.conf:4: unknown section [clamv]: no plugin of that name (did you mean [clamav]?)');
 });
 
+test('the [web] and [digest] sections: their own keys, checked where written', () => {
+  const s = good();
+  s.write(
+    'nqqueue.conf',
+    'quarantine_expire = 14d\n[web]\nlisten = 127.0.0.1:8025\ncheckpassword = /home/vpopmail/bin/vchkpw\nadmins = postmaster@example.com\nurl = https://q.example.com\n[digest]\ncadence = hourly\nlink_ttl = 3d\n',
+  );
+  assert.equal(check(s).code, 0, check(s).problems.join('\n'));
+  s.write('nqqueue.conf', '[web]\nlisen = 127.0.0.1:8025\n');
+  assert.equal(one(s), 'nqqueue.conf:2: [web] has no setting "lisen" (did you mean "listen"?)');
+  s.write('nqqueue.conf', '[web]\nlisten = 0.0.0.0\n');
+  assert.match(one(s), /^nqqueue\.conf:2: \[web\] listen: use HOST:PORT/);
+  s.write('nqqueue.conf', '[web]\ncheckpassword = vchkpw\n');
+  assert.match(one(s), /^nqqueue\.conf:2: \[web\] checkpassword: the program must be an absolute path/);
+  s.write('nqqueue.conf', '[digest]\ncadence = weekly\n');
+  assert.equal(one(s), 'nqqueue.conf:2: [digest] cadence: must be never, daily or hourly');
+  s.write('nqqueue.conf', 'quarantine_expire = 30\n');
+  assert.match(one(s), /^nqqueue\.conf:1: quarantine_expire: not an age: "30"/);
+});
+
 test('a key in a section that its plugin does not take', () => {
   const s = good();
   s.write('nqqueue.conf', 'deadline = 60s\n[clamav]\nsocket = /run/clamav/clamd.ctl\nhits = 5\n');

@@ -84,6 +84,7 @@ function context(config: RspamdConfig, message: Buffer): PluginContext<RspamdCon
     envelope,
     sender: 's@x.example',
     recipients: ['a@example.com'],
+    recipient: 'a@example.com',
     group: ['a@example.com'],
     rules: {},
     client: { env: {} },

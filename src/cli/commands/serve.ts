@@ -7,7 +7,7 @@
 import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
 import { SpoolFlusher } from '../../ops/flusher.js';
-import { QuarantineExpiry } from '../../quarantine/expiry.js';
+import { FIRST_PASS_DELAY_MS, QuarantineExpiry } from '../../quarantine/expiry.js';
 import { prepareHome } from '../../ops/owner.js';
 import { pathsFrom } from '../../queue/services.js';
 import { parseCommand } from '../args.js';
@@ -61,8 +61,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 0;
   }
   flusher.schedule();
-  // Not waited for: expiring old items must not hold up the mail.
-  void expiry.once().then(() => expiry.schedule());
+  // Not waited for, and only once the daemon is taking mail: expiring old items must not hold it up.
+  expiry.schedule(FIRST_PASS_DELAY_MS);
   try {
     // Loaded only now: asking for the usage does not load the daemon.
     const { serve } = await import('../../daemon/server.js');
