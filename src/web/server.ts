@@ -47,8 +47,16 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     requestTimeout: 60_000,
+    // A URL the router cannot read (bad %-escape) gets a page like every other refusal, not fastify's JSON.
+    frameworkErrors: (_err, req, reply) => {
+      // Before routing: the hooks do not run, so the headers are set here.
+      securityHeaders(req, reply, o.config.httpsUrl);
+      void sendPage(reply, 400, notice('Refused', 'The request could not be understood.', { kind: 'bad', back: { href: '/', label: 'Back to the list' } }));
+    },
   });
   await app.register(cookie);
+  // Forms only: a JSON or text body is refused (415) before any route sees it.
+  app.removeAllContentTypeParsers();
   await app.register(formbody);
 
   app.decorateRequest('client', null as never);

@@ -164,8 +164,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
         .catch((err) => log(`nqqueue web: closing the store: ${describeError(err)}`))
         .then(() => resolve(0));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
     // daemontools' svc -h: nothing to reload (settings are read at start); say so rather than die.
     process.on('SIGHUP', () => log('nqqueue web: SIGHUP: settings are read at start only; restart it (svc -t, systemctl restart) to read them again'));
   });
