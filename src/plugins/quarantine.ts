@@ -5,12 +5,18 @@
 // a usable Maildir gets the global store, with a note). The copy is stored at the message's commit
 // point, durable before the message is accepted; a store that cannot take it defers the message
 // whatever `onerror` says; a message deferred after all (retried by its sender) has it taken back.
+// A copy in the global store is indexed in the store (SPEC §10) once its bytes are durable: a store that
+// cannot index it defers the message too, and a copy taken back is forgotten. The store's code is
+// loaded only here, for a message being quarantined: other mail never touches it.
 
 import { describeError } from '../errors.js';
 import { renderHeaders, rfc5322Date } from '../pipeline/headers.js';
 import { definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { checkTemplate, maildirFolder, maildirProblem, prepareMaildir } from '../quarantine/maildir.js';
+import { entryFromMeta, itemResult, thisHost } from '../quarantine/index-entry.js';
 import { newQuarantineId, QuarantineStore, storedAddress, whyText, type PendingItem } from '../quarantine/store.js';
+import { subjectOf } from '../quarantine/subject.js';
+import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 
 export const SOURCES = ['clamav', 'spamassassin', 'rspamd', 'dspam'] as const;
@@ -76,12 +82,26 @@ export default definePlugin<QuarantineConfig>({
     // Nothing is written here: the copy is stored at the commit point (ctx.onCommit), before the
     // message is accepted, and taken back if it ends up refused or deferred (ctx.onSettled(false)).
     let kept: PendingItem | undefined;
-    ctx.onSettled((accepted) => {
-      if (!accepted) kept?.discard();
+    let indexed: { store: Store; id: string } | undefined;
+    ctx.onSettled(async (accepted) => {
+      if (accepted) return;
+      // Forgotten first: a crash between the two leaves bytes without an index entry, which the next
+      // `nqqueue quarantine` or console indexes (a copy too many), never an entry without its message.
+      try {
+        if (indexed) await indexed.store.forgetItem(indexed.id);
+      } finally {
+        kept?.discard();
+      }
     });
     const keepGlobal = async (id: string, note: string | undefined): Promise<void> => {
-      let pending: PendingItem | undefined;
+      let pending;
       try {
+        let subject = '';
+        try {
+          subject = subjectOf(await message.head());
+        } catch {
+          // indexed without a subject rather than not kept
+        }
         pending = await store.prepare(message, {
           id,
           messageId: ctx.messageId,
@@ -89,11 +109,28 @@ export default definePlugin<QuarantineConfig>({
           recipient: recipient.raw,
           caughtBy: caught,
           ...(note === undefined ? {} : { note }),
+          owner: ctx.recipient!.toLowerCase(),
+          host: thisHost(ctx.settings),
+          subject,
+          results: ctx.results.map(itemResult),
+          routing: ctx.rules,
         });
         kept = pending;
         pending.commit();
       } catch (err) {
         throw new Error(`quarantine store failed: cannot keep the copy for <${storedAddress(recipient.raw).text}> in ${store.dir}: ${describeError(err)}`, { cause: err });
+      }
+      // The bytes are durable: now the index. Without it no one could find the item, so a store that
+      // cannot take it defers the message (the copy is taken back when it is settled).
+      const { sharedStore, dropSharedStore } = await import('../store/open.js');
+      let index: Store | undefined;
+      try {
+        index = await sharedStore(ctx.home, ctx.settings);
+        await index.addItem(entryFromMeta(pending.meta, '', pending.meta.host!));
+        indexed = { store: index, id };
+      } catch (err) {
+        if (index) dropSharedStore(ctx.home, index);
+        throw new Error(`quarantine: the store cannot index the copy for <${storedAddress(recipient.raw).text}>: ${describeError(err)}`, { cause: err });
       }
     };
     let note: string | undefined;

@@ -15,6 +15,7 @@ import { isAlive, syncDir, writePrivateFile } from '../intake/files.js';
 import { FileMessage } from '../intake/message.js';
 import { ensurePrivateDir, STALE_MS, sweepOnFirstUse } from '../intake/workdir.js';
 import type { MessageView, Result } from '../pipeline/types.js';
+import type { ItemResult, RuleRef } from '../store/types.js';
 
 export const META_FORMAT = 'nqqueue-quarantine-1';
 /** What an item ID looks like: base-36 time then random hex, lower case. Anything else is refused. */
@@ -49,6 +50,15 @@ export interface QuarantineMeta {
   readonly recipient: StoredAddress;
   readonly caughtBy: readonly CaughtBy[];
   readonly note?: string;
+  // What the store indexes, kept with the bytes too so that the index can be rebuilt from the files
+  // (absent in items kept before there was a store).
+  /** Whose item it is: the recipient without the RELAYCLIENT suffix, lower case. */
+  readonly owner?: string;
+  readonly host?: string;
+  readonly subject?: string;
+  /** Every result of this recipient's chains, general stage first. */
+  readonly results?: readonly ItemResult[];
+  readonly routing?: { readonly general?: RuleRef; readonly user?: RuleRef };
 }
 
 export interface NewItem {
@@ -60,6 +70,11 @@ export interface NewItem {
   readonly caughtBy: readonly Result[];
   readonly note?: string;
   readonly date?: Date;
+  readonly owner?: string;
+  readonly host?: string;
+  readonly subject?: string;
+  readonly results?: readonly ItemResult[];
+  readonly routing?: { readonly general?: RuleRef; readonly user?: RuleRef };
 }
 
 /** An item written but not yet visible: commit() puts it in place; discard() removes it, before or after commit. */
@@ -67,6 +82,11 @@ export interface PendingItem {
   readonly id: string;
   commit(): void;
   discard(): void;
+}
+
+/** A pending item of the global store, with the record written beside its bytes. */
+export interface PendingStoreItem extends PendingItem {
+  readonly meta: QuarantineMeta;
 }
 
 export interface StoredItem {
@@ -161,7 +181,7 @@ export class QuarantineStore {
   }
 
   /** Write an item under tmp/ (fsynced); it appears in the store when committed. */
-  async prepare(message: MessageView, item: NewItem): Promise<PendingItem> {
+  async prepare(message: MessageView, item: NewItem): Promise<PendingStoreItem> {
     this.ensure();
     // On the queue path, once per process (and hourly in the daemon), not per copy.
     sweepOnFirstUse(this.tmp, () => this.recover());
@@ -169,6 +189,7 @@ export class QuarantineStore {
     if (!ID_PATTERN.test(id)) throw new QuarantineError(`not a quarantine id: ${JSON.stringify(id.slice(0, 60))}`);
     const pending = join(this.tmp, `${process.pid}.${id}.new`);
     mkdirSync(pending, { mode: 0o700 });
+    let written: QuarantineMeta | undefined;
     try {
       const size = await writePrivateFile(join(pending, 'message'), message.chunks());
       if (size !== message.size) throw new Error(`message stream gave ${size} of ${message.size} bytes`);
@@ -189,7 +210,13 @@ export class QuarantineStore {
           details: r.details,
         })),
         ...(item.note === undefined ? {} : { note: item.note }),
+        ...(item.owner === undefined ? {} : { owner: item.owner }),
+        ...(item.host === undefined ? {} : { host: item.host }),
+        ...(item.subject === undefined ? {} : { subject: item.subject }),
+        ...(item.results === undefined ? {} : { results: item.results }),
+        ...(item.routing === undefined ? {} : { routing: item.routing }),
       };
+      written = meta;
       await writePrivateFile(join(pending, 'meta.json'), [Buffer.from(`${JSON.stringify(meta, null, 2)}\n`)]);
       syncDir(pending);
     } catch (err) {
@@ -197,8 +224,10 @@ export class QuarantineStore {
       throw err;
     }
     let state: 'pending' | 'kept' | 'gone' = 'pending';
+    const meta = written!;
     return {
       id,
+      meta,
       commit: () => {
         if (state !== 'pending') return;
         renameSync(pending, join(this.dir, id));
@@ -247,6 +276,31 @@ export class QuarantineStore {
       }
     }
     return out.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  /**
+   * Is `id` claimed by a process that is still running, or are its bytes in place? Both false: a claim
+   * recorded elsewhere (the index) for it is a dead process's.
+   */
+  state(id: string): { readonly claimedByLive: boolean; readonly inPlace: boolean } {
+    checkId(id);
+    this.recover();
+    let claimedByLive = false;
+    try {
+      for (const name of readdirSync(this.tmp)) {
+        const m = /^(\d+)\.([0-9a-z]+)\.claim$/.exec(name);
+        if (m && m[2] === id && (Number(m[1]) === process.pid || isAlive(Number(m[1])))) claimedByLive = true;
+      }
+    } catch {
+      // no tmp/: nothing claimed
+    }
+    let inPlace = false;
+    try {
+      inPlace = lstatSync(join(this.dir, id)).isDirectory();
+    } catch {
+      // not there
+    }
+    return { claimedByLive, inPlace };
   }
 
   /** One item, left in place. */
