@@ -152,8 +152,12 @@ export interface Store {
   getPreferences(owner: string): Promise<Preferences>;
   setPreferences(owner: string, prefs: Partial<Preferences>): Promise<void>;
 
-  /** Owners with held items quarantined after their last digest, with their cadence and last digest. */
-  digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly lastSent?: string; readonly newSince?: string }[]>;
+  /**
+   * Owners with held items quarantined after their last digest, with their cadence and last digest.
+   * `cadenceChosen`: the owner set a cadence; false when `cadence` is only the store's default (the
+   * digest then uses the site's, [digest] cadence).
+   */
+  digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly cadenceChosen?: boolean; readonly lastSent?: string; readonly newSince?: string }[]>;
   /** Record that `owner` was sent a digest at `at` covering items quarantined up to `upTo`. */
   markDigestSent(owner: string, at: string, upTo: string): Promise<void>;
 

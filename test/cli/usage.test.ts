@@ -25,6 +25,7 @@ const COMMANDS: { name: string; args: string[]; usage: RegExp }[] = [
   { name: 'quarantine release', args: ['quarantine', 'release', '0123456789abcdef0123'], usage: /^usage: nqqueue quarantine / },
   { name: 'quarantine delete', args: ['quarantine', 'delete', '0123456789abcdef0123'], usage: /^usage: nqqueue quarantine / },
   { name: 'flush', args: ['flush'], usage: /^usage: nqqueue flush/ },
+  { name: 'digest', args: ['digest'], usage: /^usage: nqqueue digest/ },
   { name: 'demo', args: ['demo'], usage: /^usage: nqqueue demo/ },
   { name: 'serve', args: ['serve'], usage: /^usage: nqqueue serve/ },
 ];

@@ -3,6 +3,7 @@
 // also delivers the retry spool — once before it listens, then every `flush_interval` — so a site in
 // daemon mode needs no cron entry for `nqqueue flush`.
 
+import { DigestScheduler } from '../../digest/schedule.js';
 import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
 import { SpoolFlusher } from '../../ops/flusher.js';
@@ -14,7 +15,8 @@ export const USAGE = `usage: nqqueue serve
   Daemon mode: runs in the foreground (under daemontools or systemd, as qmail-smtpd's user; run as root,
   it switches to the owner of $NQQUEUE_HOME) and takes messages from bin/nqqueue-qq on
   $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in the control directory changes and
-  on SIGHUP; delivers the retry spool at start and every flush_interval; SIGTERM stops it gracefully.
+  on SIGHUP; delivers the retry spool at start and every flush_interval; mails the digests that are
+  due (as \`nqqueue digest\` does) at start and every 5 minutes; SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 
@@ -56,11 +58,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 0;
   }
   flusher.schedule();
+  const digests = new DigestScheduler(pathsFrom(env), (l) => log(`nqqueue serve: digest: ${l}`));
+  digests.start();
   try {
     // Loaded only now: asking for the usage does not load the daemon.
     const { serve } = await import('../../daemon/server.js');
     return await serve(env);
   } finally {
     await flusher.stop();
+    await digests.stop();
   }
 }
