@@ -99,10 +99,10 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
     warned.url = true;
   }
   const candidates = (await q.store.digestCandidates()).filter((c) => only === undefined || c.owner === only);
-  for (const c of candidates) {
+  const one = async (c: (typeof candidates)[number]): Promise<'sent' | 'failed' | 'printed' | 'skipped'> => {
     const cadence = c.cadenceChosen === false ? siteCadence : c.cadence;
-    if (cadence === 'never') continue;
-    if (only === undefined && !isDue(cadence, c.lastSent, now)) continue;
+    if (cadence === 'never') return 'skipped';
+    if (only === undefined && !isDue(cadence, c.lastSent, now)) return 'skipped';
     const { items, total } = await q.store.findItems({
       owner: c.owner,
       status: ['held'],
@@ -111,7 +111,7 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
       order: 'newest',
       limit: MAX_LISTED,
     });
-    if (items.length === 0) continue;
+    if (items.length === 0) return 'skipped';
     const upTo = items[0]!.date;
     touch();
     const who = `<${c.owner}>`;
@@ -119,9 +119,8 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
       // Not an address qmail-inject can be given safely (a leading dash, 8-bit, spaces): said once
       // for these items, which stay in the console.
       o.log(`digest for ${who} not sent: not a plain address that can be put on qmail-inject's command line; its ${total} held items are in the console`);
-      failed++;
       if (!o.dryRun) await q.store.markDigestSent(c.owner, now.toISOString(), upTo);
-      continue;
+      return 'failed';
     }
     const expires = now.getTime() + linkTtl;
     const entries: DigestEntry[] = items.map((item: QuarantineItem) => {
@@ -142,26 +141,40 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
     });
     if (o.dryRun) {
       o.print?.(`# digest for ${who}: ${total} items, not sent (--dry-run): qmail-inject -f${from} -a ${c.owner}\n${message.toString('utf8')}\n`);
-      printed++;
-      continue;
+      return 'printed';
     }
     const r = await inject(program, from, c.owner, message, q.settings.queueTimeoutMs);
     if (!r.ok) {
       o.log(`digest for ${who} not sent: ${r.reason}; the next run tries again`);
-      failed++;
-      continue;
+      return 'failed';
     }
     try {
       await q.store.markDigestSent(c.owner, now.toISOString(), upTo);
-      await q.store.audit({ at: now.toISOString(), who: 'nqqueue digest', from: o.from ?? 'command line', action: 'digest', detail: `mailed ${c.owner} ${total} items up to ${upTo}` });
     } catch (err) {
       // Mailed, but not recorded: the next run mails these items again. Said loudly.
       o.log(`digest for ${who} was mailed but could not be recorded (${describeError(err)}): the next run mails the same items again`);
-      failed++;
-      continue;
+      return 'failed';
     }
     o.log(`mailed ${who} a digest of ${total} items`);
-    sent++;
+    try {
+      await q.store.audit({ at: now.toISOString(), who: 'nqqueue digest', from: o.from ?? 'command line', action: 'digest', detail: `mailed ${c.owner} ${total} items up to ${upTo}` });
+    } catch (err) {
+      o.log(`the digest of ${who} is not in the audit log: ${describeError(err)}`);
+    }
+    return 'sent';
+  };
+  for (const c of candidates) {
+    let outcome;
+    try {
+      outcome = await one(c);
+    } catch (err) {
+      // The store or the key failed for this one: said, and the others still get theirs.
+      o.log(`digest for <${c.owner}> not sent: ${describeError(err)}; the next run tries again`);
+      outcome = 'failed' as const;
+    }
+    if (outcome === 'sent') sent++;
+    else if (outcome === 'failed') failed++;
+    else if (outcome === 'printed') printed++;
   }
   return { sent, failed, printed };
 }

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
@@ -393,6 +393,32 @@ describe('nqqueue digest', LIMIT, () => {
     assert.deepEqual(inject.calls().map((c) => c.argv), [['-fquarantine@example.com', '-a', 'ok@example.com']]);
     const again = digest(s);
     assert.equal(again.code, 0, 'not said again for the same items');
+  });
+
+  test('two runs at the same moment (cron and the daemon): one digest; a lock left by a dead run is taken over', LIMIT, async () => {
+    const { s, inject } = site();
+    await withStore(s, (store) => store.addItem(item('both@example.com')));
+    inject.setOptions({ delayMs: 1500 });
+    const runOne = () =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const c = spawn(NQQUEUE_BIN, ['digest'], { env: s.env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        c.on('exit', (code) => resolve({ code, stderr }));
+      });
+    const [a, b] = await Promise.all([runOne(), runOne()]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(inject.calls().length, 1, `one digest: ${a.stderr} / ${b.stderr}`);
+    assert.match(a.stderr + b.stderr, /another digest run is going on \(pid \d+\): nothing done by this one/);
+    assert.equal(existsSync(join(s.home, 'digest.lock')), false);
+    // A run killed with the lock held: its PID is gone, the next run goes ahead.
+    inject.setOptions({});
+    await withStore(s, (store) => store.addItem(item('later@example.com')));
+    writeFileSync(join(s.home, 'digest.lock'), '999999999\n', { mode: 0o600 });
+    const r = digest(s);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(inject.calls().slice(1).map((c) => c.recipients), [['later@example.com']]);
   });
 
   test('nqqueue serve mails the due digests on its schedule, never twice, and stops on SIGTERM', LIMIT, async () => {

@@ -17,6 +17,8 @@ export interface InjectStandInOptions {
   failOn?: { call: number; code: number }[];
   /** Exit with this code on every call. */
   failAll?: number;
+  /** Take this long (after reading the message) before deciding: a slow queue. */
+  delayMs?: number;
 }
 
 export interface InjectStandInConfig {
@@ -161,6 +163,7 @@ export function runInjectStandIn(config: InjectStandInConfig): never {
     writeSync(1, message);
     return record({ outcome: 'printed', ...envelope, message: m64 }, 0);
   }
+  if (options.delayMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, options.delayMs);
   const code = options.failAll ?? options.failOn?.find((f) => f.call === call)?.code;
   if (code !== undefined) {
     writeSync(2, `qmail-inject: fatal: told to fail (${code})\n`);
