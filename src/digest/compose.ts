@@ -79,7 +79,8 @@ function shortDate(iso: string): string {
   return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-function plural(n: number, one: string, many: string): string {
+/** `1 message`, `2 messages`. */
+export function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
@@ -168,8 +169,8 @@ function howTo(input: DigestInput): { text: string; html: string }[] {
     const until = input.linksExpire ? ` until ${shortDate(input.linksExpire.toISOString())}` : '';
     return [
       {
-        text: `Each link works once${until}. Opening it shows the message and asks you to confirm: nothing is released or deleted before you click the button on that page.`,
-        html: `Each link works once${escapeHtml(until)}. Opening it shows the message and asks you to confirm: nothing is released or deleted before you click the button on that page.`,
+        text: `Opening a link shows the message and asks you to confirm: nothing is released or deleted before you click the button on that page. The links work${until}, each action once.`,
+        html: `Opening a link shows the message and asks you to confirm: nothing is released or deleted before you click the button on that page. The links work${escapeHtml(until)}, each action once.`,
       },
       {
         text: `All your held mail: ${input.consoleUrl}`,

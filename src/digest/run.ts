@@ -14,7 +14,7 @@ import { makeLink, signingKey, type LinkAction } from '../links/links.js';
 import { plainAddress } from '../qmail/plain-address.js';
 import type { Quarantine } from '../quarantine/actions.js';
 import type { DigestCadence, QuarantineItem } from '../store/types.js';
-import { composeDigest, MAX_LISTED, type DigestEntry } from './compose.js';
+import { composeDigest, plural, MAX_LISTED, type DigestEntry } from './compose.js';
 import { takeDigestLock } from './lock.js';
 import { inject } from './send.js';
 
@@ -118,7 +118,7 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
     if (!plainAddress(c.owner) || c.owner.length > 320) {
       // Not an address qmail-inject can be given safely (a leading dash, 8-bit, spaces): said once
       // for these items, which stay in the console.
-      o.log(`digest for ${who} not sent: not a plain address that can be put on qmail-inject's command line; its ${total} held items are in the console`);
+      o.log(`digest for ${who} not sent: not a plain address that can be put on qmail-inject's command line; its held items are in the console`);
       if (!o.dryRun) await q.store.markDigestSent(c.owner, now.toISOString(), upTo);
       return 'failed';
     }
@@ -140,7 +140,7 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
       expireMs: q.settings.quarantineExpireMs,
     });
     if (o.dryRun) {
-      o.print?.(`# digest for ${who}: ${total} items, not sent (--dry-run): qmail-inject -f${from} -a ${c.owner}\n${message.toString('utf8')}\n`);
+      o.print?.(`# digest for ${who}: ${plural(total, 'item', 'items')}, not sent (--dry-run): qmail-inject -f${from} -a ${c.owner}\n${message.toString('utf8')}\n`);
       return 'printed';
     }
     const r = await inject(program, from, c.owner, message, q.settings.queueTimeoutMs);
@@ -155,9 +155,9 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
       o.log(`digest for ${who} was mailed but could not be recorded (${describeError(err)}): the next run mails the same items again`);
       return 'failed';
     }
-    o.log(`mailed ${who} a digest of ${total} items`);
+    o.log(`mailed ${who} a digest of ${plural(total, 'item', 'items')}`);
     try {
-      await q.store.audit({ at: now.toISOString(), who: 'nqqueue digest', from: o.from ?? 'command line', action: 'digest', detail: `mailed ${c.owner} ${total} items up to ${upTo}` });
+      await q.store.audit({ at: now.toISOString(), who: 'nqqueue digest', from: o.from ?? 'command line', action: 'digest', detail: `mailed ${c.owner} ${plural(total, 'item', 'items')} up to ${upTo}` });
     } catch (err) {
       o.log(`the digest of ${who} is not in the audit log: ${describeError(err)}`);
     }

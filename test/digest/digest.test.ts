@@ -310,7 +310,7 @@ describe('nqqueue digest', LIMIT, () => {
     const r1 = digest(s);
     assert.equal(r1.code, 1, 'one failed');
     assert.match(r1.stderr, /digest for <a@example\.com> not sent: .*exited 111.*the next run tries again/);
-    assert.match(r1.stderr, /mailed <b@example\.com> a digest of 1 items/, 'the others go on');
+    assert.match(r1.stderr, /mailed <b@example\.com> a digest of 1 item/, 'the others go on');
     assert.deepEqual(
       inject.calls().map((c) => [c.recipients![0], c.outcome]),
       [
@@ -351,7 +351,7 @@ describe('nqqueue digest', LIMIT, () => {
     for (let i = 0; i < 2; i++) {
       const r = digest(s, ['--dry-run']);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^# digest for <a@example\.com>: 1 items, not sent \(--dry-run\): qmail-inject -fquarantine@example\.com -a a@example\.com\n/);
+      assert.match(r.stdout, /^# digest for <a@example\.com>: 1 item, not sent \(--dry-run\): qmail-inject -fquarantine@example\.com -a a@example\.com\n/);
       assert.match(r.stdout, /^Subject: 1 message held for you in quarantine$/m);
       assert.match(r.stdout, /dry subject/);
     }
@@ -440,7 +440,7 @@ describe('nqqueue digest', LIMIT, () => {
     for (let i = 0; i < 300 && inject.calls().length === 0; i++) await delay(50);
     assert.equal(inject.queued().length, 1, first.log());
     for (let i = 0; i < 100 && !/mailed <served@example\.com>/.test(first.log()); i++) await delay(50);
-    assert.match(first.log(), /nqqueue serve: digest: mailed <served@example\.com> a digest of 1 items/);
+    assert.match(first.log(), /nqqueue serve: digest: mailed <served@example\.com> a digest of 1 item/);
     assert.equal(await stop(first.child), 0);
     assert.equal(existsSync(join(s.home, 'digest.lock')), false, 'the lock is given back');
     // Started again: the same items are not mailed again.
