@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
@@ -419,6 +419,27 @@ describe('nqqueue digest', LIMIT, () => {
     const r = digest(s);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(inject.calls().slice(1).map((c) => c.recipients), [['later@example.com']]);
+  });
+
+  test('run as root: it becomes the owner of the home, and everything it makes is that user\'s', { ...LIMIT, skip: process.geteuid?.() === 0 ? false : 'needs root' }, async () => {
+    const NOBODY = 65534;
+    const { s, inject } = site();
+    await withStore(s, (store) => store.addItem(item('a@example.com')));
+    const chownTree = (p: string) => {
+      chownSync(p, NOBODY, NOBODY);
+      if (lstatSync(p).isDirectory()) for (const n of readdirSync(p)) chownTree(join(p, n));
+    };
+    chownTree(s.home);
+    chownTree(inject.dir);
+    chmodSync(s.dir, 0o755);
+    chmodSync(inject.dir, 0o755);
+    const r = digest(s);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /running as nobody|running as 65534/);
+    const [c] = inject.calls();
+    assert.equal(c?.uid, NOBODY, 'qmail-inject ran as the home owner');
+    for (const name of readdirSync(s.home)) assert.equal(statSync(join(s.home, name)).uid, NOBODY, name);
+    assert.ok(existsSync(join(s.home, 'signing.key')));
   });
 
   test('nqqueue serve mails the due digests on its schedule, never twice, and stops on SIGTERM', LIMIT, async () => {

@@ -30,6 +30,8 @@ export interface InjectStandInConfig {
 export interface InjectCall {
   call: number;
   pid: number;
+  /** The user it ran as. */
+  uid: number;
   argv: string[];
   env: Record<string, string>;
   /** `queued` (exit 0), `printed` (-n), `fail <code>` (told to), `exit 100 <why>` (its own refusal). */
@@ -122,8 +124,8 @@ export function runInjectStandIn(config: InjectStandInConfig): never {
   const argv = process.argv.slice(2);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  const record = (r: Omit<InjectCall, 'call' | 'pid' | 'argv' | 'env'>, code: number): never => {
-    const full: InjectCall = { call, pid: process.pid, argv, env, ...r };
+  const record = (r: Omit<InjectCall, 'call' | 'pid' | 'uid' | 'argv' | 'env'>, code: number): never => {
+    const full: InjectCall = { call, pid: process.pid, uid: process.getuid?.() ?? -1, argv, env, ...r };
     const tmp = join(dir, 'calls', `${call}.tmp`);
     writeFileSync(tmp, JSON.stringify(full));
     renameSync(tmp, join(dir, 'calls', `${call}.json`));
