@@ -233,7 +233,9 @@ export function composeDigest(input: DigestInput): Buffer {
     'Auto-Submitted: auto-generated',
     'Precedence: bulk',
     'X-Auto-Response-Suppress: All',
-    `Content-Type: multipart/alternative; boundary="${boundary}"`,
+    // Folded: RFC 5322 asks for lines of at most 78 characters.
+    'Content-Type: multipart/alternative;',
+    ` boundary="${boundary}"`,
   ];
   const part = (type: string, body: string) => [`--${boundary}`, `Content-Type: ${type}; charset=utf-8`, 'Content-Transfer-Encoding: quoted-printable', '', quotedPrintable(body)];
   const lines = [

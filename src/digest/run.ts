@@ -81,7 +81,9 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
   const digest = serviceSettings(q.settings, 'digest');
   const web = serviceSettings(q.settings, 'web');
   const host = q.settings.hostname ?? systemHostname();
-  const from = digest.from ?? `postmaster@${host}`;
+  const from = (digest.from ?? `postmaster@${host}`).toLowerCase();
+  // It goes on qmail-inject's command line and in the From field.
+  if (!plainAddress(from)) throw new Error(`the digests' sender ${JSON.stringify(from)} is not a plain address: set [digest] from`);
   const siteCadence = digest.cadence ?? 'daily';
   const linkTtl = digest.link_ttl ?? 7 * 24 * HOUR;
   const program = digest.qmail_inject ?? '/var/qmail/bin/qmail-inject';
