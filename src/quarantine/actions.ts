@@ -39,11 +39,11 @@ const RECOVERY: Actor = { who: 'nqqueue', from: 'recovery' };
  * Open the store for quarantine work: index the items held before the store existed (or while it was
  * lost), and give back to held the claims of processes that died.
  */
-export async function openQuarantine(paths: Paths, settings: Settings): Promise<Quarantine> {
+export async function openQuarantine(paths: Paths, settings: Settings, options: { problem?: (id: string, why: string) => void } = {}): Promise<Quarantine> {
   const store = await openStore(paths.home, settings);
   const q: Quarantine = { store, paths, settings };
   try {
-    await indexUnknown(q);
+    await indexUnknown(q, options.problem);
     await recoverClaims(q);
   } catch (err) {
     await store.close().catch(() => undefined);
@@ -52,13 +52,13 @@ export async function openQuarantine(paths: Paths, settings: Settings): Promise<
   return q;
 }
 
-async function indexUnknown(q: Quarantine): Promise<number> {
+async function indexUnknown(q: Quarantine, problem?: (id: string, why: string) => void): Promise<number> {
   const files = new QuarantineStore(q.paths.home);
   const known = await q.store.itemIds();
   const host = thisHost(q.settings);
   let added = 0;
   // Unreadable entries stay where they are (`nqqueue quarantine list` reports them).
-  for (const meta of files.list()) {
+  for (const meta of files.list(problem)) {
     if (known.has(meta.id)) continue;
     let subject = meta.subject ?? '';
     if (meta.subject === undefined) {
@@ -110,7 +110,8 @@ async function act(q: Quarantine, id: string, actor: Actor, action: string, fina
     const now = await q.store.getItem(id);
     if (!now) return { ok: false, reason: `no quarantined message ${id}`, notFound: true };
     if (now.status === 'releasing') return { ok: false, reason: `${id} is already taken: someone else is acting on it right now${now.statusBy ? ` (${now.statusBy})` : ''}` };
-    return { ok: false, reason: `${id} was already taken: it is ${now.status}${now.statusBy ? ` (by ${now.statusBy}${now.statusAt ? ` at ${now.statusAt}` : ''})` : ''}` };
+    const by = now.statusBy ? ` by ${now.statusBy}${now.statusAt ? ` at ${now.statusAt}` : ''}` : '';
+    return { ok: false, reason: `no quarantined message ${id}: it was already taken (${now.status}${by})` };
   }
   return withClaim(q, files, claim, actor, final, step, needBytes);
 }
@@ -210,6 +211,12 @@ async function sweepFinished(q: Quarantine): Promise<void> {
       }
     }
   }
+}
+
+/** An age as it is written in nqqueue.conf: 30d, 12h, 90m, 2s. */
+export function ageText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${Math.round(ms / 1000)}s`;
 }
 
 /** The stored bytes of an item (throws a QuarantineError when they are gone). */

@@ -5,7 +5,7 @@
 // whichever process gets there first. Every failure comes out as a StoreError saying which file and why.
 
 import { randomUUID } from 'node:crypto';
-import { chmodSync, closeSync, constants, lstatSync, openSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, lstatSync, openSync } from 'node:fs';
 
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
@@ -160,6 +160,8 @@ export class SqliteStore implements Store {
       if (st.isDirectory()) throw new StoreError(`the store ${path} is a directory, not a store file: move it away`);
       if (!st.isFile()) throw new StoreError(`the store ${path} is not a regular file: move it away`);
       if ((st.mode & 0o077) !== 0) chmodSync(path, 0o600);
+      // SQLite would quietly open a file it cannot write read-only, and fail at the first write.
+      accessSync(path, constants.R_OK | constants.W_OK);
     } catch (err) {
       if (err instanceof StoreError) throw err;
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot use the store ${path}: ${permissionText(path, err)}`, { cause: err });

@@ -29,6 +29,8 @@ export interface StandInOptions {
   killOn?: number[];
   /** Never exit on these calls, and read nothing at all (the caller's deadline must fire). */
   hangOn?: number[];
+  /** Take `ms` milliseconds on call number `call` (after reading everything) before queueing it. */
+  slowOn?: { call: number; ms: number }[];
 }
 
 export interface StandInConfig {
@@ -242,6 +244,8 @@ export function runStandIn(config: StandInConfig): never {
       for (;;) Atomics.wait(pause, 0, 0);
     }
 
+    const slow = options.slowOn?.find((f) => f.call === call);
+    if (slow) Atomics.wait(pause, 0, 0, slow.ms);
     writeAtomic(dir, join(LAYOUT.deliveries, String(call)), encodeDelivery(message, envelope.data, envelope.reads), true);
     outcome('delivered');
     return exitWith(0);

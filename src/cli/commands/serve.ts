@@ -1,12 +1,14 @@
 // `nqqueue serve`: daemon mode (see docs/daemon-protocol.md). Runs in the foreground under daemontools or
 // systemd, as qmail-smtpd's user (run as root, it switches to the owner of $NQQUEUE_HOME first). It
 // also delivers the retry spool — once before it listens, then every `flush_interval` — so a site in
-// daemon mode needs no cron entry for `nqqueue flush`.
+// daemon mode needs no cron entry for `nqqueue flush`. It expires quarantined items too (older than
+// quarantine_expire), once at start and then hourly: no cron entry for `nqqueue quarantine expire`.
 
 import { DigestScheduler } from '../../digest/schedule.js';
 import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
 import { SpoolFlusher } from '../../ops/flusher.js';
+import { QuarantineExpiry } from '../../quarantine/expiry.js';
 import { prepareHome } from '../../ops/owner.js';
 import { pathsFrom } from '../../queue/services.js';
 import { parseCommand } from '../args.js';
@@ -15,8 +17,9 @@ export const USAGE = `usage: nqqueue serve
   Daemon mode: runs in the foreground (under daemontools or systemd, as qmail-smtpd's user; run as root,
   it switches to the owner of $NQQUEUE_HOME) and takes messages from bin/nqqueue-qq on
   $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in the control directory changes and
-  on SIGHUP; delivers the retry spool at start and every flush_interval; mails the digests that are
-  due (as \`nqqueue digest\` does) at start and every 5 minutes; SIGTERM stops it gracefully.
+  on SIGHUP; delivers the retry spool at start and every flush_interval; expires quarantined items older
+  than quarantine_expire at start and hourly; mails the digests that are due (as \`nqqueue digest\`
+  does) at start and every 5 minutes; SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 
@@ -26,6 +29,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const logger = makeLogger(0);
   const log = (line: string) => logger.write(line);
   let flusher: SpoolFlusher;
+  let expiry: QuarantineExpiry;
   try {
     const paths = pathsFrom(env);
     const user = prepareHome(paths.home, 'serve');
@@ -38,6 +42,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       );
     }
     flusher = new SpoolFlusher(paths, (l) => log(`nqqueue serve: flush: ${l}`));
+    expiry = new QuarantineExpiry(paths, (l) => log(`nqqueue serve: quarantine expiry: ${l}`));
   } catch (err) {
     // 111: daemontools and systemd try again later.
     log(`nqqueue serve: cannot start: ${describeError(err)}`);
@@ -58,6 +63,8 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 0;
   }
   flusher.schedule();
+  // Not waited for: expiring old items must not hold up the mail.
+  void expiry.once().then(() => expiry.schedule());
   const digests = new DigestScheduler(pathsFrom(env), (l) => log(`nqqueue serve: digest: ${l}`));
   digests.start();
   try {
@@ -65,7 +72,6 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     const { serve } = await import('../../daemon/server.js');
     return await serve(env);
   } finally {
-    await flusher.stop();
-    await digests.stop();
+    await Promise.all([flusher.stop(), expiry.stop(), digests.stop()]);
   }
 }

@@ -1,0 +1,14 @@
+// A separate process claiming one item at an agreed instant (the store suite starts several at once):
+// prints {"got": true|false, "pid": N}; the winner finishes the claim as released.
+
+import type { Store } from '../../src/store/types.js';
+
+const spec = JSON.parse(process.argv[2]!) as { module: string; exportName: string; args: unknown[]; id: string; at: number };
+const mod = (await import(spec.module)) as Record<string, (...a: unknown[]) => Promise<Store>>;
+const store = await mod[spec.exportName]!(...spec.args);
+// Opened first, then all at the same moment: the claims race, not the openings.
+await new Promise((r) => setTimeout(r, Math.max(0, spec.at - Date.now())));
+const claim = await store.claimItem(spec.id, { who: `pid ${process.pid}`, from: 'test' }, 'release');
+if (claim) await claim.finish('released', `pid ${process.pid}`);
+await store.close();
+process.stdout.write(JSON.stringify({ got: claim !== undefined, pid: process.pid }));
