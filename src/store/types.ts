@@ -154,8 +154,8 @@ export interface Store {
 
   /**
    * Owners with held items quarantined after their last digest, with their cadence and last digest.
-   * `cadenceChosen`: the owner set a cadence; false when `cadence` is only the store's default (the
-   * digest then uses the site's, [digest] cadence).
+   * `cadenceChosen`: the owner's preferences were saved (the cadence with them); false when `cadence`
+   * is only the store's default, and the digest uses the site's ([digest] cadence) instead.
    */
   digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly cadenceChosen?: boolean; readonly lastSent?: string; readonly newSince?: string }[]>;
   /** Record that `owner` was sent a digest at `at` covering items quarantined up to `upTo`. */
