@@ -74,7 +74,9 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     const { runDigests } = await import('../../digest/run.js');
     q = await openQuarantine(paths, settings);
     const r = await runDigests(q, { dryRun, ...(only === undefined ? {} : { only }), log: say, print: (t) => process.stdout.write(t) });
-    if (dryRun && r.printed === 0) say('no digest is due');
+    if (r.busy === undefined && r.sent + r.failed + r.printed === 0) {
+      say(only === undefined ? 'no digest is due' : `no digest for <${only}>: no held mail new since the last one, or the cadence is never`);
+    }
     return r.failed > 0 ? 1 : 0;
   } catch (err) {
     say(err instanceof OwnerError ? err.message : describeError(err));
