@@ -45,14 +45,24 @@ export function inject(program: string, from: string, to: string, message: Buffe
       // EPIPE when it quits early: its exit code is the verdict.
     });
     child.on('error', (err) => done({ ok: false, code: undefined, reason: `cannot run ${program}: ${describeError(err)}` }));
-    child.on('close', (code, signal) => {
+    // The verdict is the exit; its stderr is read until it closes, or a moment more at most (a
+    // program it started may hold the pipe open).
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    const finish = () => {
+      if (!exited) return;
+      const { code, signal } = exited;
       const said = oneLine(errText).slice(0, 300);
       const tail = said ? `: ${said}` : '';
       if (timedOut) done({ ok: false, code: undefined, reason: `${program} timed out after ${timeoutMs} ms` });
       else if (signal) done({ ok: false, code: undefined, reason: `${program} was killed by ${signal}${tail}` });
       else if (code === 0) done({ ok: true });
       else done({ ok: false, code: code ?? undefined, reason: `${program} exited ${code}${code === 100 ? ' (permanent)' : ''}${tail}` });
+    };
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      setTimeout(finish, 200).unref();
     });
+    child.on('close', finish);
     child.stdin!.end(message);
   });
 }

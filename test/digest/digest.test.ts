@@ -345,6 +345,22 @@ describe('nqqueue digest', LIMIT, () => {
     assert.equal(inject.queued().length, 1);
   });
 
+  test('a qmail-inject that hangs is killed at queue_timeout: exit 1, not recorded', LIMIT, async () => {
+    const { s, inject } = site();
+    s.write('nqqueue.conf', `queue_timeout = 1s\n${readFileSync(join(s.control, 'nqqueue.conf'), 'utf8')}`);
+    await withStore(s, (store) => store.addItem(item('a@example.com')));
+    inject.setOptions({ delayMs: 20_000 });
+    const started = Date.now();
+    const r = digest(s);
+    assert.equal(r.code, 1);
+    assert.ok(Date.now() - started < 15_000, 'did not wait for it');
+    assert.match(r.stderr, /digest for <a@example\.com> not sent: .*timed out after 1000 ms/);
+    assert.equal(inject.queued().length, 0);
+    inject.setOptions({});
+    assert.equal(digest(s).code, 0);
+    assert.equal(inject.queued().length, 1);
+  });
+
   test('--dry-run prints the digests and sends and records nothing', LIMIT, async () => {
     const { s, inject } = site();
     await withStore(s, (store) => store.addItem(item('a@example.com', { subject: 'dry subject' })));
