@@ -40,6 +40,8 @@ export interface DigestInput {
   readonly consoleUrl?: string;
   /** How long held mail is kept before it is removed. */
   readonly expireMs: number;
+  /** The owner's first digest. */
+  readonly first?: boolean;
 }
 
 /** At most this many items are listed in one digest; the rest are counted. */
@@ -145,7 +147,7 @@ function listed(input: DigestInput): Listed[] {
 
 function intro(input: DigestInput, total: number): string {
   return (
-    `${plural(total, 'message', 'messages')} for ${oneLine(input.to)} ${total === 1 ? 'was' : 'were'} held in quarantine since your last digest. ` +
+    `${plural(total, 'message', 'messages')} for ${oneLine(input.to)} ${input.first ? (total === 1 ? 'is' : 'are') : total === 1 ? 'was' : 'were'} held in quarantine${input.first ? '' : ' since your last digest'}. ` +
     `Held mail is not delivered unless you release it, and is removed after ${days(input.expireMs)}.`
   );
 }

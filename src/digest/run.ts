@@ -140,6 +140,7 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
       hostname: host,
       ...(consoleUrl === undefined ? {} : { consoleUrl, linksExpire: new Date(expires) }),
       expireMs: q.settings.quarantineExpireMs,
+      first: c.lastSent === undefined,
     });
     if (o.dryRun) {
       o.print?.(`# digest for ${who}: ${plural(total, 'item', 'items')}, not sent (--dry-run): qmail-inject -f${from} -a ${c.owner}\n${message.toString('utf8')}\n`);

@@ -158,6 +158,7 @@ describe('nqqueue digest', LIMIT, () => {
       assert.match(body, /it looks like spam|flagger/);
     }
     assert.ok(text(m).indexOf('second held message') < text(m).indexOf('first held message'), 'newest first');
+    assert.match(text(m), /^2 messages for alice@example\.com are held in quarantine\. /);
 
     const ids = await withStore(s, async (store) => (await store.findItems({ owner: 'alice@example.com' })).items.map((i) => i.id));
     assert.equal(ids.length, 2);
@@ -198,6 +199,7 @@ describe('nqqueue digest', LIMIT, () => {
     const m3 = mailOf(inject.calls()[1]!);
     assert.deepEqual(m3.header('Subject'), ['1 message held for you in quarantine']);
     assert.match(text(m3), /third held message/);
+    assert.match(text(m3), /^1 message for alice@example\.com was held in quarantine since your last digest\. /);
     assert.doesNotMatch(text(m3), /first held message|second held message/);
     assert.equal(tokens(text(m3)).length, 3);
   });
