@@ -488,5 +488,21 @@ describe('nqqueue digest', LIMIT, () => {
     await delay(1500);
     assert.equal(await stop(second.child), 0);
     assert.equal(inject.calls().length, 1, second.log());
+
+    // SIGTERM while qmail-inject is taking its time: serve waits for it and records the digest.
+    await withStore(s, (store) => store.addItem(item('slow@example.com')));
+    inject.setOptions({ delayMs: 2500 });
+    const third = await start();
+    const claimed = () => existsSync(join(inject.dir, 'calls', '2.claim'));
+    for (let i = 0; i < 300 && !claimed(); i++) await delay(50);
+    assert.ok(claimed(), third.log());
+    assert.equal(await stop(third.child), 0);
+    assert.deepEqual(inject.calls().slice(1).map((c) => [c.recipients, c.outcome]), [[['slow@example.com'], 'queued']]);
+    assert.match(third.log(), /mailed <slow@example\.com> a digest of 1 item/);
+    inject.setOptions({});
+    const fourth = await start();
+    await delay(2000);
+    assert.equal(await stop(fourth.child), 0);
+    assert.equal(inject.calls().length, 2, 'recorded before the daemon stopped: not mailed again');
   });
 });
