@@ -156,7 +156,8 @@ function textPart(input: DigestInput, items: readonly Listed[], total: number): 
   const lines: string[] = [intro(input, total), ''];
   for (const it of items) {
     lines.push(`${it.n}. ${it.date}`, `   From:    ${it.sender}`, `   Subject: ${it.subject}`, `   Why:     ${it.why}`);
-    if (it.links) lines.push(`   Release: ${it.links.release}`, `   Delete:  ${it.links.delete}`, `   View:    ${it.links.view}`);
+    // In angle brackets (RFC 3986, appendix C): a reader that wraps the long line still finds its end.
+    if (it.links) lines.push(`   Release: <${it.links.release}>`, `   Delete:  <${it.links.delete}>`, `   View:    <${it.links.view}>`);
     else lines.push(`   Id:      ${it.id}`);
     lines.push('');
   }
@@ -175,7 +176,7 @@ function howTo(input: DigestInput): { text: string; html: string }[] {
         html: `Opening a link shows the message and asks you to confirm: nothing is released or deleted before you click the button on that page. The links work${escapeHtml(until)}, each action once.`,
       },
       {
-        text: `All your held mail: ${input.consoleUrl}`,
+        text: `All your held mail: <${input.consoleUrl}>`,
         html: `All your held mail: <a href="${escapeHtml(input.consoleUrl)}">${escapeHtml(input.consoleUrl)}</a>`,
       },
     ];

@@ -106,7 +106,7 @@ const text = (m: ReadMail) => m.parts.find((p) => p.type === 'text/plain')!.text
 const html = (m: ReadMail) => m.parts.find((p) => p.type === 'text/html')!.text;
 
 function tokens(body: string): { action: string; token: string }[] {
-  return [...body.matchAll(/(Release|Delete|View):? *(?:<a href=")?https:\/\/quarantine\.example\.com\/link\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g)].map((m) => ({ action: m[1]!.toLowerCase(), token: m[2]! }));
+  return [...body.matchAll(/^ {3}(Release|Delete|View): +<https:\/\/quarantine\.example\.com\/link\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)>$/gm)].map((m) => ({ action: m[1]!.toLowerCase(), token: m[2]! }));
 }
 
 function htmlTokens(body: string): { action: string; token: string }[] {
