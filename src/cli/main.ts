@@ -16,6 +16,7 @@ const USAGE = `usage:
   nqqueue digest [--dry-run] [--to ADDRESS]
   nqqueue demo [--keep]
   nqqueue serve                             daemon mode (clients: bin/nqqueue-qq)
+  nqqueue web                               the quarantine console (a web server behind a TLS proxy)
   nqqueue COMMAND --help                    what one command does and takes
 `;
 
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; USAGE: string }>> =
   quarantine: () => import('./commands/quarantine.js'),
   demo: () => import('./commands/demo.js'),
   serve: () => import('./commands/serve.js'),
+  web: () => import('./commands/web.js'),
 };
 
 /** Last resort in queue mode: a bug is exit 81 with one log line, never a stack trace and exit 1. */

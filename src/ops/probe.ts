@@ -124,7 +124,8 @@ function checkControl(paths: Paths, me: Who, problem: (l: string) => void): void
   }
 }
 
-const HOME_PARTS = ['tmp', 'spool', 'spool/tmp', 'spool/new', 'spool/cur', 'quarantine', 'quarantine/tmp'];
+// The store's files too: one left by root would defer every message to be quarantined.
+const HOME_PARTS = ['tmp', 'spool', 'spool/tmp', 'spool/new', 'spool/cur', 'quarantine', 'quarantine/tmp', 'store.sqlite', 'store.sqlite-wal', 'store.sqlite-shm'];
 
 function checkHome(paths: Paths, me: Who, problem: (l: string) => void): void {
   const home = paths.home;

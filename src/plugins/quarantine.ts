@@ -13,9 +13,7 @@ import { describeError } from '../errors.js';
 import { renderHeaders, rfc5322Date } from '../pipeline/headers.js';
 import { definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { checkTemplate, maildirFolder, maildirProblem, prepareMaildir } from '../quarantine/maildir.js';
-import { entryFromMeta, itemResult, thisHost } from '../quarantine/index-entry.js';
 import { newQuarantineId, QuarantineStore, storedAddress, whyText, type PendingItem } from '../quarantine/store.js';
-import { subjectOf } from '../quarantine/subject.js';
 import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 
@@ -94,6 +92,8 @@ export default definePlugin<QuarantineConfig>({
       }
     });
     const keepGlobal = async (id: string, note: string | undefined): Promise<void> => {
+      // What indexing needs is loaded here, for a message being quarantined only.
+      const [{ subjectOf }, { entryFromMeta, itemResult, thisHost }] = await Promise.all([import('../quarantine/subject.js'), import('../quarantine/index-entry.js')]);
       let pending;
       try {
         let subject = '';

@@ -1,9 +1,8 @@
 // What can be done to a held item — release, delete, expire — for every front end (the command line,
 // the console, a digest link). Each action happens exactly once however many ask at the same moment:
-// it starts with an atomic claim in the store (held → releasing), which one caller alone gets, and goes
-// on with the file claim of the bytes (renamed under quarantine/tmp/), so a crash in the middle never
-// loses the item: the bytes are put back by the next process, and a claim whose holder is gone is given
-// back to held. At worst a release that crashed after qmail-queue took the message, and before the store
+// it takes the item's files (renamed under quarantine/tmp/) and the item in the store (an atomic
+// held → releasing), which one caller alone gets, so a crash in the middle never loses the item: the
+// files are put back by the next process, and a claim whose holder is gone is given back to held. At worst a release that crashed after qmail-queue took the message, and before the store
 // recorded it, is released again: a duplicate is better than a loss. Every action is in the audit log.
 
 import type { Settings } from '../config/settings.js';
@@ -13,7 +12,6 @@ import type { MessageView } from '../pipeline/types.js';
 import { encodeEnvelope } from '../qmail/envelope.js';
 import type { Paths } from '../queue/services.js';
 import { openStore } from '../store/open.js';
-import { DEFAULT_STALE_MS } from '../store/sqlite.js';
 import type { Actor, ItemClaim, QuarantineItem, Store } from '../store/types.js';
 import { entryFromMeta, thisHost } from './index-entry.js';
 import { checkId, ID_PATTERN, QuarantineError, QuarantineStore, type ClaimedItem } from './store.js';
@@ -28,10 +26,10 @@ export interface Quarantine {
 export type ActionResult = { ok: true; item: QuarantineItem } | { ok: false; reason: string; notFound?: boolean };
 
 /**
- * How long a claim is trusted when this host shows no live process holding it and the bytes are back
- * in place (the holder died): long against the instant between the two claims of a live one.
+ * How old a claim must be to be taken for a dead process's when its files are not here to tell (an
+ * item whose files are gone, or on another host): far longer than any qmail-queue run.
  */
-const DEAD_CLAIM_MS = 60_000;
+const CLAIM_STALE_MS = 3600_000;
 /** The system itself, putting back the claims of processes that died. */
 const RECOVERY: Actor = { who: 'nqqueue', from: 'recovery' };
 
@@ -78,24 +76,44 @@ async function recoverClaims(q: Quarantine): Promise<void> {
   const files = new QuarantineStore(q.paths.home);
   const { items } = await q.store.findItems({ status: ['releasing'] });
   for (const item of items) {
-    const stale = staleAfter(files, item);
-    if (stale === undefined) continue;
-    const claim = await q.store.claimItem(item.id, RECOVERY, 'recover', stale);
+    if (!ID_PATTERN.test(item.id)) continue;
+    const held = claimFiles(files, item.id);
+    if (held === 'busy' || typeof held === 'string') continue;
+    // Holding the files, this process knows no one else on this host is acting on the item: a claim
+    // in the store is then a dead process's (see act()). Without the files, only age tells.
+    const claim = await q.store.claimItem(item.id, RECOVERY, 'recover', held ? 0 : CLAIM_STALE_MS);
     await claim?.abandon();
+    held?.restore();
   }
 }
 
-/** How old a claim on `item` must be to count as a dead process's; undefined: another host's to judge. */
-function staleAfter(files: QuarantineStore, item: QuarantineItem): number | undefined {
-  if (!ID_PATTERN.test(item.id)) return undefined;
-  const s = files.state(item.id);
-  if (s.claimedByLive) return DEFAULT_STALE_MS;
-  if (s.inPlace) return DEAD_CLAIM_MS;
-  return DEFAULT_STALE_MS;
+/**
+ * Claim the files of `id`: the claimed item; undefined when they are gone; 'busy' when a live process
+ * has them claimed; a string saying why they cannot be used.
+ */
+function claimFiles(files: QuarantineStore, id: string): ClaimedItem | undefined | 'busy' | string {
+  try {
+    return files.claim(id);
+  } catch (err) {
+    if (!(err instanceof QuarantineError && err.notFound)) return describeError(err);
+    return files.state(id).claimedByLive ? 'busy' : undefined;
+  }
 }
 
 type Step = (claimed: ClaimedItem | undefined, item: QuarantineItem) => Promise<{ ok: true; detail?: string } | { ok: false; reason: string }>;
 
+function takenText(id: string, now: QuarantineItem | undefined): string {
+  if (!now || now.status === 'releasing') return `${id} is already taken: someone else is acting on it right now${now?.statusBy ? ` (${now.statusBy})` : ''}`;
+  const by = now.statusBy ? ` by ${now.statusBy}${now.statusAt ? ` at ${now.statusAt}` : ''}` : '';
+  return `no quarantined message ${id}: it was already taken (${now.status}${by})`;
+}
+
+/**
+ * One action on one item, exactly once. The files are claimed first (a rename: on this host one
+ * process alone gets them), then the item in the store (atomic across hosts sharing a store). A live
+ * process acting on the item holds both from its first step to its last, so whoever holds the files
+ * and finds the item claimed in the store has found a dead process's claim, and takes it over at once.
+ */
 async function act(q: Quarantine, id: string, actor: Actor, action: string, final: 'released' | 'deleted' | 'expired', step: Step, needBytes: boolean): Promise<ActionResult> {
   try {
     checkId(id);
@@ -105,32 +123,38 @@ async function act(q: Quarantine, id: string, actor: Actor, action: string, fina
   const files = new QuarantineStore(q.paths.home);
   const known = await q.store.getItem(id);
   if (!known) return { ok: false, reason: `no quarantined message ${id}`, notFound: true };
-  const claim = await q.store.claimItem(id, actor, action, known.status === 'releasing' ? staleAfter(files, known) : undefined);
+  if (known.status !== 'held' && known.status !== 'releasing') return { ok: false, reason: takenText(id, known) };
+  const held = claimFiles(files, id);
+  if (held === 'busy') return { ok: false, reason: takenText(id, await q.store.getItem(id)) };
+  if (typeof held === 'string') return { ok: false, reason: `${id}: ${held}` };
+  let claim: ItemClaim | undefined;
+  try {
+    claim = await q.store.claimItem(id, actor, action, held ? 0 : CLAIM_STALE_MS);
+  } catch (err) {
+    held?.restore();
+    throw err;
+  }
   if (!claim) {
     const now = await q.store.getItem(id);
+    // Done with already (its files came back after a crash between the record and the removal): they go.
+    if (held && now && now.status !== 'held' && now.status !== 'releasing') held.remove();
+    else held?.restore();
     if (!now) return { ok: false, reason: `no quarantined message ${id}`, notFound: true };
-    if (now.status === 'releasing') return { ok: false, reason: `${id} is already taken: someone else is acting on it right now${now.statusBy ? ` (${now.statusBy})` : ''}` };
-    const by = now.statusBy ? ` by ${now.statusBy}${now.statusAt ? ` at ${now.statusAt}` : ''}` : '';
-    return { ok: false, reason: `no quarantined message ${id}: it was already taken (${now.status}${by})` };
+    return { ok: false, reason: takenText(id, now) };
   }
-  return withClaim(q, files, claim, actor, final, step, needBytes);
-}
-
-async function withClaim(q: Quarantine, files: QuarantineStore, claim: ItemClaim, actor: Actor, final: 'released' | 'deleted' | 'expired', step: Step, needBytes: boolean): Promise<ActionResult> {
-  const { item } = claim;
-  let claimed: ClaimedItem | undefined;
-  try {
-    claimed = files.claim(item.id);
-  } catch (err) {
-    const gone = err instanceof QuarantineError && err.notFound;
-    const here = item.host === thisHost(q.settings);
-    if (!gone || needBytes || !here) {
+  if (!held) {
+    const here = claim.item.host === thisHost(q.settings);
+    if (needBytes || !here) {
       await claim.abandon();
-      const why = gone ? (here ? `its message is not in ${files.dir}` : `its message is held on ${item.host}: act on it there`) : describeError(err);
-      return { ok: false, reason: `${item.id}: ${why}` };
+      return { ok: false, reason: `${id}: ${here ? `its message is not in ${files.dir}` : `its message is held on ${claim.item.host}: act on it there`}` };
     }
     // Deleting or expiring an item whose bytes are gone already: only the index is left to update.
   }
+  return withClaim(claim, held, actor, final, step);
+}
+
+async function withClaim(claim: ItemClaim, claimed: ClaimedItem | undefined, actor: Actor, final: 'released' | 'deleted' | 'expired', step: Step): Promise<ActionResult> {
+  const { item } = claim;
   let done;
   try {
     done = await step(claimed, item);
@@ -138,8 +162,8 @@ async function withClaim(q: Quarantine, files: QuarantineStore, claim: ItemClaim
     done = { ok: false as const, reason: describeError(err) };
   }
   if (!done.ok) {
-    claimed?.restore();
     await claim.abandon();
+    claimed?.restore();
     return { ok: false, reason: done.reason };
   }
   try {

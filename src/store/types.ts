@@ -153,7 +153,8 @@ export interface Store {
   setPreferences(owner: string, prefs: Partial<Preferences>): Promise<void>;
 
   /**
-   * Owners with held items quarantined after their last digest, with their cadence and last digest.
+   * Owners with held items quarantined after their last digest, with their cadence (whatever it is,
+   * `never` included: the caller decides), their last digest and the date of the oldest new item; by owner.
    * `cadenceChosen`: the owner's preferences were saved (the cadence with them); false when `cadence`
    * is only the store's default, and the digest uses the site's ([digest] cadence) instead.
    */
@@ -165,6 +166,7 @@ export interface Store {
   useToken(token: string, expires: string): Promise<boolean>;
 
   audit(entry: AuditEntry): Promise<void>;
+  /** Newest first (`limit`: the newest N). */
   auditLog(query?: AuditQuery): Promise<readonly AuditEntry[]>;
 
   close(): Promise<void>;

@@ -24,6 +24,8 @@ const COMMANDS: { name: string; args: string[]; usage: RegExp }[] = [
   { name: 'quarantine show', args: ['quarantine', 'show', '0123456789abcdef0123'], usage: /^usage: nqqueue quarantine / },
   { name: 'quarantine release', args: ['quarantine', 'release', '0123456789abcdef0123'], usage: /^usage: nqqueue quarantine / },
   { name: 'quarantine delete', args: ['quarantine', 'delete', '0123456789abcdef0123'], usage: /^usage: nqqueue quarantine / },
+  { name: 'quarantine expire', args: ['quarantine', 'expire'], usage: /^usage: nqqueue quarantine / },
+  { name: 'quarantine audit', args: ['quarantine', 'audit'], usage: /^usage: nqqueue quarantine / },
   { name: 'flush', args: ['flush'], usage: /^usage: nqqueue flush/ },
   { name: 'digest', args: ['digest'], usage: /^usage: nqqueue digest/ },
   { name: 'demo', args: ['demo'], usage: /^usage: nqqueue demo/ },
@@ -93,7 +95,7 @@ test('serve --help does not start a daemon: it exits at once and makes no socket
 
 test('quarantine: operands are counted, and a missing or unknown subcommand is a usage error', () => {
   const s = make();
-  for (const args of [['quarantine'], ['quarantine', 'show'], ['quarantine', 'list', 'x'], ['quarantine', 'frob'], ['quarantine', 'delete', 'a', 'b']]) {
+  for (const args of [['quarantine'], ['quarantine', 'show'], ['quarantine', 'list', 'x'], ['quarantine', 'frob'], ['quarantine', 'delete', 'a', 'b'], ['quarantine', 'expire', 'x'], ['quarantine', 'audit', '--limit', 'lots']]) {
     const r = s.command(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, /\nusage: nqqueue quarantine /, args.join(' '));

@@ -180,6 +180,15 @@ test('a root-owned spool/ inside the home (what a root cron flush used to leave)
   assert.deepEqual(r.problems, [`${join(i.s.home, 'spool')} belongs to root (uid 0), not to nobody (uid 65534); fix: chown -R nobody:nogroup ${i.s.home}`]);
 });
 
+test('a root-owned store file inside the home (the quarantine could not index a copy)', { skip }, (t) => {
+  const i = installation(t);
+  if (!i) return;
+  writeFileSync(join(i.s.home, 'store.sqlite'), '', { mode: 0o600 });
+  const r = i.probe();
+  assert.equal(r.code, 1);
+  assert.deepEqual(r.problems, [`${join(i.s.home, 'store.sqlite')} belongs to root (uid 0), not to nobody (uid 65534); fix: chown -R nobody:nogroup ${i.s.home}`]);
+});
+
 test('the home has mode 0755', { skip }, (t) => {
   const i = installation(t);
   if (!i) return;

@@ -132,6 +132,13 @@ test('a store that cannot be used defers the message (71): nothing delivered, no
     assert.match(log, /result=defer .* code=NQQ_ERR_KEEP reason="quarantine: the store cannot index the copy for <rcpt@example\.com>: /, what);
     assert.ok(log.includes(path), `${what}: the log names the store file: ${log}`);
     assert.match(log, what === 'a directory' ? /is a directory, not a store file/ : /is not a usable SQLite database/);
+    // The commands say the same, without a stack trace.
+    for (const args of [['list'], ['audit'], ['expire']]) {
+      const c = s.command(['quarantine', ...args]);
+      assert.equal(c.code, 1, `${what}: ${args}`);
+      assert.match(c.stderr, /^nqqueue quarantine: the store \S+store\.sqlite (is a directory|is not a usable SQLite database)/, c.stderr);
+      assert.doesNotMatch(c.stderr, /\n\s+at /);
+    }
   }
   rmSync(path, { recursive: true, force: true });
   const ok = await s.run({ message: message('held'), to: ['rcpt@example.com', 'plain@example.com'] });
@@ -140,6 +147,26 @@ test('a store that cannot be used defers the message (71): nothing delivered, no
   const ids = listed(s);
   assert.equal(ids.length, 1);
   assert.equal((await stored(s, ids[0]!))?.status, 'held');
+});
+
+test('a copy taken back (its message deferred after all) is forgotten by the store too; the retry is indexed once', LIMIT, async () => {
+  const s = make({ standIn: { failOn: [{ call: 1, code: 71 }] } });
+  install(s);
+  const to = ['rcpt@example.com', 'plain@example.com'];
+  const r = await s.run({ message: message('held'), to, extraEnv: { NQQUEUE_REJECT: 'plain' } });
+  assert.equal(r.code, 71, r.stderr);
+  assert.deepEqual(itemDirs(s), []);
+  const store = await openStore(s.home, defaultSettings());
+  try {
+    assert.deepEqual([...(await store.itemIds())], [], 'indexed at the commit point, forgotten when taken back');
+  } finally {
+    await store.close();
+  }
+  const again = await s.run({ message: message('held'), to });
+  assert.equal(again.code, 0, again.stderr);
+  const ids = listed(s, ['--status', 'all']);
+  assert.equal(ids.length, 1);
+  assert.deepEqual(itemDirs(s), ids);
 });
 
 test('a plain message does not load the store (nor node:sqlite); a quarantined one does', { ...LIMIT, skip: DAEMON_MODE && 'the module list of one queue-mode process: standalone only' }, async () => {
@@ -165,7 +192,7 @@ test('a plain message does not load the store (nor node:sqlite); a quarantined o
   };
   const plain = await run('plain@example.com', join(s.dir, 'plain.txt'));
   assert.ok(plain.some((m) => m.endsWith('/dist/plugins/quarantine.js')), 'the quarantine plugin ran (the hook sees modules)');
-  const storeModules = (mods: string[]) => mods.filter((m) => /\/dist\/(store\/|quarantine\/actions\.js)|builtin: .*sqlite/.test(m));
+  const storeModules = (mods: string[]) => mods.filter((m) => /\/dist\/(store\/|quarantine\/(actions|index-entry|subject)\.js)|builtin: .*sqlite/.test(m));
   assert.deepEqual(storeModules(plain), [], 'nothing of the store for a plain message');
   assert.equal(existsSync(join(s.home, 'store.sqlite')), false, 'no store I/O either');
   const held = await run('rcpt@example.com', join(s.dir, 'held.txt'));
@@ -257,6 +284,61 @@ test('two nqqueue quarantine release ID at once: exactly one delivery, one audit
   const again = s.command(['quarantine', 'release', id!]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /no quarantined message .*already taken \(released by root at /);
+});
+
+test('a release killed while qmail-queue runs loses nothing: the item is held again for the next command, and released once', LIMIT, async () => {
+  const s = make({ standIn: { hangOn: [1] } });
+  install(s);
+  const r = await s.run({ message: message('wanted'), to: ['rcpt@example.com'] });
+  assert.equal(r.code, 0, r.stderr);
+  const [id] = listed(s);
+  const child = spawn(NQQUEUE_BIN, ['quarantine', 'release', id!], { env: s.env, cwd: s.dir, stdio: 'ignore' });
+  const closed = new Promise((res) => child.once('close', res));
+  let hung;
+  for (let i = 0; i < 600 && !(hung = s.standIn.calls().find((c) => c.outcome === 'hung')); i++) await delay(20);
+  assert.ok(hung, 'qmail-queue was started');
+  assert.equal((await stored(s, id!))!.status, 'releasing');
+  process.kill(child.pid!, 'SIGKILL');
+  await closed;
+  process.kill(hung.pid, 'SIGKILL');
+  assert.deepEqual(itemDirs(s), [], 'the files were claimed (under quarantine/tmp/)');
+  assert.deepEqual(listed(s), [id], 'held again, at once');
+  assert.deepEqual(itemDirs(s), [id], 'its files back in place');
+  assert.equal((await stored(s, id!))!.status, 'held');
+  const rel = s.command(['quarantine', 'release', id!]);
+  assert.equal(rel.code, 0, rel.stderr);
+  assert.deepEqual(s.standIn.deliveries().map(rcptsOf), [['rcpt@example.com']]);
+  assert.deepEqual(
+    s.command(['quarantine', 'audit']).stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[3]),
+    ['release'],
+    'one release in the audit log',
+  );
+});
+
+test('files of an item the store says is done with (a crash between the record and the removal) are removed, never acted on again', LIMIT, async () => {
+  const s = make();
+  install(s);
+  for (let i = 0; i < 2; i++) {
+    const r = await s.run({ message: message(`m${i}`), to: ['rcpt@example.com'] });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const [a, b] = listed(s);
+  const saved = (id: string) => ({ id, files: ['message', 'meta.json'].map((n) => [n, readFileSync(join(s.home, 'quarantine', id, n))] as const) });
+  const keep = [saved(a!), saved(b!)];
+  assert.equal(s.command(['quarantine', 'release', a!]).code, 0);
+  assert.equal(s.command(['quarantine', 'delete', b!]).code, 0);
+  // As the next run's recovery puts back the files of a process killed after the store recorded it.
+  for (const k of keep) {
+    mkdirSync(join(s.home, 'quarantine', k.id), { mode: 0o700 });
+    for (const [n, data] of k.files) writeFileSync(join(s.home, 'quarantine', k.id, n), data, { mode: 0o600 });
+  }
+  assert.deepEqual(listed(s), [], 'not held again');
+  const again = s.command(['quarantine', 'release', a!]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /already taken \(released by root/);
+  assert.equal(s.standIn.deliveries().length, 1, 'released once');
+  assert.equal(s.command(['quarantine', 'expire']).code, 0);
+  assert.deepEqual(itemDirs(s), [], 'the leftover files are gone');
 });
 
 test('delete and expire go through the store and the audit log; expire takes held items older than quarantine_expire only', LIMIT, async () => {
