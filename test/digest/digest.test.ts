@@ -179,6 +179,11 @@ describe('nqqueue digest', LIMIT, () => {
       assert.equal(seen.size, 6, 'each item has its own link per action');
     }
 
+    // In the audit log: who it went to, how many.
+    const audit = s.command(['quarantine', 'audit']);
+    assert.equal(audit.code, 0, audit.stderr);
+    assert.match(audit.stdout, /\tnqqueue digest\tcommand line\tdigest\t[^\n]*mailed alice@example\.com 2 items up to /);
+
     // At once again: nothing new, nothing sent.
     const again = digest(s);
     assert.equal(again.code, 0, again.stderr);
