@@ -42,8 +42,8 @@ export interface DigestRunOptions {
   readonly only?: string;
   readonly now?: Date;
   readonly log: (line: string) => void;
-  /** Where --dry-run writes the digests. */
-  readonly print?: (text: string) => void;
+  /** Where --dry-run writes the digests (waited for: stdout may be a pipe). */
+  readonly print?: (text: string) => void | Promise<void>;
   /** Carried across runs by a long-lived caller: the missing [web] url is said once. */
   readonly warned?: { url?: boolean };
   /** Who the audit log names. */
@@ -143,7 +143,7 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
       first: c.lastSent === undefined,
     });
     if (o.dryRun) {
-      o.print?.(`# digest for ${who}: ${plural(total, 'item', 'items')}, not sent (--dry-run): qmail-inject -f${from} -a ${c.owner}\n${message.toString('utf8')}\n`);
+      await o.print?.(`# digest for ${who}: ${plural(total, 'item', 'items')}, not sent (--dry-run): qmail-inject -f${from} -a ${c.owner}\n${message.toString('utf8')}\n`);
       return 'printed';
     }
     const r = await inject(program, from, c.owner, message, q.settings.queueTimeoutMs);

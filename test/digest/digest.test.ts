@@ -381,6 +381,16 @@ describe('nqqueue digest', LIMIT, () => {
     assert.equal(inject.calls().length, 0);
     assert.equal(digest(s).code, 0);
     assert.equal(inject.queued().length, 1, 'still due after the dry runs');
+    // Far more than a pipe holds (a 100-item digest is some 180 KB): every byte reaches it.
+    await withStore(s, async (store) => {
+      for (let i = 0; i < 120; i++) await store.addItem(item('many@example.com', { subject: `bulk ${i}` }));
+    });
+    const big = digest(s, ['--dry-run']);
+    assert.equal(big.code, 0, big.stderr);
+    assert.ok(big.stdout.length > 100_000, `${big.stdout.length} bytes`);
+    assert.match(big.stdout, /\n--=_nqqueue_[0-9a-f]{24}--\n\n$/, 'ends with the closing delimiter');
+    assert.match(big.stdout, /^Subject: 120 messages held for you in quarantine$/m);
+    assert.match(big.stdout, /and 20 more messages, not listed here/);
   });
 
   test('without [web] url: no links, the digest says where to go instead, and the command warns once', LIMIT, async () => {

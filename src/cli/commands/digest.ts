@@ -28,6 +28,11 @@ export const USAGE = `usage: nqqueue digest [--dry-run] [--to ADDRESS]
   -h, --help        this text
 `;
 
+/** Written whole before the command exits: a pipe (| less, > file) gets every byte. */
+function writeOut(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
+}
+
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const parsed = parseCommand('digest', USAGE, args, { 'dry-run': { type: 'boolean' }, to: { type: 'string' } });
   if (typeof parsed === 'number') return parsed;
@@ -73,7 +78,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     const { openQuarantine } = await import('../../quarantine/actions.js');
     const { runDigests } = await import('../../digest/run.js');
     q = await openQuarantine(paths, settings);
-    const r = await runDigests(q, { dryRun, ...(only === undefined ? {} : { only }), log: say, print: (t) => process.stdout.write(t) });
+    const r = await runDigests(q, { dryRun, ...(only === undefined ? {} : { only }), log: say, print: writeOut });
     if (r.busy === undefined && r.sent + r.failed + r.printed === 0) {
       say(only === undefined ? 'no digest is due' : `no digest for <${only}>: no held mail new since the last one, or the cadence is never`);
     }
