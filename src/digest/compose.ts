@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 
 import type { QuarantineItem } from '../store/types.js';
-import { whyInWords } from './why.js';
+// The console's words for why an item is held (its list shows the same line): one vocabulary.
+import { whySummary } from '../web/why.js';
 
 export interface DigestLinks {
   readonly release: string;
@@ -140,7 +141,7 @@ function listed(input: DigestInput): Listed[] {
     date: shortDate(e.item.date),
     sender: oneLine(e.item.sender.text) || '(no sender: a bounce)',
     subject: oneLine(e.item.subject) || '(no subject)',
-    why: oneLine(whyInWords(e.item), 400),
+    why: oneLine(whySummary(e.item.results, e.item.caughtBy), 400),
     ...(e.links ? { links: e.links } : {}),
   }));
 }

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 
 import { composeDigest, escapeHtml, MAX_LISTED, oneLine, quotedPrintable, type DigestEntry } from '../../src/digest/compose.js';
-import { whyInWords } from '../../src/digest/why.js';
+import { whySummary } from '../../src/web/why.js';
 import type { QuarantineItem } from '../../src/store/types.js';
 import { decodeQuotedPrintable, readMail } from '../helpers/mail.js';
 
@@ -77,11 +77,18 @@ test('the boundary never appears inside a part, and each part is declared UTF-8 
   assert.equal(bytes.toString('latin1').split(`--${boundary}`).length, 4, 'two parts: three delimiters');
 });
 
-test('why in words: a virus, a spam score, a list, and a plugin of its own', () => {
-  assert.equal(whyInWords(item(1)), 'a virus was found in it (Eicar-Test-Signature)');
-  const spam = item(2, { caughtBy: ['spamassassin'], results: [{ plugin: 'spamassassin', params: '', stage: 'per-user', verdict: 'accept', flagged: true, score: 12.34, details: {} }] });
-  assert.equal(whyInWords(spam), 'it looks like spam (score 12.3)');
-  const mine = item(3, { caughtBy: ['mine'], results: [{ plugin: 'mine', params: '', stage: 'per-user', verdict: 'accept', flagged: true, text: 'too shouty', details: {} }] });
-  assert.equal(whyInWords(mine), 'mine: too shouty');
-  assert.equal(whyInWords(item(4, { caughtBy: [], results: [] })), 'a check held it');
+test("why: the console's words, one line, escaped in HTML", () => {
+  const spam = item(2, { caughtBy: ['spamassassin'], results: [{ plugin: 'spamassassin', params: '', stage: 'per-user', verdict: 'accept', flagged: true, score: 12.34, details: { threshold: 5 } }] });
+  const virus = item(1);
+  const hostile = item(3, { caughtBy: ['mine'], results: [{ plugin: 'mine', params: '', stage: 'per-user', verdict: 'accept', flagged: true, text: 'too <b>shouty</b>\r\nX-Evil: 1', details: {} }] });
+  const m = readMail(composeDigest({ ...base, entries: [spam, virus, hostile].map((i) => ({ item: i })), more: 0 }));
+  const [text, html] = [m.parts[0]!.text, m.parts[1]!.text];
+  for (const i of [spam, virus]) {
+    const words = whySummary(i.results, i.caughtBy);
+    assert.ok(words.length > 10);
+    assert.ok(text.includes(`   Why:     ${words}\n`), words);
+    assert.ok(html.includes(escapeHtml(words)), words);
+  }
+  assert.match(text, /^ {3}Why: .*too <b>shouty<\/b> X-Evil: 1$/m);
+  assert.match(html, /too &lt;b&gt;shouty&lt;\/b&gt; X-Evil: 1/);
 });
