@@ -1,6 +1,6 @@
-// The digest schedule of `nqqueue serve`: a digest run (src/digest/run.ts) once the daemon is up, then
-// every CHECK_MS. Runs never overlap; stop() waits for the one going on, so a digest is never cut off
-// between qmail-inject taking it and its bookkeeping. Nothing is loaded or opened while the home has
+// The digest schedule of `nqqueue serve`: a digest run (src/digest/run.ts) a moment after the daemon
+// starts, then every CHECK_MS. Runs never overlap; stop() waits for the one going on, so a digest is
+// never cut off between qmail-inject taking it and its bookkeeping. Nothing is loaded or opened while the home has
 // neither a store nor a quarantine (a site that never held a message pays nothing for this).
 
 import { existsSync } from 'node:fs';
@@ -14,6 +14,8 @@ const STORE_FILE = 'store.sqlite';
 
 /** How often the daemon looks for digests that are due. The cadences are hourly at the shortest. */
 export const CHECK_MS = 5 * 60_000;
+/** The first look, a moment after start: not competing with the daemon's own start for the CPU. */
+export const FIRST_MS = 5_000;
 
 export class DigestScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -52,23 +54,16 @@ export class DigestScheduler {
     }
   }
 
-  /** The first run at once, then one every CHECK_MS after the last ended. */
+  /** The first run FIRST_MS after start, then one every CHECK_MS after the last ended. */
   start(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.once().then(() => {
-        if (!this.stopped) this.next();
-      });
-    }, 0);
-    this.timer.unref();
+    this.next(FIRST_MS);
   }
 
-  private next(): void {
+  private next(ms = this.everyMs): void {
+    if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.once().then(() => {
-        if (!this.stopped) this.next();
-      });
-    }, this.everyMs);
+      void this.once().then(() => this.next());
+    }, ms);
     this.timer.unref();
   }
 

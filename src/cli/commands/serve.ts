@@ -19,7 +19,7 @@ export const USAGE = `usage: nqqueue serve
   $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in the control directory changes and
   on SIGHUP; delivers the retry spool at start and every flush_interval; expires quarantined items older
   than quarantine_expire at start and hourly; mails the digests that are due (as \`nqqueue digest\`
-  does) at start and every 5 minutes; SIGTERM stops it gracefully.
+  does) 5 seconds after start and every 5 minutes; SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 
