@@ -13,8 +13,10 @@ const USAGE = `usage:
   nqqueue check-config [--probe] [--user NAME] [--env NAME=VALUE ...]
   nqqueue quarantine list | show [--raw] ID | release ID | delete ID
   nqqueue flush
+  nqqueue digest [--dry-run] [--to ADDRESS]
   nqqueue demo [--keep]
   nqqueue serve                             daemon mode (clients: bin/nqqueue-qq)
+  nqqueue web                               the quarantine console (a web server behind a TLS proxy)
   nqqueue COMMAND --help                    what one command does and takes
 `;
 
@@ -25,9 +27,11 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; USAGE: string }>> =
   test: () => import('./commands/test.js'),
   'check-config': () => import('./commands/check-config.js'),
   flush: () => import('./commands/flush.js'),
+  digest: () => import('./commands/digest.js'),
   quarantine: () => import('./commands/quarantine.js'),
   demo: () => import('./commands/demo.js'),
   serve: () => import('./commands/serve.js'),
+  web: () => import('./commands/web.js'),
 };
 
 /** Last resort in queue mode: a bug is exit 81 with one log line, never a stack trace and exit 1. */

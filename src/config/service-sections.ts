@@ -82,6 +82,7 @@ export const SERVICE_SECTIONS = {
     url: { doc: 'the address users reach the console at (https://quarantine.example.com/): links in digests; https means Secure cookies', default: '', parse: parseUrl },
     trust_proxy: { doc: 'yes: the client address and scheme come from X-Forwarded-For / X-Forwarded-Proto of a reverse proxy on loopback', default: 'no', parse: parseYesNo },
     session: { doc: 'how long a login lasts without use', default: '8h', parse: parseAge },
+    checkpassword_timeout: { doc: 'how long the checkpassword program may take to answer; past it the login is refused', default: '10s', parse: parseAge },
   },
   digest: {
     qmail_inject: { doc: 'the program digests are mailed through', default: '/var/qmail/bin/qmail-inject', parse: parseAbsolute },

@@ -113,6 +113,19 @@ test('a quarantined copy is indexed in the store: every result of its chains, wh
   assert.match(show.stdout, /^subject: Grüße \u{1F600} it's "100%"$/mu);
 });
 
+test('many messages quarantined at the same moment are all indexed (writers wait their turn, none is deferred)', LIMIT, async () => {
+  const s = make();
+  install(s);
+  const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => s.run({ message: message(`burst ${i}`), to: ['rcpt@example.com', 'other@example.com'] })));
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  const ids = listed(s);
+  assert.equal(ids.length, 16);
+  assert.deepEqual(itemDirs(s), [...ids].sort());
+  const subjects = new Set<string>();
+  for (const id of ids) subjects.add((await stored(s, id))!.subject);
+  assert.equal(subjects.size, 8);
+});
+
 test('a store that cannot be used defers the message (71): nothing delivered, nothing kept, the log says why; once repaired it is used again', LIMIT, async () => {
   const s = make();
   install(s);
