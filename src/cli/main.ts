@@ -13,6 +13,7 @@ const USAGE = `usage:
   nqqueue check-config [--probe] [--user NAME] [--env NAME=VALUE ...]
   nqqueue quarantine list | show [--raw] ID | release ID | delete ID
   nqqueue flush
+  nqqueue digest [--dry-run] [--to ADDRESS]
   nqqueue demo [--keep]
   nqqueue serve                             daemon mode (clients: bin/nqqueue-qq)
   nqqueue web                               the quarantine console (a web server behind a TLS proxy)
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; USAGE: string }>> =
   test: () => import('./commands/test.js'),
   'check-config': () => import('./commands/check-config.js'),
   flush: () => import('./commands/flush.js'),
+  digest: () => import('./commands/digest.js'),
   quarantine: () => import('./commands/quarantine.js'),
   demo: () => import('./commands/demo.js'),
   serve: () => import('./commands/serve.js'),

@@ -477,7 +477,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly lastSent?: string; readonly newSince?: string }[]> {
+  async digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly cadenceChosen?: boolean; readonly lastSent?: string; readonly newSince?: string }[]> {
     return this.read('looking for digest candidates', () =>
       this.stmt(
         `SELECT i.owner AS owner, p.digest AS digest, d.last_sent AS last_sent, MIN(i.date) AS new_since
@@ -489,6 +489,7 @@ export class SqliteStore implements Store {
         .map((r) => ({
           owner: String(r.owner),
           cadence: (r.digest === null ? DEFAULT_PREFERENCES.digest : String(r.digest)) as DigestCadence,
+          cadenceChosen: r.digest !== null,
           ...(r.last_sent === null ? {} : { lastSent: String(r.last_sent) }),
           ...(r.new_since === null ? {} : { newSince: String(r.new_since) }),
         })),

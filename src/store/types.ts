@@ -155,8 +155,10 @@ export interface Store {
   /**
    * Owners with held items quarantined after their last digest, with their cadence (whatever it is,
    * `never` included: the caller decides), their last digest and the date of the oldest new item; by owner.
+   * `cadenceChosen`: the owner's preferences were saved (the cadence with them); false when `cadence`
+   * is only the store's default, and the digest uses the site's ([digest] cadence) instead.
    */
-  digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly lastSent?: string; readonly newSince?: string }[]>;
+  digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly cadenceChosen?: boolean; readonly lastSent?: string; readonly newSince?: string }[]>;
   /** Record that `owner` was sent a digest at `at` covering items quarantined up to `upTo`. */
   markDigestSent(owner: string, at: string, upTo: string): Promise<void>;
 

@@ -27,6 +27,7 @@ const COMMANDS: { name: string; args: string[]; usage: RegExp }[] = [
   { name: 'quarantine expire', args: ['quarantine', 'expire'], usage: /^usage: nqqueue quarantine / },
   { name: 'quarantine audit', args: ['quarantine', 'audit'], usage: /^usage: nqqueue quarantine / },
   { name: 'flush', args: ['flush'], usage: /^usage: nqqueue flush/ },
+  { name: 'digest', args: ['digest'], usage: /^usage: nqqueue digest/ },
   { name: 'demo', args: ['demo'], usage: /^usage: nqqueue demo/ },
   { name: 'serve', args: ['serve'], usage: /^usage: nqqueue serve/ },
 ];

@@ -354,8 +354,8 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         await (await store.claimItem(c1.id, CLI, 'release'))!.finish('released');
         await store.setPreferences('alice@example.com', { digest: 'hourly' });
         assert.deepEqual(await store.digestCandidates(), [
-          { owner: 'alice@example.com', cadence: 'hourly', newSince: a1.date },
-          { owner: 'bob@example.com', cadence: 'daily', newSince: b1.date },
+          { owner: 'alice@example.com', cadence: 'hourly', cadenceChosen: true, newSince: a1.date },
+          { owner: 'bob@example.com', cadence: 'daily', cadenceChosen: false, newSince: b1.date },
         ]);
         await store.markDigestSent('bob@example.com', '2026-11-01T13:00:00.000Z', b2.date);
         assert.deepEqual(
@@ -366,9 +366,15 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         const b3 = item({ owner: 'bob@example.com', date: '2026-11-01T14:00:00.000Z' });
         await store.addItem(b3);
         const bob = (await store.digestCandidates()).find((c) => c.owner === 'bob@example.com');
-        assert.deepEqual(bob, { owner: 'bob@example.com', cadence: 'daily', lastSent: '2026-11-01T13:00:00.000Z', newSince: b3.date });
+        assert.deepEqual(bob, { owner: 'bob@example.com', cadence: 'daily', cadenceChosen: false, lastSent: '2026-11-01T13:00:00.000Z', newSince: b3.date });
         await store.setPreferences('bob@example.com', { digest: 'never' });
-        assert.equal((await store.digestCandidates()).find((c) => c.owner === 'bob@example.com')?.cadence, 'never', 'the cadence is the caller’s to act on');
+        const never = (await store.digestCandidates()).find((c) => c.owner === 'bob@example.com');
+        assert.equal(never?.cadence, 'never', 'the cadence is the caller’s to act on');
+        assert.equal(never?.cadenceChosen, true);
+        // Choosing the default is a choice: the site's default cadence no longer applies to bob.
+        await store.setPreferences('bob@example.com', { digest: 'daily' });
+        assert.equal((await store.digestCandidates()).find((c) => c.owner === 'bob@example.com')?.cadenceChosen, true);
+
       }));
 
     test('a token is used once: true the first time, false ever after, from any connection, even at once', () =>

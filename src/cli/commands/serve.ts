@@ -4,6 +4,7 @@
 // daemon mode needs no cron entry for `nqqueue flush`. It expires quarantined items too (older than
 // quarantine_expire), once at start and then hourly: no cron entry for `nqqueue quarantine expire`.
 
+import { DigestScheduler } from '../../digest/schedule.js';
 import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
 import { SpoolFlusher } from '../../ops/flusher.js';
@@ -17,7 +18,8 @@ export const USAGE = `usage: nqqueue serve
   it switches to the owner of $NQQUEUE_HOME) and takes messages from bin/nqqueue-qq on
   $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in the control directory changes and
   on SIGHUP; delivers the retry spool at start and every flush_interval; expires quarantined items older
-  than quarantine_expire at start and hourly; SIGTERM stops it gracefully.
+  than quarantine_expire at start and hourly; mails the digests that are due (as \`nqqueue digest\`
+  does) 5 seconds after start and every 5 minutes; SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 
@@ -63,11 +65,13 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   flusher.schedule();
   // Not waited for, and only once the daemon is taking mail: expiring old items must not hold it up.
   expiry.schedule(FIRST_PASS_DELAY_MS);
+  const digests = new DigestScheduler(pathsFrom(env), (l) => log(`nqqueue serve: digest: ${l}`));
+  digests.start();
   try {
     // Loaded only now: asking for the usage does not load the daemon.
     const { serve } = await import('../../daemon/server.js');
     return await serve(env);
   } finally {
-    await Promise.all([flusher.stop(), expiry.stop()]);
+    await Promise.all([flusher.stop(), expiry.stop(), digests.stop()]);
   }
 }

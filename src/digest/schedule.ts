@@ -1,0 +1,75 @@
+// The digest schedule of `nqqueue serve`: a digest run (src/digest/run.ts) a moment after the daemon
+// starts, then every CHECK_MS. Runs never overlap; stop() waits for the one going on, so a digest is
+// never cut off between qmail-inject taking it and its bookkeeping. Nothing is loaded or opened while the home has
+// neither a store nor a quarantine (a site that never held a message pays nothing for this).
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describeError } from '../errors.js';
+import { readSettings, type Paths } from '../queue/services.js';
+
+/** The store's file under the home (src/store/open.ts; not imported: that would load the store). */
+const STORE_FILE = 'store.sqlite';
+
+/** How often the daemon looks for digests that are due. The cadences are hourly at the shortest. */
+export const CHECK_MS = 5 * 60_000;
+/** The first look, a moment after start: not competing with the daemon's own start for the CPU. */
+export const FIRST_MS = 5_000;
+
+export class DigestScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly warned: { url?: boolean } = {};
+
+  constructor(
+    private readonly paths: Paths,
+    private readonly log: (line: string) => void,
+    private readonly everyMs = CHECK_MS,
+  ) {}
+
+  /** One run, unless one is going on (then that one). */
+  once(): Promise<void> {
+    if (this.running) return this.running;
+    this.running = this.pass()
+      .catch((err: unknown) => this.log(`failed: ${describeError(err)}`))
+      .finally(() => {
+        this.running = undefined;
+      });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const home = this.paths.home;
+    if (!existsSync(join(home, STORE_FILE)) && !existsSync(join(home, 'quarantine'))) return;
+    const settings = readSettings(this.paths);
+    const { openQuarantine } = await import('../quarantine/actions.js');
+    const { runDigests } = await import('./run.js');
+    const q = await openQuarantine(this.paths, settings);
+    try {
+      await runDigests(q, { log: this.log, warned: this.warned, from: 'nqqueue serve' });
+    } finally {
+      await q.store.close().catch(() => undefined);
+    }
+  }
+
+  /** The first run FIRST_MS after start, then one every CHECK_MS after the last ended. */
+  start(): void {
+    this.next(FIRST_MS);
+  }
+
+  private next(ms = this.everyMs): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.once().then(() => this.next());
+    }, ms);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}
