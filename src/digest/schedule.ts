@@ -3,14 +3,9 @@
 // never cut off between qmail-inject taking it and its bookkeeping. Nothing is loaded or opened while the home has
 // neither a store nor a quarantine (a site that never held a message pays nothing for this).
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-
 import { describeError } from '../errors.js';
 import { readSettings, type Paths } from '../queue/services.js';
-
-/** The store's file under the home (src/store/open.ts; not imported: that would load the store). */
-const STORE_FILE = 'store.sqlite';
+import { hasQuarantine } from '../store/file.js';
 
 /** How often the daemon looks for digests that are due. The cadences are hourly at the shortest. */
 export const CHECK_MS = 5 * 60_000;
@@ -42,16 +37,12 @@ export class DigestScheduler {
 
   private async pass(): Promise<void> {
     const home = this.paths.home;
-    if (!existsSync(join(home, STORE_FILE)) && !existsSync(join(home, 'quarantine'))) return;
+    if (!hasQuarantine(home)) return;
     const settings = readSettings(this.paths);
-    const { openQuarantine } = await import('../quarantine/actions.js');
+    const { sharedQuarantine } = await import('../quarantine/actions.js');
     const { runDigests } = await import('./run.js');
-    const q = await openQuarantine(this.paths, settings);
-    try {
-      await runDigests(q, { log: this.log, warned: this.warned, from: 'nqqueue serve' });
-    } finally {
-      await q.store.close().catch(() => undefined);
-    }
+    // The daemon's one open store, shared with the quarantine and the expiry passes.
+    await sharedQuarantine(this.paths, settings, (q) => runDigests(q, { log: this.log, warned: this.warned, from: 'nqqueue serve' }).then(() => undefined));
   }
 
   /** The first run FIRST_MS after start, then one every CHECK_MS after the last ended. */

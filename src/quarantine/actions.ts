@@ -11,7 +11,7 @@ import { describeError } from '../errors.js';
 import type { MessageView } from '../pipeline/types.js';
 import { encodeEnvelope } from '../qmail/envelope.js';
 import type { Paths } from '../queue/services.js';
-import { openStore } from '../store/open.js';
+import { dropSharedStore, openStore, sharedStore } from '../store/open.js';
 import type { Actor, ItemClaim, QuarantineItem, Store } from '../store/types.js';
 import { entryFromMeta, thisHost } from './index-entry.js';
 import { checkId, ID_PATTERN, QuarantineError, QuarantineStore, type ClaimedItem } from './store.js';
@@ -48,6 +48,24 @@ export async function openQuarantine(paths: Paths, settings: Settings, options: 
     throw err;
   }
   return q;
+}
+
+/**
+ * The same for a long-lived process (the daemon's expiry and digest passes): the process's one open
+ * store (store/open.ts sharedStore), which the caller does not close. A pass that fails gives it up, so
+ * the next one opens it again.
+ */
+export async function sharedQuarantine(paths: Paths, settings: Settings, work: (q: Quarantine) => Promise<void>): Promise<void> {
+  const store = await sharedStore(paths.home, settings);
+  const q: Quarantine = { store, paths, settings };
+  try {
+    await indexUnknown(q);
+    await recoverClaims(q);
+    await work(q);
+  } catch (err) {
+    dropSharedStore(paths.home, store);
+    throw err;
+  }
 }
 
 async function indexUnknown(q: Quarantine, problem?: (id: string, why: string) => void): Promise<number> {

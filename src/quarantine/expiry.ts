@@ -1,12 +1,10 @@
 // The daemon's own `nqqueue quarantine expire`: once at start, then hourly. Passes never overlap;
 // stop() waits for the one running. A pass that fails (the store unreachable) is logged and the next
-// one tries again. The store is opened for each pass only: between passes the daemon holds nothing.
-
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+// one tries again. Passes use the daemon's one open store (the quarantine's), not one of their own.
 
 import { describeError } from '../errors.js';
 import { readSettings, type Paths } from '../queue/services.js';
+import { hasQuarantine } from '../store/file.js';
 
 export const EXPIRY_INTERVAL_MS = 3600_000;
 /** The first pass waits this long: a daemon starting takes its first messages before anything else. */
@@ -28,15 +26,12 @@ export class QuarantineExpiry {
     if (this.running) return this.running;
     this.running = (async () => {
       // A site that never quarantined anything has nothing to expire: no store is made for it.
-      if (!existsSync(join(this.paths.home, 'quarantine')) && !existsSync(join(this.paths.home, 'store.sqlite'))) return;
-      const { ageText, openQuarantine, expireItems } = await import('./actions.js');
-      const q = await openQuarantine(this.paths, readSettings(this.paths));
-      try {
+      if (!hasQuarantine(this.paths.home)) return;
+      const { ageText, sharedQuarantine, expireItems } = await import('./actions.js');
+      await sharedQuarantine(this.paths, readSettings(this.paths), async (q) => {
         const n = await expireItems(q, { who: 'nqqueue serve', from: 'expiry' });
         if (n > 0) this.log(`expired ${n} item${n === 1 ? '' : 's'} older than ${ageText(q.settings.quarantineExpireMs)} (quarantine_expire)`);
-      } finally {
-        await q.store.close().catch(() => undefined);
-      }
+      });
     })()
       .catch((err: unknown) => this.log(`failed: ${describeError(err)}`))
       .finally(() => {

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 
 import type { Settings } from '../config/settings.js';
 import { ensurePrivateDir } from '../intake/workdir.js';
+import { STORE_FILE } from './file.js';
 import { SqliteStore } from './sqlite.js';
 import { StoreError, type Store } from './types.js';
 
-/** The store's file under the home. */
-export const STORE_FILE = 'store.sqlite';
+export { STORE_FILE } from './file.js';
 
 /** Open the store of `home` (created and migrated on first use). Rejects with a StoreError when it cannot. */
 export async function openStore(home: string, _settings: Settings): Promise<Store> {
