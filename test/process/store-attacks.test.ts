@@ -133,3 +133,53 @@ test('daemon mode: a store file deleted, or replaced, under the running daemon i
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(s.daemonPid(), pid, 'the same daemon');
 });
+
+// What a terminal acts on: C0, DEL, C1 (CSI), the line separators and bidi overrides.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+test('hostile bytes from the internet: every copy indexed with the exact envelope; list, show and --json stay terminal-safe; filters match them literally', LIMIT, async () => {
+  const s = make();
+  install(s);
+  // 8-bit junk, a UTF-8 C1 CSI, an RTL override, and 1000 bytes in all (the longest address allowed).
+  const junk = Buffer.concat([Buffer.from([0xff, 0xfe, 0xc2, 0x9b]), Buffer.from('31m\u202e%_'), Buffer.from([0xe2, 0x80, 0xa8])]);
+  const sender = Buffer.concat([junk, Buffer.from('x'.repeat(1000 - junk.length - '@evil.example'.length)), Buffer.from('@evil.example')]);
+  assert.equal(sender.length, 1000);
+  const rcpt = Buffer.concat([Buffer.from('a'), Buffer.from([0xc2, 0x9b]), Buffer.from('2J\u202eb@example.com')]);
+  // Encoded words hiding CR, LF, NUL, ESC, C1 and a bidi override in the subject.
+  const subject = '=?UTF-8?Q?line1=0D=0ABcc:_x@y=00=1B[2J=C2=9B=E2=80=AEend?= =?ISO-8859-1?B?' + Buffer.from('caf\xe9\x1b]0;title\x07', 'latin1').toString('base64') + '?=';
+  const r = await s.run({ message: message(subject), from: sender, to: [rcpt, 'plain@example.com', 'c@example.com'], extraEnv: { RELAYCLIENT: '' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(itemDirs(s).length, 2, 'the two held copies');
+  const doc = listJson(s);
+  assert.equal(doc.total, 2, 'both indexed');
+  const json = s.command(['quarantine', 'list', '--json']);
+  assert.doesNotMatch(json.stdout.replace(/\n$/, ''), UNSAFE, 'the --json output has no raw control character');
+  const text = s.command(['quarantine', 'list']);
+  assert.equal(text.code, 0, text.stderr);
+  for (const line of text.stdout.split('\n').filter(Boolean)) {
+    assert.doesNotMatch(line, UNSAFE, 'a list line');
+    assert.equal(line.split('\t').length, 5, 'no tab from outside splits a list line');
+  }
+  for (const item of doc.items) {
+    assert.doesNotMatch(item.subject, UNSAFE, 'the stored subject');
+    assert.equal(item.subject, 'line1 Bcc: x@y [2J endcafé ]0;title', 'encoded words decoded (the two joined), what a terminal or a page acts on removed');
+    const show = s.command(['quarantine', 'show', item.id]);
+    assert.equal(show.code, 0, show.stderr);
+    for (const line of show.stdout.split('\n')) assert.doesNotMatch(line, UNSAFE, `a show line: ${JSON.stringify(line)}`);
+  }
+  // Filters are literal: % and _ are characters, not wildcards; a hostile piece finds its item.
+  assert.equal(listJson(s, ['--sender', '%_']).total, 2);
+  assert.equal(listJson(s, ['--sender', 'x%x']).total, 0);
+  assert.equal(listJson(s, ['--recipient', '\u009b2J']).total, 1);
+  assert.equal(listJson(s, ['--text', 'x'.repeat(100_000)]).total, 0, 'a huge search text is just not found');
+  // The release gets the exact bytes of the envelope back, whatever was shown.
+  const id = doc.items.find((i) => i.recipient.text.startsWith('a'))!.id;
+  const rel = s.command(['quarantine', 'release', id]);
+  assert.equal(rel.code, 0, rel.stderr);
+  assert.doesNotMatch(rel.stdout.replace(/\n$/, ''), UNSAFE);
+  const d = s.standIn.deliveries().filter((x) => x.recipients.some((b) => b.equals(rcpt)));
+  assert.equal(d.length, 1);
+  assert.deepEqual(d[0]!.sender, sender, 'the exact sender bytes');
+  assert.deepEqual(d[0]!.recipients, [rcpt], 'that recipient only, its exact bytes');
+});
