@@ -3,7 +3,8 @@
 // file deleted, replaced or broken under a running daemon.
 
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,6 +12,7 @@ import { test } from 'node:test';
 import { defaultSettings } from '../../src/config/settings.js';
 import { openStore } from '../../src/store/open.js';
 import { DAEMON_MODE, pluginDir, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
+import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 
 const make = setupsForThisFile();
 const LIMIT = { timeout: 300_000 };
@@ -153,6 +155,7 @@ test('hostile bytes from the internet: every copy indexed with the exact envelop
   const r = await s.run({ message: message(subject), from: sender, to: [rcpt, 'plain@example.com', 'c@example.com'], extraEnv: { RELAYCLIENT: '' } });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(itemDirs(s).length, 2, 'the two held copies');
+  assert.doesNotMatch(r.stderr, /Warning|experimental/i, 'no warning from node:sqlite in the mail log');
   const doc = listJson(s);
   assert.equal(doc.total, 2, 'both indexed');
   const json = s.command(['quarantine', 'list', '--json']);
@@ -184,4 +187,111 @@ test('hostile bytes from the internet: every copy indexed with the exact envelop
   assert.equal(d.length, 1);
   assert.deepEqual(d[0]!.sender, sender, 'the exact sender bytes');
   assert.deepEqual(d[0]!.recipients, [rcpt], 'that recipient only, its exact bytes');
+});
+
+function tryMount(dir: string, size: string): boolean {
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+test('a full disk at any point: a message being quarantined is accepted only when its copy is kept and indexed, else deferred with nothing delivered', { ...LIMIT, skip: (process.geteuid?.() !== 0 || process.platform !== 'linux') && 'needs root to mount a small tmpfs' }, async (t) => {
+  const s = make();
+  install(s);
+  mkdirSync(s.home, { mode: 0o700 });
+  if (!tryMount(s.home, '2m')) return t.skip('cannot mount a tmpfs here');
+  try {
+    // The store exists, with a few items: the disk fills up later.
+    for (let i = 0; i < 3; i++) assert.equal((await s.run({ message: message(`before ${i}`), to: ['a@example.com'] })).code, 0);
+    const body = 'y'.repeat(3000);
+    for (let free = 0; free <= 96 * 1024; free += 4096) {
+      const filler = join(s.home, 'filler');
+      rmSync(filler, { force: true });
+      // Fill the disk but `free` bytes (tmpfs counts in pages).
+      const chunk = Buffer.alloc(4096, 1);
+      const fd = openSync(filler, 'w');
+      try {
+        for (;;) writeSync(fd, chunk);
+      } catch {
+        // full
+      } finally {
+        closeSync(fd);
+      }
+      if (free > 0) truncateSync(filler, Math.max(0, statSync(filler).size - free));
+      const before = new Set(itemDirs(s));
+      const deliveriesBefore = s.standIn.deliveries().length;
+      const r = await s.run({ message: message(`at ${free}`) + body, to: ['b@example.com', 'plain@example.com'], extraEnv: { NQQUEUE_REJECT: 'plain' } });
+      rmSync(filler, { force: true });
+      const added = itemDirs(s).filter((d) => !before.has(d));
+      assert.ok(r.code === 0 || r.code === 71, `free ${free}: exit ${r.code}: ${r.stderr}`);
+      if (r.code === 0) {
+        assert.equal(added.length, 1, `free ${free}: accepted, so kept`);
+        const store = await openStore(s.home, defaultSettings());
+        try {
+          assert.equal((await store.getItem(added[0]!))?.status, 'held', `free ${free}: accepted, so indexed`);
+        } finally {
+          await store.close();
+        }
+        assert.equal(s.standIn.deliveries().length, deliveriesBefore + 1, `free ${free}: the plain copy delivered`);
+      } else {
+        assert.deepEqual(added, [], `free ${free}: deferred, so nothing kept`);
+        assert.equal(s.standIn.deliveries().length, deliveriesBefore, `free ${free}: deferred, so nothing delivered`);
+      }
+    }
+    // With room again, all is well: every item listed, the store usable.
+    const all = listJson(s, ['--status', 'all']);
+    assert.equal(all.total, itemDirs(s).length);
+  } finally {
+    spawnSync('umount', ['-l', s.home], { stdio: 'ignore' });
+  }
+});
+
+function commandAsync(s: Setup, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(NQQUEUE_BIN, args, { env: s.env, cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d));
+    c.stderr.on('data', (d: Buffer) => (stderr += d));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('release, release and expire of one item at the same moment, from three processes: one of them acts, once; one audit entry; no stack trace', LIMIT, async () => {
+  const s = make({ standIn: { slowOn: [{ call: 1, ms: 1500 }, { call: 2, ms: 1500 }] } });
+  install(s, 'quarantine_expire = 1s\n');
+  assert.equal((await s.run({ message: message('race'), to: ['a@example.com'] })).code, 0);
+  const [id] = itemDirs(s);
+  await delay(1200);
+  const all = await Promise.all([commandAsync(s, ['quarantine', 'release', id!]), commandAsync(s, ['quarantine', 'expire']), commandAsync(s, ['quarantine', 'release', id!])]);
+  for (const r of all) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  const released = all.filter((r) => r.code === 0 && r.stdout.startsWith('released'));
+  const expired = /^expired 1 item/.test(all[1]!.stdout);
+  assert.equal(all[1]!.code, 0, all[1]!.stderr);
+  assert.equal(released.length + (expired ? 1 : 0), 1, JSON.stringify(all));
+  assert.equal(s.standIn.deliveries().length, released.length, 'delivered only when released');
+  const audit = s.command(['quarantine', 'audit']).stdout.split('\n').filter(Boolean);
+  assert.equal(audit.length, 1, audit.join('\n'));
+  assert.deepEqual(itemDirs(s), [], 'the bytes are gone');
+  const again = s.command(['quarantine', 'expire']);
+  assert.match(again.stdout, /^expired 0 items/);
+});
+
+test('daemon mode: 30 messages quarantined at the same moment are all indexed (no "database is locked"), while a command lists', { ...LIMIT, skip: !DAEMON_MODE && 'daemon mode only' }, async () => {
+  const s = make();
+  install(s);
+  assert.equal((await s.run({ message: message('warm'), to: ['a@example.com'] })).code, 0);
+  const runs = Array.from({ length: 30 }, (_, i) => s.run({ message: message(`m${i}`), to: [`r${i}@example.com`, `q${i}@example.com`] }));
+  const listing = commandAsync(s, ['quarantine', 'list']);
+  const done = await Promise.all(runs);
+  for (const r of done) assert.equal(r.code, 0, r.stderr);
+  assert.equal((await listing).code, 0);
+  assert.equal(itemDirs(s).length, 61);
+  // Read straight from the file: the commands would index what the daemon missed.
+  const store = await openStore(s.home, defaultSettings());
+  try {
+    assert.equal((await store.itemIds()).size, 61, 'indexed by the daemon itself');
+  } finally {
+    await store.close();
+  }
+  assert.equal(listJson(s).total, 61);
 });
