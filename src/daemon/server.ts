@@ -392,7 +392,21 @@ function decisionRecord(copies: number): Buffer {
   return Buffer.concat([Buffer.from('D'), u32(copies)]);
 }
 
-function writeReply(sock: Socket, exit: number, refusal: Buffer, log: Buffer): Promise<void> {
+/** The longest log text the client takes (NQQ_LOG_MAX in nqqueue-qq.h); a longer reply is not the protocol. */
+const LOG_MAX = 1 << 20;
+const CUT = Buffer.from(' ...(cut: longer than the reply can carry)\n');
+
+/**
+ * The log text as the reply can carry it: a message for thousands of recipients can make a log line
+ * longer than the client takes, and a reply the client refuses makes it run the message again on its
+ * own after this daemon has already acted on it (every copy kept or queued twice).
+ */
+export function replyLog(log: Buffer): Buffer {
+  return log.length <= LOG_MAX ? log : Buffer.concat([log.subarray(0, LOG_MAX - CUT.length), CUT]);
+}
+
+function writeReply(sock: Socket, exit: number, refusal: Buffer, rawLog: Buffer): Promise<void> {
+  const log = replyLog(rawLog);
   const head = Buffer.alloc(3);
   head.write('R', 0, 'latin1');
   head.writeUInt8(exit & 0xff, 1);

@@ -2,6 +2,7 @@
 // several hosts (PostgreSQL) would be chosen here from the settings, behind the same interface.
 // Loaded lazily: the queue path imports this only for a message being quarantined.
 
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Settings } from '../config/settings.js';
@@ -22,31 +23,75 @@ export async function openStore(home: string, _settings: Settings): Promise<Stor
   return new SqliteStore(join(home, STORE_FILE));
 }
 
-const open = new Map<string, Promise<Store>>();
+/** A store open for a long-lived process, and which file it opened (to notice one deleted or replaced). */
+interface Shared {
+  readonly store: Promise<Store>;
+  file?: { readonly dev: number; readonly ino: number };
+  readonly graceMs: number;
+}
+
+const open = new Map<string, Shared>();
+
+/** The identity of the store file now; undefined when there is none. */
+function fileId(home: string): { dev: number; ino: number } | undefined {
+  try {
+    const st = statSync(join(home, STORE_FILE));
+    return { dev: st.dev, ino: st.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Forget a shared store, and close it once the messages that may still be using it are done (their
+ * deadline): closing it now would fail them, never closing it would keep a deleted file (and its
+ * descriptors) alive for the life of the daemon.
+ */
+function retire(home: string, shared: Shared): void {
+  if (open.get(home) === shared) open.delete(home);
+  void shared.store.then(
+    (s) => setTimeout(() => void s.close().catch(() => undefined), shared.graceMs).unref(),
+    () => undefined,
+  );
+}
 
 /**
  * One open store per home for a long-lived process (the daemon opens it once, not per message). A
  * store that failed is forgotten, so the next caller tries again: a store repaired by the admin is
- * used again without a restart.
+ * used again without a restart. So is a store file deleted or replaced by hand (moved to a backup, a
+ * broken one put back): an open SQLite connection would go on writing into the old file unseen, and
+ * items indexed there would be found by nobody; one stat per message notices it.
  */
-export function sharedStore(home: string, settings: Settings): Promise<Store> {
-  let p = open.get(home);
-  if (!p) {
-    p = openStore(home, settings);
-    open.set(home, p);
-    p.catch(() => {
-      if (open.get(home) === p) open.delete(home);
-    });
+export async function sharedStore(home: string, settings: Settings): Promise<Store> {
+  let shared = open.get(home);
+  if (shared?.file) {
+    const now = fileId(home);
+    if (!now || now.dev !== shared.file.dev || now.ino !== shared.file.ino) {
+      retire(home, shared);
+      shared = undefined;
+    }
   }
-  return p;
+  if (!shared) {
+    const made: Shared = { store: openStore(home, settings), graceMs: settings.deadlineMs ?? 0 };
+    shared = made;
+    open.set(home, made);
+    made.store.then(
+      () => {
+        made.file = fileId(home);
+      },
+      () => {
+        if (open.get(home) === made) open.delete(home);
+      },
+    );
+  }
+  return shared.store;
 }
 
 /** After a store failed in use: the next sharedStore() opens it again. */
 export function dropSharedStore(home: string, store: Store): void {
-  const p = open.get(home);
-  if (!p) return;
-  // Not closed here: other messages in flight may still be using it; it goes with its last user.
-  void p.then((s) => {
-    if (s === store && open.get(home) === p) open.delete(home);
+  const shared = open.get(home);
+  if (!shared) return;
+  void shared.store.then((s) => {
+    if (s === store && open.get(home) === shared) retire(home, shared);
   });
 }

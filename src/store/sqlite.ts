@@ -171,6 +171,15 @@ export class SqliteStore implements Store {
         throw new StoreError(`cannot create the store ${path}: ${permissionText(path, e)}`, { cause: e });
       }
     }
+    // SQLite says only "unable to open database file" when its -wal or -shm is someone else's (left by
+    // a sqlite3 run as root, say): name the file and its owner instead.
+    for (const side of [`${path}-wal`, `${path}-shm`]) {
+      try {
+        accessSync(side, constants.R_OK | constants.W_OK);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError(`cannot use the store ${path}: ${permissionText(side, err)}`, { cause: err });
+      }
+    }
     let db: DatabaseSync;
     try {
       db = new (sqlite().DatabaseSync)(path);

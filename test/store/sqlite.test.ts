@@ -165,3 +165,19 @@ test('sqlite: a store the user cannot read is a StoreError naming the owner', { 
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /StoreError: cannot use the store \S+store\.sqlite: permission denied on \S+store\.sqlite \(\S+ is owned by root \(uid 0\), mode 0600\); NQqueue runs as nobody/);
 });
+
+test('sqlite: a -wal or -shm file the user cannot use is a StoreError naming that file and its owner', { skip: process.geteuid?.() !== 0 && 'needs root to run as another user' }, async () => {
+  for (const side of ['-wal', '-shm']) {
+    const home = newHome();
+    const s = await openStore(home, defaultSettings());
+    await s.close();
+    chmodSync(join(home, '..'), 0o755);
+    // Left by `sqlite3 store.sqlite` run as root and killed, say: the store file itself is fine.
+    chownSync(home, 65534, 65534);
+    chownSync(join(home, STORE_FILE), 65534, 65534);
+    writeFileSync(join(home, `${STORE_FILE}${side}`), '', { mode: 0o600 });
+    const r = await openInChild(home, Date.now(), 65534);
+    assert.notEqual(r.code, 0, side);
+    assert.match(r.stderr, new RegExp(`StoreError: cannot use the store \\S+store\\.sqlite: permission denied on \\S+store\\.sqlite${side} \\(\\S+ is owned by root \\(uid 0\\), mode 0600\\); NQqueue runs as nobody`), r.stderr);
+  }
+});
