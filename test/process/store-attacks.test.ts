@@ -41,21 +41,27 @@ function itemDirs(s: Setup): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((n) => n !== 'tmp').sort() : [];
 }
 
-test('10,000 recipients held at once: every copy kept and indexed once, within the deadline (daemon mode: the reply carries the long log line)', LIMIT, async () => {
+// 1,500 recipients of 900-byte addresses: a log line of over 1 MiB (what nqqueue-qq takes from the
+// daemon at most) at a fraction of the cost of 10,000 short ones.
+const BULK = 1_500;
+const longAddress = (i: number) => `${'u'.repeat(880)}${i}@example.com`;
+
+test('1,500 long recipients held at once: every copy kept and indexed once (daemon mode: the reply carries a log line over 1 MiB)', LIMIT, async () => {
   const s = make();
   install(s);
-  const to = Array.from({ length: 10_000 }, (_, i) => `u${i}@example.com`);
+  const to = Array.from({ length: BULK }, (_, i) => longAddress(i));
   const t0 = Date.now();
   const r = await s.run({ message: message('bulk'), to, timeoutMs: 280_000 });
   const ms = Date.now() - t0;
-  process.stderr.write(`# 10,000 copies held in ${ms} ms\n`);
+  process.stderr.write(`# ${BULK} copies held in ${ms} ms\n`);
   assert.equal(r.code, 0, r.stderr.slice(0, 2000));
   assert.equal(s.standIn.calls().length, 0, 'nothing queued');
   assert.doesNotMatch(r.stderr, /running the standalone program/, 'daemon mode: the client took the reply (a refused one would run the message again)');
-  assert.equal(itemDirs(s).length, 10_000);
+  if (!DAEMON_MODE) assert.ok(r.stderr.length > 1024 * 1024, `the log line is over 1 MiB (${r.stderr.length} bytes)`);
+  assert.equal(itemDirs(s).length, BULK);
   const doc = listJson(s, ['--limit', '1']);
-  assert.equal(doc.total, 10_000);
-  assert.equal(listJson(s, ['--recipient', 'u9999@']).total, 1);
+  assert.equal(doc.total, BULK);
+  assert.equal(listJson(s, ['--recipient', `${longAddress(BULK - 1)}`]).total, 1);
 });
 
 /** Every file and directory under `dir`, itself included. */
