@@ -35,6 +35,15 @@ export class FailureLimiter {
     while (this.failures.size > this.maxKeys) this.failures.delete(this.failures.keys().next().value!);
   }
 
+  /** Take back one failure counted at `at` (an attempt counted before its answer, that did not fail). */
+  unfail(key: string, at: number): void {
+    const list = this.failures.get(key);
+    if (!list) return;
+    const i = list.lastIndexOf(at);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.failures.delete(key);
+  }
+
   clear(key: string): void {
     this.failures.delete(key);
   }

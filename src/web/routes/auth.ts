@@ -61,6 +61,11 @@ export function authRoutes(app: FastifyInstance, ctx: WebContext): void {
       ctx.log(`nqqueue web: login limited login=${JSON.stringify(visible(login.slice(0, 254)))} ip=${req.client.ip} retry_after=${seconds}`);
       return again(429, `Too many failed logins. Try again in ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}.`, typed.slice(0, 254));
     }
+    // Counted as a failure now, before the answer: attempts sent at once would otherwise all pass the
+    // check above while the first are still being checked (MAX_CHECKS guesses instead of maxFailures).
+    // Taken back below when the attempt turns out not to be a failure.
+    const stamp = Date.now();
+    for (const k of keys) ctx.limiter.fail(k, stamp);
     let result: CheckResult;
     if (!ADDRESS.test(login) || password === '') {
       result = { outcome: 'refused', detail: 'not an address and a password' };
@@ -78,17 +83,18 @@ export function authRoutes(app: FastifyInstance, ctx: WebContext): void {
     await sleepUntil(started + ctx.config.loginFloorMs);
     const who = JSON.stringify(visible(login.slice(0, 254)));
     if (result.outcome === 'temporary') {
+      for (const k of keys) ctx.limiter.unfail(k, stamp);
       ctx.log(`nqqueue web: login deferred login=${who} ip=${req.client.ip} checkpassword=${JSON.stringify(visible(result.detail))}`);
       reply.header('retry-after', '30');
       return again(503, 'Passwords cannot be checked right now. Please try again later.', typed.slice(0, 254));
     }
     if (result.outcome === 'refused') {
-      for (const k of keys) ctx.limiter.fail(k);
       ctx.log(`nqqueue web: login refused login=${who} ip=${req.client.ip} checkpassword=${JSON.stringify(visible(result.detail))}`);
       await ctx.quarantine.store.audit({ at: new Date().toISOString(), who: visible(login.slice(0, 254)), from: req.client.ip, action: 'login-refused' }).catch(() => {});
       return again(401, 'The address or the password is not right.', typed.slice(0, 254));
     }
     ctx.limiter.clear(keys[0]!);
+    ctx.limiter.unfail(keys[1]!, stamp);
     if (req.session) ctx.sessions.destroy(req.session.id);
     const admin = ctx.config.admins.includes(login);
     const s = ctx.sessions.create(login, admin);

@@ -1,0 +1,72 @@
+// The console attacked over real HTTP against `bin/nqqueue web`: login attempts sent all at once to
+// get more guesses than the limit allows, and what the checkpassword program inherits from the console
+// (exactly fds 0-3 and an environment of its own, whatever the console was started with).
+
+import assert from 'node:assert/strict';
+import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+import { setupsForThisFile } from '../helpers/nqq.js';
+import { Browser, checkpasswordCalls, installConsole, startWeb } from '../helpers/web.js';
+
+const make = setupsForThisFile();
+const LIMIT = { timeout: 180_000 };
+
+describe('nqqueue web: attacks on the login', LIMIT, () => {
+  test('12 guesses for one address sent at once: 5 reach checkpassword, the other 7 are 429 (an attempt counts from its start, not its answer)', async () => {
+    const s = make();
+    const { record } = installConsole(s, { web: { trust_proxy: 'yes' } });
+    const web = await startWeb(s);
+    const tries = await Promise.all(Array.from({ length: 12 }, (_, n) => new Browser(web, { 'x-forwarded-for': `198.51.100.${n + 1}` }).login('alice@example.com', `guess ${n}`)));
+    assert.deepEqual(
+      tries.map((t) => t.status).sort(),
+      [...Array<number>(5).fill(401), ...Array<number>(7).fill(429)],
+    );
+    assert.equal(checkpasswordCalls(record).filter((l) => l.startsWith('alice@example.com ')).length, 5);
+    // The same at once from one client, each guess for another address: 5 checked.
+    const one = await Promise.all(Array.from({ length: 12 }, (_, n) => new Browser(web, { 'x-forwarded-for': '192.0.2.99' }).login(`user${n}@example.com`, 'x')));
+    assert.equal(one.filter((t) => t.status === 401).length, 5);
+    assert.equal(one.filter((t) => t.status === 429).length, 7);
+    // What counts is failures: a client's good logins are never held against it.
+    const from = { 'x-forwarded-for': '192.0.2.77' };
+    for (let n = 0; n < 7; n++) assert.equal((await new Browser(web, from).login('bob@example.com', 'bob pass word')).status, 303, `login ${n + 1}`);
+    // A temporary failure (the program said 111) is no failure either.
+    for (let n = 0; n < 6; n++) assert.equal((await new Browser(web, { 'x-forwarded-for': '192.0.2.78' }).login('down@example.com', 'x')).status, 503, `try ${n + 1}`);
+    assert.equal((await new Browser(web, { 'x-forwarded-for': '192.0.2.78' }).login('bob@example.com', 'bob pass word')).status, 303);
+    await web.stop();
+  });
+
+  test('checkpassword gets exactly fds 0-3 and PATH/TCPREMOTEIP only, even when the console was started with more descriptors and variables', async () => {
+    const s = make();
+    installConsole(s, { tcp: true });
+    const prog = join(s.dir, 'checkpassword-fds');
+    const fds = join(s.dir, 'fds');
+    const envOut = join(s.dir, 'env');
+    // What the program has open, listed by ls (which adds one of its own: the /proc directory it reads).
+    writeFileSync(prog, `#!/bin/sh\n/usr/bin/env > ${envOut}\n/bin/ls -l /proc/self/fd > ${fds} 2>&1\nexit 1\n`);
+    chmodSync(prog, 0o755);
+    s.write('nqqueue.conf', readFileSync(join(s.control, 'nqqueue.conf'), 'utf8').replace(/^checkpassword = .*$/m, `checkpassword = ${prog}`));
+    // Given as fd 100 (past the few libuv itself closes in a child), as a supervisor or a shell redirection might leave one.
+    const extra = openSync(join(s.dir, 'inherited'), 'w');
+    const web = await startWeb(s, { NQQ_SECRET: 'do-not-pass' }, { inherit: [...Array<'ignore'>(97).fill('ignore'), extra] });
+    closeSync(extra);
+    const a = await new Browser(web).login('-alice@example.com', 'x');
+    assert.equal(a.status, 401);
+    const open = readFileSync(fds, 'utf8')
+      .split('\n')
+      .map((l) => / (\d+) -> (.*)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .filter((m) => !/^\/proc\/\d+\/fd$/.test(m[2]!))
+      .map((m) => `${m[1]} -> ${m[2]}`);
+    assert.deepEqual(
+      open.map((l) => Number(l.split(' ')[0])).sort((x, y) => x - y),
+      [0, 1, 2, 3],
+      open.join('\n'),
+    );
+    assert.match(open.find((l) => l.startsWith('3 '))!, /socket|pipe/);
+    const env = readFileSync(envOut, 'utf8').split('\n').filter(Boolean).map((l) => l.split('=')[0]);
+    assert.deepEqual(env.filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort(), ['PATH', 'TCPREMOTEIP']);
+    await web.stop();
+  });
+});
