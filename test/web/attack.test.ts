@@ -37,6 +37,27 @@ describe('nqqueue web: attacks on the login', LIMIT, () => {
     await web.stop();
   });
 
+  test('per client, an IPv6 client is its /64: five failures from five of its addresses block the sixth address; another /64 logs in', async () => {
+    const s = make();
+    const { record } = installConsole(s, { web: { trust_proxy: 'yes' } });
+    const web = await startWeb(s);
+    for (let n = 1; n <= 5; n++) assert.equal((await new Browser(web, { 'x-forwarded-for': `2001:db8:5:6::${n}` }).login(`user${n}@example.com`, 'x')).status, 401);
+    const blocked = await new Browser(web, { 'x-forwarded-for': '2001:db8:5:6:ffff:1:2:3' }).login('bob@example.com', 'bob pass word');
+    assert.equal(blocked.status, 429);
+    assert.equal(checkpasswordCalls(record).length, 5, 'the sixth never reached checkpassword');
+    assert.equal((await new Browser(web, { 'x-forwarded-for': '2001:db8:5:7::1' }).login('bob@example.com', 'bob pass word')).status, 303);
+    await web.stop();
+  });
+
+  test('with trust_proxy = no, X-Forwarded-For does not make another client: the sixth failure from this peer is 429 whatever it says', async () => {
+    const s = make();
+    installConsole(s, { tcp: true });
+    const web = await startWeb(s);
+    for (let n = 1; n <= 5; n++) assert.equal((await new Browser(web, { 'x-forwarded-for': `198.51.100.${n}` }).login(`user${n}@example.com`, 'x')).status, 401);
+    assert.equal((await new Browser(web, { 'x-forwarded-for': '198.51.100.6' }).login('bob@example.com', 'bob pass word')).status, 429);
+    await web.stop();
+  });
+
   test('checkpassword gets exactly fds 0-3 and PATH/TCPREMOTEIP only, even when the console was started with more descriptors and variables', async () => {
     const s = make();
     installConsole(s, { tcp: true });

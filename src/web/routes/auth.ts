@@ -10,6 +10,7 @@ import { checkPassword, type CheckResult } from '../checkpassword.js';
 import { field, LOGIN_COOKIE, postSession, SESSION_COOKIE, sendPage, type WebContext } from '../context.js';
 import { notice } from '../pages/layout.js';
 import { loginPage } from '../pages/login.js';
+import { clientKey } from '../rate-limit.js';
 
 const ADDRESS = /^[^@\s]{1,200}@[^@\s]{1,200}$/;
 /** Checks running at once; more wait for nothing: they are told to try again. */
@@ -53,7 +54,7 @@ export function authRoutes(app: FastifyInstance, ctx: WebContext): void {
     const password = field(req.body, 'password') ?? '';
     const login = typed.toLowerCase();
     // Bounded keys: a 64 KB "address" must not cost 64 KB of memory per try.
-    const keys = [`address:${login.slice(0, 402)}`, `client:${req.client.ip}`];
+    const keys = [`address:${login.slice(0, 402)}`, `client:${clientKey(req.client.ip)}`];
     const wait = Math.max(...keys.map((k) => ctx.limiter.blockedFor(k)));
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
