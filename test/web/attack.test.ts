@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 
 import { setupsForThisFile } from '../helpers/nqq.js';
-import { Browser, checkpasswordCalls, installConsole, startWeb } from '../helpers/web.js';
+import { NQQUEUE_BIN } from '../helpers/smtpd.js';
+import { Browser, checkpasswordCalls, hold, installConsole, startWeb } from '../helpers/web.js';
 
 const make = setupsForThisFile();
 const LIMIT = { timeout: 180_000 };
@@ -88,6 +90,38 @@ describe('nqqueue web: attacks on the login', LIMIT, () => {
     assert.match(open.find((l) => l.startsWith('3 '))!, /socket|pipe/);
     const env = readFileSync(envOut, 'utf8').split('\n').filter(Boolean).map((l) => l.split('=')[0]);
     assert.deepEqual(env.filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_').sort(), ['PATH', 'TCPREMOTEIP']);
+    await web.stop();
+  });
+});
+
+describe('nqqueue web: a bulk release racing the command line', LIMIT, () => {
+  test('an administrator\'s bulk release of 8 items while `nqqueue quarantine release` runs for each: every item delivered exactly once, audited once', async () => {
+    const s = make();
+    installConsole(s, { tcp: true });
+    const ids: string[] = [];
+    for (let n = 0; n < 8; n++) ids.push(...(await hold(s, { to: ['alice@example.com'], subject: `race ${n}` })));
+    assert.equal(ids.length, 8);
+    const web = await startWeb(s);
+    const admin = new Browser(web);
+    assert.equal((await admin.login('admin@example.com', 'admin-pw')).status, 303);
+    const csrf = await admin.csrf();
+    const cli = (id: string) =>
+      new Promise<number | null>((resolve) => {
+        const c = spawn(NQQUEUE_BIN, ['quarantine', 'release', id], { env: { NQQUEUE_CONTROLDIR: s.control, NQQUEUE_HOME: s.home, NQQUEUE_QMAILQUEUE: s.standIn.path }, stdio: 'ignore' });
+        c.once('exit', (code) => resolve(code));
+      });
+    const [bulk, ...codes] = await Promise.all([admin.post('/bulk', { csrf, action: 'release', id: ids }), ...[...ids].reverse().map(cli)]);
+    assert.equal(bulk.status, 200, bulk.body);
+    const byWeb = Number(/Released: (\d+) of 8/.exec(bulk.body)?.[1]);
+    const byCli = codes.filter((c) => c === 0).length;
+    assert.equal(byWeb + byCli, 8, `web ${byWeb}, command line ${byCli} (${codes.join(' ')})`);
+    const deliveries = s.standIn.deliveries();
+    assert.equal(deliveries.length, 8);
+    for (let n = 0; n < 8; n++) assert.equal(deliveries.filter((d) => d.message.includes(`Subject: race ${n}\n`)).length, 1, `race ${n}`);
+    for (const id of ids) {
+      const r = s.command(['quarantine', 'audit', '--item', id]);
+      assert.equal(r.stdout.split('\n').filter((l) => l.split('\t')[3] === 'release').length, 1, r.stdout);
+    }
     await web.stop();
   });
 });
