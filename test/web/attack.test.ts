@@ -125,3 +125,26 @@ describe('nqqueue web: a bulk release racing the command line', LIMIT, () => {
     await web.stop();
   });
 });
+
+describe('nqqueue web: sessions', LIMIT, () => {
+  test('one user has at most 20 logins: the 21st ends their least recently used one, and nobody else\'s', async () => {
+    const s = make();
+    installConsole(s, { tcp: true });
+    const web = await startWeb(s);
+    const bob = new Browser(web);
+    assert.equal((await bob.login('bob@example.com', 'bob pass word')).status, 303);
+    const alices: Browser[] = [];
+    for (let n = 0; n < 21; n++) {
+      const b = new Browser(web);
+      assert.equal((await b.login('alice@example.com', 'alice-secret')).status, 303, `login ${n + 1}`);
+      alices.push(b);
+    }
+    const pages = await Promise.all(alices.map((b) => b.get('/')));
+    assert.deepEqual(
+      pages.map((p) => p.status),
+      [303, ...Array<number>(20).fill(200)],
+    );
+    assert.equal((await bob.get('/')).status, 200);
+    await web.stop();
+  });
+});
