@@ -1,7 +1,9 @@
 // Logins, kept in the memory of the web process: a random id (the cookie) → who, whether an admin, the
 // CSRF token of the session and when it was last used. A login ends after `idleMs` without use, on
 // logout, and when the process restarts (users then log in again: nothing to leak from disk, nothing
-// to share between hosts). Bounded: past `max` live sessions the least recently used one goes.
+// to share between hosts). Bounded: past `max` live sessions the least recently used one goes, and one
+// user has at most `perUser` (their least recently used goes): logging in over and over with one
+// password must not push everyone else's logins out.
 
 import { randomBytes } from 'node:crypto';
 
@@ -26,10 +28,13 @@ export class Sessions {
   constructor(
     readonly idleMs: number,
     private readonly max = 10_000,
+    private readonly perUser = 20,
   ) {}
 
   create(user: string, admin: boolean, now = Date.now()): Session {
     this.sweep(now);
+    const mine = [...this.live.values()].filter((x) => x.user === user);
+    for (const old of mine.slice(0, Math.max(0, mine.length - this.perUser + 1))) this.live.delete(old.id);
     while (this.live.size >= this.max) this.live.delete(this.live.keys().next().value!);
     const s: Session = { id: randomToken(), user, admin, csrf: randomToken(), created: now, lastSeen: now };
     this.live.set(s.id, s);

@@ -110,11 +110,12 @@ process.once('exit', () => {
 });
 
 /** Runs `bin/nqqueue web` with the setup's environment; resolves once it listens (or rejects with its output). */
-export async function startWeb(s: Setup, extraEnv: Record<string, string> = {}): Promise<WebServer> {
+/** `inherit`: descriptors of the test process the console gets as fds 3, 4, ... (as a supervisor might leave them). */
+export async function startWeb(s: Setup, extraEnv: Record<string, string> = {}, o: { inherit?: ('ignore' | number)[] } = {}): Promise<WebServer> {
   const started = Date.now();
   const child = spawn(NQQUEUE_BIN, ['web'], {
     env: { NQQUEUE_CONTROLDIR: s.control, NQQUEUE_HOME: s.home, NQQUEUE_QMAILQUEUE: s.standIn.path, ...extraEnv },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe', ...(o.inherit ?? [])],
   });
   running.add(child);
   child.once('exit', () => running.delete(child));

@@ -11,6 +11,7 @@ import { describeError } from '../../errors.js';
 import { makeLogger } from '../../log.js';
 import { prepareHome } from '../../ops/owner.js';
 import { pathsFrom, readSettings } from '../../queue/services.js';
+import { closeInheritedFds } from '../../web/inherited-fds.js';
 import { parseCommand } from '../args.js';
 
 export const USAGE = `usage: nqqueue web
@@ -56,8 +57,11 @@ async function takeOverSocket(path: string): Promise<void> {
 export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const parsed = parseCommand('web', USAGE, args, {});
   if (typeof parsed === 'number') return parsed;
+  // Before any program is run: checkpassword and qmail-queue get only the descriptors given them.
+  const inherited = closeInheritedFds(env);
   const logger = makeLogger(0);
   const log = (line: string) => logger.write(line);
+  if (inherited.length > 0) log(`nqqueue web: closed the descriptors it was started with beyond 0-2 (${inherited.join(', ')}): the programs it runs must not inherit them`);
   const refuse = (why: string) => {
     // 111: daemontools and systemd try again later; the line says what to fix.
     log(`nqqueue web: cannot start: ${why}`);

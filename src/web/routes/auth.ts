@@ -10,6 +10,7 @@ import { checkPassword, type CheckResult } from '../checkpassword.js';
 import { field, LOGIN_COOKIE, postSession, SESSION_COOKIE, sendPage, type WebContext } from '../context.js';
 import { notice } from '../pages/layout.js';
 import { loginPage } from '../pages/login.js';
+import { clientKey } from '../rate-limit.js';
 
 const ADDRESS = /^[^@\s]{1,200}@[^@\s]{1,200}$/;
 /** Checks running at once; more wait for nothing: they are told to try again. */
@@ -53,7 +54,7 @@ export function authRoutes(app: FastifyInstance, ctx: WebContext): void {
     const password = field(req.body, 'password') ?? '';
     const login = typed.toLowerCase();
     // Bounded keys: a 64 KB "address" must not cost 64 KB of memory per try.
-    const keys = [`address:${login.slice(0, 402)}`, `client:${req.client.ip}`];
+    const keys = [`address:${login.slice(0, 402)}`, `client:${clientKey(req.client.ip)}`];
     const wait = Math.max(...keys.map((k) => ctx.limiter.blockedFor(k)));
     if (wait > 0) {
       const seconds = Math.ceil(wait / 1000);
@@ -61,6 +62,11 @@ export function authRoutes(app: FastifyInstance, ctx: WebContext): void {
       ctx.log(`nqqueue web: login limited login=${JSON.stringify(visible(login.slice(0, 254)))} ip=${req.client.ip} retry_after=${seconds}`);
       return again(429, `Too many failed logins. Try again in ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}.`, typed.slice(0, 254));
     }
+    // Counted as a failure now, before the answer: attempts sent at once would otherwise all pass the
+    // check above while the first are still being checked (MAX_CHECKS guesses instead of maxFailures).
+    // Taken back below when the attempt turns out not to be a failure.
+    const stamp = Date.now();
+    for (const k of keys) ctx.limiter.fail(k, stamp);
     let result: CheckResult;
     if (!ADDRESS.test(login) || password === '') {
       result = { outcome: 'refused', detail: 'not an address and a password' };
@@ -78,17 +84,18 @@ export function authRoutes(app: FastifyInstance, ctx: WebContext): void {
     await sleepUntil(started + ctx.config.loginFloorMs);
     const who = JSON.stringify(visible(login.slice(0, 254)));
     if (result.outcome === 'temporary') {
+      for (const k of keys) ctx.limiter.unfail(k, stamp);
       ctx.log(`nqqueue web: login deferred login=${who} ip=${req.client.ip} checkpassword=${JSON.stringify(visible(result.detail))}`);
       reply.header('retry-after', '30');
       return again(503, 'Passwords cannot be checked right now. Please try again later.', typed.slice(0, 254));
     }
     if (result.outcome === 'refused') {
-      for (const k of keys) ctx.limiter.fail(k);
       ctx.log(`nqqueue web: login refused login=${who} ip=${req.client.ip} checkpassword=${JSON.stringify(visible(result.detail))}`);
       await ctx.quarantine.store.audit({ at: new Date().toISOString(), who: visible(login.slice(0, 254)), from: req.client.ip, action: 'login-refused' }).catch(() => {});
       return again(401, 'The address or the password is not right.', typed.slice(0, 254));
     }
     ctx.limiter.clear(keys[0]!);
+    ctx.limiter.unfail(keys[1]!, stamp);
     if (req.session) ctx.sessions.destroy(req.session.id);
     const admin = ctx.config.admins.includes(login);
     const s = ctx.sessions.create(login, admin);
