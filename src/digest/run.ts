@@ -102,7 +102,7 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
   }
   const candidates = (await q.store.digestCandidates()).filter((c) => only === undefined || c.owner === only);
   const one = async (c: (typeof candidates)[number]): Promise<'sent' | 'failed' | 'printed' | 'skipped'> => {
-    const cadence = c.cadenceChosen === false ? siteCadence : c.cadence;
+    const cadence = c.cadence ?? siteCadence;
     if (cadence === 'never') return 'skipped';
     if (only === undefined && !isDue(cadence, c.lastSent, now)) return 'skipped';
     const { items, total } = await q.store.findItems({

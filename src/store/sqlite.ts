@@ -32,7 +32,20 @@ export const DEFAULT_STALE_MS = 3600_000;
 
 const CADENCES: readonly DigestCadence[] = ['never', 'daily', 'hourly'];
 const STATUSES: readonly ItemStatus[] = ['held', 'releasing', 'released', 'deleted', 'expired'];
-const DEFAULT_PREFERENCES: Preferences = Object.freeze({ digest: 'daily', language: 'en' });
+const DEFAULT_PREFERENCES: Preferences = Object.freeze({ language: 'en' });
+/** The digest column's value for "not chosen" (the column is NOT NULL since schema 1). */
+const SITE_CADENCE = 'default';
+
+/** A stored cadence, or undefined when the user never chose one. */
+function storedCadence(v: unknown): DigestCadence | undefined {
+  return v === null || v === SITE_CADENCE ? undefined : (String(v) as DigestCadence);
+}
+
+/** Preferences as read from a row: a cadence only when one was chosen. */
+function preferencesOf(digest: unknown, language: unknown): Preferences {
+  const cadence = storedCadence(digest);
+  return cadence === undefined ? { language: String(language) } : { digest: cadence, language: String(language) };
+}
 const LANGUAGE = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,7}$/;
 
 /** Each entry brings the schema from its index to the next version; never edit one that shipped. */
@@ -471,7 +484,7 @@ export class SqliteStore implements Store {
   async getPreferences(owner: string): Promise<Preferences> {
     return this.read(`reading the preferences of ${owner}`, () => {
       const r = this.stmt('SELECT digest, language FROM preferences WHERE owner = ?').get(owner.toLowerCase());
-      return r ? { digest: String(r.digest) as DigestCadence, language: String(r.language) } : DEFAULT_PREFERENCES;
+      return r ? preferencesOf(r.digest, r.language) : DEFAULT_PREFERENCES;
     });
   }
 
@@ -481,12 +494,13 @@ export class SqliteStore implements Store {
     const o = owner.toLowerCase();
     this.write(`saving the preferences of ${o}`, () => {
       const r = this.stmt('SELECT digest, language FROM preferences WHERE owner = ?').get(o);
-      const cur = r ? { digest: String(r.digest), language: String(r.language) } : DEFAULT_PREFERENCES;
-      this.stmt('INSERT OR REPLACE INTO preferences (owner, digest, language) VALUES (?, ?, ?)').run(o, prefs.digest ?? cur.digest, prefs.language ?? cur.language);
+      const cur = r ? preferencesOf(r.digest, r.language) : DEFAULT_PREFERENCES;
+      // Saving only a language chooses no cadence: the site's stays in force.
+      this.stmt('INSERT OR REPLACE INTO preferences (owner, digest, language) VALUES (?, ?, ?)').run(o, prefs.digest ?? cur.digest ?? SITE_CADENCE, prefs.language ?? cur.language);
     });
   }
 
-  async digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly cadenceChosen?: boolean; readonly lastSent?: string; readonly newSince?: string }[]> {
+  async digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence?: DigestCadence; readonly lastSent?: string; readonly newSince?: string }[]> {
     return this.read('looking for digest candidates', () =>
       this.stmt(
         `SELECT i.owner AS owner, p.digest AS digest, d.last_sent AS last_sent, MIN(i.date) AS new_since
@@ -497,8 +511,7 @@ export class SqliteStore implements Store {
         .all()
         .map((r) => ({
           owner: String(r.owner),
-          cadence: (r.digest === null ? DEFAULT_PREFERENCES.digest : String(r.digest)) as DigestCadence,
-          cadenceChosen: r.digest !== null,
+          ...(storedCadence(r.digest) === undefined ? {} : { cadence: storedCadence(r.digest) }),
           ...(r.last_sent === null ? {} : { lastSent: String(r.last_sent) }),
           ...(r.new_since === null ? {} : { newSince: String(r.new_since) }),
         })),

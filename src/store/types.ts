@@ -106,7 +106,8 @@ export interface ItemClaim {
 export type DigestCadence = 'never' | 'daily' | 'hourly';
 
 export interface Preferences {
-  readonly digest: DigestCadence;
+  /** Absent until the user chooses one: the site's `[digest] cadence` applies. */
+  readonly digest?: DigestCadence;
   /** A BCP 47 tag ('en' by default). */
   readonly language: string;
 }
@@ -155,10 +156,9 @@ export interface Store {
   /**
    * Owners with held items quarantined after their last digest, with their cadence (whatever it is,
    * `never` included: the caller decides), their last digest and the date of the oldest new item; by owner.
-   * `cadenceChosen`: the owner's preferences were saved (the cadence with them); false when `cadence`
-   * is only the store's default, and the digest uses the site's ([digest] cadence) instead.
+   * `cadence` is absent for an owner who never chose one: the site's ([digest] cadence) applies.
    */
-  digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence: DigestCadence; readonly cadenceChosen?: boolean; readonly lastSent?: string; readonly newSince?: string }[]>;
+  digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence?: DigestCadence; readonly lastSent?: string; readonly newSince?: string }[]>;
   /** Record that `owner` was sent a digest at `at` covering items quarantined up to `upTo`. */
   markDigestSent(owner: string, at: string, upTo: string): Promise<void>;
 

@@ -30,6 +30,25 @@ interface Served {
   run(o: { from?: string; to?: string[]; message?: string; errorFd?: 6 | 4 | 'none'; extraEnv?: Record<string, string> }): ReturnType<typeof runSmtpd>;
 }
 
+/** Wait until a connection to the Unix socket `path` is accepted. */
+async function socketAnswers(path: string, withinMs: number): Promise<void> {
+  const { connect } = await import('node:net');
+  const until = Date.now() + withinMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(path);
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`nothing answers on ${path} after ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function served(files: Record<string, string> = {}): Promise<Served> {
   const s = setup({ files });
   const logFile = join(s.dir, 'serve.log');
@@ -103,7 +122,8 @@ test('a second daemon on the same socket refuses to start; a stale socket is tak
   assert.ok(existsSync(join(d.s.home, 'nqqueue.sock')), 'a killed daemon leaves its socket');
   const third = spawn(NQQUEUE_BIN, ['serve'], { env: { NQQUEUE_CONTROLDIR: d.s.control, NQQUEUE_HOME: d.s.home, NQQUEUE_QMAILQUEUE: d.s.standIn.path }, stdio: 'ignore' });
   cleanups.push(() => third.kill('SIGKILL'));
-  await new Promise((r) => setTimeout(r, 600));
+  // Taken over once the socket answers again (the killed daemon's file stays until then).
+  await socketAnswers(join(d.s.home, 'nqqueue.sock'), 20_000);
   const r = await d.run({});
   assert.equal(r.code, 0);
   assert.match(r.stderr, /via=daemon/);

@@ -49,6 +49,8 @@ export interface ConsoleOptions {
   web?: Record<string, string>;
   /** Global lines of nqqueue.conf. */
   global?: string;
+  /** More sections of nqqueue.conf, after [web] (`[digest]\ncadence = hourly\n`). */
+  sections?: string;
   tcp?: boolean;
 }
 
@@ -61,7 +63,7 @@ export function installConsole(s: Setup, o: ConsoleOptions = {}): { record: stri
   const section = Object.entries(web)
     .map(([k, v]) => `${k} = ${v}\n`)
     .join('');
-  s.write('nqqueue.conf', `plugin_dir = ${dir}\nhostname = mx.example.com\n${o.global ?? ''}\n[web]\n${section}`);
+  s.write('nqqueue.conf', `plugin_dir = ${dir}\nhostname = mx.example.com\n${o.global ?? ''}\n[web]\n${section}${o.sections ?? ''}`);
   s.write('nqqueue.cfb', ':flagger;quarantine=all\n');
   return { record: cp.record, listen };
 }

@@ -330,14 +330,16 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
 
     test('preferences: defaults until set, partial updates, per owner, owner without case', () =>
       use(async ({ store }) => {
-        assert.deepEqual(await store.getPreferences('bob@example.com'), { digest: 'daily', language: 'en' });
-        await store.setPreferences('Bob@Example.com', { digest: 'hourly' });
+        assert.deepEqual(await store.getPreferences('bob@example.com'), { language: 'en' }, 'no cadence until one is chosen: the site default applies');
+        await store.setPreferences('bob@example.com', { language: 'fr' });
+        assert.deepEqual(await store.getPreferences('bob@example.com'), { language: 'fr' }, 'choosing a language chooses no cadence');
+        await store.setPreferences('Bob@Example.com', { digest: 'hourly', language: 'en' });
         assert.deepEqual(await store.getPreferences('bob@example.com'), { digest: 'hourly', language: 'en' });
         await store.setPreferences('bob@example.com', { language: 'de-CH' });
         assert.deepEqual(await store.getPreferences('BOB@example.com'), { digest: 'hourly', language: 'de-CH' });
         await store.setPreferences('bob@example.com', {});
         assert.deepEqual(await store.getPreferences('bob@example.com'), { digest: 'hourly', language: 'de-CH' });
-        assert.deepEqual(await store.getPreferences('alice@example.com'), { digest: 'daily', language: 'en' });
+        assert.deepEqual(await store.getPreferences('alice@example.com'), { language: 'en' });
         await assert.rejects(store.setPreferences('bob@example.com', { digest: 'weekly' as 'daily' }));
         await assert.rejects(store.setPreferences('bob@example.com', { language: "en'; --" }));
         assert.deepEqual(await store.getPreferences('bob@example.com'), { digest: 'hourly', language: 'de-CH' }, 'a refused change changes nothing');
@@ -354,8 +356,8 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         await (await store.claimItem(c1.id, CLI, 'release'))!.finish('released');
         await store.setPreferences('alice@example.com', { digest: 'hourly' });
         assert.deepEqual(await store.digestCandidates(), [
-          { owner: 'alice@example.com', cadence: 'hourly', cadenceChosen: true, newSince: a1.date },
-          { owner: 'bob@example.com', cadence: 'daily', cadenceChosen: false, newSince: b1.date },
+          { owner: 'alice@example.com', cadence: 'hourly', newSince: a1.date },
+          { owner: 'bob@example.com', newSince: b1.date },
         ]);
         await store.markDigestSent('bob@example.com', '2026-11-01T13:00:00.000Z', b2.date);
         assert.deepEqual(
@@ -366,14 +368,15 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         const b3 = item({ owner: 'bob@example.com', date: '2026-11-01T14:00:00.000Z' });
         await store.addItem(b3);
         const bob = (await store.digestCandidates()).find((c) => c.owner === 'bob@example.com');
-        assert.deepEqual(bob, { owner: 'bob@example.com', cadence: 'daily', cadenceChosen: false, lastSent: '2026-11-01T13:00:00.000Z', newSince: b3.date });
+        assert.deepEqual(bob, { owner: 'bob@example.com', lastSent: '2026-11-01T13:00:00.000Z', newSince: b3.date });
         await store.setPreferences('bob@example.com', { digest: 'never' });
         const never = (await store.digestCandidates()).find((c) => c.owner === 'bob@example.com');
         assert.equal(never?.cadence, 'never', 'the cadence is the caller’s to act on');
-        assert.equal(never?.cadenceChosen, true);
-        // Choosing the default is a choice: the site's default cadence no longer applies to bob.
+        // Choosing what is also the default is a choice: the site's default cadence no longer applies to bob.
         await store.setPreferences('bob@example.com', { digest: 'daily' });
-        assert.equal((await store.digestCandidates()).find((c) => c.owner === 'bob@example.com')?.cadenceChosen, true);
+        assert.equal((await store.digestCandidates()).find((c) => c.owner === 'bob@example.com')?.cadence, 'daily');
+        await store.setPreferences('bob@example.com', { language: 'de' });
+        assert.equal((await store.digestCandidates()).find((c) => c.owner === 'bob@example.com')?.cadence, 'daily', 'a later language change keeps the cadence');
 
       }));
 

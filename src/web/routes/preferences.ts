@@ -2,6 +2,7 @@
 
 import type { FastifyInstance } from 'fastify';
 
+import { serviceSettings } from '../../config/service-sections.js';
 import type { DigestCadence } from '../../store/types.js';
 import { field, pageSession, postSession, sendPage, viewerOf, type WebContext } from '../context.js';
 import { notice } from '../pages/layout.js';
@@ -9,12 +10,17 @@ import { LANGUAGES, preferencesPage } from '../pages/preferences.js';
 
 const CADENCES: readonly DigestCadence[] = ['never', 'daily', 'hourly'];
 
+/** The cadence of users who have not chosen one ([digest] cadence). */
+function siteCadence(ctx: WebContext): DigestCadence {
+  return serviceSettings(ctx.quarantine.settings, 'digest').cadence ?? 'daily';
+}
+
 export function preferenceRoutes(app: FastifyInstance, ctx: WebContext): void {
   app.get('/preferences', async (req, reply) => {
     const s = pageSession(req, reply);
     if (!s) return reply;
     const prefs = await ctx.quarantine.store.getPreferences(s.user);
-    return sendPage(reply, 200, preferencesPage({ viewer: viewerOf(s), prefs }));
+    return sendPage(reply, 200, preferencesPage({ viewer: viewerOf(s), prefs, siteCadence: siteCadence(ctx) }));
   });
 
   app.post('/preferences', async (req, reply) => {
@@ -29,6 +35,6 @@ export function preferenceRoutes(app: FastifyInstance, ctx: WebContext): void {
     await ctx.quarantine.store.audit({ at: new Date().toISOString(), who: s.user, from: req.client.ip, action: 'preferences', detail: `digest=${digest} language=${language}` });
     ctx.log(`nqqueue web: preferences user=${JSON.stringify(s.user)} digest=${digest} language=${language}`);
     const prefs = await ctx.quarantine.store.getPreferences(s.user);
-    return sendPage(reply, 200, preferencesPage({ viewer: viewerOf(s), prefs, message: 'Saved.' }));
+    return sendPage(reply, 200, preferencesPage({ viewer: viewerOf(s), prefs, siteCadence: siteCadence(ctx), message: 'Saved.' }));
   });
 }
