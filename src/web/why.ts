@@ -1,7 +1,7 @@
 // Why an item is held, in words its recipient understands: one sentence per plugin that ran, from the
 // result the pipeline recorded ("SpamAssassin scored it 12.3 (your limit is 5.0)", "ClamAV found the
-// virus Eicar-Test"). The values come from scanners and from the message: they are plain text here and
-// escaped by the page.
+// virus Eicar-Test", "Rspamd ... would refuse it"). The values come from scanners and from the
+// message: they are plain text here and escaped by the page.
 
 import type { ItemResult } from '../store/types.js';
 
@@ -45,6 +45,16 @@ export function pluginName(plugin: string): string {
   return Object.hasOwn(NAMES, plugin) ? NAMES[plugin]! : plugin;
 }
 
+/** Rspamd's actions (its own names, as it reports them) in words. */
+const ADVICE: Record<string, string> = {
+  reject: 'would refuse it',
+  'soft reject': 'would have it sent again later',
+  'rewrite subject': 'would mark it as spam',
+  'add header': 'would mark it as spam',
+  greylist: 'would have it sent again later',
+  'no action': 'would let it through',
+};
+
 function sentenceOf(r: ItemResult): string {
   const d = r.details;
   const score = num(r.score);
@@ -60,7 +70,7 @@ function sentenceOf(r: ItemResult): string {
       const action = str(d.action);
       const symbols = Array.isArray(d.symbols) ? d.symbols.filter((s): s is string => typeof s === 'string') : [];
       let s = score === undefined ? 'Rspamd checked it' : `Rspamd scored it ${fixed(score)}${limit === undefined ? '' : ` (the limit is ${fixed(limit)})`}`;
-      if (action) s += ` and advised: ${action}`;
+      if (action) s += ` and ${Object.hasOwn(ADVICE, action) ? ADVICE[action] : `advised: ${action}`}`;
       if (symbols.length > 0) s += `; it matched ${symbols.slice(0, 8).join(', ')}${symbols.length > 8 ? ` and ${symbols.length - 8} more` : ''}`;
       return s;
     }

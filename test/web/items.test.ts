@@ -244,6 +244,22 @@ describe('nqqueue web: a user\'s own items', LIMIT, () => {
     await w.web.stop();
   });
 
+  test('the why page names each check for a user, without its parameters (backend addresses, limits); an administrator sees them', async () => {
+    const w = await world();
+    w.s.write('nqqueue.cfb', ':flagger=timeout=7s,maxsize=9M;quarantine=all\n');
+    const [id] = await hold(w.s, { to: ['alice@example.com'], subject: 'With parameters', from: 'sender@client.example' });
+    assert.ok(id);
+    const user = (await w.alice.get(`/item/${id}/why`)).body;
+    assert.match(user, /<td>flagger<\/td>/);
+    assert.doesNotMatch(user, /timeout=7s|maxsize=9M/);
+    const admin = (await w.admin.get(`/item/${id}/why`)).body;
+    assert.match(admin, /flagger<span class="muted">=timeout=7s,maxsize=9M<\/span>/);
+    // Long paths and recorded details wrap in the table rather than widen the page.
+    assert.match(admin, /<table class="checks">/);
+    assert.match((await w.admin.get('/style.css')).body, /table\.checks td \{ overflow-wrap: anywhere; \}/);
+    await w.web.stop();
+  });
+
   test('preferences: digest cadence and language are kept in the store; a value not offered is refused', async () => {
     const w = await world();
     const page = await w.alice.get('/preferences');

@@ -30,7 +30,7 @@ test('each plugin\'s result in words a user understands', () => {
       'ClamAV found the virus Eicar-Test-Signature',
       'SpamAssassin scored it 12.3 (your limit is 5.0): spam',
       'SpamAssassin scored it 1.2 (the limit is 6.5): not spam',
-      'Rspamd scored it 16.5 (the limit is 15.0) and advised: reject; it matched BAYES_SPAM, R_DKIM_REJECT',
+      'Rspamd scored it 16.5 (the limit is 15.0) and would refuse it; it matched BAYES_SPAM, R_DKIM_REJECT',
       'DSPAM classified it as spam (probability 99%, confidence 87%)',
       'The sender bad@spam.example is on the blocked senders list',
       'It has an attachment named invoice.pdf.exe of a type that is not accepted (.exe)',
@@ -44,6 +44,15 @@ test('each plugin\'s result in words a user understands', () => {
   );
   assert.equal(whySummary(results, ['clamav']), 'ClamAV found the virus Eicar-Test-Signature');
   assert.equal(whyLines([{ ...base, plugin: 'clamav', flagged: false, details: { virus: null } }], [])[0]!.sentence, 'ClamAV found no virus');
+  // Rspamd's actions in words; one it does not document is shown as it came.
+  const advice = (action: string) => whyLines([{ ...base, plugin: 'rspamd', score: 7, details: { action, required: 15 } }], [])[0]!.sentence;
+  assert.equal(advice('add header'), 'Rspamd scored it 7.0 (the limit is 15.0) and would mark it as spam');
+  assert.equal(advice('rewrite subject'), 'Rspamd scored it 7.0 (the limit is 15.0) and would mark it as spam');
+  assert.equal(advice('greylist'), 'Rspamd scored it 7.0 (the limit is 15.0) and would have it sent again later');
+  assert.equal(advice('soft reject'), 'Rspamd scored it 7.0 (the limit is 15.0) and would have it sent again later');
+  assert.equal(advice('no action'), 'Rspamd scored it 7.0 (the limit is 15.0) and would let it through');
+  assert.equal(advice('custom'), 'Rspamd scored it 7.0 (the limit is 15.0) and advised: custom');
+  assert.equal(advice('constructor'), 'Rspamd scored it 7.0 (the limit is 15.0) and advised: constructor');
 });
 
 test('templates escape every value; only our own markup passes as it is', () => {

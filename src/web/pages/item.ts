@@ -1,11 +1,12 @@
 // One item: what it is (date, sender, recipient, subject, size), why it is held, a preview of the
 // message and the buttons (release to the recipient, delete) while it is held. The "why" page says, per
-// plugin, what it found; administrators also see the routing lines (file:line) that chose the chains
-// and each result's recorded details.
+// plugin, what it found; administrators also see each check's parameters (socket paths, addresses: not
+// the recipient's business), the routing lines (file:line) that chose the chains and each result's
+// recorded details.
 
 import type { QuarantineItem, RuleRef } from '../../store/types.js';
 import { html, shown, type Html } from '../html.js';
-import { whyLines } from '../why.js';
+import { pluginName, whyLines } from '../why.js';
 import { address, size, STATUS_WORDS, subject, when } from './format.js';
 import { page, type Viewer } from './layout.js';
 
@@ -60,16 +61,16 @@ export function whyPage(o: { viewer: Viewer; item: QuarantineItem }): string {
   const body = html`<p><a href="/item/${item.id}">← Back to the message</a></p>
 <h1>Why this message is held</h1>
 ${metaList(item, viewer.admin)}
-<table>
+<table class="checks">
 <thead><tr><th>Check</th><th>What it found</th>${viewer.admin ? html`<th>Stage</th><th>Chosen by</th><th>Recorded</th>` : ''}</tr></thead>
 <tbody>${results.map((r, i) => {
     const l = lines[i]!;
     return html`<tr>
-<td class="nowrap">${shown(r.plugin)}${r.params ? html`<span class="muted">=${shown(r.params)}</span>` : ''}</td>
+<td>${viewer.admin ? html`${shown(r.plugin)}${r.params ? html`<span class="muted">=${shown(r.params)}</span>` : ''}` : shown(pluginName(r.plugin))}</td>
 <td>${shown(l.sentence)}${l.caught ? html` <strong>(why it is held)</strong>` : ''}</td>
 ${
   viewer.admin
-    ? html`<td>${r.stage}</td><td class="nowrap">${rule(r.stage === 'general' ? item.routing.general : item.routing.user)}</td>
+    ? html`<td class="nowrap">${r.stage}</td><td>${rule(r.stage === 'general' ? item.routing.general : item.routing.user)}</td>
 <td><code>${shown(`verdict ${r.verdict}${r.score === undefined ? '' : `, score ${r.score}`}`)}</code><br><code class="muted">${shown(JSON.stringify(r.details))}</code></td>`
     : ''
 }

@@ -17,6 +17,8 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35em .5em; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); font-size: .9em; }
 td.why { color: var(--muted); }
+/* Paths, parameters and recorded JSON are long words: they wrap rather than widen the page. */
+table.checks td { overflow-wrap: anywhere; }
 td.nowrap, th.nowrap { white-space: nowrap; }
 .muted { color: var(--muted); }
 .bad { color: var(--bad); }
