@@ -4,6 +4,7 @@
 // neither a store nor a quarantine (a site that never held a message pays nothing for this).
 
 import { describeError } from '../errors.js';
+import { Periodic } from '../ops/periodic.js';
 import { readSettings, type Paths } from '../queue/services.js';
 import { hasQuarantine } from '../store/file.js';
 
@@ -13,26 +14,24 @@ export const CHECK_MS = 5 * 60_000;
 export const FIRST_MS = 5_000;
 
 export class DigestScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly periodic: Periodic;
   private readonly warned: { url?: boolean } = {};
 
   constructor(
     private readonly paths: Paths,
     private readonly log: (line: string) => void,
-    private readonly everyMs = CHECK_MS,
-  ) {}
+    everyMs = CHECK_MS,
+  ) {
+    this.periodic = new Periodic(
+      () => this.pass(),
+      () => everyMs,
+      (err) => this.log(`failed: ${describeError(err)}`),
+    );
+  }
 
   /** One run, unless one is going on (then that one). */
   once(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = this.pass()
-      .catch((err: unknown) => this.log(`failed: ${describeError(err)}`))
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.periodic.once();
   }
 
   private async pass(): Promise<void> {
@@ -47,20 +46,10 @@ export class DigestScheduler {
 
   /** The first run FIRST_MS after start, then one every CHECK_MS after the last ended. */
   start(): void {
-    this.next(FIRST_MS);
+    this.periodic.schedule(FIRST_MS);
   }
 
-  private next(ms = this.everyMs): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.once().then(() => this.next());
-    }, ms);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 }

@@ -6,16 +6,23 @@ import { defaultSettings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import { readSettings, type Paths } from '../queue/services.js';
 import { flushSpool } from './flush.js';
+import { Periodic } from './periodic.js';
 
 export class SpoolFlusher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly periodic: Periodic;
+  /** Whether the pass under way logs its summary even when the spool was empty. */
+  private always = false;
 
   constructor(
     private readonly paths: Paths,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    this.periodic = new Periodic(
+      () => this.pass(),
+      () => this.intervalMs(),
+      (err) => this.log(`failed: ${describeError(err)}`),
+    );
+  }
 
   private intervalMs(): number {
     try {
@@ -25,37 +32,32 @@ export class SpoolFlusher {
     }
   }
 
+  private async pass(): Promise<void> {
+    const always = this.always;
+    const lines: string[] = [];
+    try {
+      const counts = await flushSpool(this.paths, (l) => lines.push(l));
+      if (always || counts.delivered + counts.failed > 0) for (const l of lines) this.log(l);
+    } catch (err) {
+      for (const l of lines) this.log(l);
+      throw err;
+    }
+  }
+
   /** One pass. `always`: log the summary even when the spool was empty (the pass at start). */
   once(always: boolean): Promise<void> {
-    if (this.running) return this.running;
-    const lines: string[] = [];
-    this.running = flushSpool(this.paths, (l) => lines.push(l))
-      .then(
-        (counts) => {
-          if (always || counts.delivered + counts.failed > 0) for (const l of lines) this.log(l);
-        },
-        (err: unknown) => {
-          for (const l of lines) this.log(l);
-          this.log(`failed: ${describeError(err)}`);
-        },
-      )
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    // pass() reads the flag before its first await, i.e. within periodic.once() (when it starts one).
+    this.always = always;
+    const running = this.periodic.once();
+    this.always = false;
+    return running;
   }
 
   schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.once(false).then(() => this.schedule());
-    }, this.intervalMs());
-    this.timer.unref();
+    this.periodic.schedule();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 }

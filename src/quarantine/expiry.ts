@@ -3,6 +3,7 @@
 // one tries again. Passes use the daemon's one open store (the quarantine's), not one of their own.
 
 import { describeError } from '../errors.js';
+import { Periodic } from '../ops/periodic.js';
 import { readSettings, type Paths } from '../queue/services.js';
 import { hasQuarantine } from '../store/file.js';
 
@@ -11,47 +12,41 @@ export const EXPIRY_INTERVAL_MS = 3600_000;
 export const FIRST_PASS_DELAY_MS = 2000;
 
 export class QuarantineExpiry {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly periodic: Periodic;
 
   constructor(
     private readonly paths: Paths,
     private readonly log: (line: string) => void,
-    private readonly intervalMs = EXPIRY_INTERVAL_MS,
-  ) {}
+    intervalMs = EXPIRY_INTERVAL_MS,
+  ) {
+    this.periodic = new Periodic(
+      () => this.pass(),
+      () => intervalMs,
+      (err) => this.log(`failed: ${describeError(err)}`),
+    );
+  }
+
+  private async pass(): Promise<void> {
+    // A site that never quarantined anything has nothing to expire: no store is made for it.
+    if (!hasQuarantine(this.paths.home)) return;
+    const { ageText, sharedQuarantine, expireItems } = await import('./actions.js');
+    await sharedQuarantine(this.paths, readSettings(this.paths), async (q) => {
+      const n = await expireItems(q, { who: 'nqqueue serve', from: 'expiry' });
+      if (n > 0) this.log(`expired ${n} item${n === 1 ? '' : 's'} older than ${ageText(q.settings.quarantineExpireMs)} (quarantine_expire)`);
+    });
+  }
 
   /** One pass; logs only what it did or why it could not. */
   once(): Promise<void> {
-    if (this.running) return this.running;
-    this.running = (async () => {
-      // A site that never quarantined anything has nothing to expire: no store is made for it.
-      if (!hasQuarantine(this.paths.home)) return;
-      const { ageText, sharedQuarantine, expireItems } = await import('./actions.js');
-      await sharedQuarantine(this.paths, readSettings(this.paths), async (q) => {
-        const n = await expireItems(q, { who: 'nqqueue serve', from: 'expiry' });
-        if (n > 0) this.log(`expired ${n} item${n === 1 ? '' : 's'} older than ${ageText(q.settings.quarantineExpireMs)} (quarantine_expire)`);
-      });
-    })()
-      .catch((err: unknown) => this.log(`failed: ${describeError(err)}`))
-      .finally(() => {
-        this.running = undefined;
-      });
-    return this.running;
+    return this.periodic.once();
   }
 
   /** The next pass in `delayMs` (an interval by default), and every interval after it. */
-  schedule(delayMs = this.intervalMs): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.once().then(() => this.schedule());
-    }, delayMs);
-    this.timer.unref();
+  schedule(delayMs?: number): void {
+    this.periodic.schedule(delayMs);
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 }
