@@ -10,11 +10,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync,
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 
 import { defaultSettings } from '../../src/config/settings.js';
 import { openStore } from '../../src/store/open.js';
 import type { QuarantineItem } from '../../src/store/types.js';
+import { moduleRecorder } from '../helpers/modules.js';
 import { DAEMON_MODE, pluginDir, rcptsOf, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
 import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 
@@ -186,22 +186,11 @@ test('a plain message does not load the store (nor node:sqlite); a quarantined o
   const s = make();
   install(s);
   // Every module the program resolves, and the built-ins it loaded, written at exit.
-  const hook = join(s.dir, 'modules-hook.mjs');
-  writeFileSync(
-    hook,
-    [
-      "import { registerHooks } from 'node:module';",
-      "import { appendFileSync } from 'node:fs';",
-      'const out = process.env.NQQ_TEST_MODULES;',
-      'registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); appendFileSync(out, r.url + "\\n"); return r; } });',
-      "process.on('exit', () => appendFileSync(out, process.moduleLoadList.map((m) => 'builtin: ' + m).join('\\n') + '\\n'));",
-      '',
-    ].join('\n'),
-  );
+  const modules = moduleRecorder(s.dir, { builtins: true });
   const run = async (to: string, list: string) => {
-    const r = await s.run({ message: message('x'), to: [to], extraEnv: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, NQQ_TEST_MODULES: list } });
+    const r = await s.run({ message: message('x'), to: [to], extraEnv: modules.env(list) });
     assert.equal(r.code, 0, r.stderr);
-    return readFileSync(list, 'utf8').split('\n');
+    return modules.read(list);
   };
   const plain = await run('plain@example.com', join(s.dir, 'plain.txt'));
   assert.ok(plain.some((m) => m.endsWith('/dist/plugins/quarantine.js')), 'the quarantine plugin ran (the hook sees modules)');

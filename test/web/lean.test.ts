@@ -2,11 +2,10 @@
 // with a [web] section in the settings — loads nothing of src/web and not fastify.
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 
+import { moduleRecorder } from '../helpers/modules.js';
 import { setupsForThisFile } from '../helpers/nqq.js';
 import { installConsole } from '../helpers/web.js';
 
@@ -18,21 +17,11 @@ test('queue mode loads nothing of the console, for a plain message or a quaranti
   // Only example.com's own recipients are flagged and held; another local domain passes plainly.
   s.write('rcpthosts', 'example.com\nplain.example\n');
   s.write('nqqueue.cfb', 'example.com:flagger;quarantine=all\n');
-  const hook = join(s.dir, 'modules-hook.mjs');
-  writeFileSync(
-    hook,
-    [
-      "import { registerHooks } from 'node:module';",
-      "import { appendFileSync } from 'node:fs';",
-      'const out = process.env.NQQ_TEST_MODULES;',
-      'registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); appendFileSync(out, r.url + "\\n"); return r; } });',
-      '',
-    ].join('\n'),
-  );
+  const modules = moduleRecorder(s.dir);
   const run = async (to: string, list: string) => {
-    const r = await s.run({ to: [to], extraEnv: { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, NQQ_TEST_MODULES: list } });
+    const r = await s.run({ to: [to], extraEnv: modules.env(list) });
     assert.equal(r.code, 0, r.stderr);
-    return readFileSync(list, 'utf8').split('\n').filter(Boolean);
+    return modules.read(list);
   };
   const consoleModules = (mods: string[]) => mods.filter((m) => /\/dist\/web\/|\/dist\/cli\/commands\/web\.js|\/node_modules\/(fastify|@fastify|find-my-way|light-my-request|avvio)\//.test(m));
   const plain = await run('someone@plain.example', join(s.dir, 'plain.txt'));

@@ -2,11 +2,11 @@
 // on the first preview (over 100 ms of loading saved at every start).
 
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 
+import { moduleRecorder } from '../helpers/modules.js';
 import { setupsForThisFile } from '../helpers/nqq.js';
 import { Browser, hold, installConsole, startWeb } from '../helpers/web.js';
 
@@ -16,22 +16,12 @@ test('the preview module and sanitize-html are loaded on the first preview, not 
   const s = make();
   installConsole(s, { tcp: true });
   const [id] = await hold(s, { to: ['alice@example.com'], headers: 'Content-Type: text/html\n', body: '<p>hi</p>\n' });
-  const hook = join(s.dir, 'modules-hook.mjs');
+  const modules = moduleRecorder(s.dir);
   const list = join(s.dir, 'modules.txt');
   writeFileSync(list, '');
-  writeFileSync(
-    hook,
-    [
-      "import { registerHooks } from 'node:module';",
-      "import { appendFileSync } from 'node:fs';",
-      'const out = process.env.NQQ_TEST_MODULES;',
-      'registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); appendFileSync(out, r.url + "\\n"); return r; } });',
-      '',
-    ].join('\n'),
-  );
-  const web = await startWeb(s, { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}`, NQQ_TEST_MODULES: list });
+  const web = await startWeb(s, modules.env(list));
   try {
-    const loaded = () => readFileSync(list, 'utf8').split('\n').filter(Boolean);
+    const loaded = () => modules.read(list);
     const preview = (mods: string[]) => mods.filter((m) => /\/dist\/web\/(preview|html-sanitize|html-text)\.js|\/node_modules\/(sanitize-html|htmlparser2|postcss)\//.test(m));
     assert.ok(loaded().some((m) => m.endsWith('/dist/web/server.js')), 'the hook sees the modules');
     assert.deepEqual(preview(loaded()), []);
