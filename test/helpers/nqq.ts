@@ -41,6 +41,8 @@ export interface Setup {
   run(o: RunInput): Promise<Outcome>;
   /** Run a subcommand (`nqqueue explain ...`) with this setup's environment. */
   command(args: string[], input?: Buffer | string, extraEnv?: Record<string, string>): { code: number | null; stdout: string; stderr: string };
+  /** The same, without waiting: for commands that must run at the same moment as others. */
+  commandAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** Daemon mode: the PID of this setup's `nqqueue serve` (undefined before the first run, or standalone). */
   daemonPid(): number | undefined;
   cleanup(): void;
@@ -150,6 +152,16 @@ export function setup(o: SetupOptions = {}): Setup {
         timeout: 60_000,
       });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    },
+    commandAsync(args) {
+      return new Promise((resolve) => {
+        const c = spawn(NQQUEUE_BIN, args, { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d: Buffer) => (stdout += d));
+        c.stderr.on('data', (d: Buffer) => (stderr += d));
+        c.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
     },
     daemonPid() {
       return daemon && daemon.exitCode === null ? daemon.pid : undefined;

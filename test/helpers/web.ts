@@ -77,6 +77,16 @@ export async function hold(s: Setup, o: { from?: string; to: string[]; subject?:
   return listIds(s).filter((id) => !before.has(id));
 }
 
+/** An item's audit entries, as `nqqueue quarantine audit --item ID` prints them: tab-separated fields. */
+export function auditOf(s: Setup, id: string): string[][] {
+  const r = s.command(['quarantine', 'audit', '--item', id]);
+  if (r.code !== 0) throw new Error(`quarantine audit: ${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('\t'));
+}
+
 export function listIds(s: Setup): string[] {
   const r = s.command(['quarantine', 'list']);
   if (r.code !== 0) throw new Error(`quarantine list: ${r.stderr}`);

@@ -63,17 +63,6 @@ async function stored(s: Setup, id: string): Promise<QuarantineItem | undefined>
   }
 }
 
-function commandAsync(s: Setup, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(NQQUEUE_BIN, args, { env: s.env, cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d));
-    c.stderr.on('data', (d: Buffer) => (stderr += d));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 test('a quarantined copy is indexed in the store: every result of its chains, what caught it, the routing lines, the decoded subject', LIMIT, async () => {
   const s = make();
   install(s);
@@ -267,7 +256,7 @@ test('two nqqueue quarantine release ID at once: exactly one delivery, one audit
   const r = await s.run({ message: message('wanted'), to: ['rcpt@example.com'] });
   assert.equal(r.code, 0, r.stderr);
   const [id] = listed(s);
-  const both = await Promise.all([commandAsync(s, ['quarantine', 'release', id!]), commandAsync(s, ['quarantine', 'release', id!])]);
+  const both = await Promise.all([s.commandAsync(['quarantine', 'release', id!]), s.commandAsync(['quarantine', 'release', id!])]);
   const codes = both.map((b) => b.code).sort();
   assert.deepEqual(codes, [0, 1], JSON.stringify(both));
   const loser = both.find((b) => b.code === 1)!;

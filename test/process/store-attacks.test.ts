@@ -3,7 +3,7 @@
 // file deleted, replaced or broken under a running daemon.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -12,7 +12,6 @@ import { test } from 'node:test';
 import { defaultSettings } from '../../src/config/settings.js';
 import { openStore } from '../../src/store/open.js';
 import { DAEMON_MODE, pluginDir, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
-import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 
 const make = setupsForThisFile();
 const LIMIT = { timeout: 300_000 };
@@ -251,24 +250,13 @@ test('a full disk at any point: a message being quarantined is accepted only whe
   }
 });
 
-function commandAsync(s: Setup, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(NQQUEUE_BIN, args, { env: s.env, cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d));
-    c.stderr.on('data', (d: Buffer) => (stderr += d));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 test('release, release and expire of one item at the same moment, from three processes: one of them acts, once; one audit entry; no stack trace', LIMIT, async () => {
   const s = make({ standIn: { slowOn: [{ call: 1, ms: 1500 }, { call: 2, ms: 1500 }] } });
   install(s, 'quarantine_expire = 1s\n');
   assert.equal((await s.run({ message: message('race'), to: ['a@example.com'] })).code, 0);
   const [id] = itemDirs(s);
   await delay(1200);
-  const all = await Promise.all([commandAsync(s, ['quarantine', 'release', id!]), commandAsync(s, ['quarantine', 'expire']), commandAsync(s, ['quarantine', 'release', id!])]);
+  const all = await Promise.all([s.commandAsync(['quarantine', 'release', id!]), s.commandAsync(['quarantine', 'expire']), s.commandAsync(['quarantine', 'release', id!])]);
   for (const r of all) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   const released = all.filter((r) => r.code === 0 && r.stdout.startsWith('released'));
   const expired = /^expired 1 item/.test(all[1]!.stdout);
@@ -287,7 +275,7 @@ test('daemon mode: 30 messages quarantined at the same moment are all indexed (n
   install(s);
   assert.equal((await s.run({ message: message('warm'), to: ['a@example.com'] })).code, 0);
   const runs = Array.from({ length: 30 }, (_, i) => s.run({ message: message(`m${i}`), to: [`r${i}@example.com`, `q${i}@example.com`] }));
-  const listing = commandAsync(s, ['quarantine', 'list']);
+  const listing = s.commandAsync(['quarantine', 'list']);
   const done = await Promise.all(runs);
   for (const r of done) assert.equal(r.code, 0, r.stderr);
   assert.equal((await listing).code, 0);

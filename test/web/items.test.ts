@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { setupsForThisFile, type Setup } from '../helpers/nqq.js';
-import { Browser, hold, installConsole, startWeb, type WebServer } from '../helpers/web.js';
+import { auditOf, Browser, hold, installConsole, startWeb, type WebServer } from '../helpers/web.js';
 
 const make = setupsForThisFile();
 const LIMIT = { timeout: 180_000 };
@@ -47,15 +47,6 @@ async function world(o: Parameters<typeof installConsole>[1] = {}): Promise<Worl
     bob: await browser('bob@example.com', 'bob pass word', '203.0.113.20'),
     admin: await browser('admin@example.com', 'admin-pw', '203.0.113.30'),
   };
-}
-
-function audit(s: Setup, id: string): string[][] {
-  const r = s.command(['quarantine', 'audit', '--item', id]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split('\t'));
 }
 
 function status(s: Setup, id: string): string {
@@ -144,7 +135,7 @@ describe('nqqueue web: a user\'s own items', LIMIT, () => {
     assert.equal(d[0]!.sender.toString(), 'spammer@bad.example');
     assert.match(d[0]!.message.toString(), /Subject: Cheap watches for Alice/);
     assert.equal(status(w.s, id), 'released');
-    const entries = audit(w.s, id).filter((e) => e[3] === 'release');
+    const entries = auditOf(w.s, id).filter((e) => e[3] === 'release');
     assert.equal(entries.length, 1);
     const [at, who, from] = entries[0]!;
     assert.equal(who, 'alice@example.com');
@@ -166,7 +157,7 @@ describe('nqqueue web: a user\'s own items', LIMIT, () => {
     assert.equal(status(w.s, id), 'deleted');
     assert.equal(w.s.standIn.calls().length, 0);
     assert.doesNotMatch((await w.alice.get('/')).body, /Invoice 4711/);
-    const e = audit(w.s, id).filter((x) => x[3] === 'delete');
+    const e = auditOf(w.s, id).filter((x) => x[3] === 'delete');
     assert.deepEqual(e.map((x) => [x[1], x[2]]), [['alice@example.com', '203.0.113.10']]);
     await w.web.stop();
   });
@@ -196,7 +187,7 @@ describe('nqqueue web: a user\'s own items', LIMIT, () => {
     assert.equal(w.s.standIn.calls().length, 2);
     assert.equal(status(w.s, other), 'released');
     assert.equal(w.s.standIn.deliveries().filter((d) => d.message.includes('Cheap watches')).length, 1);
-    assert.equal(audit(w.s, id).filter((e) => e[3] === 'release').length, 1);
+    assert.equal(auditOf(w.s, id).filter((e) => e[3] === 'release').length, 1);
     await w.web.stop();
   });
 
@@ -343,7 +334,7 @@ describe('nqqueue web: administrators', LIMIT, () => {
     const d = w.s.standIn.deliveries();
     assert.equal(d.length, 2);
     assert.deepEqual(d.map((x) => x.recipients.map(String)).flat().sort(), ['alice@example.com', 'bob@example.com']);
-    assert.deepEqual(audit(w.s, b1).filter((e) => e[3] === 'release').map((e) => [e[1], e[2]]), [['admin@example.com', '203.0.113.30']]);
+    assert.deepEqual(auditOf(w.s, b1).filter((e) => e[3] === 'release').map((e) => [e[1], e[2]]), [['admin@example.com', '203.0.113.30']]);
     const del = await w.admin.post('/bulk', { csrf, action: 'delete', id: [a1, a2] });
     assert.match(del.body, /Deleted: 1 of 2/);
     assert.equal(status(w.s, a2), 'deleted');

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 
 import { makeLink, signingKey } from '../../src/links/links.js';
 import { setupsForThisFile, type Setup } from '../helpers/nqq.js';
-import { hold, installConsole, startWeb, type WebServer } from '../helpers/web.js';
+import { auditOf, hold, installConsole, startWeb, type WebServer } from '../helpers/web.js';
 
 const make = setupsForThisFile();
 const LIMIT = { timeout: 120_000 };
@@ -23,15 +23,6 @@ async function world(): Promise<{ s: Setup; web: WebServer; alice: string[]; bob
 
 const HOUR = 3_600_000;
 const from = { 'x-forwarded-for': '198.51.100.77' };
-
-function audit(s: Setup, id: string): string[][] {
-  const r = s.command(['quarantine', 'audit', '--item', id]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split('\t'));
-}
 
 describe('nqqueue web: digest links', LIMIT, () => {
   test('opening a release link shows the item and one button and does nothing; the button releases once; again is refused', async () => {
@@ -55,7 +46,7 @@ describe('nqqueue web: digest links', LIMIT, () => {
     const d = w.s.standIn.deliveries();
     assert.equal(d.length, 1);
     assert.deepEqual(d[0]!.recipients.map(String), ['alice@example.com']);
-    const entries = audit(w.s, id).filter((e) => e[3] === 'release');
+    const entries = auditOf(w.s, id).filter((e) => e[3] === 'release');
     assert.equal(entries.length, 1);
     assert.equal(entries[0]![1], 'alice@example.com');
     assert.match(entries[0]![2]!, /^198\.51\.100\.77\b/);
@@ -75,7 +66,7 @@ describe('nqqueue web: digest links', LIMIT, () => {
     const del = makeLink(w.key, { id, owner: 'alice@example.com', action: 'delete', expires: Date.now() + HOUR });
     const [a, b] = await Promise.all([w.web.request('POST', `/link/${del}`, { body: '' }), w.web.request('POST', `/link/${del}`, { body: '' })]);
     assert.deepEqual([a.status, b.status].sort(), [200, 410]);
-    assert.equal(audit(w.s, id).filter((e) => e[3] === 'delete').length, 1);
+    assert.equal(auditOf(w.s, id).filter((e) => e[3] === 'delete').length, 1);
     assert.equal(w.s.standIn.calls().length, 0);
     await w.web.stop();
   });

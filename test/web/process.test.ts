@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { setupsForThisFile } from '../helpers/nqq.js';
-import { Browser, hold, installConsole, startWeb } from '../helpers/web.js';
+import { auditOf, Browser, hold, installConsole, startWeb } from '../helpers/web.js';
 
 const make = setupsForThisFile();
 const NOBODY = 65534;
@@ -103,7 +103,6 @@ test('SIGTERM during a release lets it finish: the answer arrives, the item is r
   assert.equal(answer.status, 200, answer.body);
   assert.deepEqual(await web.stop(), { code: 0, signal: null });
   assert.equal(s.standIn.deliveries().length, 1);
-  const r = s.command(['quarantine', 'audit', '--item', id!]);
-  assert.equal(r.stdout.split('\n').filter((l) => l.split('\t')[3] === 'release').length, 1, r.stdout);
+  assert.equal(auditOf(s, id!).filter((e) => e[3] === 'release').length, 1);
   assert.match(web.stderr(), /nqqueue web: stopping \(SIGTERM\)/);
 });
