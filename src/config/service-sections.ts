@@ -47,6 +47,13 @@ export function parseAddressList(v: string): string[] {
   return list;
 }
 
+/** One address: a list where one is meant would silently use its first. */
+function parseOneAddress(v: string): string {
+  const list = parseAddressList(v);
+  if (list.length !== 1) throw new Error(`one address, not ${list.length}: ${JSON.stringify(v)}`);
+  return list[0]!;
+}
+
 function parseUrl(v: string): string {
   let u: URL;
   try {
@@ -86,7 +93,7 @@ export const SERVICE_SECTIONS = {
   },
   digest: {
     qmail_inject: { doc: 'the program digests are mailed through', default: '/var/qmail/bin/qmail-inject', parse: parseAbsolute },
-    from: { doc: 'the sender of digests (default: postmaster@ the host name)', default: '', parse: (v: string) => parseAddressList(v)[0] },
+    from: { doc: 'the sender of digests (default: postmaster@ the host name)', default: '', parse: parseOneAddress },
     cadence: { doc: 'the cadence of users who chose none: never, daily or hourly', default: 'daily', parse: parseCadence },
     link_ttl: { doc: 'how long a link in a digest can be used', default: '7d', parse: parseAge },
   },

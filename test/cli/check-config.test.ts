@@ -86,6 +86,8 @@ test('the [web] and [digest] sections: their own keys, checked where written', (
   assert.match(one(s), /^nqqueue\.conf:2: \[web\] checkpassword: the program must be an absolute path/);
   s.write('nqqueue.conf', '[digest]\ncadence = weekly\n');
   assert.equal(one(s), 'nqqueue.conf:2: [digest] cadence: must be never, daily or hourly');
+  s.write('nqqueue.conf', '[digest]\nfrom = quarantine@example.com, postmaster@example.com\n');
+  assert.match(one(s), /^nqqueue\.conf:2: \[digest\] from: one address, not 2/);
   s.write('nqqueue.conf', 'quarantine_expire = 30\n');
   assert.match(one(s), /^nqqueue\.conf:1: quarantine_expire: not an age: "30"/);
 });
