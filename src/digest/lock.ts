@@ -1,9 +1,9 @@
 // One digest run at a time per home: `nqqueue digest` from cron and the schedule in `nqqueue serve`
 // may both be set up, and two runs reading the same bookkeeping at once would each mail the same items.
-// The lock is a file made with O_EXCL holding the runner's PID; one whose process is gone, or that has
+// The lock is a file holding the runner's PID, linked into place whole; one whose process is gone, or that has
 // not been touched for an hour (a PID reused by another program), is taken over.
 
-import { closeSync, constants, openSync, readFileSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, constants, linkSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { isAlive } from '../intake/files.js';
@@ -21,9 +21,19 @@ export interface DigestLock {
 export function takeDigestLock(home: string): DigestLock | { heldBy: number } {
   const path = join(home, LOCK_FILE);
   for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
+    // The lock appears whole, PID included (written to a file of our own, then linked into place):
+    // a lock file made empty first and written after could be read empty by a second run, taken for a
+    // dead one's and removed, and both would mail the same digests.
+    const mine = `${path}.${process.pid}.tmp`;
+    rmSync(mine, { force: true });
+    const fd = openSync(mine, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      writeSync(fd, `${process.pid}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(mine, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       let pid = 0;
@@ -37,11 +47,8 @@ export function takeDigestLock(home: string): DigestLock | { heldBy: number } {
       if (pid > 0 && pid !== process.pid && isAlive(pid) && age < STALE_MS) return { heldBy: pid };
       rmSync(path, { force: true });
       continue;
-    }
-    try {
-      writeSync(fd, `${process.pid}\n`);
     } finally {
-      closeSync(fd);
+      rmSync(mine, { force: true });
     }
     return {
       touch: () => {
