@@ -139,6 +139,15 @@ export function becomeHomeOwner(home: string): string | undefined {
   return entry?.name ?? `uid ${target.uid}`;
 }
 
+function cannotCreate(home: string, code: string | undefined, err: Error, uid: number | undefined): OwnerError {
+  const parent = dirname(home);
+  const why = code === 'ENOENT' ? `${parent} does not exist` : code === 'EACCES' ? `${parent} is not writable by ${describeUid(uid ?? -1)}` : err.message;
+  return new OwnerError(
+    `cannot create NQQUEUE_HOME ${home}: ${why}; create it as root for the user qmail-smtpd runs as: ` +
+      `install -d -m 0700 -o qmaild -g nofiles ${home}`,
+  );
+}
+
 /**
  * For the commands that write under the home (`flush`, `quarantine release`/`delete`, `serve`): run as
  * its owner (switching when root), refuse anyone else with the user to run as, and create the home on
@@ -159,16 +168,14 @@ export function prepareHome(home: string, command: string, options: { createAsRo
     if (uid === 0 && options.createAsRoot === false) throw new NoHomeError(home);
     try {
       mkdirSync(home, { mode: 0o700 });
+      return switched;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const parent = dirname(home);
-      const why = code === 'ENOENT' ? `${parent} does not exist` : code === 'EACCES' ? `${parent} is not writable by ${describeUid(uid ?? -1)}` : (err as Error).message;
-      throw new OwnerError(
-        `cannot create NQQUEUE_HOME ${home}: ${why}; create it as root for the user qmail-smtpd runs as: ` +
-          `install -d -m 0700 -o qmaild -g nofiles ${home}`,
-      );
+      if (code !== 'EEXIST') throw cannotCreate(home, code, err as Error, uid);
     }
-    return switched;
+    // Another process (a message, a second command) made it between the look and the mkdir: what it
+    // made is checked like any existing home.
+    st = lstatSync(home);
   }
   if (st.isSymbolicLink() || !st.isDirectory()) throw new OwnerError(`NQQUEUE_HOME ${home} is not a directory (symlinks are refused)`);
   if (uid !== undefined && st.uid !== uid && st.uid === 0) {

@@ -95,8 +95,14 @@ export function setup(o: SetupOptions = {}): Setup {
   };
   const write = (name: string, content: string) => writeFileSync(join(control, name), content);
   let daemon: ChildProcess | undefined;
-  const ensureDaemon = async () => {
-    if (!DAEMON_MODE || (daemon && daemon.exitCode === null && daemon.signalCode === null)) return;
+  let starting: Promise<void> | undefined;
+  // Runs made at the same moment (Promise.all) share one start: one daemon, as a site has.
+  const ensureDaemon = (): Promise<void> => {
+    if (!DAEMON_MODE || (daemon && daemon.exitCode === null && daemon.signalCode === null)) return Promise.resolve();
+    starting ??= startDaemon().finally(() => (starting = undefined));
+    return starting;
+  };
+  const startDaemon = async () => {
     const log = openSync(join(dir, 'serve.log'), 'a');
     daemon = spawn(NQQUEUE_BIN, ['serve'], {
       env: { NQQUEUE_CONTROLDIR: control, NQQUEUE_HOME: home, NQQUEUE_QMAILQUEUE: standIn.path },

@@ -4,7 +4,7 @@
 // on disk. Needs root (the test machine runs as root); skipped otherwise.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -123,6 +123,24 @@ test('a missing home is created on first use by the user running, 0700, when its
   const g = runAs(t, ['flush'], NOBODY);
   assert.equal(g.code, 1);
   assert.match(g.stderr, new RegExp(`cannot create NQQUEUE_HOME ${t.home}: ${t.dir} is not writable by nobody \\(uid 65534\\); .*install -d -m 0700 -o qmaild`));
+});
+
+test('commands started at the same moment on a missing home: one makes it, every one runs (none refuses it as already there)', { skip }, async () => {
+  const s = nobodysInstallation({}, false);
+  chownSync(s.dir, NOBODY, NOBODY);
+  const runs = await Promise.all(
+    Array.from({ length: 12 }, () =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const c = spawn(NQQUEUE_BIN, ['flush'], { env: s.env, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        c.stderr.on('data', (d: Buffer) => (stderr += d));
+        c.on('close', (code) => resolve({ code, stderr }));
+      }),
+    ),
+  );
+  assert.deepEqual(runs.filter((r) => r.code !== 0), []);
+  assert.equal(statSync(s.home).uid, NOBODY);
+  assert.equal(statSync(s.home).mode & 0o777, 0o700);
 });
 
 test('quarantine release and delete run as root switch to the home owner', { skip }, async () => {
