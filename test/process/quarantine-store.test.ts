@@ -355,7 +355,10 @@ test('delete and expire go through the store and the audit log; expire takes hel
   assert.equal(del.stdout, `deleted ${toDelete}\n`);
   const exp = s.command(['quarantine', 'expire']);
   assert.equal(exp.code, 0, exp.stderr);
-  assert.match(exp.stdout, /^expired 1 item /);
+  // In daemon mode `serve` runs an expiry pass of its own 2 s after it starts: when this test is slower
+  // than that, the daemon's pass is the one that expires it (exactly once either way: the audit below).
+  const byDaemon = DAEMON_MODE && /^expired 0 items /.test(exp.stdout);
+  if (!byDaemon) assert.match(exp.stdout, /^expired 1 item /);
   const kept = ids.filter((i) => i !== oldId && i !== toDelete);
   assert.deepEqual(listed(s), kept, 'only the fresh one is held');
   assert.deepEqual(itemDirs(s), kept, 'the bytes of the expired and the deleted are gone');
@@ -364,11 +367,11 @@ test('delete and expire go through the store and the audit log; expire takes hel
   assert.deepEqual(listed(s, ['--status', 'expired,deleted']).sort(), [oldId, toDelete].sort());
   const audit = s.command(['quarantine', 'audit']).stdout.split('\n').filter(Boolean).map((l) => l.split('\t'));
   assert.deepEqual(
-    audit.map((f) => [f[1], f[2], f[3], f[4]]),
+    audit.map((f) => [f[1], f[2], f[3], f[4]]).sort(),
     [
       ['root', 'command line', 'delete', toDelete],
-      ['root', 'command line', 'expire', oldId],
-    ],
+      byDaemon ? ['nqqueue serve', 'expiry', 'expire', oldId] : ['root', 'command line', 'expire', oldId],
+    ].sort(),
   );
   assert.equal(s.command(['quarantine', 'audit', '--item', oldId!]).stdout.split('\n').filter(Boolean).length, 1);
 });
