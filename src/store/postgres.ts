@@ -16,6 +16,7 @@ import {
   type Actor,
   type AuditEntry,
   type AuditQuery,
+  type ClaimHolder,
   type DigestCadence,
   type ItemClaim,
   type ItemQuery,
@@ -25,6 +26,7 @@ import {
   type QuarantineItem,
   type Store,
 } from './types.js';
+import { deadClaim } from './claims.js';
 
 /** A claim older than this is taken to be a dead process's (the interface's default). */
 const DEFAULT_STALE_MS = 3600_000;
@@ -60,6 +62,8 @@ const MIGRATIONS: readonly string[] = [
      status_by TEXT,
      claim TEXT,
      claim_at TEXT,
+     claim_host TEXT,
+     claim_pid INTEGER,
      s_sender TEXT NOT NULL,
      s_recipient TEXT NOT NULL,
      s_subject TEXT NOT NULL,
@@ -82,7 +86,10 @@ const MIGRATIONS: readonly string[] = [
      item TEXT,
      detail TEXT
    );
-   CREATE INDEX audit_item ON audit (item);`,
+   CREATE INDEX audit_item ON audit (item);
+   -- The bytes of held items, so that any host can show and release them; gone once an item is done.
+   CREATE TABLE item_messages (id TEXT PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE, bytes BYTEA NOT NULL);
+   CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);`,
 ];
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -134,9 +141,9 @@ function text(v: string): string {
   return v.includes('\0') ? v.replaceAll('\0', '?') : v;
 }
 
-type Param = string | number | null;
+type Param = string | number | null | Buffer;
 
-function params(values: readonly (string | number | null | undefined)[]): Param[] {
+function params(values: readonly (Param | undefined)[]): Param[] {
   return values.map((v) => (v === undefined ? null : typeof v === 'string' ? text(v) : v));
 }
 
@@ -172,13 +179,18 @@ function toItem(r: QueryResultRow): QuarantineItem {
     status: String(r.status) as ItemStatus,
     ...(r.status_at === null ? {} : { statusAt: String(r.status_at) }),
     ...(r.status_by === null ? {} : { statusBy: String(r.status_by) }),
+    ...(r.status !== 'releasing' || r.claim_host === null ? {} : { claimHost: String(r.claim_host) }),
+    ...(r.status !== 'releasing' || r.claim_pid === null ? {} : { claimPid: Number(r.claim_pid) }),
   };
 }
 
-type Query = (sql: string, values?: readonly (string | number | null | undefined)[]) => Promise<QueryResultRow[]>;
+type Values = readonly (Param | undefined)[];
+type Query = (sql: string, values?: Values) => Promise<QueryResultRow[]>;
 
 export class PostgresStore implements Store {
   readonly engine = 'postgres';
+  /** Shared by several hosts: the bytes of held items are kept here too, so any host can act on them. */
+  readonly sharesMessages = true;
   private pool: Pool | undefined;
   private readonly name: string;
 
@@ -262,7 +274,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  private async query(doing: string, sql: string, values: readonly (string | number | null | undefined)[] = []): Promise<QueryResultRow[]> {
+  private async query(doing: string, sql: string, values: Values = []): Promise<QueryResultRow[]> {
     try {
       return (await this.conn().query(sql, params(values))).rows;
     } catch (err) {
@@ -270,7 +282,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  private async changes(doing: string, sql: string, values: readonly (string | number | null | undefined)[]): Promise<number> {
+  private async changes(doing: string, sql: string, values: Values): Promise<number> {
     try {
       return (await this.conn().query(sql, params(values))).rowCount ?? 0;
     } catch (err) {
@@ -279,7 +291,7 @@ export class PostgresStore implements Store {
   }
 
   /** Run `work` in one transaction on one connection; any failure rolls it back (a StoreError). */
-  private async transaction<T>(doing: string, work: (q: Query, changes: (sql: string, values: readonly (string | number | null | undefined)[]) => Promise<number>) => Promise<T>): Promise<T> {
+  private async transaction<T>(doing: string, work: (q: Query, changes: (sql: string, values: Values) => Promise<number>) => Promise<T>): Promise<T> {
     let client: PoolClient;
     try {
       client = await this.conn().connect();
@@ -309,12 +321,13 @@ export class PostgresStore implements Store {
     }
   }
 
-  async addItem(item: NewQuarantineItem): Promise<void> {
+  async addItem(item: NewQuarantineItem, message?: Buffer): Promise<void> {
     const date = iso(item.date, 'item date');
     const plugins = ['', ...new Set([...item.caughtBy, ...item.results.map((r) => r.plugin)].map((p) => p.toLowerCase())), ''].join('\n');
     const caught = ['', ...item.caughtBy.map((p) => p.toLowerCase()), ''].join('\n');
-    await this.query(
-      `indexing item ${item.id}`,
+    // The entry and its bytes in one step: no host ever finds one without the other.
+    await this.transaction(`indexing item ${item.id}`, async (q, changes) => {
+      const added = await changes(
       `INSERT INTO items (id, date, message_id, host, size, sender_text, sender_b64, recipient_text, recipient_b64,
          owner, domain, subject, results, caught_by, routing, note, status, s_sender, s_recipient, s_subject, s_plugins, s_caught)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'held', $17, $18, $19, $20, $21)
@@ -342,7 +355,14 @@ export class PostgresStore implements Store {
         plugins,
         caught,
       ],
-    );
+      );
+      if (added === 1 && message !== undefined) await q('INSERT INTO item_messages (id, bytes) VALUES ($1, $2)', [item.id, message]);
+    });
+  }
+
+  async itemBytes(id: string): Promise<Buffer | undefined> {
+    const rows = await this.query(`reading the message of item ${id}`, 'SELECT bytes FROM item_messages WHERE id = $1', [id]);
+    return rows[0] ? (rows[0].bytes as Buffer) : undefined;
   }
 
   async forgetItem(id: string): Promise<void> {
@@ -399,7 +419,7 @@ export class PostgresStore implements Store {
     return { items: rows.map(toItem), total };
   }
 
-  async claimItem(id: string, actor: Actor, action: string, staleMs = DEFAULT_STALE_MS): Promise<ItemClaim | undefined> {
+  async claimItem(id: string, actor: Actor, action: string, staleMs = DEFAULT_STALE_MS, holder?: ClaimHolder): Promise<ItemClaim | undefined> {
     const token = randomUUID();
     const now = new Date().toISOString();
     const staleBefore = new Date(Date.now() - staleMs).toISOString();
@@ -409,11 +429,18 @@ export class PostgresStore implements Store {
       const rows = await q('SELECT * FROM items WHERE id = $1 FOR UPDATE', [id]);
       const r = rows[0];
       if (!r) return undefined;
-      const claimable = r.status === 'held' || (r.status === 'releasing' && r.claim_at !== null && String(r.claim_at) <= staleBefore);
+      const claimable = r.status === 'held' || (r.status === 'releasing' && deadClaim(r, staleBefore, holder));
       if (!claimable) return undefined;
       const before = r.status === 'held' ? { at: opt(r.status_at), by: opt(r.status_by) } : undefined;
-      await q("UPDATE items SET status = 'releasing', claim = $1, claim_at = $2, status_at = $2, status_by = $3 WHERE id = $4", [token, now, actor.who, id]);
-      return { row: { ...r, status: 'releasing', status_at: now, status_by: actor.who }, before };
+      await q("UPDATE items SET status = 'releasing', claim = $1, claim_at = $2, status_at = $2, status_by = $3, claim_host = $4, claim_pid = $5 WHERE id = $6", [
+        token,
+        now,
+        actor.who,
+        holder?.host ?? null,
+        holder?.pid ?? null,
+        id,
+      ]);
+      return { row: { ...r, status: 'releasing', status_at: now, status_by: actor.who, claim_host: holder?.host ?? null, claim_pid: holder?.pid ?? null }, before };
     });
     if (!taken) return undefined;
     const item = toItem(taken.row);
@@ -425,15 +452,23 @@ export class PostgresStore implements Store {
         if (status !== 'released' && status !== 'deleted' && status !== 'expired') throw new TypeError(`not a final status: ${JSON.stringify(status)}`);
         await this.transaction(`recording the ${action} of item ${id}`, async (q, changes) => {
           const at = new Date().toISOString();
-          const n = await changes('UPDATE items SET status = $1, status_at = $2, status_by = $3, claim = NULL, claim_at = NULL WHERE id = $4 AND claim = $5', [status, at, actor.who, id, token]);
+          const n = await changes('UPDATE items SET status = $1, status_at = $2, status_by = $3, claim = NULL, claim_at = NULL, claim_host = NULL, claim_pid = NULL WHERE id = $4 AND claim = $5', [
+            status,
+            at,
+            actor.who,
+            id,
+            token,
+          ]);
           if (n !== 1) throw new StoreError(`the claim on item ${id} was lost (another process took it over as stale)`);
+          // Done with: its bytes are no longer anyone's to act on.
+          await q('DELETE FROM item_messages WHERE id = $1', [id]);
           await q('INSERT INTO audit (at, who, origin, action, item, detail) VALUES ($1, $2, $3, $4, $5, $6)', [at, actor.who, actor.from, action, id, detail ?? null]);
         });
         done = true;
       },
       abandon: async () => {
         if (done) return;
-        await this.changes(`giving back item ${id}`, "UPDATE items SET status = 'held', claim = NULL, claim_at = NULL, status_at = $1, status_by = $2 WHERE id = $3 AND claim = $4", [
+        await this.changes(`giving back item ${id}`, "UPDATE items SET status = 'held', claim = NULL, claim_at = NULL, claim_host = NULL, claim_pid = NULL, status_at = $1, status_by = $2 WHERE id = $3 AND claim = $4", [
           taken.before?.at ?? null,
           taken.before?.by ?? null,
           id,
@@ -494,6 +529,25 @@ export class PostgresStore implements Store {
       'INSERT INTO digests (owner, last_sent, up_to) VALUES ($1, $2, $3) ON CONFLICT (owner) DO UPDATE SET last_sent = EXCLUDED.last_sent, up_to = EXCLUDED.up_to',
       [owner.toLowerCase(), a, u],
     );
+  }
+
+  async takeLease(name: string, holder: string, ms: number): Promise<boolean> {
+    const now = new Date();
+    const until = new Date(now.getTime() + ms).toISOString();
+    // One statement: of several hosts at once, the row lock lets one in; the others see its lease.
+    const rows = await this.query(
+      `taking the lease ${name}`,
+      `INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+       WHERE leases.holder = EXCLUDED.holder OR leases.until COLLATE "C" <= $4
+       RETURNING holder`,
+      [name, holder, until, now.toISOString()],
+    );
+    return rows.length === 1;
+  }
+
+  async dropLease(name: string, holder: string): Promise<void> {
+    await this.query(`giving back the lease ${name}`, 'DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
   }
 
   async useToken(token: string, expires: string): Promise<boolean> {
