@@ -89,7 +89,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_item ON audit (item);
    -- The bytes of held items, so that any host can show and release them; gone once an item is done.
    CREATE TABLE item_messages (id TEXT PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE, bytes BYTEA NOT NULL);
-   CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);`,
+   CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);
+   CREATE TABLE secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);`,
 ];
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -190,7 +191,7 @@ type Query = (sql: string, values?: Values) => Promise<QueryResultRow[]>;
 export class PostgresStore implements Store {
   readonly engine = 'postgres';
   /** Shared by several hosts: the bytes of held items are kept here too, so any host can act on them. */
-  readonly sharesMessages = true;
+  readonly shared = true;
   private pool: Pool | undefined;
   private readonly name: string;
 
@@ -548,6 +549,13 @@ export class PostgresStore implements Store {
 
   async dropLease(name: string, holder: string): Promise<void> {
     await this.query(`giving back the lease ${name}`, 'DELETE FROM leases WHERE name = $1 AND holder = $2', [name, holder]);
+  }
+
+  async siteSecret(name: string, candidate: Buffer): Promise<Buffer> {
+    return this.transaction(`reading the secret ${name}`, async (q) => {
+      await q('INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, candidate]);
+      return (await q('SELECT value FROM secrets WHERE name = $1', [name]))[0]!.value as Buffer;
+    });
   }
 
   async useToken(token: string, expires: string): Promise<boolean> {

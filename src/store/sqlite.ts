@@ -102,7 +102,8 @@ const MIGRATIONS: readonly string[] = [
   // jobs a site runs once.
   `ALTER TABLE items ADD COLUMN claim_host TEXT;
    ALTER TABLE items ADD COLUMN claim_pid INTEGER;
-   CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);`,
+   CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);
+   CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -144,7 +145,7 @@ function str(v: SQLInputValue | undefined): string | undefined {
 export class SqliteStore implements Store {
   readonly engine = 'sqlite';
   /** One host: the bytes stay in that host's quarantine files. */
-  readonly sharesMessages = false;
+  readonly shared = false;
   private db: DatabaseSync | undefined;
   private readonly statements = new Map<string, StatementSync>();
 
@@ -560,6 +561,13 @@ export class SqliteStore implements Store {
 
   async dropLease(name: string, holder: string): Promise<void> {
     this.write(`giving back the lease ${name}`, () => this.stmt('DELETE FROM leases WHERE name = ? AND holder = ?').run(name, holder));
+  }
+
+  async siteSecret(name: string, candidate: Buffer): Promise<Buffer> {
+    return this.write(`reading the secret ${name}`, () => {
+      this.stmt('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)').run(name, candidate);
+      return Buffer.from(this.stmt('SELECT value FROM secrets WHERE name = ?').get(name)!.value as Uint8Array);
+    });
   }
 
   async useToken(token: string, expires: string): Promise<boolean> {

@@ -152,11 +152,11 @@ export interface Store {
   readonly engine: string;
 
   /**
-   * Whether the store keeps each held item's message bytes too (an engine shared by several hosts),
-   * so that any host can show and release it. Otherwise they are only in the files of the host that
-   * holds the item.
+   * Whether the store is the site's, shared by several hosts (PostgreSQL): then it keeps each held
+   * item's message bytes too, so that any host can show and release it, and the site's secrets.
+   * Otherwise (SQLite, one host) the bytes are only in the files of the host that holds the item.
    */
-  readonly sharesMessages: boolean;
+  readonly shared: boolean;
 
   /**
    * Index an item. Adding an id that is already indexed changes nothing (indexing is idempotent).
@@ -164,7 +164,7 @@ export interface Store {
    * index entry without them); give them only then.
    */
   addItem(item: NewQuarantineItem, message?: Buffer): Promise<void>;
-  /** The bytes kept with a held item (sharesMessages); undefined when the store has none for it. */
+  /** The bytes kept with a held item (shared); undefined when the store has none for it. */
   itemBytes(id: string): Promise<Buffer | undefined>;
   /** Forget an item entirely (it was taken back: its message was deferred after all). */
   forgetItem(id: string): Promise<void>;
@@ -200,6 +200,13 @@ export interface Store {
   takeLease(name: string, holder: string, ms: number): Promise<boolean>;
   /** Give the lease back (only the holder's own). */
   dropLease(name: string, holder: string): Promise<void>;
+
+  /**
+   * A secret of the site (the key that signs digest links, so that any host's console checks the
+   * links any host sent): the one stored under `name`, or `candidate`, stored now, when there is none.
+   * Of several hosts at once, one candidate wins and every host gets that one.
+   */
+  siteSecret(name: string, candidate: Buffer): Promise<Buffer>;
 
   /** Use a one-use token: true the first time, false ever after. Tokens past `expires` may be purged. */
   useToken(token: string, expires: string): Promise<boolean>;

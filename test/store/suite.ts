@@ -482,12 +482,27 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         }
       }));
 
+    test('a site secret: the first candidate stored is the one every connection gets, byte for byte', () =>
+      use(async (t) => {
+        const others = [await t.another(), await t.another()];
+        try {
+          const candidates = [0, 1, 2].map((i) => Buffer.from([i, 0, 0xff, ...Buffer.alloc(29, i + 1)]));
+          const got = await Promise.all([t.store, ...others].map((s, i) => s.siteSecret('link-key', candidates[i]!)));
+          assert.ok(candidates.some((c) => c.equals(got[0]!)), 'one of the candidates');
+          for (const g of got) assert.ok(g.equals(got[0]!), 'the same for all');
+          assert.ok((await t.store.siteSecret('link-key', Buffer.from('later')))!.equals(got[0]!), 'kept');
+          assert.ok((await t.store.siteSecret('other', Buffer.from('x'))).equals(Buffer.from('x')), 'by name');
+        } finally {
+          for (const o of others) await o.close();
+        }
+      }));
+
     test('message bytes: kept with the item where the store shares them (and gone once it is done); none otherwise', () =>
       use(async ({ store }) => {
         const bytes = Buffer.concat([Buffer.from('Subject: x\n\n'), Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]), Buffer.alloc(200_000, 0x41)]);
         const it = item({ size: bytes.length });
         const gone = item();
-        if (!store.sharesMessages) {
+        if (!store.shared) {
           await store.addItem(it);
           assert.equal(await store.itemBytes(it.id), undefined);
           return;

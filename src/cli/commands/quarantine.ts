@@ -301,13 +301,13 @@ async function subcommand(
       return 1;
     }
     if (raw) {
-      for await (const chunk of actions.itemMessage(q, id!).stream()) await writeOut(chunk as Buffer);
+      for await (const chunk of (await actions.itemMessage(q, id!)).stream()) await writeOut(chunk as Buffer);
       return 0;
     }
     const lines = describeItem(item);
     let head: string | undefined;
     try {
-      head = (await actions.itemMessage(q, id!).head()).toString('utf8').replace(/\n+$/, '');
+      head = (await (await actions.itemMessage(q, id!)).head()).toString('utf8').replace(/\n+$/, '');
     } catch (e) {
       if (!(e instanceof QuarantineError && e.notFound)) throw e;
       lines.push(`message: not here any more (${item.status})`);
