@@ -225,21 +225,28 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     err(describeError(e));
     return 1;
   }
-  // Every subcommand opens the store, which writes under the home (the store file, its WAL): as the
-  // home's owner (root switches to it), never leaving root-owned files qmail-smtpd's user cannot use.
-  try {
-    prepareHome(paths.home, `quarantine ${sub}`, { createAsRoot: false });
-  } catch (e) {
-    // Nothing to list in a home that does not exist yet (and none made as root).
-    if (e instanceof NoHomeError && (sub === 'list' || sub === 'audit')) return 0;
-    err(describeError(e));
-    return 1;
-  }
   try {
     settings = readSettings(paths);
   } catch (e) {
     err(describeError(e));
     return 1;
+  }
+  // Every subcommand opens the store, which writes under the home (the store file, its WAL): as the
+  // home's owner (root switches to it), never leaving root-owned files qmail-smtpd's user cannot use.
+  try {
+    prepareHome(paths.home, `quarantine ${sub}`, { createAsRoot: false });
+  } catch (e) {
+    if (!(e instanceof NoHomeError)) {
+      err(describeError(e));
+      return 1;
+    }
+    // Nothing to list in a home that does not exist yet (and none made as root) — unless the store is
+    // the site's, shared by several hosts: then this host sees (and acts on) every host's items.
+    if (settings.store === 'sqlite') {
+      if (sub === 'list' || sub === 'audit') return 0;
+      err(describeError(e));
+      return 1;
+    }
   }
   let q;
   try {
