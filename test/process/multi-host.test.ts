@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { makeInjectStandIn, type InjectStandIn } from '../helpers/inject.js';
 import { pluginDir, rcptsOf, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
 import { NQQUEUE_BIN } from '../helpers/smtpd.js';
+import { Browser, installConsole, startWeb, USERS } from '../helpers/web.js';
 import { postgresBin, startPostgres, type Postgres } from '../helpers/postgres.js';
 
 const skip = postgresBin() ? false : 'PostgreSQL is not installed (apt-get install -y postgresql)';
@@ -225,4 +226,48 @@ test('the database down: a message that needs the store is deferred (71) with no
   const after = await a.s.run({ message: message('after'), to: ['rcpt@example.com'] });
   assert.equal(after.code, 0, after.stderr);
   assert.equal(listed(a).length, 2, 'held before and after; nothing from while it was down');
+});
+
+test("one console for the site: it lists every host's items, releases one held elsewhere through its own qmail-queue, and says so when the store cannot be reached", LIMIT, async () => {
+  const { hosts, pg: p, db } = await site(2);
+  const [a, b] = hosts as [Host, Host];
+  await hold(a, 'for alice on mx1', 'alice@example.com');
+  await hold(b, 'for alice on mx2', 'alice@example.com');
+  // The console runs on a third machine, which takes no mail itself.
+  const c = make();
+  installConsole(c, { global: `store = ${p.url(db)}\nstore_timeout = 3s\n` });
+  const web = await startWeb(c);
+  try {
+    const alice = new Browser(web);
+    assert.equal((await alice.login('alice@example.com', USERS['alice@example.com'])).status, 303);
+    const list = await alice.get('/');
+    assert.equal(list.status, 200);
+    assert.match(list.body, /for alice on mx1/);
+    assert.match(list.body, /for alice on mx2/);
+    const ids = listed(a).map((r) => r[0]!);
+    const onA = ids.find((id) => a.s.command(['quarantine', 'show', id]).stdout.includes('for alice on mx1'))!;
+    const csrf = await alice.csrf();
+    const done = await alice.post(`/item/${onA}/release`, { csrf });
+    assert.equal(done.status, 200, done.body.slice(0, 300));
+    assert.equal(c.standIn.deliveries().length, 1, "released through the console host's qmail-queue");
+    assert.match(c.standIn.deliveries()[0]!.message.toString('latin1'), /for alice on mx1/);
+    assert.equal(a.s.standIn.deliveries().length + b.s.standIn.deliveries().length, 0);
+    await p.stopServer();
+    try {
+      const down = await alice.get('/');
+      assert.equal(down.status, 503);
+      assert.match(down.body, /cannot be reached right now/);
+    } finally {
+      await p.start();
+    }
+    let back = 0;
+    for (let i = 0; i < 50 && back !== 200; i++) {
+      back = (await alice.get('/')).status;
+      if (back !== 200) await delay(100);
+    }
+    assert.equal(back, 200, 'the database back: the console works again without a restart');
+    assert.doesNotMatch((await alice.get('/')).body, /for alice on mx1/, 'released: no longer listed');
+  } finally {
+    await web.stop();
+  }
 });
