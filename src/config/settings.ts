@@ -51,6 +51,12 @@ export interface Settings {
   readonly flushIntervalMs: number;
   /** Quarantined items older than this are removed, milliseconds. */
   readonly quarantineExpireMs: number;
+  /** Where the store is: 'sqlite' ($NQQUEUE_HOME/store.sqlite) or a postgres:// URL shared by several hosts. */
+  readonly store: string;
+  /** A file holding the PostgreSQL password (readable by NQqueue's user only); absent: libpq's PG* variables. */
+  readonly storePasswordFile: string | undefined;
+  /** Timeout of connecting to the store and of each query on it (PostgreSQL), milliseconds. */
+  readonly storeTimeoutMs: number;
   /** Extra directories third-party plugins are loaded from, in order. */
   readonly pluginDirs: readonly string[];
   /** The host name in the trace header (default: control/me, else the system's). */
@@ -129,6 +135,22 @@ function parseAbsolutePath(v: string): string {
   return v;
 }
 
+/** The `store` setting: `sqlite`, or a postgres:// URL with a database and no password in it. */
+export function parseStoreUrl(v: string): string {
+  if (v === 'sqlite') return v;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new Error(`must be sqlite or a postgres://USER@HOST:PORT/DATABASE URL, not ${JSON.stringify(v.slice(0, 80))}`);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error(`must be sqlite or a postgres:// URL, not a ${u.protocol.replace(/:$/, '')}: URL`);
+  // A password in nqqueue.conf would be in every backup and every check-config paste.
+  if (u.password) throw new Error('the URL holds a password: put it in a file named by store_password_file (mode 0600), or in PGPASSWORD, and leave it out of the URL');
+  if (u.pathname === '' || u.pathname === '/') throw new Error(`names no database: ${JSON.stringify(v.slice(0, 80))} (write postgres://USER@HOST/DATABASE)`);
+  return v;
+}
+
 /** Every global key, its default and its meaning: the documentation of the settings file. */
 export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   deadline: { doc: 'whole-message deadline, delivery included; past it the message is deferred (71), or once a copy is queued the rest is spooled', default: '240s', parse: parseDuration },
@@ -140,6 +162,13 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   queue_timeout: { doc: 'timeout of one qmail-queue call', default: '120s', parse: parseDuration },
   flush_interval: { doc: 'how often `nqqueue serve` delivers what the retry spool holds (also once at start)', default: '5m', parse: parseDuration },
   quarantine_expire: { doc: 'quarantined items older than this are removed (by `nqqueue serve`, or `nqqueue quarantine expire` from cron)', default: '30d', parse: parseAge },
+  store: {
+    doc: 'where the store is: sqlite (the embedded default, $NQQUEUE_HOME/store.sqlite) or postgres://USER@HOST:PORT/DB for one store shared by several MX hosts (no password in it: store_password_file, or libpq variables such as PGPASSWORD)',
+    default: 'sqlite',
+    parse: parseStoreUrl,
+  },
+  store_password_file: { doc: 'a file whose first line is the PostgreSQL password; it must be readable by NQqueue\'s user only (mode 0600 or 0400)', default: '', parse: parseAbsolutePath },
+  store_timeout: { doc: 'timeout of connecting to a PostgreSQL store and of each query on it; past it what needed the store is deferred', default: '5s', parse: parseDuration },
   plugin_dir: { doc: 'a directory third-party plugins are loaded from (repeat for several)', default: '', parse: parseAbsolutePath, list: true },
   hostname: { doc: 'host name in the trace header (default: control/me, else the system host name)', default: '', parse: (v) => v },
   extension_separator: {
@@ -315,6 +344,9 @@ function build(
     queueTimeoutMs: val<number>('queue_timeout'),
     flushIntervalMs: val<number>('flush_interval'),
     quarantineExpireMs: val<number>('quarantine_expire'),
+    store: val<string>('store'),
+    storePasswordFile: global.get('store_password_file') || undefined,
+    storeTimeoutMs: val<number>('store_timeout'),
     pluginDirs: Object.freeze([...global.all('plugin_dir')]),
     hostname,
     logFormat: val<'text' | 'json'>('log_format'),

@@ -10,7 +10,8 @@ import { hostname as systemHostname } from 'node:os';
 
 import { serviceSettings } from '../config/service-sections.js';
 import { describeError } from '../errors.js';
-import { makeLink, signingKey, type LinkAction } from '../links/links.js';
+import { makeLink, type LinkAction } from '../links/links.js';
+import { linkKey } from '../links/site-key.js';
 import { plainAddress } from '../qmail/plain-address.js';
 import type { Quarantine } from '../quarantine/actions.js';
 import type { DigestCadence, QuarantineItem } from '../store/types.js';
@@ -63,6 +64,9 @@ function linkUrl(base: string, token: string): string {
   return `${base}link/${token}`;
 }
 
+/** How long a digest run holds the site's lease before renewing it (each digest sent renews it). */
+const LEASE_MS = 10 * 60_000;
+
 export async function runDigests(q: Quarantine, o: DigestRunOptions): Promise<DigestRunResult> {
   const lock = o.dryRun ? undefined : takeDigestLock(q.paths.home);
   if (lock && 'heldBy' in lock) {
@@ -70,7 +74,23 @@ export async function runDigests(q: Quarantine, o: DigestRunOptions): Promise<Di
     return { sent: 0, failed: 0, printed: 0, busy: lock.heldBy };
   }
   try {
-    return await runLocked(q, o, () => lock?.touch());
+    if (!lock || !q.store.shared) return await runLocked(q, o, () => lock?.touch());
+    // A store shared by several hosts: the site's digests are sent once, by whichever host takes
+    // the lease; the others find it taken and do nothing.
+    const holder = `${q.settings.hostname ?? systemHostname()} pid ${process.pid}`;
+    if (!(await q.store.takeLease('digest', holder, LEASE_MS))) {
+      o.log('another host is sending the digests: nothing done by this one');
+      return { sent: 0, failed: 0, printed: 0, busy: 0 };
+    }
+    try {
+      let renewing: Promise<unknown> = Promise.resolve();
+      return await runLocked(q, o, () => {
+        lock.touch();
+        renewing = renewing.then(() => q.store.takeLease('digest', holder, LEASE_MS)).catch(() => undefined);
+      });
+    } finally {
+      await q.store.dropLease('digest', holder).catch(() => undefined);
+    }
   } finally {
     lock?.release();
   }
@@ -125,9 +145,9 @@ async function runLocked(q: Quarantine, o: DigestRunOptions, touch: () => void):
       return 'failed';
     }
     const expires = now.getTime() + linkTtl;
+    if (consoleUrl !== undefined) key ??= await linkKey(q.store, q.paths.home);
     const entries: DigestEntry[] = items.map((item: QuarantineItem) => {
       if (consoleUrl === undefined) return { item };
-      key ??= signingKey(q.paths.home);
       const link = (action: LinkAction) => linkUrl(consoleUrl, makeLink(key!, { id: item.id, owner: c.owner, action, expires }));
       return { item, links: { release: link('release'), delete: link('delete'), view: link('view') } };
     });

@@ -28,7 +28,7 @@ export interface LinkClaims {
 export type LinkReading = { readonly ok: true; readonly claims: LinkClaims } | { readonly ok: false; readonly why: 'malformed' | 'tampered' | 'expired' };
 
 export const KEY_FILE = 'signing.key';
-const KEY_BYTES = 32;
+export const KEY_BYTES = 32;
 
 /**
  * The site's signing key, $NQQUEUE_HOME/signing.key: made (32 random bytes, 0600, never through a

@@ -126,7 +126,8 @@ export default definePlugin<QuarantineConfig>({
       let index: Store | undefined;
       try {
         index = await sharedStore(ctx.home, ctx.settings);
-        await index.addItem(entryFromMeta(pending.meta, '', pending.meta.host!));
+        // A store shared by several hosts keeps the bytes too: any host's console shows and releases it.
+        await index.addItem(entryFromMeta(pending.meta, '', pending.meta.host!), index.shared ? await message.buffer() : undefined);
         indexed = { store: index, id };
       } catch (err) {
         if (index) dropSharedStore(ctx.home, index);

@@ -12,7 +12,8 @@ import type { MessageView } from '../pipeline/types.js';
 import { encodeEnvelope } from '../qmail/envelope.js';
 import type { Paths } from '../queue/services.js';
 import { dropSharedStore, openStore, sharedStore } from '../store/open.js';
-import type { Actor, ItemClaim, QuarantineItem, Store } from '../store/types.js';
+import { MemoryMessage } from '../intake/message.js';
+import type { Actor, ClaimHolder, ItemClaim, QuarantineItem, Store } from '../store/types.js';
 import { entryFromMeta, thisHost } from './index-entry.js';
 import { checkId, ID_PATTERN, QuarantineError, QuarantineStore, type ClaimedItem } from './store.js';
 import { subjectOf } from './subject.js';
@@ -84,7 +85,8 @@ async function indexUnknown(q: Quarantine, problem?: (id: string, why: string) =
         // a subject is nice to have; the item is indexed without it
       }
     }
-    await q.store.addItem(entryFromMeta(meta, subject, host));
+    const bytes = q.store.shared ? await files.get(meta.id).message.buffer() : undefined;
+    await q.store.addItem(entryFromMeta(meta, subject, host), bytes);
     added++;
   }
   return added;
@@ -98,11 +100,37 @@ async function recoverClaims(q: Quarantine): Promise<void> {
     const held = claimFiles(files, item.id);
     if (held === 'busy' || typeof held === 'string') continue;
     // Holding the files, this process knows no one else on this host is acting on the item: a claim
-    // in the store is then a dead process's (see act()). Without the files, only age tells.
-    const claim = await q.store.claimItem(item.id, RECOVERY, 'recover', held ? 0 : CLAIM_STALE_MS);
+    // made on this host is then a dead process's (see act()); so is one whose process is gone.
+    // Another host's claim, and one without the files, only age tells.
+    const claim = await q.store.claimItem(item.id, RECOVERY, 'recover', CLAIM_STALE_MS, holderFor(q, item, held !== undefined));
     await claim?.abandon();
     held?.restore();
   }
+}
+
+/** Whether a process of this host is running (signal 0: nothing is sent). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * This process as a claimer of `item`, with what it knows of a claim already on it: dead when this
+ * process holds the item's files (a live process of this host acting on it would hold them), or when
+ * the claim was made on this host by a process that is no longer running.
+ */
+function holderFor(q: Quarantine, item: QuarantineItem, holdsFiles: boolean): ClaimHolder {
+  const host = thisHost(q.settings);
+  const base = { host, pid: process.pid };
+  if (holdsFiles) return { ...base, deadLocal: 'any' };
+  if (item.status === 'releasing' && item.claimHost === host && item.claimPid !== undefined && item.claimPid !== process.pid && !alive(item.claimPid)) {
+    return { ...base, deadLocal: item.claimPid };
+  }
+  return base;
 }
 
 /**
@@ -118,7 +146,9 @@ function claimFiles(files: QuarantineStore, id: string): ClaimedItem | undefined
   }
 }
 
-type Step = (claimed: ClaimedItem | undefined, item: QuarantineItem) => Promise<{ ok: true; detail?: string } | { ok: false; reason: string }>;
+/** The item's message for the action: its files on this host, or the bytes a shared store keeps. */
+type Source = { readonly files?: ClaimedItem; readonly message?: MessageView };
+type Step = (source: Source, item: QuarantineItem) => Promise<{ ok: true; detail?: string } | { ok: false; reason: string }>;
 
 function takenText(id: string, now: QuarantineItem | undefined): string {
   if (!now || now.status === 'releasing') return `${id} is already taken: someone else is acting on it right now${now?.statusBy ? ` (${now.statusBy})` : ''}`;
@@ -147,7 +177,7 @@ async function act(q: Quarantine, id: string, actor: Actor, action: string, fina
   if (typeof held === 'string') return { ok: false, reason: `${id}: ${held}` };
   let claim: ItemClaim | undefined;
   try {
-    claim = await q.store.claimItem(id, actor, action, held ? 0 : CLAIM_STALE_MS);
+    claim = await q.store.claimItem(id, actor, action, CLAIM_STALE_MS, holderFor(q, known, held !== undefined));
   } catch (err) {
     held?.restore();
     throw err;
@@ -160,22 +190,34 @@ async function act(q: Quarantine, id: string, actor: Actor, action: string, fina
     if (!now) return { ok: false, reason: `no quarantined message ${id}`, notFound: true };
     return { ok: false, reason: takenText(id, now) };
   }
+  let source: Source = held ? { files: held, message: held.message } : {};
   if (!held) {
     const here = claim.item.host === thisHost(q.settings);
-    if (needBytes || !here) {
+    // An item held on another host (or whose files are gone here), in a store that keeps the bytes:
+    // acted on from here, through this host's qmail-queue; the holding host's files go at its next sweep.
+    let bytes: Buffer | undefined;
+    try {
+      bytes = needBytes && q.store.shared ? await q.store.itemBytes(id) : undefined;
+    } catch (err) {
+      await claim.abandon().catch(() => undefined);
+      throw err;
+    }
+    if (bytes) source = { message: new MemoryMessage(bytes) };
+    else if (needBytes || (!here && !q.store.shared)) {
       await claim.abandon();
       return { ok: false, reason: `${id}: ${here ? `its message is not in ${files.dir}` : `its message is held on ${claim.item.host}: act on it there`}` };
     }
-    // Deleting or expiring an item whose bytes are gone already: only the index is left to update.
+    // Deleting or expiring an item whose bytes are not here: only the index is left to update.
   }
-  return withClaim(claim, held, actor, final, step);
+  return withClaim(claim, source, actor, final, step);
 }
 
-async function withClaim(claim: ItemClaim, claimed: ClaimedItem | undefined, actor: Actor, final: 'released' | 'deleted' | 'expired', step: Step): Promise<ActionResult> {
+async function withClaim(claim: ItemClaim, source: Source, actor: Actor, final: 'released' | 'deleted' | 'expired', step: Step): Promise<ActionResult> {
   const { item } = claim;
+  const claimed = source.files;
   let done;
   try {
-    done = await step(claimed, item);
+    done = await step(source, item);
   } catch (err) {
     done = { ok: false as const, reason: describeError(err) };
   }
@@ -185,7 +227,7 @@ async function withClaim(claim: ItemClaim, claimed: ClaimedItem | undefined, act
     return { ok: false, reason: done.reason };
   }
   try {
-    await claim.finish(final, done.detail ?? (claimed ? undefined : 'its message was gone already'));
+    await claim.finish(final, done.detail ?? (source.message ? undefined : 'its message was gone already'));
   } catch (err) {
     // The action happened (a release was queued): the bytes go, or it could happen twice.
     claimed?.remove();
@@ -203,9 +245,9 @@ export async function releaseItem(q: Quarantine, id: string, actor: Actor): Prom
     actor,
     'release',
     'released',
-    async (claimed, item) => {
+    async (source, item) => {
       const envelope = encodeEnvelope(Buffer.from(item.sender.base64, 'base64'), [Buffer.from(item.recipient.base64, 'base64')]);
-      const r = await new QmailQueue(q.paths.qmailQueue, q.settings.queueTimeoutMs).deliver(claimed!.message, envelope);
+      const r = await new QmailQueue(q.paths.qmailQueue, q.settings.queueTimeoutMs).deliver(source.message!, envelope);
       if (!r.ok) return { ok: false, reason: `${id}: ${r.reason}; the message stays in the quarantine` };
       return { ok: true, detail: `to <${item.recipient.text}>${r.pid === undefined ? '' : ` qp ${r.pid}`}` };
     },
@@ -231,7 +273,8 @@ export async function expireItems(q: Quarantine, actor: Actor, now: Date = new D
     if (batch.length === 0) break;
     for (const item of batch) {
       tried.add(item.id);
-      if (item.host !== host && !new QuarantineStore(q.paths.home).state(item.id).inPlace) continue;
+      // Another host's item is that host's to expire, unless the store is shared by all (any host may).
+      if (item.host !== host && !q.store.shared && !new QuarantineStore(q.paths.home).state(item.id).inPlace) continue;
       const r = await act(q, item.id, actor, 'expire', 'expired', async () => ({ ok: true, detail: `older than ${before}` }), false);
       if (r.ok) expired++;
     }
@@ -261,7 +304,17 @@ export function ageText(ms: number): string {
   return `${Math.round(ms / 1000)}s`;
 }
 
-/** The stored bytes of an item (throws a QuarantineError when they are gone). */
-export function itemMessage(q: Quarantine, id: string): MessageView {
-  return new QuarantineStore(q.paths.home).get(id).message;
+/**
+ * The stored bytes of an item: its files on this host, else the bytes a shared store keeps (throws a
+ * QuarantineError when neither has them).
+ */
+export async function itemMessage(q: Quarantine, id: string): Promise<MessageView> {
+  try {
+    return new QuarantineStore(q.paths.home).get(id).message;
+  } catch (err) {
+    if (!(err instanceof QuarantineError && err.notFound) || !q.store.shared) throw err;
+    const bytes = await q.store.itemBytes(id);
+    if (!bytes) throw err;
+    return new MemoryMessage(bytes);
+  }
 }

@@ -1,20 +1,58 @@
-// Opening the store a site uses. Today that is the embedded SQLite file in $NQQUEUE_HOME; an engine for
-// several hosts (PostgreSQL) would be chosen here from the settings, behind the same interface.
-// Loaded lazily: the queue path imports this only for a message being quarantined.
+// Opening the store a site uses: the embedded SQLite file in $NQQUEUE_HOME, or (`store =
+// postgres://...`) one PostgreSQL database shared by several hosts, behind the same interface.
+// Loaded lazily: the queue path imports this only for a message that needs the store; the PostgreSQL
+// engine (and its client library) only when the settings name it.
 
-import { statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, constants } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Settings } from '../config/settings.js';
 import { ensurePrivateDir } from '../intake/workdir.js';
+import { permissionText } from '../text/permission.js';
 import { STORE_FILE } from './file.js';
 import { SqliteStore } from './sqlite.js';
 import { StoreError, type Store } from './types.js';
 
 export { STORE_FILE } from './file.js';
 
+/**
+ * The PostgreSQL password from `store_password_file`: its first line. The file must be a regular file
+ * (not a symlink) readable by NQqueue's user only: a password others can read is refused, not used.
+ */
+export function readPasswordFile(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ELOOP' ? 'it is a symbolic link (refused: name the file itself)' : permissionText(path, err);
+    throw new StoreError(`cannot read store_password_file ${path}: ${why}`, { cause: err });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new StoreError(`store_password_file ${path} is not a regular file`);
+    if ((st.mode & 0o077) !== 0) {
+      throw new StoreError(`store_password_file ${path} can be read by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 it (and change the password if it was exposed)`);
+    }
+    const uid = process.geteuid?.();
+    if (uid !== undefined && st.uid !== uid) throw new StoreError(`store_password_file ${path} belongs to uid ${st.uid}, not to NQqueue's user (uid ${uid}): chown it`);
+    const buf = Buffer.alloc(Math.min(st.size, 4096));
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const password = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0] ?? '';
+    if (password === '') throw new StoreError(`store_password_file ${path} is empty: its first line is the password`);
+    return password;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Open the store of `home` (created and migrated on first use). Rejects with a StoreError when it cannot. */
-export async function openStore(home: string, _settings: Settings): Promise<Store> {
+export async function openStore(home: string, settings: Settings): Promise<Store> {
+  if (settings.store !== 'sqlite') {
+    const password = settings.storePasswordFile === undefined ? undefined : readPasswordFile(settings.storePasswordFile);
+    const { PostgresStore } = await import('./postgres.js');
+    return PostgresStore.open({ url: settings.store, password, timeoutMs: settings.storeTimeoutMs });
+  }
   try {
     ensurePrivateDir(home);
   } catch (err) {
@@ -76,8 +114,8 @@ export async function sharedStore(home: string, settings: Settings): Promise<Sto
     shared = made;
     open.set(home, made);
     made.store.then(
-      () => {
-        made.file = fileId(home);
+      (s) => {
+        if (s.engine === 'sqlite') made.file = fileId(home);
       },
       () => {
         if (open.get(home) === made) open.delete(home);

@@ -10,11 +10,13 @@ import { accessSync, chmodSync, closeSync, constants, lstatSync, openSync } from
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import { permissionText } from '../text/permission.js';
+import { deadClaim } from './claims.js';
 import {
   StoreError,
   type Actor,
   type AuditEntry,
   type AuditQuery,
+  type ClaimHolder,
   type DigestCadence,
   type ItemClaim,
   type ItemQuery,
@@ -96,10 +98,17 @@ const MIGRATIONS: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX audit_item ON audit (item);`,
+  // Claims say which host and process hold them (several hosts may share a store); leases for the
+  // jobs a site runs once.
+  `ALTER TABLE items ADD COLUMN claim_host TEXT;
+   ALTER TABLE items ADD COLUMN claim_pid INTEGER;
+   CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);
+   CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 type Row = Record<string, SQLInputValue>;
+
 
 let sqliteModule: typeof import('node:sqlite') | undefined;
 
@@ -135,6 +144,8 @@ function str(v: SQLInputValue | undefined): string | undefined {
 
 export class SqliteStore implements Store {
   readonly engine = 'sqlite';
+  /** One host: the bytes stay in that host's quarantine files. */
+  readonly shared = false;
   private db: DatabaseSync | undefined;
   private readonly statements = new Map<string, StatementSync>();
 
@@ -306,10 +317,12 @@ export class SqliteStore implements Store {
       status: String(r.status) as ItemStatus,
       ...(r.status_at === null ? {} : { statusAt: String(r.status_at) }),
       ...(r.status_by === null ? {} : { statusBy: String(r.status_by) }),
+      ...(r.status !== 'releasing' || r.claim_host === null || r.claim_host === undefined ? {} : { claimHost: String(r.claim_host) }),
+      ...(r.status !== 'releasing' || r.claim_pid === null || r.claim_pid === undefined ? {} : { claimPid: Number(r.claim_pid) }),
     };
   }
 
-  async addItem(item: NewQuarantineItem): Promise<void> {
+  async addItem(item: NewQuarantineItem, _message?: Buffer): Promise<void> {
     const date = iso(item.date, 'item date');
     const plugins = ['', ...new Set([...item.caughtBy, ...item.results.map((r) => r.plugin)].map((p) => p.toLowerCase())), ''].join('\n');
     const caught = ['', ...item.caughtBy.map((p) => p.toLowerCase()), ''].join('\n');
@@ -353,6 +366,10 @@ export class SqliteStore implements Store {
       const r = this.stmt('SELECT * FROM items WHERE id = ?').get(id);
       return r ? this.toItem(r as Row) : undefined;
     });
+  }
+
+  async itemBytes(_id: string): Promise<Buffer | undefined> {
+    return undefined;
   }
 
   async itemIds(): Promise<ReadonlySet<string>> {
@@ -415,25 +432,30 @@ export class SqliteStore implements Store {
     });
   }
 
-  async claimItem(id: string, actor: Actor, action: string, staleMs = DEFAULT_STALE_MS): Promise<ItemClaim | undefined> {
+  async claimItem(id: string, actor: Actor, action: string, staleMs = DEFAULT_STALE_MS, holder?: ClaimHolder): Promise<ItemClaim | undefined> {
     const token = randomUUID();
     const now = new Date();
     const staleBefore = new Date(now.getTime() - staleMs).toISOString();
     const taken = this.write(`claiming item ${id}`, () => {
       const r = this.stmt('SELECT * FROM items WHERE id = ?').get(id) as Row | undefined;
       if (!r) return undefined;
-      const claimable = r.status === 'held' || (r.status === 'releasing' && r.claim_at !== null && String(r.claim_at) <= staleBefore);
+      const claimable = r.status === 'held' || (r.status === 'releasing' && (deadClaim(r, staleBefore, holder)));
       if (!claimable) return undefined;
       // What the item looked like while held, to put back if the action is abandoned.
       const before = r.status === 'held' ? { at: str(r.status_at), by: str(r.status_by) } : undefined;
-      this.stmt("UPDATE items SET status = 'releasing', claim = ?, claim_at = ?, status_at = ?, status_by = ? WHERE id = ?").run(
+      this.stmt("UPDATE items SET status = 'releasing', claim = ?, claim_at = ?, status_at = ?, status_by = ?, claim_host = ?, claim_pid = ? WHERE id = ?").run(
         token,
         now.toISOString(),
         now.toISOString(),
         actor.who,
+        holder?.host ?? null,
+        holder?.pid ?? null,
         id,
       );
-      return { row: { ...r, status: 'releasing', status_at: now.toISOString(), status_by: actor.who } as Row, before };
+      return {
+        row: { ...r, status: 'releasing', status_at: now.toISOString(), status_by: actor.who, claim_host: holder?.host ?? null, claim_pid: holder?.pid ?? null } as Row,
+        before,
+      };
     });
     if (!taken) return undefined;
     const item = this.toItem(taken.row);
@@ -445,7 +467,7 @@ export class SqliteStore implements Store {
         if (status !== 'released' && status !== 'deleted' && status !== 'expired') throw new TypeError(`not a final status: ${JSON.stringify(status)}`);
         this.write(`recording the ${action} of item ${id}`, () => {
           const at = new Date().toISOString();
-          const changed = this.stmt('UPDATE items SET status = ?, status_at = ?, status_by = ?, claim = NULL, claim_at = NULL WHERE id = ? AND claim = ?').run(
+          const changed = this.stmt('UPDATE items SET status = ?, status_at = ?, status_by = ?, claim = NULL, claim_at = NULL, claim_host = NULL, claim_pid = NULL WHERE id = ? AND claim = ?').run(
             status,
             at,
             actor.who,
@@ -460,7 +482,7 @@ export class SqliteStore implements Store {
       abandon: async () => {
         if (done) return;
         this.write(`giving back item ${id}`, () =>
-          this.stmt("UPDATE items SET status = 'held', claim = NULL, claim_at = NULL, status_at = ?, status_by = ? WHERE id = ? AND claim = ?").run(
+          this.stmt("UPDATE items SET status = 'held', claim = NULL, claim_at = NULL, claim_host = NULL, claim_pid = NULL, status_at = ?, status_by = ? WHERE id = ? AND claim = ?").run(
             taken.before?.at ?? null,
             taken.before?.by ?? null,
             id,
@@ -524,6 +546,28 @@ export class SqliteStore implements Store {
     this.write(`recording the digest of ${owner}`, () =>
       this.stmt('INSERT OR REPLACE INTO digests (owner, last_sent, up_to) VALUES (?, ?, ?)').run(owner.toLowerCase(), a, u),
     );
+  }
+
+  async takeLease(name: string, holder: string, ms: number): Promise<boolean> {
+    const now = new Date();
+    const until = new Date(now.getTime() + ms).toISOString();
+    return this.write(`taking the lease ${name}`, () => {
+      const r = this.stmt('SELECT holder, until FROM leases WHERE name = ?').get(name);
+      if (r && String(r.holder) !== holder && String(r.until) > now.toISOString()) return false;
+      this.stmt('INSERT OR REPLACE INTO leases (name, holder, until) VALUES (?, ?, ?)').run(name, holder, until);
+      return true;
+    });
+  }
+
+  async dropLease(name: string, holder: string): Promise<void> {
+    this.write(`giving back the lease ${name}`, () => this.stmt('DELETE FROM leases WHERE name = ? AND holder = ?').run(name, holder));
+  }
+
+  async siteSecret(name: string, candidate: Buffer): Promise<Buffer> {
+    return this.write(`reading the secret ${name}`, () => {
+      this.stmt('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)').run(name, candidate);
+      return Buffer.from(this.stmt('SELECT value FROM secrets WHERE name = ?').get(name)!.value as Uint8Array);
+    });
   }
 
   async useToken(token: string, expires: string): Promise<boolean> {

@@ -60,9 +60,12 @@ export interface QuarantineItem {
   /** When and by whom the status last changed (absent while held since quarantined). */
   readonly statusAt?: string;
   readonly statusBy?: string;
+  /** While releasing: the host and process that hold the claim. */
+  readonly claimHost?: string;
+  readonly claimPid?: number;
 }
 
-export type NewQuarantineItem = Omit<QuarantineItem, 'status' | 'statusAt' | 'statusBy'>;
+export type NewQuarantineItem = Omit<QuarantineItem, 'status' | 'statusAt' | 'statusBy' | 'claimHost' | 'claimPid'>;
 
 export interface ItemQuery {
   /** Only this owner's items (what an end user sees). */
@@ -91,6 +94,21 @@ export interface ItemQuery {
 export interface Actor {
   readonly who: string;
   readonly from: string;
+}
+
+/**
+ * Who claims an item: the host and process. A claim is a dead process's when it is old (staleMs), or
+ * when the claimer knows it: a claim made on its own host by a process that is gone.
+ */
+export interface ClaimHolder {
+  readonly host: string;
+  readonly pid: number;
+  /**
+   * Claims made on this same host (or before claims named a host) that the caller knows are dead,
+   * taken over at once whatever their age: `any` (the caller holds the item's files, which a live
+   * process on this host acting on it would hold), or the pid of a process that is gone.
+   */
+  readonly deadLocal?: 'any' | number;
 }
 
 /**
@@ -133,8 +151,21 @@ export interface Store {
   /** `sqlite`, `postgres`: for messages only. */
   readonly engine: string;
 
-  /** Index an item. Adding an id that is already indexed changes nothing (indexing is idempotent). */
-  addItem(item: NewQuarantineItem): Promise<void>;
+  /**
+   * Whether the store is the site's, shared by several hosts (PostgreSQL): then it keeps each held
+   * item's message bytes too, so that any host can show and release it, and the site's secrets.
+   * Otherwise (SQLite, one host) the bytes are only in the files of the host that holds the item.
+   */
+  readonly shared: boolean;
+
+  /**
+   * Index an item. Adding an id that is already indexed changes nothing (indexing is idempotent).
+   * `message`: its bytes, kept with it when the store shares messages (in the same step: never an
+   * index entry without them); give them only then.
+   */
+  addItem(item: NewQuarantineItem, message?: Buffer): Promise<void>;
+  /** The bytes kept with a held item (shared); undefined when the store has none for it. */
+  itemBytes(id: string): Promise<Buffer | undefined>;
   /** Forget an item entirely (it was taken back: its message was deferred after all). */
   forgetItem(id: string): Promise<void>;
   getItem(id: string): Promise<QuarantineItem | undefined>;
@@ -146,7 +177,7 @@ export interface Store {
    * exactly one gets it; the others get undefined, as for an item that is not held. A claim left by a
    * process that died is given back after `staleMs`.
    */
-  claimItem(id: string, actor: Actor, action: string, staleMs?: number): Promise<ItemClaim | undefined>;
+  claimItem(id: string, actor: Actor, action: string, staleMs?: number, holder?: ClaimHolder): Promise<ItemClaim | undefined>;
   /** Held items quarantined before `before` (for expiry). */
   expiredItems(before: string, limit?: number): Promise<readonly QuarantineItem[]>;
 
@@ -161,6 +192,21 @@ export interface Store {
   digestCandidates(): Promise<readonly { readonly owner: string; readonly cadence?: DigestCadence; readonly lastSent?: string; readonly newSince?: string }[]>;
   /** Record that `owner` was sent a digest at `at` covering items quarantined up to `upTo`. */
   markDigestSent(owner: string, at: string, upTo: string): Promise<void>;
+
+  /**
+   * Take the lease `name` for `ms` (a job the site runs once, whichever host gets there first: the
+   * digests): true when `holder` has it now — it was free, expired, or already the holder's (renewed).
+   */
+  takeLease(name: string, holder: string, ms: number): Promise<boolean>;
+  /** Give the lease back (only the holder's own). */
+  dropLease(name: string, holder: string): Promise<void>;
+
+  /**
+   * A secret of the site (the key that signs digest links, so that any host's console checks the
+   * links any host sent): the one stored under `name`, or `candidate`, stored now, when there is none.
+   * Of several hosts at once, one candidate wins and every host gets that one.
+   */
+  siteSecret(name: string, candidate: Buffer): Promise<Buffer>;
 
   /** Use a one-use token: true the first time, false ever after. Tokens past `expires` may be purged. */
   useToken(token: string, expires: string): Promise<boolean>;

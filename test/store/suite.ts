@@ -417,6 +417,110 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         assert.deepEqual(await store.auditLog({ item: "i1' OR '1'='1" }), []);
       }));
 
+    test('claims name their host and process; a claim is taken over at once only by its own host, when known dead', () =>
+      use(async ({ store }) => {
+        const A = { host: 'mx1.example.com', pid: 4242 };
+        const B = { host: 'mx2.example.com', pid: 5151 };
+        const it = item();
+        await store.addItem(it);
+        const first = (await store.claimItem(it.id, CLI, 'release', undefined, A))!;
+        assert.equal(first.item.claimHost, A.host);
+        assert.equal(first.item.claimPid, A.pid);
+        const seen = (await store.getItem(it.id))!;
+        assert.deepEqual([seen.status, seen.claimHost, seen.claimPid], ['releasing', A.host, A.pid]);
+        // Another host cannot know whether mx1's process lives: only age tells it.
+        assert.equal(await store.claimItem(it.id, WEB, 'release', undefined, { ...B, deadLocal: 'any' }), undefined, 'not from another host');
+        assert.equal(await store.claimItem(it.id, WEB, 'release', undefined, { ...B, deadLocal: A.pid }), undefined, 'not from another host, even naming the pid');
+        // On mx1: a pid that is not the claim's says nothing about it.
+        assert.equal(await store.claimItem(it.id, WEB, 'release', undefined, { host: A.host, pid: 1, deadLocal: 9999 }), undefined, 'another pid');
+        const taken = (await store.claimItem(it.id, WEB, 'release', undefined, { host: A.host, pid: 1, deadLocal: A.pid }))!;
+        assert.ok(taken, 'its own host, knowing the pid gone: at once');
+        await assert.rejects(first.finish('released'), { name: 'StoreError' });
+        await taken.finish('released');
+        const done = (await store.getItem(it.id))!;
+        assert.equal(done.claimHost, undefined, 'no claim once done');
+        assert.equal(done.claimPid, undefined);
+        // `any`: the claimer holds the files, which a live process on its host would hold.
+        const other = item();
+        await store.addItem(other);
+        await store.claimItem(other.id, CLI, 'delete', undefined, A);
+        assert.ok(await store.claimItem(other.id, CLI, 'delete', undefined, { host: A.host, pid: 2, deadLocal: 'any' }));
+        // A claim that names no host (made before claims did) counts as the claimer's own host's.
+        const old = item();
+        await store.addItem(old);
+        await store.claimItem(old.id, CLI, 'delete');
+        assert.ok(await store.claimItem(old.id, CLI, 'delete', undefined, { ...B, deadLocal: 'any' }));
+        // Abandoned: held again, no claim left on it.
+        const back = item();
+        await store.addItem(back);
+        await (await store.claimItem(back.id, CLI, 'release', undefined, A))!.abandon();
+        const b = (await store.getItem(back.id))!;
+        assert.deepEqual([b.status, b.claimHost, b.claimPid], ['held', undefined, undefined]);
+      }));
+
+    test('a lease is one holder\'s until it expires or is given back; the holder renews it', () =>
+      use(async (t) => {
+        const other = await t.another();
+        try {
+          assert.equal(await t.store.takeLease('digest', 'mx1', 60_000), true);
+          assert.equal(await other.takeLease('digest', 'mx2', 60_000), false, 'held by mx1');
+          assert.equal(await t.store.takeLease('digest', 'mx1', 60_000), true, 'renewed by its holder');
+          assert.equal(await other.takeLease('other-job', 'mx2', 60_000), true, 'leases are by name');
+          await other.dropLease('digest', 'mx2');
+          assert.equal(await other.takeLease('digest', 'mx2', 60_000), false, 'only the holder gives it back');
+          await t.store.dropLease('digest', 'mx1');
+          assert.equal(await other.takeLease('digest', 'mx2', 30), true, 'given back: free');
+          await new Promise((r) => setTimeout(r, 60));
+          assert.equal(await t.store.takeLease('digest', 'mx1', 60_000), true, 'expired: free');
+          // Many at once: one gets it.
+          const all = [t.store, other, await t.another(), await t.another()];
+          const got = await Promise.all(all.flatMap((s, i) => [0, 1].map((k) => s.takeLease('race', `h${i}.${k}`, 60_000))));
+          assert.equal(got.filter(Boolean).length, 1);
+          for (const s of all.slice(2)) await s.close();
+        } finally {
+          await other.close();
+        }
+      }));
+
+    test('a site secret: the first candidate stored is the one every connection gets, byte for byte', () =>
+      use(async (t) => {
+        const others = [await t.another(), await t.another()];
+        try {
+          const candidates = [0, 1, 2].map((i) => Buffer.from([i, 0, 0xff, ...Buffer.alloc(29, i + 1)]));
+          const got = await Promise.all([t.store, ...others].map((s, i) => s.siteSecret('link-key', candidates[i]!)));
+          assert.ok(candidates.some((c) => c.equals(got[0]!)), 'one of the candidates');
+          for (const g of got) assert.ok(g.equals(got[0]!), 'the same for all');
+          assert.ok((await t.store.siteSecret('link-key', Buffer.from('later')))!.equals(got[0]!), 'kept');
+          assert.ok((await t.store.siteSecret('other', Buffer.from('x'))).equals(Buffer.from('x')), 'by name');
+        } finally {
+          for (const o of others) await o.close();
+        }
+      }));
+
+    test('message bytes: kept with the item where the store shares them (and gone once it is done); none otherwise', () =>
+      use(async ({ store }) => {
+        const bytes = Buffer.concat([Buffer.from('Subject: x\n\n'), Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]), Buffer.alloc(200_000, 0x41)]);
+        const it = item({ size: bytes.length });
+        const gone = item();
+        if (!store.shared) {
+          await store.addItem(it);
+          assert.equal(await store.itemBytes(it.id), undefined);
+          return;
+        }
+        await store.addItem(it, bytes);
+        await store.addItem(gone, bytes);
+        assert.ok((await store.itemBytes(it.id))!.equals(bytes), 'byte for byte');
+        await store.addItem(it, Buffer.from('other'));
+        assert.ok((await store.itemBytes(it.id))!.equals(bytes), 'adding again changes nothing');
+        const c = (await store.claimItem(it.id, CLI, 'release'))!;
+        assert.ok((await store.itemBytes(it.id))!.equals(bytes), 'still there while claimed');
+        await c.finish('released');
+        assert.equal(await store.itemBytes(it.id), undefined, 'done with: gone');
+        await store.forgetItem(gone.id);
+        assert.equal(await store.itemBytes(gone.id), undefined, 'forgotten: gone');
+        assert.equal(await store.itemBytes(newId()), undefined);
+      }));
+
     test('close: a second close is fine; a closed store refuses work with a StoreError', () =>
       use(async ({ store }) => {
         await store.close();

@@ -225,21 +225,28 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     err(describeError(e));
     return 1;
   }
-  // Every subcommand opens the store, which writes under the home (the store file, its WAL): as the
-  // home's owner (root switches to it), never leaving root-owned files qmail-smtpd's user cannot use.
-  try {
-    prepareHome(paths.home, `quarantine ${sub}`, { createAsRoot: false });
-  } catch (e) {
-    // Nothing to list in a home that does not exist yet (and none made as root).
-    if (e instanceof NoHomeError && (sub === 'list' || sub === 'audit')) return 0;
-    err(describeError(e));
-    return 1;
-  }
   try {
     settings = readSettings(paths);
   } catch (e) {
     err(describeError(e));
     return 1;
+  }
+  // Every subcommand opens the store, which writes under the home (the store file, its WAL): as the
+  // home's owner (root switches to it), never leaving root-owned files qmail-smtpd's user cannot use.
+  try {
+    prepareHome(paths.home, `quarantine ${sub}`, { createAsRoot: false });
+  } catch (e) {
+    if (!(e instanceof NoHomeError)) {
+      err(describeError(e));
+      return 1;
+    }
+    // Nothing to list in a home that does not exist yet (and none made as root) — unless the store is
+    // the site's, shared by several hosts: then this host sees (and acts on) every host's items.
+    if (settings.store === 'sqlite') {
+      if (sub === 'list' || sub === 'audit') return 0;
+      err(describeError(e));
+      return 1;
+    }
   }
   let q;
   try {
@@ -301,13 +308,13 @@ async function subcommand(
       return 1;
     }
     if (raw) {
-      for await (const chunk of actions.itemMessage(q, id!).stream()) await writeOut(chunk as Buffer);
+      for await (const chunk of (await actions.itemMessage(q, id!)).stream()) await writeOut(chunk as Buffer);
       return 0;
     }
     const lines = describeItem(item);
     let head: string | undefined;
     try {
-      head = (await actions.itemMessage(q, id!).head()).toString('utf8').replace(/\n+$/, '');
+      head = (await (await actions.itemMessage(q, id!)).head()).toString('utf8').replace(/\n+$/, '');
     } catch (e) {
       if (!(e instanceof QuarantineError && e.notFound)) throw e;
       lines.push(`message: not here any more (${item.status})`);

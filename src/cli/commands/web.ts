@@ -99,12 +99,12 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return refuse(`[web] checkpassword ${web.checkpassword[0]} cannot be run: ${describeError(err)}`);
   }
   // Loaded only now: --help and the refusals above load neither fastify nor the store.
-  const [{ signingKey }, { openQuarantine }, { buildServer }] = await Promise.all([import('../../links/links.js'), import('../../quarantine/actions.js'), import('../../web/server.js')]);
+  const [{ linkKey: siteLinkKey }, { openQuarantine }, { buildServer }] = await Promise.all([import('../../links/site-key.js'), import('../../quarantine/actions.js'), import('../../web/server.js')]);
   let quarantine;
   let linkKey: Buffer;
   try {
-    linkKey = signingKey(paths.home);
     quarantine = await openQuarantine(paths, settings);
+    linkKey = await siteLinkKey(quarantine.store, paths.home);
   } catch (err) {
     return refuse(describeError(err));
   }

@@ -67,7 +67,7 @@ function notFound(reply: FastifyReply, viewer: Viewer): FastifyReply {
 async function preview(ctx: WebContext, item: QuarantineItem, choice: PreviewChoice): Promise<Html> {
   if (item.status !== 'held' && item.status !== 'releasing') return html`<p class="muted">The message itself is no longer kept (it was ${item.status}).</p>`;
   try {
-    return previewSection(item, await previewOf(itemMessage(ctx.quarantine, item.id), { html: choice.html }), choice);
+    return previewSection(item, await previewOf(await itemMessage(ctx.quarantine, item.id), { html: choice.html }), choice);
   } catch {
     return html`<p class="muted">The message itself cannot be read here${item.host ? ` (it is kept on ${shown(item.host)})` : ''}.</p>`;
   }

@@ -23,7 +23,7 @@ export function previewRoutes(app: FastifyInstance, ctx: WebContext): void {
     const remote = (req.query as Record<string, unknown>).remote === '1';
     let document: string | undefined;
     try {
-      document = (await previewOf(itemMessage(ctx.quarantine, item.id), { html: true, remote })).html;
+      document = (await previewOf(await itemMessage(ctx.quarantine, item.id), { html: true, remote })).html;
     } catch {
       return gone('The message itself cannot be read here.');
     }

@@ -1,0 +1,12 @@
+// What every engine decides the same way about claims on quarantined items.
+
+import type { ClaimHolder } from './types.js';
+
+/** Whether a claim found on an item is a dead process's: old, or known dead by a claimer on its host. */
+export function deadClaim(r: { claim_at?: unknown; claim_host?: unknown; claim_pid?: unknown }, staleBefore: string, holder: ClaimHolder | undefined): boolean {
+  if (r.claim_at !== null && r.claim_at !== undefined && String(r.claim_at) <= staleBefore) return true;
+  if (!holder?.deadLocal) return false;
+  const local = r.claim_host === null || r.claim_host === undefined || String(r.claim_host) === holder.host;
+  if (!local) return false;
+  return holder.deadLocal === 'any' || (r.claim_pid !== null && r.claim_pid !== undefined && Number(r.claim_pid) === holder.deadLocal);
+}
