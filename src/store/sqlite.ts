@@ -10,6 +10,7 @@ import { accessSync, chmodSync, closeSync, constants, lstatSync, openSync } from
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import { permissionText } from '../text/permission.js';
+import { LEARNED_MIGRATION, learnedClass, learnedCounts, markLearned } from './sqlite-learned.js';
 import {
   StoreError,
   type Actor,
@@ -19,6 +20,9 @@ import {
   type ItemClaim,
   type ItemQuery,
   type ItemStatus,
+  type LearnClass,
+  type LearnedEntry,
+  type LearnedKey,
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
@@ -96,6 +100,7 @@ const MIGRATIONS: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX audit_item ON audit (item);`,
+  LEARNED_MIGRATION,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -574,6 +579,19 @@ export class SqliteStore implements Store {
           ...(r.detail === null ? {} : { detail: String(r.detail) }),
         })),
     );
+  }
+
+  async learnedClass(key: LearnedKey): Promise<LearnClass | undefined> {
+    return this.read('reading what was learned', () => learnedClass((sql) => this.stmt(sql), key));
+  }
+
+  async markLearned(entry: LearnedEntry): Promise<void> {
+    const at = iso(entry.at, 'learned at');
+    this.write('remembering what was learned', () => markLearned((sql) => this.stmt(sql), entry, at));
+  }
+
+  async learnedCounts(user?: string): Promise<readonly { readonly learner: string; readonly class: LearnClass; readonly count: number }[]> {
+    return this.read('counting what was learned', () => learnedCounts((sql) => this.stmt(sql), user));
   }
 
   async close(): Promise<void> {
