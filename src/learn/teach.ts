@@ -25,24 +25,39 @@ export interface TeachJob {
   readonly hints?: TeachHints;
   /** Where it came from, for what is said about a failure. */
   readonly source: string;
+  /**
+   * Teach only learners that were taught this message as the other class before (the message's place
+   * agrees with the verdict it was delivered with: only an earlier teaching of ours is to be undone).
+   */
+  readonly correctOnly?: boolean;
 }
 
-/** Teach one message to each learner (at once); adds to `counts`; `say` gets one line per failure. */
-export async function teach(store: Store, learners: readonly Learner[], job: TeachJob, counts: LearnCounts, say: (line: string) => void): Promise<void> {
-  counts.messages++;
+/**
+ * Teach one message to each learner (at once); adds to `counts`; `say` gets one line per failure.
+ * Returns how many learners were asked (0 for a correctOnly job none of whose learners needed it).
+ */
+export async function teach(store: Store, learners: readonly Learner[], job: TeachJob, counts: LearnCounts, say: (line: string) => void): Promise<number> {
   const digest = learningDigest(job.message);
   const user = job.user.toLowerCase();
+  const stored = await Promise.all(learners.map((l) => store.learnedClass({ digest, user, learner: l.name })));
+  const todo = learners.filter((_, i) => (job.correctOnly ? stored[i] !== undefined && stored[i] !== job.learnClass : true));
+  if (todo.length === 0) return 0;
+  counts.messages++;
   await Promise.all(
-    learners.map(async (l) => {
+    learners.map(async (l, i) => {
       const c = (counts.learners[l.name] ??= { learned: 0, known: 0, skipped: 0, failed: 0 });
+      if (!todo.includes(l)) return;
       const key = { digest, user, learner: l.name };
-      if ((await store.learnedClass(key)) === job.learnClass) {
+      if (stored[i] === job.learnClass) {
         c.skipped++;
         return;
       }
+      // Taught before as the other class: what the learner believes now is what it was taught, not
+      // the verdict the copy was delivered with.
+      const hints: TeachHints = stored[i] !== undefined && job.hints?.dspamSignature ? { dspamSignature: job.hints.dspamSignature } : stored[i] !== undefined ? {} : (job.hints ?? {});
       let outcome;
       try {
-        outcome = await l.teach(job.message, job.learnClass, user, job.hints ?? {});
+        outcome = await l.teach(job.message, job.learnClass, user, hints);
       } catch (err) {
         c.failed++;
         say(`${l.name}: ${job.source} (${user}, ${job.learnClass}): ${err instanceof LearnError ? err.message : `failed: ${(err as Error).message}`}`);
@@ -52,6 +67,7 @@ export async function teach(store: Store, learners: readonly Learner[], job: Tea
       c[outcome]++;
     }),
   );
+  return todo.length;
 }
 
 /** `spamassassin: 3 learned, 1 known, 2 skipped, 0 failed; rspamd: ...` */

@@ -2,7 +2,8 @@
 // was delivered with. In a Junk folder but delivered as ham: the user says spam. Outside Junk, read
 // (the S flag: a message nobody opened says nothing), and delivered as spam: the user says ham. A
 // message in an ignored folder (Trash), marked deleted (T), or with no verdict of NQqueue's is left
-// alone; one whose place agrees with its verdict teaches nothing.
+// alone; one whose place agrees with its verdict teaches nothing — unless it was taught otherwise by
+// an earlier walk (moved into Junk, then back out): that teaching is undone by teaching it again.
 
 import type { Store } from '../store/types.js';
 import type { Learner } from './learner.js';
@@ -57,11 +58,8 @@ export async function walkMaildirs(
           walk.noVerdict++;
           continue;
         }
-        if (verdict.spam === junk) {
-          walk.agree++;
-          continue;
-        }
-        await teach(
+        const agrees = verdict.spam === junk;
+        const asked = await teach(
           store,
           learners,
           {
@@ -70,10 +68,12 @@ export async function walkMaildirs(
             user,
             hints: { ...(verdict.dspamSignature ? { dspamSignature: verdict.dspamSignature } : {}), ...(verdict.dspamResult ? { dspamResult: verdict.dspamResult } : {}) },
             source: file.path,
+            correctOnly: agrees,
           },
           counts,
           say,
         );
+        if (agrees && asked === 0) walk.agree++;
       }
     }
   }

@@ -3,7 +3,8 @@
 // learned for a user (sa-learn --dump magic, Redis), and a settings file naming all three learners.
 
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { findProgram } from './daemons.js';
@@ -79,4 +80,31 @@ export function learnSettings(a: LearnerAddresses, extra = ''): string {
 /** A user name no other test uses (each learner's database is per user). */
 export function learnUser(what: string): string {
   return `learn-${what}-${randomBytes(4).toString('hex')}@example.com`;
+}
+
+/** Every file and directory under `root`: its bytes' hash (files), mode and mtime — to show nothing changed. */
+export function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (p: string): void => {
+    const st = lstatSync(p);
+    out[p] = `${st.mode.toString(8)} ${st.mtimeMs}${st.isFile() ? ` ${createHash('sha256').update(readFileSync(p)).digest('hex')}` : ''}`;
+    if (st.isDirectory()) for (const n of readdirSync(p).sort()) walk(join(p, n));
+  };
+  walk(root);
+  return out;
+}
+
+/** A Maildir++ tree of one user: the inbox and the folders named, each with cur/ new/ tmp/. */
+export function makeMaildir(maildir: string, folderNames: readonly string[]): void {
+  for (const f of ['', ...folderNames]) for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, f, sub), { recursive: true });
+}
+
+let unique = 0;
+/** Put a message in a folder as qmail-local would (Return-Path, Delivered-To), then where the user left it. */
+export function putMessage(folder: string, where: 'new' | 'cur', flags: string, user: string, message: Buffer): string {
+  unique++;
+  const name = `${1_764_000_000 + unique}.M${unique}P${process.pid}.mx.example.com,S=${message.length}${where === 'cur' ? `:2,${flags}` : ''}`;
+  const path = join(folder, where, name);
+  writeFileSync(path, Buffer.concat([Buffer.from(`Return-Path: <sender@client.example>\nDelivered-To: ${user}\n`), message]));
+  return path;
 }
