@@ -1,14 +1,15 @@
 // The digest a message is remembered by once it has been taught: the same message gives the same
 // digest wherever it is found — in a Maildir after qmail-local added its Return-Path and Delivered-To,
 // in the quarantine, in a file given on the command line — and whatever the scanners added to it.
-// So it is taken over what the sender wrote: Message-ID, Date, From, To and Subject, and the body.
+// So it is taken over what the sender wrote: Message-ID, Date, From and To, and the body. Not the
+// Subject: rspamd's "rewrite subject" and SpamAssassin's rewrite_header change it on the way.
 
 import { createHash } from 'node:crypto';
 
 import { headerEnd } from '../intake/message.js';
 import { headerFields } from '../mime/header-block.js';
 
-const IDENTITY = ['message-id', 'date', 'from', 'to', 'subject'] as const;
+const IDENTITY = ['message-id', 'date', 'from', 'to'] as const;
 
 /** The learning digest of a whole message (hex sha256). */
 export function learningDigest(message: Buffer): string {

@@ -91,15 +91,25 @@ export function flagsOf(name: string): string {
   return i < 0 ? '' : name.slice(i + 3);
 }
 
-/** The messages of one folder: new/ then cur/, regular files only. */
+/**
+ * The messages of one folder: new/ then cur/, regular files only, owned by the folder's owner (a file
+ * of someone else's hard-linked into a Maildir is not that user's mail to teach from).
+ */
 export function folderMessages(folder: string): MaildirFile[] {
   const out: MaildirFile[] = [];
+  let owner: number;
+  try {
+    owner = lstatSync(folder).uid;
+  } catch {
+    return out;
+  }
   for (const sub of ['new', 'cur']) {
     for (const n of list(join(folder, sub))) {
       if (n.startsWith('.')) continue;
       const path = join(folder, sub, n);
       try {
-        if (!lstatSync(path).isFile()) continue;
+        const st = lstatSync(path);
+        if (!st.isFile() || st.uid !== owner) continue;
       } catch {
         continue; // moved or deleted by the user's mail client meanwhile
       }

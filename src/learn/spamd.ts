@@ -4,17 +4,23 @@
 
 import { SpamdClient } from '../clients/spamd.js';
 import { MemoryMessage } from '../intake/message.js';
+import type { SpamdUser } from '../plugins/spamassassin.js';
 import type { LearnClass } from '../store/types.js';
 import { LearnError, type Learner, type TeachOutcome } from './learner.js';
 
-export function spamdLearner(addresses: readonly string[], timeoutMs: number): Learner {
+/**
+ * `user`: whose Bayes database learns, as the spamassassin plugin's `user` setting says: `rcpt` (the
+ * user taught for, the default), `global` (no User: spamd's own), or a fixed name.
+ */
+export function spamdLearner(addresses: readonly string[], timeoutMs: number, user: SpamdUser = { kind: 'rcpt' }): Learner {
   const client = new SpamdClient({ addresses, connectTimeoutMs: Math.min(timeoutMs, 5000), readTimeoutMs: timeoutMs });
   return {
     name: 'spamassassin',
     where: `spamd ${addresses.join(' ')}`,
-    async teach(message: Buffer, learnClass: LearnClass, user: string): Promise<TeachOutcome> {
+    async teach(message: Buffer, learnClass: LearnClass, rcpt: string): Promise<TeachOutcome> {
+      const name = user.kind === 'rcpt' ? rcpt : user.kind === 'name' ? user.name : undefined;
       try {
-        const r = await client.tell(new MemoryMessage(message), learnClass, { user, signal: AbortSignal.timeout(timeoutMs) });
+        const r = await client.tell(new MemoryMessage(message), learnClass, { ...(name === undefined ? {} : { user: name }), signal: AbortSignal.timeout(timeoutMs) });
         return r.learned ? 'learned' : 'known';
       } catch (err) {
         const msg = (err as Error).message;

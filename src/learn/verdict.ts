@@ -27,14 +27,18 @@ const TRACE = /^Received:\s*by\s+\S+\s+\(NQqueue\s/i;
 const DSPAM_SPAM = new Set(['spam', 'virus', 'blacklisted', 'blocklisted']);
 
 interface Field {
+  /** Lower case. */
   readonly name: string;
+  /** Unfolded, trimmed. */
   readonly value: string;
+  /** The whole field, unfolded. */
+  readonly raw: string;
 }
 
-function unfolded(head: Buffer): { raw: string; fields: Field[] }[] {
+function unfolded(head: Buffer): Field[] {
   return headerFields(head).map((f) => {
-    const raw = head.subarray(f.start, f.end).toString('latin1').replace(/\r?\n[ \t]+/g, ' ');
-    return { raw: raw.trim(), fields: [{ name: f.name.toLowerCase(), value: raw.slice(f.name.length + 1).trim() }] };
+    const raw = head.subarray(f.start, f.end).toString('latin1').replace(/\r?\n[ \t]+/g, ' ').trim();
+    return { name: f.name.toLowerCase(), value: raw.slice(f.name.length + 1).trim(), raw };
   });
 }
 
@@ -46,9 +50,9 @@ function tracePlugins(trace: string): Set<string> {
   const names = new Set<string>();
   for (const part of comment.split(';')) {
     const list = part.replace(/^\s*(general|per-user):/, '');
-    for (const m of list.matchAll(/([A-Za-z0-9._:+/@-]+)=([a-z]+)/g)) {
+    for (const m of list.matchAll(/([A-Za-z0-9._:+@-]+)=([a-z]+)((?:\/[^\s,;)]*)?)/g)) {
       // A plugin that failed (…/failed) told nothing.
-      if (!m[0].includes('/failed')) names.add(m[1]!.toLowerCase());
+      if (!m[3]!.split('/').includes('failed')) names.add(m[1]!.toLowerCase());
     }
   }
   return names;
@@ -58,12 +62,12 @@ function tracePlugins(trace: string): Set<string> {
 export function deliveredVerdict(message: Buffer): DeliveredVerdict | undefined {
   const end = headerEnd(message);
   const head = end < 0 ? message : message.subarray(0, end);
-  const lines = unfolded(head);
-  const at = lines.findIndex((l) => TRACE.test(l.raw));
+  const fields = unfolded(head);
+  const at = fields.findIndex((f) => TRACE.test(f.raw));
   if (at < 0) return undefined;
-  // The trace's comment may have been cut by the sender's own fields: only ours, as far as the id.
-  const ran = tracePlugins(lines[at]!.raw);
-  const below = lines.slice(at + 1).flatMap((l) => l.fields);
+  const ran = tracePlugins(fields[at]!.raw);
+  // Below our trace: what the scanners added for this copy, then the message as it came.
+  const below = fields.slice(at + 1);
   const get = (name: string) => below.filter((f) => f.name === name).map((f) => f.value);
   const spamFlag = get('x-spam-flag').some((v) => /^yes\b/i.test(v)) || get('x-spam-status').some((v) => /^yes\b/i.test(v));
   const learners = LEARNER_NAMES.filter((n) => ran.has(n));
