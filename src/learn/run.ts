@@ -12,7 +12,7 @@ import { openStore } from '../store/open.js';
 import type { LearnClass } from '../store/types.js';
 import { configuredLearners } from './configure.js';
 import type { Learner } from './learner.js';
-import { folderMessages, isMaildir, readMessage } from './maildir.js';
+import { folderMessages, isMaildir, MAX_LEARN_BYTES, readMessage } from './maildir.js';
 import { anyFailed, countsText, emptyCounts, teach, type LearnCounts } from './teach.js';
 import { deliveredVerdict } from './verdict.js';
 import { walkMaildirs, walkText } from './walk.js';
@@ -52,13 +52,21 @@ export async function learnPaths(paths: Paths, settings: Settings, learnClass: L
   if (nothing) return nothing;
   const store = await openStore(paths.home, settings);
   const counts = emptyCounts(learners);
+  let unreadable = false;
   try {
     for (const p of files) {
       const list = isMaildir(p) ? folderMessages(p).map((f) => f.path) : [p];
       for (const file of list) {
-        const message = readMessage(file);
+        let message;
+        try {
+          message = readMessage(file);
+        } catch (err) {
+          say(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          unreadable = true;
+          continue;
+        }
         if (!message) {
-          say(`${file}: gone, or over the size learners take: not taught`);
+          say(`${file}: gone, or over ${MAX_LEARN_BYTES / 1024 / 1024} MB: not taught`);
           continue;
         }
         const v = deliveredVerdict(message);
@@ -69,7 +77,7 @@ export async function learnPaths(paths: Paths, settings: Settings, learnClass: L
   } finally {
     await store.close();
   }
-  return { counts, text: countsText(counts), failed: anyFailed(counts) };
+  return { counts, text: countsText(counts), failed: unreadable || anyFailed(counts) };
 }
 
 /** Walk the users' Maildirs under `root` and teach what they moved. */

@@ -39,6 +39,7 @@ test('usage errors are exit 2 with the reason and the usage; nothing is taught',
     [['learn', '--spam', msg], "say whose filter learns with --user ADDRESS (the paths are not in one vpopmail user's Maildir)"],
     [['learn', '--spam', '--user', 'not an address', msg], '--user: not a mail address: "not"'],
     [['learn', '--spam', '--user', 'a@example.com', join(s.dir, 'nothing.eml')], `${join(s.dir, 'nothing.eml')}: no such file or folder`],
+    [['learn', '--spam', '--user', 'a@example.com', s.dir], `${s.dir}: a folder, but not a Maildir one (no cur/ and new/ in it)`],
     [['learn', '--maildirs', s.dir, '--spam'], '--maildirs takes no --spam, --ham, --user or PATH: the moves say what each message is and whose'],
     [['learn', '--maildirs', 'relative'], '--maildirs: must be an absolute path: "relative"'],
   ] as const) {

@@ -2,7 +2,7 @@
 // Maildir folders, as spam or ham for one user; or, with --maildirs, what the users moved in and out
 // of their Junk folders. Incremental: the store remembers what was taught (src/learn/).
 
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { formatProblem, sortProblems } from '../../config/problem.js';
@@ -62,12 +62,18 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   } else {
     if (spam === ham) return usageFailure('learn', USAGE, 'say --spam or --ham (one of them)');
     if (files.length === 0) return usageFailure('learn', USAGE, 'name the messages or Maildir folders to learn from');
-    for (const f of files) {
+    const { isMaildir } = await import('../../learn/maildir.js');
+    for (const [i, f] of files.entries()) {
+      let st;
       try {
-        lstatSync(f);
+        // The admin's own paths: a symbolic link given here is followed (links inside a Maildir are not).
+        files[i] = realpathSync(f);
+        st = statSync(files[i]!);
       } catch {
         return usageFailure('learn', USAGE, `${f}: no such file or folder`);
       }
+      if (st.isDirectory() && !isMaildir(files[i]!)) return usageFailure('learn', USAGE, `${f}: a folder, but not a Maildir one (no cur/ and new/ in it)`);
+      if (!st.isDirectory() && !st.isFile()) return usageFailure('learn', USAGE, `${f}: not a message file or a Maildir folder`);
     }
     if (user === undefined) {
       const { vpopmailUser } = await import('../../learn/maildir.js');
