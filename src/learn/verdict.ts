@@ -51,8 +51,8 @@ function tracePlugins(trace: string): Set<string> {
   for (const part of comment.split(';')) {
     const list = part.replace(/^\s*(general|per-user):/, '');
     for (const m of list.matchAll(/([A-Za-z0-9._:+@-]+)=([a-z]+)((?:\/[^\s,;)]*)?)/g)) {
-      // A plugin that failed (…/failed) told nothing.
-      if (!m[3]!.split('/').includes('failed')) names.add(m[1]!.toLowerCase());
+      // A plugin that failed (…/failed), or was skipped for this recipient (an allow entry), told nothing.
+      if (!m[3]!.split('/').includes('failed') && !m[2]!.startsWith('skip')) names.add(m[1]!.toLowerCase());
     }
   }
   return names;

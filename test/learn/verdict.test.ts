@@ -30,6 +30,7 @@ test('no verdict: no trace, no learner in it, a failed learner; a forged trace b
   assert.equal(deliveredVerdict(Buffer.from(`${local}X-Spam-Flag: YES\n${original}`)), undefined);
   assert.equal(deliveredVerdict(Buffer.from(`${trace('black=accept')}${original}`)), undefined);
   assert.equal(deliveredVerdict(Buffer.from(`${trace('spamassassin=accept/failed')}X-Spam-Flag: YES\n${original}`)), undefined);
+  assert.equal(deliveredVerdict(Buffer.from(`${trace('spamassassin=skipped')}X-Spam-Flag: YES\n${original}`)), undefined);
   // Only the first trace (ours, at the top) counts: the sender's own "trace" claiming dspam is ignored.
   const v = deliveredVerdict(Buffer.from(`${trace('spamassassin=accept/0.5')}X-Spam-Status: No, score=0.5\n${trace('dspam=accept')}X-DSPAM-Result: Spam\n${original}`));
   assert.deepEqual(v, { spam: false, ran: ['spamassassin'], votedSpam: [] });
