@@ -14,6 +14,7 @@ const USAGE = `usage:
   nqqueue quarantine list | show [--raw] ID | release ID | delete ID
   nqqueue flush
   nqqueue digest [--dry-run] [--to ADDRESS]
+  nqqueue learn --spam|--ham [--user ADDRESS] PATH... | --maildirs ROOT
   nqqueue demo [--keep]
   nqqueue serve                             daemon mode (clients: bin/nqqueue-qq)
   nqqueue web                               the quarantine console (a web server behind a TLS proxy)
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; USAGE: string }>> =
   'check-config': () => import('./commands/check-config.js'),
   flush: () => import('./commands/flush.js'),
   digest: () => import('./commands/digest.js'),
+  learn: () => import('./commands/learn.js'),
   quarantine: () => import('./commands/quarantine.js'),
   demo: () => import('./commands/demo.js'),
   serve: () => import('./commands/serve.js'),

@@ -159,6 +159,19 @@ export class SpamdClient {
     return { ...this.verdict(reply, address), ms: performance.now() - started, address };
   }
 
+  /**
+   * TELL (spamd --allow-tell): teach `message` as `spam` or `ham` to the Bayes database of `user`
+   * (`Set: local`). `learned` is false when spamd did nothing (it knew the message already as that
+   * class): spamd then answers EX_OK without a DidSet header.
+   */
+  async tell(message: MessageView, learnClass: 'spam' | 'ham', options: SpamdCallOptions): Promise<{ readonly learned: boolean; readonly ms: number; readonly address: string }> {
+    const started = performance.now();
+    // spamd learns anything but exactly `spam` as ham: say each class exactly.
+    const { reply, address } = await this.request('TELL', message, options, `Message-class: ${learnClass}\r\nSet: local\r\n`);
+    const did = reply.headers.get('didset');
+    return { learned: did !== undefined && /\blocal\b/.test(did), ms: performance.now() - started, address };
+  }
+
   /** PING: resolves when an address answers PONG. */
   async ping(options: CallOptions): Promise<{ readonly ms: number; readonly address: string }> {
     const started = performance.now();
@@ -175,13 +188,14 @@ export class SpamdClient {
   }
 
   private async request(
-    command: 'HEADERS' | 'CHECK' | 'PING',
+    command: 'HEADERS' | 'CHECK' | 'PING' | 'TELL',
     message: MessageView | undefined,
     options: SpamdCallOptions,
+    extra = '',
   ): Promise<{ reply: SpamdReply; address: string }> {
     checkUser(options.user);
     const timeouts = resolveTimeouts(this.timeouts, options);
-    let head = `${command} SPAMC/1.5\r\n`;
+    let head = `${command} SPAMC/1.5\r\n${extra}`;
     if (message) head += `Content-length: ${message.size}\r\n`;
     if (options.user !== undefined) head += `User: ${options.user}\r\n`;
     head += '\r\n';

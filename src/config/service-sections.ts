@@ -81,6 +81,27 @@ function parseCadence(v: string): 'never' | 'daily' | 'hourly' {
   throw new Error('must be never, daily or hourly');
 }
 
+/** The learners `nqqueue learn` may teach: `auto`, or some of spamassassin, rspamd, dspam. */
+function parseLearners(v: string): readonly string[] | 'auto' {
+  if (v.trim() === 'auto') return 'auto';
+  const list = v.split(/[\s,]+/).filter(Boolean);
+  if (list.length === 0) throw new Error('name at least one learner (spamassassin, rspamd, dspam), or auto');
+  for (const l of list) if (l !== 'spamassassin' && l !== 'rspamd' && l !== 'dspam') throw new Error(`not a learner: ${JSON.stringify(l)} (spamassassin, rspamd, dspam, or auto)`);
+  return [...new Set(list)];
+}
+
+/** Maildir++ folder names, comma-separated: `.Junk,.Spam` (a name may hold spaces, never a slash). */
+function parseFolders(v: string): readonly string[] {
+  const list = v
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  for (const f of list) {
+    if (!/^\.[^./][^/]*$/.test(f) || f.includes('..')) throw new Error(`not a Maildir++ folder name: ${JSON.stringify(f)} (a dot and a name, like .Junk)`);
+  }
+  return list;
+}
+
 export const SERVICE_SECTIONS = {
   web: {
     listen: { doc: 'where the console listens: HOST:PORT on a loopback address, or a Unix socket path', default: '127.0.0.1:8025', parse: parseListen },
@@ -96,6 +117,16 @@ export const SERVICE_SECTIONS = {
     from: { doc: 'the sender of digests (default: postmaster@ the host name)', default: '', parse: parseOneAddress },
     cadence: { doc: 'the cadence of users who chose none: never, daily or hourly', default: 'daily', parse: parseCadence },
     link_ttl: { doc: 'how long a link in a digest can be used', default: '7d', parse: parseAge },
+  },
+  learn: {
+    learners: { doc: 'the learners nqqueue learn teaches: spamassassin, rspamd, dspam (comma-separated), or auto: those named in a routing file', default: 'auto', parse: parseLearners },
+    junk: { doc: 'the Maildir++ folders that mean "this is spam" (comma-separated; their subfolders too)', default: '.Junk,.Spam', parse: parseFolders },
+    ignore: { doc: 'folders whose messages teach nothing (deleted mail is not a judgement): comma-separated', default: '.Trash', parse: parseFolders },
+    maildirs: { doc: 'the root nqqueue serve walks for moves (a vpopmail home with domains/, or the directory of the users\' homes)', default: '', parse: parseAbsolute },
+    every: { doc: 'how often nqqueue serve walks maildirs (e.g. 1h); empty: never (use cron and nqqueue learn --maildirs)', default: '', parse: parseAge },
+    rspamd_controller: { doc: "rspamd's controller, where it learns (/learnspam, /learnham)", default: 'http://127.0.0.1:11334/', parse: parseUrl },
+    rspamd_password: { doc: "the controller's password (its worker-controller password), sent as Password:", default: '', parse: (v: string) => v },
+    timeout: { doc: 'how long one learner may take to learn one message', default: '30s', parse: parseAge },
   },
 } as const satisfies Record<string, Record<string, ServiceKey>>;
 

@@ -21,12 +21,16 @@ import {
   type ItemClaim,
   type ItemQuery,
   type ItemStatus,
+  type LearnClass,
+  type LearnedEntry,
+  type LearnedKey,
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
   type Store,
 } from './types.js';
 import { deadClaim } from './claims.js';
+import { checkKey, CLASSES } from './learned.js';
 
 /** A claim older than this is taken to be a dead process's (the interface's default). */
 const DEFAULT_STALE_MS = 3600_000;
@@ -90,7 +94,16 @@ const MIGRATIONS: readonly string[] = [
    -- The bytes of held items, so that any host can show and release them; gone once an item is done.
    CREATE TABLE item_messages (id TEXT PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE, bytes BYTEA NOT NULL);
    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);
-   CREATE TABLE secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);`,
+   CREATE TABLE secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
+   CREATE TABLE learned (
+     digest TEXT NOT NULL,
+     learner_user TEXT NOT NULL,
+     learner TEXT NOT NULL,
+     class TEXT NOT NULL,
+     at TEXT NOT NULL,
+     PRIMARY KEY (digest, learner_user, learner)
+   );
+   CREATE INDEX learned_user ON learned (learner_user);`,
 ];
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -599,6 +612,32 @@ export class PostgresStore implements Store {
       ...(r.item === null ? {} : { item: String(r.item) }),
       ...(r.detail === null ? {} : { detail: String(r.detail) }),
     }));
+  }
+
+  async learnedClass(key: LearnedKey): Promise<LearnClass | undefined> {
+    checkKey(key);
+    const rows = await this.query('reading what was learned', 'SELECT class FROM learned WHERE digest = $1 AND learner_user = $2 AND learner = $3', [key.digest, key.user.toLowerCase(), key.learner]);
+    return rows[0] ? (String(rows[0].class) as LearnClass) : undefined;
+  }
+
+  async markLearned(entry: LearnedEntry): Promise<void> {
+    checkKey(entry);
+    if (!CLASSES.includes(entry.class)) throw new TypeError(`not a learning class: ${JSON.stringify(entry.class)} (spam, ham)`);
+    const at = iso(entry.at, 'learned at');
+    await this.query(
+      'recording what was learned',
+      `INSERT INTO learned (digest, learner_user, learner, class, at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (digest, learner_user, learner) DO UPDATE SET class = EXCLUDED.class, at = EXCLUDED.at`,
+      [entry.digest, entry.user.toLowerCase(), entry.learner, entry.class, at],
+    );
+  }
+
+  async learnedCounts(user?: string): Promise<readonly { readonly learner: string; readonly class: LearnClass; readonly count: number }[]> {
+    const rows =
+      user === undefined
+        ? await this.query('counting what was learned', 'SELECT learner, class, COUNT(*) AS n FROM learned GROUP BY learner, class ORDER BY learner COLLATE "C", class COLLATE "C"')
+        : await this.query('counting what was learned', 'SELECT learner, class, COUNT(*) AS n FROM learned WHERE learner_user = $1 GROUP BY learner, class ORDER BY learner COLLATE "C", class COLLATE "C"', [user.toLowerCase()]);
+    return rows.map((r) => ({ learner: String(r.learner), class: String(r.class) as LearnClass, count: Number(r.n) }));
   }
 
   async close(): Promise<void> {

@@ -11,6 +11,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import { permissionText } from '../text/permission.js';
 import { deadClaim } from './claims.js';
+import { LEARNED_MIGRATION, learnedClass, learnedCounts, markLearned } from './sqlite-learned.js';
 import {
   StoreError,
   type Actor,
@@ -21,6 +22,9 @@ import {
   type ItemClaim,
   type ItemQuery,
   type ItemStatus,
+  type LearnClass,
+  type LearnedEntry,
+  type LearnedKey,
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
@@ -104,6 +108,7 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE items ADD COLUMN claim_pid INTEGER;
    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);
    CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);`,
+  LEARNED_MIGRATION,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -618,6 +623,19 @@ export class SqliteStore implements Store {
           ...(r.detail === null ? {} : { detail: String(r.detail) }),
         })),
     );
+  }
+
+  async learnedClass(key: LearnedKey): Promise<LearnClass | undefined> {
+    return this.read('reading what was learned', () => learnedClass((sql) => this.stmt(sql), key));
+  }
+
+  async markLearned(entry: LearnedEntry): Promise<void> {
+    const at = iso(entry.at, 'learned at');
+    this.write('remembering what was learned', () => markLearned((sql) => this.stmt(sql), entry, at));
+  }
+
+  async learnedCounts(user?: string): Promise<readonly { readonly learner: string; readonly class: LearnClass; readonly count: number }[]> {
+    return this.read('counting what was learned', () => learnedCounts((sql) => this.stmt(sql), user));
   }
 
   async close(): Promise<void> {

@@ -147,6 +147,25 @@ export interface AuditQuery {
   readonly limit?: number;
 }
 
+// ---- Learning: what was taught to which learner, so that nothing is taught twice ----
+
+export type LearnClass = 'spam' | 'ham';
+
+/** One message (by its digest) for one user and one learner (`spamassassin`, `rspamd`, `dspam`). */
+export interface LearnedKey {
+  /** The message's learning digest (hex): the same message has the same digest wherever it is found. */
+  readonly digest: string;
+  /** The user it was taught for, lower case. */
+  readonly user: string;
+  readonly learner: string;
+}
+
+export interface LearnedEntry extends LearnedKey {
+  readonly class: LearnClass;
+  /** ISO 8601 UTC. */
+  readonly at: string;
+}
+
 export interface Store {
   /** `sqlite`, `postgres`: for messages only. */
   readonly engine: string;
@@ -214,6 +233,14 @@ export interface Store {
   audit(entry: AuditEntry): Promise<void>;
   /** Newest first (`limit`: the newest N). */
   auditLog(query?: AuditQuery): Promise<readonly AuditEntry[]>;
+
+  // ---- Learning (`nqqueue learn`, "not spam") ----
+  /** The class this message was last taught as, for this user and learner; undefined when never. */
+  learnedClass(key: LearnedKey): Promise<LearnClass | undefined>;
+  /** Remember what was taught: replaces the class (and date) of the same key (taught again as the other class). */
+  markLearned(entry: LearnedEntry): Promise<void>;
+  /** How many messages are remembered per learner and class (for one user, or all). */
+  learnedCounts(user?: string): Promise<readonly { readonly learner: string; readonly class: LearnClass; readonly count: number }[]>;
 
   close(): Promise<void>;
 }

@@ -32,7 +32,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 /** The variables startDaemons() sets for the test processes. */
-export type DaemonVar = 'NQQ_TEST_CLAMD_SOCKET' | 'NQQ_TEST_CLAMD_TCP' | 'NQQ_TEST_SPAMD' | 'NQQ_TEST_RSPAMD_URL';
+export type DaemonVar =
+  | 'NQQ_TEST_CLAMD_SOCKET'
+  | 'NQQ_TEST_CLAMD_TCP'
+  | 'NQQ_TEST_SPAMD'
+  | 'NQQ_TEST_RSPAMD_URL'
+  | 'NQQ_TEST_RSPAMD_CONTROLLER'
+  | 'NQQ_TEST_RSPAMD_PASSWORD'
+  | 'NQQ_TEST_REDIS_SOCKET';
 
 export interface DaemonSet {
   /** NQQ_TEST_* variables of the daemons that run (a missing daemon's variables are absent). */
@@ -71,6 +78,18 @@ export interface RspamdDaemon extends Daemon {
   /** `http://127.0.0.1:PORT` of the normal (scanning) worker. */
   readonly url: string;
   readonly controllerUrl: string;
+  /** The controller's password (learning needs it). */
+  readonly controllerPassword: string;
+  /** The Unix socket of the Redis its Bayes statistics live in (started and stopped with it). */
+  readonly redisSocket: string;
+}
+
+/** The test rspamd controller's password (test/daemons/rspamd/override.d/worker-controller.inc). */
+export const RSPAMD_CONTROLLER_PASSWORD = 'nqq-test-controller';
+
+export interface SpamdStartOptions {
+  /** Let it learn: --allow-tell, Bayes on, and 1 spam + 1 ham enough for Bayes to score. */
+  readonly learn?: boolean;
 }
 
 export interface ClamdStartOptions {
@@ -89,7 +108,7 @@ export class DaemonNotInstalled extends Error {
   }
 }
 
-const READY_TIMEOUT_MS = { clamd: 30_000, spamd: 60_000, rspamd: 120_000 } as const;
+const READY_TIMEOUT_MS = { clamd: 30_000, spamd: 60_000, rspamd: 120_000, redis: 20_000 } as const;
 const STOP_GRACE_MS = 5_000;
 const PORT_ATTEMPTS = 5;
 
@@ -471,7 +490,7 @@ function spamdConfigLines(): string[] {
  * A private spamd on 127.0.0.1: local tests only (-L), no learning, per-user preferences read from
  * DIR/users/<User>/user_prefs (alice@example.com: required_score 3, bob@example.org: 8).
  */
-export async function startSpamd(dir?: string): Promise<SpamdDaemon> {
+export async function startSpamd(dir?: string, options: SpamdStartOptions = {}): Promise<SpamdDaemon> {
   const program = findProgram('spamd');
   if (!program) throw new DaemonNotInstalled('spamd', 'spamassassin spamc spamd');
   const base = instanceDir('spamd', dir);
@@ -494,6 +513,8 @@ export async function startSpamd(dir?: string): Promise<SpamdDaemon> {
       'stderr',
       `--pidfile=${join(base, 'spamd.pid')}`,
       ...spamdConfigLines().map((l) => `--cf=${l}`),
+      // Later lines win: this instance learns what it is told (TELL), and scores with it.
+      ...(options.learn ? ['--allow-tell', '--cf=use_bayes 1', '--cf=bayes_min_spam_num 1', '--cf=bayes_min_ham_num 1'] : []),
       '-x',
       `--virtual-config-dir=${join(users, '%u')}`,
       '-u',
@@ -524,6 +545,34 @@ export async function startSpamd(dir?: string): Promise<SpamdDaemon> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Redis (rspamd's statistics)
+
+export interface RedisServer {
+  readonly pid: number;
+  /** Its Unix socket (mode 777: rspamd's workers run as _rspamd). */
+  readonly socket: string;
+  stop(): Promise<void>;
+}
+
+/** A private redis-server on a Unix socket in `dir` (no TCP port, nothing saved to disk). */
+export async function startRedis(dir: string): Promise<RedisServer> {
+  const program = findProgram('redis-server');
+  if (!program) throw new DaemonNotInstalled('redis-server', 'redis-server');
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  const socket = join(dir, 'redis.sock');
+  const log = join(dir, 'redis.log');
+  const child = spawnDaemon(program, ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '777', '--save', '', '--appendonly', 'no', '--dir', dir], dir, log);
+  try {
+    await waitReady('redis-server', child, [log], READY_TIMEOUT_MS.redis, () => probeSocket({ path: socket }, Buffer.from('PING\r\n'), '+PONG'));
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
+  return { pid: child.pid as number, socket, stop: () => stopProcess(child) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // rspamd
 
 /** Where every test instance keeps the compiled regex cache (kept between runs; one per user). */
@@ -547,6 +596,13 @@ export async function startRspamd(dir?: string): Promise<RspamdDaemon> {
     if (owner) chownSync(d, owner.uid, owner.gid);
   }
   const log = join(base, 'log', 'rspamd.log');
+  let redis: RedisServer;
+  try {
+    redis = await startRedis(join(base, 'redis'));
+  } catch (err) {
+    await rm(base, { recursive: true, force: true, maxRetries: 3 });
+    throw err;
+  }
   return withPortRetry(async () => {
     const normal = await freePort();
     let controller = await freePort();
@@ -554,7 +610,9 @@ export async function startRspamd(dir?: string): Promise<RspamdDaemon> {
     copyTemplates(join(TEMPLATES, 'rspamd'), join(base, 'etc'), {
       NORMAL_PORT: String(normal),
       CONTROLLER_PORT: String(controller),
+      CONTROLLER_PASSWORD: RSPAMD_CONTROLLER_PASSWORD,
       HS_CACHE: RSPAMD_CACHE,
+      REDIS_SOCKET: redis.socket,
     });
     const args = [
       '-f',
@@ -567,7 +625,10 @@ export async function startRspamd(dir?: string): Promise<RspamdDaemon> {
       `--var=LOGDIR=${join(base, 'log')}`,
     ];
     const child = spawnDaemon(program, args, base, join(base, 'rspamd.out'));
-    const stop = makeStop(child, base);
+    const stopRspamd = makeStop(child, base);
+    let stopping: Promise<void> | undefined;
+    // rspamd first (it holds connections to Redis), then its Redis; the dir goes with rspamd's stop.
+    const stop = () => (stopping ??= stopProcess(child).then(() => redis.stop()).then(stopRspamd));
     const url = `http://127.0.0.1:${normal}`;
     const controllerUrl = `http://127.0.0.1:${controller}`;
     try {
@@ -580,7 +641,14 @@ export async function startRspamd(dir?: string): Promise<RspamdDaemon> {
         dir: base,
         url,
         controllerUrl,
-        env: { NQQ_TEST_RSPAMD_URL: url },
+        controllerPassword: RSPAMD_CONTROLLER_PASSWORD,
+        redisSocket: redis.socket,
+        env: {
+          NQQ_TEST_RSPAMD_URL: url,
+          NQQ_TEST_RSPAMD_CONTROLLER: controllerUrl,
+          NQQ_TEST_RSPAMD_PASSWORD: RSPAMD_CONTROLLER_PASSWORD,
+          NQQ_TEST_REDIS_SOCKET: redis.socket,
+        },
         startMs,
         running: () => !exited(child),
         stop,
@@ -589,7 +657,10 @@ export async function startRspamd(dir?: string): Promise<RspamdDaemon> {
       await stopProcess(child);
       throw err;
     }
-  }).catch(removeAndThrow(base));
+  }).catch(async (err: unknown) => {
+    await redis.stop();
+    return removeAndThrow(base)(err);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,9 +6,16 @@
 // (EXIT_FAILURE), as dspam does. Its verdict is deterministic: a body holding `nqq-dspam-spam` is
 // Spam, anything else Innocent. Each call is recorded (argv, cwd, environment) as one JSON line.
 //
+// Retraining, as dspam(1) and its README describe it: `--class=spam|innocent` with `--source=error`
+// (a classification error: dspam finds the message by its signature — `--signature=SIG`, else the
+// X-DSPAM-Signature field of the message on stdin — and no signature, or one it never issued for that
+// user, fails with "Unable to find a valid signature. Aborting.", exit 1), `--source=corpus` or
+// `inoculation` (a message trained as new: no signature needed). Retraining delivers nothing (no
+// output), exit 0. Signatures it issued are kept in `<log>.sigs`, one JSON line each.
+//
 // This module is copied next to the generated executable and imported from there: node: built-ins only.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 
 export interface DspamStandInConfig {
@@ -24,6 +31,8 @@ export interface DspamCall {
   readonly env: Record<string, string>;
   readonly user: string | null;
   readonly result: string | null;
+  /** For a retraining call: what was taught, from where, and the signature it was found by. */
+  readonly retrain?: { readonly class: string; readonly source: string; readonly signature: string | null };
 }
 
 export const SPAM_MARKER = 'nqq-dspam-spam';
@@ -63,8 +72,9 @@ export async function runDspamStandIn(config: DspamStandInConfig): Promise<void>
   const users = usersOf(argv);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  const record = (result: string | null) =>
-    appendFileSync(config.log, `${JSON.stringify({ argv, cwd: process.cwd(), env, user: users[0] ?? null, result } satisfies DspamCall)}\n`);
+  const record = (result: string | null, retrain?: DspamCall['retrain']) =>
+    appendFileSync(config.log, `${JSON.stringify({ argv, cwd: process.cwd(), env, user: users[0] ?? null, result, ...(retrain ? { retrain } : {}) } satisfies DspamCall)}\n`);
+  const sigs = `${config.log}.sigs`;
 
   if (users.length === 0) {
     record(null);
@@ -80,6 +90,35 @@ export async function runDspamStandIn(config: DspamStandInConfig): Promise<void>
     record(null);
     process.stderr.write('dspam: Unable to initialize storage driver\n');
     process.exit(1);
+  }
+  const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const cls = option('class');
+  const source = option('source');
+  if (cls !== undefined || source !== undefined) {
+    if (users.length !== 1 || (cls !== 'spam' && cls !== 'innocent') || !['error', 'corpus', 'inoculation'].includes(source ?? '')) {
+      record(null);
+      process.stderr.write(`dspam stand-in: unexpected arguments ${JSON.stringify(argv)}\n`);
+      process.exit(64);
+    }
+    let signature: string | null = null;
+    if (source === 'error') {
+      const text = message.toString('latin1');
+      const head = text.slice(0, Math.max(0, text.indexOf('\n\n')));
+      signature = option('signature') ?? /^X-DSPAM-Signature:[ \t]*(\S+)/im.exec(head)?.[1] ?? null;
+      const issued = existsSync(sigs)
+        ? readFileSync(sigs, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as { user: string; signature: string })
+        : [];
+      if (signature === null || !issued.some((i) => i.user === users[0] && i.signature === signature)) {
+        record(null, { class: cls, source: source!, signature });
+        process.stderr.write('dspam: Unable to find a valid signature. Aborting.\n');
+        process.exit(1);
+      }
+    }
+    record(null, { class: cls, source: source!, signature });
+    return;
   }
   if (users.length !== 1 || !argv.includes('--stdout') || !argv.some((a) => /^--deliver=(.*,)?innocent(,|$)/.test(a) && /^--deliver=(.*,)?spam(,|$)/.test(a))) {
     // Not how NQqueue calls it: make the test fail loudly rather than guess what dspam would do.
@@ -103,5 +142,6 @@ export async function runDspamStandIn(config: DspamStandInConfig): Promise<void>
   const head = text.slice(0, headEnd);
   const sep = head === '' || head.endsWith('\n') ? '' : '\n';
   record(config.mode === 'noresult' ? null : result);
+  appendFileSync(sigs, `${JSON.stringify({ user: users[0], signature, result })}\n`);
   process.stdout.write(Buffer.from(head + sep + fields + body, 'latin1'));
 }

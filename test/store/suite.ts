@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import type { Actor, ItemResult, NewQuarantineItem, Store } from '../../src/store/types.js';
+import { learnedSuite } from './suite-learned.js';
 
 export interface StoreUnderTest {
   /** A new, empty store. */
@@ -97,6 +98,7 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
   };
 
   describe(`store suite: ${name}`, () => {
+    learnedSuite(use);
     test('an item is kept exactly as given, held, and found by id', () =>
       use(async ({ store }) => {
         assert.equal(typeof store.engine, 'string');

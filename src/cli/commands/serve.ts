@@ -6,6 +6,7 @@
 
 import { DigestScheduler } from '../../digest/schedule.js';
 import { describeError } from '../../errors.js';
+import { LearnScheduler } from '../../learn/schedule.js';
 import { makeLogger } from '../../log.js';
 import { SpoolFlusher } from '../../ops/flusher.js';
 import { FIRST_PASS_DELAY_MS, QuarantineExpiry } from '../../quarantine/expiry.js';
@@ -19,7 +20,9 @@ export const USAGE = `usage: nqqueue serve
   $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in the control directory changes and
   on SIGHUP; delivers the retry spool at start and every flush_interval; expires quarantined items older
   than quarantine_expire at start and hourly; mails the digests that are due (as \`nqqueue digest\`
-  does) 5 seconds after start and every 5 minutes; SIGTERM stops it gracefully.
+  does) 5 seconds after start and every 5 minutes; walks the users' Maildirs for what they moved in and
+  out of Junk (as \`nqqueue learn --maildirs\` does) every [learn] every when that and [learn] maildirs
+  are set (off by default); SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 
@@ -67,11 +70,14 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   expiry.schedule(FIRST_PASS_DELAY_MS);
   const digests = new DigestScheduler(pathsFrom(env), (l) => log(`nqqueue serve: digest: ${l}`));
   digests.start();
+  // [learn] every and maildirs: learning from the users' moves (off by default).
+  const learning = new LearnScheduler(pathsFrom(env), (l) => log(`nqqueue serve: learn: ${l}`));
+  learning.start();
   try {
     // Loaded only now: asking for the usage does not load the daemon.
     const { serve } = await import('../../daemon/server.js');
     return await serve(env);
   } finally {
-    await Promise.all([flusher.stop(), expiry.stop(), digests.stop()]);
+    await Promise.all([flusher.stop(), expiry.stop(), digests.stop(), learning.stop()]);
   }
 }

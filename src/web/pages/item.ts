@@ -9,6 +9,7 @@ import { html, shown, type Html } from '../html.js';
 import { pluginName, whyLines } from '../why.js';
 import { address, size, STATUS_WORDS, subject, when } from './format.js';
 import { page, type Viewer } from './layout.js';
+import { notSpamButton } from './not-spam.js';
 
 function rule(r: RuleRef | undefined): string {
   return r ? `${r.file}:${r.line}` : '(none: the default chain)';
@@ -36,6 +37,7 @@ export function actionButtons(item: QuarantineItem, viewer: Viewer): Html {
   if (item.status !== 'held') return html``;
   return html`<div class="actions">
 <form method="post" action="/item/${item.id}/release"><input type="hidden" name="csrf" value="${viewer.csrf}"><button type="submit" class="primary">Release${viewer.admin ? ' to the recipient' : ' to me'}</button></form>
+${notSpamButton(item, viewer)}
 <form method="post" action="/item/${item.id}/delete"><input type="hidden" name="csrf" value="${viewer.csrf}"><button type="submit" class="danger">Delete</button></form>
 </div>`;
 }
