@@ -10,18 +10,24 @@ import { accessSync, chmodSync, closeSync, constants, lstatSync, openSync } from
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import { permissionText } from '../text/permission.js';
+import * as rollups from './sqlite-rollups.js';
 import {
   StoreError,
   type Actor,
   type AuditEntry,
   type AuditQuery,
   type DigestCadence,
+  type GaugePoint,
   type ItemClaim,
   type ItemQuery,
   type ItemStatus,
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
+  type RollupPoint,
+  type RollupQuery,
+  type RollupRow,
+  type RollupTotal,
   type Store,
 } from './types.js';
 
@@ -96,6 +102,7 @@ const MIGRATIONS: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX audit_item ON audit (item);`,
+  rollups.ROLLUPS_MIGRATION,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -574,6 +581,41 @@ export class SqliteStore implements Store {
           ...(r.detail === null ? {} : { detail: String(r.detail) }),
         })),
     );
+  }
+
+  // ---- Rollups (the SQL is in sqlite-rollups.ts)
+
+  /** The store's statements and transactions, for the SQL kept in files of their own. */
+  private get rollupAccess(): rollups.SqlAccess {
+    return { stmt: (sql) => this.stmt(sql), write: (doing, work) => this.write(doing, work), read: (doing, work) => this.read(doing, work) };
+  }
+
+  async addRollups(rows: readonly RollupRow[]): Promise<void> {
+    rollups.addRollups(this.rollupAccess, rows);
+  }
+
+  async rollupTimeline(query: RollupQuery & { readonly stepMinutes: number; readonly keys?: readonly string[] }): Promise<readonly RollupPoint[]> {
+    return rollups.rollupTimeline(this.rollupAccess, query);
+  }
+
+  async rollupTotals(query: RollupQuery & { readonly limit?: number }): Promise<{ readonly rows: readonly RollupTotal[]; readonly keys: number; readonly count: number }> {
+    return rollups.rollupTotals(this.rollupAccess, query);
+  }
+
+  async rollupGauge(query: RollupQuery & { readonly stepMinutes: number }): Promise<readonly GaugePoint[]> {
+    return rollups.rollupGauge(this.rollupAccess, query);
+  }
+
+  async rollupGaugeLatest(query: RollupQuery): Promise<readonly { readonly host: string; readonly minute: string; readonly value: number }[]> {
+    return rollups.rollupGaugeLatest(this.rollupAccess, query);
+  }
+
+  async rollupHosts(since: string, before: string): Promise<readonly string[]> {
+    return rollups.rollupHosts(this.rollupAccess, since, before);
+  }
+
+  async pruneRollups(before: string): Promise<number> {
+    return rollups.pruneRollups(this.rollupAccess, before);
   }
 
   async close(): Promise<void> {
