@@ -18,7 +18,6 @@ import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { refusalBytes } from '../qmail/exit.js';
 import type { DaemonMetrics } from '../metrics/daemon.js';
-import type { RollupStore } from '../metrics/rollup.js';
 import { jobFacts, processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { CLIENT_ENV, clientFrom, configFiles, fingerprint, heloFrom, makeServices, pathsFrom, readSettings, type Paths, type Services } from '../queue/services.js';
 import { ClientQueue } from './client-queue.js';
@@ -454,7 +453,7 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<number> {
       inFlight: () => daemon?.messagesInFlight ?? 0,
       store: async () => {
         const { sharedStore } = await import('../store/open.js');
-        return (await sharedStore(paths.home, settings)) as unknown as RollupStore;
+        return sharedStore(paths.home, settings);
       },
     });
     daemon = new Daemon({ env, log, metrics });

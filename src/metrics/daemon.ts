@@ -3,24 +3,19 @@
 // the rollups see both modes the same way), the /metrics listener, and the rollup writer's schedule.
 // This is the one door the daemon uses; the queue path uses record.ts and journal.ts alone.
 
-import { hostname } from 'node:os';
 import { readdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
-import { Periodic } from '../ops/periodic.js';
 import { setBackendCounter } from './counter.js';
 import { listenMetrics } from './exporter.js';
 import { applyRecord, nqqueueFamilies, type Families } from './families.js';
-import { quarantineItems, spoolGauges } from './gauges.js';
 import { endPositions, JournalWriter, readJournal, type Positions } from './journal.js';
 import { eventsRecord, EventTally, makeRecord, type MessageFacts } from './record.js';
 import { Registry } from './registry.js';
-import { RollupWriter, type RollupStore } from './rollup.js';
-
-/** How often the journal is rolled up into the store (and read for the registry between scrapes). */
-export const ROLLUP_INTERVAL_MS = 10_000;
+import type { RollupStore } from './rollup.js';
+import { RollupSchedule, sampleGauges } from './rollup-schedule.js';
 
 export interface DaemonMetricsOptions {
   readonly home: string;
@@ -39,29 +34,21 @@ export class DaemonMetrics {
   private readonly writer: JournalWriter | undefined;
   private positions: Positions = new Map();
   private server: Server | undefined;
-  private readonly rollups: RollupWriter | undefined;
-  private readonly periodic: Periodic;
+  private readonly rollups: RollupSchedule | undefined;
   private readonly started = Date.now();
 
   constructor(private readonly o: DaemonMetricsOptions) {
     this.families = nqqueueFamilies(this.registry);
     const journal = o.settings.metricsJournal;
     this.writer = journal ? new JournalWriter(o.home) : undefined;
+    // Between scrapes too, the journal is read before each pass: an hour's file read whole by the
+    // rollups is removed a while later, and this registry must have read it by then.
     this.rollups = journal
-      ? new RollupWriter({
-          home: o.home,
-          host: hostname(),
-          store: o.store,
-          gauges: () => this.gauges(),
-          historyMs: o.settings.metricsHistoryMs,
-          log: (l) => o.log(`nqqueue serve: metrics: ${l}`),
-        })
+      ? new RollupSchedule({ home: o.home, settings: o.settings, store: o.store, inFlight: o.inFlight, log: (l) => o.log(`nqqueue serve: metrics: ${l}`), before: () => {
+          this.flushEvents();
+          this.catchUp();
+        } })
       : undefined;
-    this.periodic = new Periodic(
-      () => this.tick(),
-      () => ROLLUP_INTERVAL_MS,
-      (err) => o.log(`nqqueue serve: metrics: rollup failed: ${describeError(err)}`),
-    );
     this.registry.collect(() => this.collect());
   }
 
@@ -80,7 +67,7 @@ export class DaemonMetrics {
         this.o.log(`nqqueue serve: metrics: cannot listen on ${at.host}:${at.port}: ${describeError(err)}; no /metrics`);
       }
     }
-    if (this.rollups) this.periodic.schedule(1000);
+    this.rollups?.start();
   }
 
   /** One message answered by the daemon. */
@@ -114,34 +101,21 @@ export class DaemonMetrics {
     if (skipped) this.families.skipped.inc([], skipped);
   }
 
-  private async gauges() {
-    const spool = spoolGauges(this.o.home);
-    const q = await quarantineItems(this.o.home, this.o.settings);
-    return { spool_items: spool.items, spool_oldest_s: spool.oldestS, quarantine_items: q, in_flight: this.o.inFlight() };
-  }
-
   private async collect(): Promise<void> {
     this.flushEvents();
     this.catchUp();
-    const g = await this.gauges();
+    const g = await sampleGauges(this.o.home, this.o.settings, this.o.inFlight);
     const f = this.families;
-    f.spoolItems.set([], g.spool_items);
-    f.spoolOldest.set([], g.spool_oldest_s);
+    f.spoolItems.set([], g.spool_items ?? 0);
+    f.spoolOldest.set([], g.spool_oldest_s ?? 0);
     if (g.quarantine_items !== undefined) f.quarantineItems.set([], g.quarantine_items);
-    f.inFlight.set([], g.in_flight);
+    f.inFlight.set([], g.in_flight ?? 0);
     processGauges(this.registry, this.started);
   }
 
-  private async tick(): Promise<void> {
-    this.flushEvents();
-    this.catchUp();
-    await this.rollups?.pass();
-  }
-
   async stop(): Promise<void> {
-    await this.periodic.stop();
     // The last figures reach the store before the daemon goes.
-    if (this.rollups) await this.tick().catch((err) => this.o.log(`nqqueue serve: metrics: rollup failed: ${describeError(err)}`));
+    await this.rollups?.stop();
     this.writer?.close();
     setBackendCounter(undefined);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

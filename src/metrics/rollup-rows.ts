@@ -3,7 +3,7 @@
 // (src/store/types.ts); `backend_*` keys are `service address` (clamd, spamd, rspamd: what the backend
 // client knows), e.g. `clamd /run/clamd.sock`.
 
-import type { RollupRow } from './rollup-types.js';
+import type { RollupRow } from '../store/types.js';
 import { bucketOf, LATENCY_BUCKETS_MS } from './buckets.js';
 import { backendKey } from './families.js';
 import type { MessageRecord } from './record.js';

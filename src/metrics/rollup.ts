@@ -3,9 +3,12 @@
 // removes the hours it has read whole, and prunes rollups older than metrics_history. `nqqueue serve`
 // and `nqqueue web` both run it; a lock file keeps one pass at a time per home.
 //
-// Kill -9 loses nothing: the journal holds every answered message until a pass has both committed its
-// rows and saved its positions (fsynced, renamed into place); a pass cut off before the save is done
-// again from the old positions by the next one.
+// Kill -9 loses nothing and counts nothing twice. The journal holds every answered message until a
+// pass has committed its rows; a pass saves the positions it is about to reach as `pending` (with a
+// sequence number) before it writes, and its rows carry a gauge `journal_mark` of this host with that
+// number, in the same transaction. Killed before the commit, the store has no such mark: the next pass
+// reads from the old positions again. Killed after it, the mark is there: the next pass starts from the
+// pending positions. Either way each record is in the rollups exactly once.
 
 import { closeSync, constants, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { isAlive, syncDir } from '../intake/files.js';
 import { journalDir, readJournal, segmentEnd, segments, type Positions } from './journal.js';
 import { minuteOf, RowSet } from './rollup-rows.js';
-import type { RollupRow } from './rollup-types.js';
+import type { Store } from '../store/types.js';
 
 export const STATE_FILE = 'rollup.state';
 const LOCK = 'rollup.lock';
@@ -22,10 +25,10 @@ const LOCK = 'rollup.lock';
 export const SEGMENT_GRACE_MS = 10 * 60_000;
 const PRUNE_EVERY_MS = 3_600_000;
 
-export interface RollupStore {
-  addRollups(rows: readonly RollupRow[]): Promise<void>;
-  pruneRollups(before: string): Promise<number>;
-}
+export type RollupStore = Pick<Store, 'addRollups' | 'pruneRollups' | 'rollupGaugeLatest'>;
+
+/** The series of the pass marks (a gauge: its value is the sequence number of the pass that wrote it). */
+export const MARK_SERIES = 'journal_mark';
 
 export interface Gauges {
   readonly spool_items?: number;
@@ -35,25 +38,41 @@ export interface Gauges {
 }
 
 interface State {
-  positions: Record<string, number>;
+  positions: Positions;
+  seq: number;
+  pending?: { seq: number; minute: string; positions: Positions };
 }
 
-function readState(dir: string): Positions {
+function positionsOf(o: unknown): Positions {
+  const out: Positions = new Map();
+  if (!o || typeof o !== 'object') return out;
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number' && v >= 0 && !Number.isNaN(segmentEnd(k))) out.set(k, v);
+  return out;
+}
+
+function readState(dir: string): State {
+  let o: { positions?: unknown; seq?: unknown; pending?: { seq?: unknown; minute?: unknown; positions?: unknown } };
   try {
-    const s = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as State;
-    const out: Positions = new Map();
-    for (const [k, v] of Object.entries(s.positions ?? {})) if (typeof v === 'number' && v >= 0 && !Number.isNaN(segmentEnd(k))) out.set(k, v);
-    return out;
+    o = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as typeof o;
   } catch {
-    return new Map();
+    return { positions: new Map(), seq: 0 };
   }
+  const p = o.pending;
+  const pending =
+    p && typeof p.seq === 'number' && typeof p.minute === 'string' && !Number.isNaN(Date.parse(p.minute)) ? { seq: p.seq, minute: p.minute, positions: positionsOf(p.positions) } : undefined;
+  return { positions: positionsOf(o.positions), seq: typeof o.seq === 'number' ? o.seq : 0, pending };
 }
 
-function writeState(dir: string, positions: Positions): void {
+function writeState(dir: string, state: State): void {
   const tmp = join(dir, `${STATE_FILE}.${process.pid}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  const json = {
+    positions: Object.fromEntries(state.positions),
+    seq: state.seq,
+    pending: state.pending && { ...state.pending, positions: Object.fromEntries(state.pending.positions) },
+  };
   try {
-    writeSync(fd, JSON.stringify({ positions: Object.fromEntries(positions) } satisfies State));
+    writeSync(fd, JSON.stringify(json));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -122,16 +141,25 @@ export class RollupWriter {
     const release = takeLock(dir);
     if (!release) return 0;
     try {
-      const before = readState(dir);
-      const { records, positions } = readJournal(this.o.home, before);
+      const store = await this.o.store();
+      const state = await this.settle(dir, store, readState(dir));
+      const { records, positions } = readJournal(this.o.home, state.positions);
       const rows = new RowSet(this.o.host);
       for (const r of records) rows.record(r);
       const minute = minuteOf(now);
       const g = await this.o.gauges().catch(() => ({}) as Gauges);
       for (const [series, value] of Object.entries(g)) if (typeof value === 'number' && Number.isFinite(value)) rows.gauge(minute, series, value);
-      const store = await this.o.store();
-      if (rows.size > 0) await store.addRollups(rows.list());
-      writeState(dir, positions);
+      if (records.length > 0) {
+        const seq = state.seq + 1;
+        rows.gauge(minute, MARK_SERIES, seq);
+        writeState(dir, { positions: state.positions, seq: state.seq, pending: { seq, minute, positions } });
+        await store.addRollups(rows.list());
+        writeState(dir, { positions, seq });
+      } else {
+        // Gauges alone: writing them twice changes nothing.
+        if (rows.size > 0) await store.addRollups(rows.list());
+        writeState(dir, { positions, seq: state.seq });
+      }
       // Hours read whole, and over for a while, are removed.
       for (const name of segments(this.o.home)) {
         const end = segmentEnd(name);
@@ -151,5 +179,18 @@ export class RollupWriter {
     } finally {
       release();
     }
+  }
+
+  /** A pass that was killed after saving its pending positions: did its rows reach the store? */
+  private async settle(dir: string, store: RollupStore, state: State): Promise<State> {
+    const p = state.pending;
+    if (!p) return state;
+    const after = new Date(Date.parse(p.minute) + 60_000).toISOString();
+    const marks = await store.rollupGaugeLatest({ series: MARK_SERIES, since: p.minute, before: after, host: this.o.host });
+    const done = marks.some((m) => m.value === p.seq);
+    const settled: State = done ? { positions: p.positions, seq: p.seq } : { positions: state.positions, seq: p.seq };
+    writeState(dir, settled);
+    this.o.log(`the last pass was cut off ${done ? 'after' : 'before'} its rows were stored: ${done ? 'they are kept' : 'they are rolled up again'}`);
+    return settled;
   }
 }

@@ -9,6 +9,8 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
+import { defaultSettings } from '../../src/config/settings.js';
+import { openStore } from '../../src/store/open.js';
 import { freePort, requireDaemon } from '../helpers/daemons.js';
 import { metricsUrl, promtoolCheck, samples, scrape } from '../helpers/metrics.js';
 import { DAEMON_MODE, pluginDir, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
@@ -107,5 +109,62 @@ test('a known mix of messages: /metrics counts each exactly, and promtool accept
     'nqqueue_config_last_reload_successful': 1,
   };
   for (const [k, v] of Object.entries(expect)) assert.equal(m.get(k), v, k);
-  await serve.stop();
+
+  // Stopped, the serve has rolled the journal up into the store: the same counts, per minute.
+  if (DAEMON_MODE) await stopDaemon(s);
+  else await serve.stop();
+  const totals = await rollupTotals(s, ['messages', 'recipients', 'sender', 'sender_domain', 'virus', 'refusal', 'plugin_verdict', 'backend_error', 'backend_failover', 'backend_ok', 'qmail_queue_ms', 'quarantine_items']);
+  assert.deepEqual(totals.messages, { accept: 2, reject: 2, defer: 1 });
+  assert.deepEqual(totals.recipients, { deliver: 3, quarantine: 1, reject: 3, tempfail: 1 });
+  assert.deepEqual(totals.sender, { 'sender@client.example': 4, 'spammer@bad.example': 1 });
+  assert.deepEqual(totals.sender_domain, { 'client.example': 4, 'bad.example': 1 });
+  assert.deepEqual(totals.virus, { 'Eicar-Test-NDB.UNOFFICIAL': 1 });
+  assert.deepEqual(totals.refusal, { 'Message rejected because it contains a virus: Eicar-Test-NDB.UNOFFICIAL (#5.7.1)': 1, 'mail from this sender is not accepted (#5.7.1)': 1 });
+  assert.deepEqual(totals.plugin_verdict, {
+    'clamav:accept': 4,
+    'clamav:reject': 1,
+    'black:accept': 3,
+    'black:reject': 1,
+    'flagger:accept': 1,
+    'quarantine:drop': 1,
+    'spamassassin:tempfail': 1,
+  });
+  assert.deepEqual(totals.backend_ok, { [`clamd ${clamd}`]: 5 });
+  assert.deepEqual(totals.backend_error, { [`spamd 127.0.0.1:${down1}`]: 1, [`spamd 127.0.0.1:${down2}`]: 1 });
+  assert.deepEqual(totals.backend_failover, { [`spamd 127.0.0.1:${down1}`]: 1 });
+  assert.deepEqual(totals.qmail_queue_ms, { '': 2 });
+  assert.ok((totals.quarantine_items?.[''] ?? 0) >= 1, 'the quarantine gauge was sampled');
 });
+
+/** SIGTERM to the setup's daemon, and wait until it is gone (its last rollup pass is done by then). */
+async function stopDaemon(s: Setup): Promise<void> {
+  const pid = s.daemonPid();
+  assert.ok(pid, 'the daemon runs');
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 1000; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail('the daemon did not stop');
+}
+
+/** Each series' keys added up over the last hours, as the store has them. */
+async function rollupTotals(s: Setup, series: string[]): Promise<Record<string, Record<string, number>>> {
+  const store = await openStore(s.home, defaultSettings());
+  try {
+    const since = new Date(Date.now() - 3_600_000).toISOString();
+    const before = new Date(Date.now() + 3_600_000).toISOString();
+    const out: Record<string, Record<string, number>> = {};
+    for (const name of series) {
+      const { rows } = await store.rollupTotals({ series: name, since, before });
+      out[name] = Object.fromEntries(rows.map((r) => [r.key, r.count]));
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}

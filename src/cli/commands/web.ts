@@ -150,6 +150,12 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return refuse(`cannot listen on ${'path' in listen ? listen.path : `${listen.host}:${listen.port}`}: ${describeError(err)}`);
   }
   log(`nqqueue web: listening on ${where} (pid ${process.pid})`);
+  // The journal of a site that runs the standalone program without `nqqueue serve` is rolled up here.
+  const { RollupSchedule } = await import('../../metrics/rollup-schedule.js');
+  const rollups = settings.metricsJournal
+    ? new RollupSchedule({ home: paths.home, settings, store: async () => quarantine.store, log: (l) => log(`nqqueue web: metrics: ${l}`) })
+    : undefined;
+  rollups?.start();
   if (web.url !== undefined && new URL(web.url).pathname !== '/') {
     log(`nqqueue web: warning: [web] url ${web.url} has a path: the console's pages are at the root of their host (/login, /item/...), so the proxy must serve it at the root`);
   }
@@ -163,6 +169,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       clearInterval(sweeper);
       void app
         .close()
+        .then(() => rollups?.stop())
         .catch((err) => log(`nqqueue web: closing: ${describeError(err)}`))
         .then(() => quarantine.store.close())
         .catch((err) => log(`nqqueue web: closing the store: ${describeError(err)}`))
