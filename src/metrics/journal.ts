@@ -5,9 +5,10 @@
 // answered is in it. Readers (the daemon's registry, the rollup writer) keep their own positions and
 // take whole lines only; a line that does not parse (cut by a power loss) is skipped.
 
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { ensurePrivateDir } from '../intake/workdir.js';
 import { decodeRecord, encodeRecord, type MessageRecord } from './record.js';
 
 export const JOURNAL_DIR = 'metrics';
@@ -38,7 +39,8 @@ function openSegment(dir: string, t: number): number {
     return openSync(join(dir, segmentName(t)), FLAGS, 0o600);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(dir, { mode: 0o700 });
+    // The home too, as the working directory would be: 0700, this process's own.
+    ensurePrivateDir(dir);
     return openSync(join(dir, segmentName(t)), FLAGS, 0o600);
   }
 }
