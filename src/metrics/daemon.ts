@@ -123,7 +123,7 @@ export class DaemonMetrics {
 }
 
 /** The process metrics Prometheus expects of any exporter (the names prom-client uses). */
-function processGauges(r: Registry, started: number): void {
+export function processGauges(r: Registry, started: number): void {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
   r.counter('process_cpu_user_seconds_total', 'User CPU time spent, seconds.').set([], cpu.user / 1e6);
