@@ -17,12 +17,13 @@ import { DAEMON_MODE, pluginDir, SAMPLE, setupsForThisFile, type Setup } from '.
 import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 import { eicarPlain } from '../fixtures/messages.js';
 
-const make = setupsForThisFile();
 const VIA = DAEMON_MODE ? 'daemon' : 'standalone';
 const procs: ChildProcess[] = [];
+// Before the setups are removed (hooks run in the order they were added).
 after(() => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
+const make = setupsForThisFile();
 
 const FLAGGER =
   "export default { name: 'flagger', version: '1', stages: ['per-user'], configure() { return {}; }, async run() { return { verdict: 'accept', flagged: true, details: {} }; } };\n";
