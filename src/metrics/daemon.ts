@@ -36,6 +36,8 @@ export class DaemonMetrics {
   private server: Server | undefined;
   private readonly rollups: RollupSchedule | undefined;
   private readonly started = Date.now();
+  /** What this daemon's own journal lines have near their start (encodeRecord writes v, t, pid, via first). */
+  private readonly own = Buffer.from(`,"pid":${process.pid},"via":"daemon"`);
 
   constructor(private readonly o: DaemonMetricsOptions) {
     this.families = nqqueueFamilies(this.registry);
@@ -95,7 +97,7 @@ export class DaemonMetrics {
 
   /** Records other processes wrote since the last look (this daemon's own are counted already). */
   private catchUp(): void {
-    const { records, positions, skipped } = readJournal(this.o.home, this.positions);
+    const { records, positions, skipped } = readJournal(this.o.home, this.positions, (line) => line.subarray(0, 80).includes(this.own));
     this.positions = positions;
     for (const r of records) if (!(r.via === 'daemon' && r.pid === process.pid)) applyRecord(this.families, r);
     if (skipped) this.families.skipped.inc([], skipped);

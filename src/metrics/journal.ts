@@ -127,9 +127,10 @@ export function endPositions(home: string): Positions {
 
 /**
  * Every whole line written after `positions`: the records, and the positions after them (a line still
- * being written, with no newline yet, is left for the next read). `positions` is not changed.
+ * being written, with no newline yet, is left for the next read). `positions` is not changed. Lines
+ * `skip` says are not wanted are passed over without being decoded.
  */
-export function readJournal(home: string, positions: Positions): { records: MessageRecord[]; positions: Positions; skipped: number } {
+export function readJournal(home: string, positions: Positions, skip?: (line: Buffer) => boolean): { records: MessageRecord[]; positions: Positions; skipped: number } {
   const next: Positions = new Map(positions);
   const records: MessageRecord[] = [];
   let skipped = 0;
@@ -166,6 +167,7 @@ export function readJournal(home: string, positions: Positions): { records: Mess
         const nl = buf.indexOf(0x0a, start);
         const line = buf.subarray(start, nl);
         start = nl + 1;
+        if (skip?.(line)) continue;
         const r = line.length <= LINE_MAX ? decodeRecord(line.toString('utf8')) : undefined;
         if (r) records.push(r);
         else skipped++;

@@ -84,6 +84,7 @@ export function makeRecord(facts: MessageFacts, via: Via, why: string | undefine
     const virus = r.details.virus;
     if (typeof virus === 'string' && virus !== '' && viruses.size < VIRUSES_MAX) viruses.add(cut(virus));
   }
+  // v, t, pid and via come first, in this order: the daemon passes over its own lines by them undecoded.
   return {
     v: RECORD_VERSION,
     t: now,

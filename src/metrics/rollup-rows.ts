@@ -36,8 +36,21 @@ export class RowSet {
     this.rows.set(`${minute}\0${series}\0`, { minute, host: this.host, series, key: '', count: 1, sum: value, gauge: true });
   }
 
+  private lastMinute = Number.NaN;
+  private lastMinuteText = '';
+
+  /** The record's minute (most records of a pass share it: made once). */
+  private minuteText(t: number): string {
+    const m = Math.floor(t / 60_000);
+    if (m !== this.lastMinute) {
+      this.lastMinute = m;
+      this.lastMinuteText = new Date(m * 60_000).toISOString();
+    }
+    return this.lastMinuteText;
+  }
+
   record(rec: MessageRecord): void {
-    const minute = minuteOf(rec.t);
+    const minute = this.minuteText(rec.t);
     if (rec.result !== undefined) {
       this.add(minute, 'messages', rec.result, 1);
       for (const [fate, n] of Object.entries(rec.fates ?? {})) if (n > 0) this.add(minute, 'recipients', fate, n);
