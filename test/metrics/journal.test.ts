@@ -14,6 +14,7 @@ import { journalDir, readJournal } from '../../src/metrics/journal.js';
 import { RollupWriter, type RollupStore } from '../../src/metrics/rollup.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/types.js';
+import { moduleRecorder } from '../helpers/modules.js';
 import { setupsForThisFile, type Setup } from '../helpers/nqq.js';
 import { envelopeOf, NQQUEUE_BIN, runSmtpd } from '../helpers/smtpd.js';
 
@@ -49,6 +50,21 @@ test('30 standalone runs at once: 30 whole records; runs killed (kill -9) before
   const { records, skipped } = readJournal(s.home, new Map());
   assert.equal(records.length, 30);
   assert.equal(skipped, 0);
+});
+
+test('the queue path loads the record and journal modules only: no registry, no listener, no rollups, nothing of the store', async () => {
+  const s = make();
+  const modules = moduleRecorder(s.dir);
+  const list = join(s.dir, 'modules.txt');
+  const r = await s.run({ to: ['a@example.com'], extraEnv: modules.env(list) });
+  assert.equal(r.code, 0, r.stderr);
+  const metrics = modules
+    .read(list)
+    .filter((m) => m.includes('/dist/metrics/'))
+    .map((m) => m.slice(m.indexOf('/dist/metrics/') + '/dist/metrics/'.length));
+  assert.deepEqual([...new Set(metrics)].sort(), ['buckets.js', 'counter.js', 'journal.js', 'listen.js', 'record.js']);
+  assert.deepEqual(modules.read(list).filter((m) => /\/dist\/store\//.test(m)), []);
+  assert.equal(journalLines(s).length, 1);
 });
 
 test('metrics_journal = no: nothing is written', async () => {

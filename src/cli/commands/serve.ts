@@ -19,7 +19,9 @@ export const USAGE = `usage: nqqueue serve
   $NQQUEUE_HOME/nqqueue.sock. Reloads its configuration when a file in the control directory changes and
   on SIGHUP; delivers the retry spool at start and every flush_interval; expires quarantined items older
   than quarantine_expire at start and hourly; mails the digests that are due (as \`nqqueue digest\`
-  does) 5 seconds after start and every 5 minutes; SIGTERM stops it gracefully.
+  does) 5 seconds after start and every 5 minutes; with metrics = HOST:PORT in nqqueue.conf, answers
+  Prometheus at http://HOST:PORT/metrics; rolls the metrics journal ($NQQUEUE_HOME/metrics/) up into the
+  store every 10 seconds (metrics_journal, metrics_history); SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 

@@ -20,7 +20,8 @@ export const USAGE = `usage: nqqueue web
   with their mail address and mailbox password ([web] checkpassword, e.g. vpopmail's vchkpw) and see,
   release and delete their own held mail; [web] admins see and act on everything. Runs in the
   foreground (daemontools, systemd); run as root, it switches to the owner of $NQQUEUE_HOME. Logins
-  are kept in memory: a restart logs everyone out. SIGTERM stops it.
+  are kept in memory: a restart logs everyone out. Rolls the metrics journal ($NQQUEUE_HOME/metrics/)
+  up into the store every 10 seconds, as nqqueue serve does (metrics_journal). SIGTERM stops it.
   Settings ([web]): listen, checkpassword, checkpassword_timeout, admins, url, trust_proxy, session.
   Exit 111 when it cannot start (no checkpassword, a listen address that is not loopback, the store).
   -h, --help        this text
