@@ -457,8 +457,9 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<number> {
       },
     });
     daemon = new Daemon({ env, log, metrics });
-    await metrics.start();
     await daemon.start();
+    // Once the daemon runs: a daemon that cannot start holds no metrics port.
+    await metrics.start();
   } catch (err) {
     log(`nqqueue serve: cannot start: ${describeError(err)}`);
     return 111;

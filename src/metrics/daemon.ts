@@ -52,11 +52,12 @@ export class DaemonMetrics {
         } })
       : undefined;
     this.registry.collect(() => this.collect());
+    // From the first message on: the daemon's backend clients count into this registry.
+    setBackendCounter(this.tally);
   }
 
   /** Counting starts: what the journal holds already is the rollups' business, not this registry's. */
   async start(): Promise<void> {
-    setBackendCounter(this.tally);
     this.positions = endPositions(this.o.home);
     const at = this.o.settings.metrics;
     if (at) {

@@ -156,3 +156,23 @@ test('kill -9 of nqqueue serve again and again while standalone runs go on: the 
     await store.close();
   }
 });
+
+test('rollups older than metrics_history are pruned by the rollup writer; newer ones stay', async () => {
+  const s = make();
+  assert.equal((await s.run({ to: ['a@example.com'] })).code, 0);
+  const store = await openStore(s.home, defaultSettings());
+  try {
+    const day = 86_400_000;
+    const minute = (t: number) => new Date(Math.floor(t / 60_000) * 60_000).toISOString();
+    await store.addRollups([
+      { minute: minute(Date.now() - 40 * day), host: 'mx1', series: 'messages', key: 'accept', count: 7, sum: 0 },
+      { minute: minute(Date.now() - 20 * day), host: 'mx1', series: 'messages', key: 'accept', count: 3, sum: 0 },
+    ]);
+    const writer = new RollupWriter({ home: s.home, host: 'mx1', store: async () => store, gauges: async () => ({}), historyMs: 30 * day, log: () => {} });
+    assert.equal(await writer.pass(), 1);
+    const all = await store.rollupTotals({ series: 'messages', since: minute(Date.now() - 60 * day), before: minute(Date.now() + HOUR) });
+    assert.deepEqual(all.rows.map((r) => [r.key, r.count]), [['accept', 4]]);
+  } finally {
+    await store.close();
+  }
+});

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { defaultSettings, parseSettingsFile } from '../../src/config/settings.js';
 import { bucketOf, LATENCY_BUCKETS_MS } from '../../src/metrics/buckets.js';
 import { parseMetricsListen } from '../../src/metrics/listen.js';
 import { decodeRecord, encodeRecord, makeRecord } from '../../src/metrics/record.js';
@@ -70,4 +71,23 @@ test('metrics = HOST:PORT: loopback only, unless the admin writes public', () =>
   assert.throws(() => parseMetricsListen('0.0.0.0:9466'), /0\.0\.0\.0 is not a loopback address: write "0\.0\.0\.0:9466 public"/);
   assert.throws(() => parseMetricsListen('192.0.2.5:9466'), /not a loopback address/);
   for (const bad of ['9466', '127.0.0.1', '127.0.0.1:70000', '999.0.0.1:9466 public', 'example.com:9466', '127.0.0.1:9466 yes']) assert.throws(() => parseMetricsListen(bad), Error, bad);
+});
+
+test('the metrics settings: defaults, and each bad value refused at file:line', () => {
+  const d = defaultSettings();
+  assert.equal(d.metrics, undefined);
+  assert.equal(d.metricsJournal, true);
+  assert.equal(d.metricsHistoryMs, 30 * 86_400_000);
+  const ok = parseSettingsFile('metrics = 127.0.0.1:9466\nmetrics_history = 7d\nmetrics_journal = no\n', '/c/nqqueue.conf');
+  assert.deepEqual(ok.problems, []);
+  assert.deepEqual(ok.metrics, { host: '127.0.0.1', port: 9466, public: false });
+  assert.equal(ok.metricsHistoryMs, 7 * 86_400_000);
+  assert.equal(ok.metricsJournal, false);
+  const bad = parseSettingsFile('# metrics\nmetrics = 10.0.0.1:9466\nmetrics_history = forever\nmetrics_journal = maybe\n', '/c/nqqueue.conf');
+  assert.deepEqual(
+    bad.problems.map((p) => `${p.file}:${p.line}`),
+    ['/c/nqqueue.conf:2', '/c/nqqueue.conf:3', '/c/nqqueue.conf:4'],
+  );
+  assert.match(bad.problems[0]!.message, /10\.0\.0\.1 is not a loopback address: write "10\.0\.0\.1:9466 public"/);
+  assert.equal(bad.metrics, undefined, 'a refused address is not listened on');
 });
