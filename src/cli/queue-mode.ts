@@ -13,10 +13,10 @@ import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { parseRejectMode, RefusalChannel, type RejectMode } from '../qmail/exit.js';
 import { defaultSettings } from '../config/settings.js';
 import { standaloneVia } from '../queue/origin.js';
-import { jobFacts, processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { setBackendCounter } from '../metrics/counter.js';
 import { appendRecord } from '../metrics/journal.js';
 import { EventTally, makeRecord } from '../metrics/record.js';
+import { jobFacts, processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings, type Services } from '../queue/services.js';
 
 /** The message from fd 0 to EOF, then the envelope from fd 1. A read error is 54, a spill error 71. */
