@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -46,7 +46,7 @@ const ONLY = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).
 /** Only re-render the tables, README and latest.md from bench-results/latest.json (no measuring). */
 const RENDER = argv.includes('--render');
 const UPDATE_README = !argv.includes('--no-readme') && ONLY === undefined;
-/** Sections: backends, startup, rows, throughput, big, kill (--only=big,kill runs just those). */
+/** Sections: backends, startup, rows, throughput, big, kill, metrics (--only=big,kill runs just those). */
 const want = (section) => ONLY === undefined || ONLY.includes(section);
 
 /** How many messages each kind of row times (warm-up runs excluded), and how long the burst rows last. */
@@ -62,7 +62,7 @@ const BIG_RCPTS = [
   ...Array.from({ length: 10 }, (_, i) => `a${String(i + 1).padStart(2, '0')}@example.com`),
   ...Array.from({ length: 10 }, (_, i) => `b${String(i + 1).padStart(2, '0')}@example.com`),
 ];
-const TARGETS = { daemonNoneMs: 3, clamavMs: 1.5, sameRatio: 1.2, diffRatio: 1.1, bigRssMB: 120 };
+const TARGETS = { daemonNoneMs: 3, clamavMs: 1.5, sameRatio: 1.2, diffRatio: 1.1, bigRssMB: 120, metricsMs: 0.1 };
 
 const t0 = performance.now();
 const progress = (text) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${text}\n`);
@@ -399,6 +399,7 @@ const results = {
   big: [],
   throughput: [],
   kill: [],
+  metrics: {},
   startup: {},
   targets: [],
   notes: [],
@@ -666,6 +667,20 @@ async function killRow(node, inst) {
   progress(
     `  kill -9 ${node.label}: killed after ${row.killedAfter} answers (${row.inFlightAtKill} in flight); accepted ${row.accepted} (daemon ${row.viaDaemon}, fallback ${row.viaFallback}), deferred ${row.deferred}; lost ${row.lost}, duplicated ${row.duplicated}, deferred-but-delivered ${row.deferredButDelivered}, other exits ${row.otherExit}`,
   );
+}
+
+/**
+ * What the metrics add to a message in daemon mode, measured in a process of the node under test
+ * (bench/metrics-cost.mjs): the front door's facts, the backend counts, the record counted into the
+ * registry and appended to the journal, and the rollup writer's reading of it later. A difference of
+ * 0.1 ms between two end-to-end rows would be lost in their noise: it is timed where it is spent.
+ */
+function metricsRow(node) {
+  const r = spawnSync(node.bin, [join(root, 'bench', 'metrics-cost.mjs'), join(root, 'dist')], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`bench/metrics-cost.mjs failed (${r.status ?? r.signal}): ${r.stderr.slice(0, 500)}`);
+  const m = JSON.parse(r.stdout.trim().split('\n').pop());
+  results.metrics[node.key] = m;
+  progress(`  metrics ${node.label}: ${fmt(m.perMessageMs * 1000, 1)} µs per message (${fmt(m.messageMs * 1000, 1)} counting, ${fmt(m.rollupMs * 1000, 1)} rolling up); a scrape ${fmt(m.scrapeMs, 1)} ms`);
 }
 
 /**
@@ -982,6 +997,7 @@ if (RENDER) {
         progress(`kill -9 of the daemon during a burst of ${COUNTS.killBurst}`);
         await guard(`${node.label} kill test`, () => killRow(node, killInst));
       }
+      if (want('metrics')) await guard(`${node.label} metrics cost`, () => metricsRow(node));
     }
   } finally {
     await Promise.all(Object.values(backends).map((d) => d.stop()));
@@ -1076,6 +1092,12 @@ function judge() {
         const figure = procs.map(([n, kb]) => `${n} ${kb ? `${(kb / 1024).toFixed(1)} MB` : 'not measured (run failed)'}`).join(', ');
         add(L, name, known.length === procs.length ? worst / 1024 < TARGETS.bigRssMB : undefined, figure);
       }
+    }
+    {
+      const m = (results.metrics ?? {})[k];
+      const name = `metrics in daemon mode: at most ${TARGETS.metricsMs} ms per message`;
+      if (!m) add(L, name, undefined, 'not measured');
+      else add(L, name, m.perMessageMs <= TARGETS.metricsMs, `${fmt(m.perMessageMs, 3)} ms (${fmt(m.messageMs, 3)} counting and journaling, ${fmt(m.rollupMs, 3)} rolling up; mean of ${m.n})`);
     }
     const kill = results.kill.find((x) => x.node === k);
     {
@@ -1201,6 +1223,17 @@ function tables() {
     L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const k of results.kill) {
       L.push(`| ${results.nodes[k.node].label} | ${k.messages} | ${k.killedAfter} | ${k.accepted} (${k.viaDaemon} / ${k.viaFallback}) | ${k.deferred} | ${k.lost} | ${k.duplicated} | ${k.deferredButDelivered} | ${k.otherExit} |`);
+    }
+  }
+  if (Object.keys(results.metrics ?? {}).length) {
+    L.push('');
+    L.push('Metrics in daemon mode, per message (mean of 20,000 in the daemon\'s own process; `bench/metrics-cost.mjs`), in µs:');
+    L.push('');
+    L.push('| | counting + journal record | registry alone (metrics_journal = no) | rolling the record up later | total | a /metrics scrape |');
+    L.push('|---|---:|---:|---:|---:|---:|');
+    for (const n of nodes) {
+      const m = results.metrics[n.key];
+      if (m) L.push(`| ${n.label} | ${fmt(m.messageMs * 1000, 1)} | ${fmt(m.registryOnlyMs * 1000, 1)} | ${fmt(m.rollupMs * 1000, 1)} | **${fmt(m.perMessageMs * 1000, 1)}** | ${fmt(m.scrapeMs, 1)} ms |`);
     }
   }
   const read = reading();

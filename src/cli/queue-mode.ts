@@ -13,7 +13,10 @@ import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { parseRejectMode, RefusalChannel, type RejectMode } from '../qmail/exit.js';
 import { defaultSettings } from '../config/settings.js';
 import { standaloneVia } from '../queue/origin.js';
-import { processJob, resultFromError, type JobResult } from '../queue/process.js';
+import { setBackendCounter } from '../metrics/counter.js';
+import { appendRecord } from '../metrics/journal.js';
+import { EventTally, makeRecord } from '../metrics/record.js';
+import { jobFacts, processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { clientFrom, heloFrom, makeServices, pathsFrom, readSettings, type Services } from '../queue/services.js';
 
 /** The message from fd 0 to EOF, then the envelope from fd 1. A read error is 54, a spill error 71. */
@@ -45,8 +48,20 @@ function readInput(maxRecipients: number, collector: MessageCollector) {
   return { message, raw: parser.end() };
 }
 
-function report(result: JobResult, channel: RefusalChannel, logger: Logger, format: 'text' | 'json', via: ReturnType<typeof standaloneVia>): number {
+/** Where the message's metrics record goes: the home's journal, once the home is known to be usable. */
+interface Counting {
+  home?: string;
+  on: boolean;
+  readonly tally: EventTally;
+}
+
+function report(result: JobResult, channel: RefusalChannel, logger: Logger, format: 'text' | 'json', via: ReturnType<typeof standaloneVia>, counting: Counting): number {
   let exit = result.exit;
+  // Counted before the answer is given: a message qmail saw answered is in the journal, whenever this
+  // process is killed.
+  if (counting.home !== undefined && counting.on) {
+    appendRecord(counting.home, makeRecord(result.facts ?? jobFacts(result), via.via === 'fallback' ? 'fallback' : 'standalone', via.why, counting.tally.take()));
+  }
   if (result.refusal && (exit === 31 || exit === 71)) exit = channel.refuse(result.refusal.kind, result.refusal.text);
   channel.close();
   // qp: this process is the one qmail-smtpd started (nqqueue-qq, when it fell back, exec'd into it).
@@ -65,6 +80,8 @@ export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
   }
   const channel = RefusalChannel.open(mode);
   const via = standaloneVia(env);
+  const counting: Counting = { on: true, tally: new EventTally() };
+  setBackendCounter(counting.tally);
   let collector: MessageCollector | undefined;
   let format: 'text' | 'json' = 'text';
   try {
@@ -76,8 +93,10 @@ export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
       const paths = pathsFrom(env);
       // Run as root (qmail-inject from a root cron job): become the home's owner before anything is written.
       becomeHomeOwner(paths.home);
+      counting.home = paths.home;
       const settings = readSettings(paths);
       format = settings.logFormat;
+      counting.on = settings.metricsJournal;
       services = makeServices(paths, settings, env.NQQFILE, undefined, (dir) => sweepStale(dir, STALE_MS));
     } catch (err) {
       configError = err;
@@ -92,11 +111,11 @@ export async function queueMode(env: NodeJS.ProcessEnv): Promise<number> {
     if (!services) throw configError;
     const client = clientFrom(env, heloFrom(await message.head(4096)));
     const result = await processJob({ message, envelope, client, services, logger, started });
-    return report(result, channel, logger, format, via);
+    return report(result, channel, logger, format, via, counting);
   } catch (err) {
     const result = resultFromError(err, {});
     result.fields.ms = Math.round(performance.now() - started);
-    return report(result, channel, logger, format, via);
+    return report(result, channel, logger, format, via, counting);
   } finally {
     collector?.discard();
   }

@@ -3,6 +3,7 @@
 import { Agent, request, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 
+import { countBackend, failureEvent } from '../metrics/counter.js';
 import type { HeaderField, MessageView } from '../pipeline/types.js';
 import { BackendError } from '../plugin-api/define.js';
 import { codedError, ConnectFailure, resolveTimeouts, type CallOptions, type Timeouts } from './socket.js';
@@ -210,7 +211,7 @@ export class RspamdClient {
     const { signal } = options;
     const reasons: string[] = [];
     const failures: Error[] = [];
-    for (const target of this.targets) {
+    for (const [i, target] of this.targets.entries()) {
       signal.throwIfAborted();
       try {
         let body: Buffer;
@@ -227,9 +228,13 @@ export class RspamdClient {
         } catch (err) {
           throw new BackendError(`rspamd ${target.text}: unusable reply: ${(err as Error).message}`, { cause: err });
         }
+        countBackend('rspamd', target.text, 'ok');
         return { ...parsed, ms: performance.now() - started, address: target.text };
       } catch (err) {
+        // A call cut off by the caller (the plugin's or the message's deadline) says nothing of rspamd.
+        if (!signal.aborted) countBackend('rspamd', target.text, failureEvent(err));
         if (!(err instanceof ConnectFailure) || signal.aborted) throw err;
+        if (i + 1 < this.targets.length) countBackend('rspamd', target.text, 'failover');
         failures.push(err);
         reasons.push(`${target.text}: ${err.message}`);
       }

@@ -6,6 +6,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
+import { countBackend, failureEvent } from '../metrics/counter.js';
 import { BackendError } from '../plugin-api/define.js';
 
 export type Endpoint =
@@ -94,12 +95,17 @@ export async function withFailover<T>(
 ): Promise<T> {
   const failures: ConnectFailure[] = [];
   const reasons: string[] = [];
-  for (const endpoint of endpoints) {
+  for (const [i, endpoint] of endpoints.entries()) {
     signal.throwIfAborted();
     try {
-      return await attempt(endpoint);
+      const r = await attempt(endpoint);
+      countBackend(service, endpoint.text, 'ok');
+      return r;
     } catch (err) {
+      // A call cut off by the caller (the plugin's or the message's deadline) says nothing of the backend.
+      if (!signal.aborted) countBackend(service, endpoint.text, failureEvent(err));
       if (!(err instanceof ConnectFailure) || signal.aborted) throw err;
+      if (i + 1 < endpoints.length) countBackend(service, endpoint.text, 'failover');
       failures.push(err);
       reasons.push(`${endpoint.text}: ${err.message}`);
     }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import type { FailurePolicy } from '../pipeline/types.js';
 import { danglingLink } from './dangling.js';
+import { parseMetricsListen, type MetricsListen } from '../metrics/listen.js';
 import { parseAge } from './service-sections.js';
 import { didYouMean } from './did-you-mean.js';
 import type { ConfigProblem } from './problem.js';
@@ -62,6 +63,12 @@ export interface Settings {
   /** The host name in the trace header (default: control/me, else the system's). */
   readonly hostname: string | undefined;
   readonly logFormat: 'text' | 'json';
+  /** Where `nqqueue serve` answers /metrics (undefined: nowhere). */
+  readonly metrics: MetricsListen | undefined;
+  /** Rollups older than this are pruned, milliseconds. */
+  readonly metricsHistoryMs: number;
+  /** Whether each message appends its record to the journal. */
+  readonly metricsJournal: boolean;
   /** qmail's extension separator for routing lookups ('-' by default; '' when none). */
   readonly extensionSeparator: string;
   /** Problems found in the file; their lines are left out of these settings. Empty when the file is right. */
@@ -178,6 +185,20 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
       if (v === 'none') return '';
       if (!/^[!-~]$/.test(v) || /[a-zA-Z0-9@]/.test(v)) throw new Error(`must be one punctuation character such as - or +, or none, not ${JSON.stringify(v)}`);
       return v;
+    },
+  },
+  metrics: {
+    doc: '`nqqueue serve` answers Prometheus scrapes at http://HOST:PORT/metrics; a loopback HOST:PORT, or `HOST:PORT public` for any other address; off (the default): no listener',
+    default: 'off',
+    parse: parseMetricsListen,
+  },
+  metrics_history: { doc: 'per-minute statistics rollups older than this are removed from the store', default: '30d', parse: parseAge },
+  metrics_journal: {
+    doc: 'yes: each message appends a short record to $NQQUEUE_HOME/metrics/ that `nqqueue serve` and `nqqueue web` count and roll up (removed once read); no: nothing is counted',
+    default: 'yes',
+    parse: (v) => {
+      if (v !== 'yes' && v !== 'no') throw new Error('must be yes or no');
+      return v === 'yes';
     },
   },
   log_format: {
@@ -350,6 +371,9 @@ function build(
     pluginDirs: Object.freeze([...global.all('plugin_dir')]),
     hostname,
     logFormat: val<'text' | 'json'>('log_format'),
+    metrics: val<MetricsListen | undefined>('metrics'),
+    metricsHistoryMs: val<number>('metrics_history'),
+    metricsJournal: val<boolean>('metrics_journal'),
     extensionSeparator: val<string>('extension_separator'),
     problems: Object.freeze([...problems]),
     section: (name: string) => sections.get(name) ?? empty,

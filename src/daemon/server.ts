@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { checkControlDir } from '../config/locals.js';
-import { SETTINGS_FILE } from '../config/settings.js';
+import { defaultSettings, SETTINGS_FILE, type Settings } from '../config/settings.js';
 import { describeError, NqqError } from '../errors.js';
 import { MessageCollector } from '../intake/message.js';
 import { ensurePrivateDir, STALE_MS, sweepStale } from '../intake/workdir.js';
 import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
 import { refusalBytes } from '../qmail/exit.js';
-import { processJob, resultFromError, type JobResult } from '../queue/process.js';
+import type { DaemonMetrics } from '../metrics/daemon.js';
+import { jobFacts, processJob, resultFromError, type JobResult } from '../queue/process.js';
 import { CLIENT_ENV, clientFrom, configFiles, fingerprint, heloFrom, makeServices, pathsFrom, readSettings, type Paths, type Services } from '../queue/services.js';
 import { ClientQueue } from './client-queue.js';
 import { FrameReader, ProtocolError } from './frames.js';
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Lifecycle lines (start, reload, stop, errors); per-message lines go back to the client. */
   readonly log: (line: string) => void;
+  /** Where each answered message and each configuration load are counted. */
+  readonly metrics?: Pick<DaemonMetrics, 'message' | 'loaded'>;
 }
 
 export class Daemon {
@@ -47,6 +50,10 @@ export class Daemon {
   private prints = new Map<string, string>();
   private reloadWanted = false;
   private readonly inFlight = new Set<Socket>();
+  /** Messages being handled now (a connection open is a message in flight). */
+  get messagesInFlight(): number {
+    return this.inFlight.size;
+  }
   private stopping = false;
   readonly paths: Paths;
   readonly socketPath: string;
@@ -95,6 +102,7 @@ export class Daemon {
     let unusable = failure !== undefined;
     if (next && !unusable) unusable = await next.services.problems().then((p) => p.length > 0, () => true);
     if (!first) this.opts.log(`nqqueue serve: configuration reloaded${unusable ? ': it cannot be used, messages are deferred' : ''}`);
+    this.opts.metrics?.loaded(!unusable, !first);
     const ready = this.check(next, failure);
     if (next) next.ready = ready;
     await ready;
@@ -328,6 +336,7 @@ export class Daemon {
       const refusal = result.refusal && (result.exit === 31 || result.exit === 71) ? refusalBytes(result.refusal.kind, result.refusal.text) : Buffer.alloc(0);
       // The exit qmail-smtpd will see: 82 when the client writes the text on the channel it named.
       const exit = refusal.length > 0 && origin.errfds !== undefined && origin.errfds !== '' ? 82 : result.exit;
+      this.opts.metrics?.message(result.facts ?? jobFacts(result));
       logger.line({ ...result.fields, exit, qp: origin.qp, via: 'daemon' }, format);
       // The working files go before the reply: once the client has its answer, nothing of this
       // message is left on disk.
@@ -419,13 +428,38 @@ function writeReply(sock: Socket, exit: number, refusal: Buffer, rawLog: Buffer)
   });
 }
 
+/** The settings the metrics start with (a file that cannot be read: the defaults; a reload does not change them). */
+function metricsSettings(paths: Paths): Settings {
+  try {
+    return readSettings(paths);
+  } catch {
+    return defaultSettings();
+  }
+}
+
 export async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   const logger: Logger = makeLogger(0);
   const log = (line: string) => logger.write(line);
   let daemon: Daemon;
+  let metrics: DaemonMetrics;
   try {
-    daemon = new Daemon({ env, log });
+    const paths = pathsFrom(env);
+    const settings = metricsSettings(paths);
+    const { DaemonMetrics } = await import('../metrics/daemon.js');
+    metrics = new DaemonMetrics({
+      home: paths.home,
+      settings,
+      log,
+      inFlight: () => daemon?.messagesInFlight ?? 0,
+      store: async () => {
+        const { sharedStore } = await import('../store/open.js');
+        return sharedStore(paths.home, settings);
+      },
+    });
+    daemon = new Daemon({ env, log, metrics });
     await daemon.start();
+    // Once the daemon runs: a daemon that cannot start holds no metrics port.
+    await metrics.start();
   } catch (err) {
     log(`nqqueue serve: cannot start: ${describeError(err)}`);
     return 111;
@@ -444,7 +478,8 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<number> {
   process.on('SIGHUP', () => daemon.reload());
   return new Promise<number>((resolve) => {
     const stop = () => {
-      void daemon.stop().then(() => {
+      void daemon.stop().then(async () => {
+        await metrics.stop();
         log('nqqueue serve: stopped');
         resolve(0);
       });

@@ -2,6 +2,8 @@
 // retry spool (exit 0), a failure of the first call is the exit code (nothing was queued). The
 // message's deadline bounds the calls: past it the copies left are spooled.
 
+import { performance } from 'node:perf_hooks';
+
 import { describeError } from '../errors.js';
 import { encodeEnvelope } from '../qmail/envelope.js';
 import type { DeliveryGroup } from '../pipeline/run.js';
@@ -15,6 +17,8 @@ export interface DeliveryReport {
   /** `pid`: the qmail-queue process that took the group, when one was started. */
   readonly groups: readonly { recipients: number; outcome: string; pid?: number }[];
   readonly reason?: string;
+  /** Each qmail-queue call made: how long it took and whether it took the copy (for the metrics). */
+  readonly calls: readonly { readonly ms: number; readonly ok: boolean }[];
 }
 
 /**
@@ -31,14 +35,19 @@ export async function deliverGroups(
 ): Promise<DeliveryReport> {
   const report: { recipients: number; outcome: string; pid?: number }[] = [];
   let queued = 0;
+  const calls: { ms: number; ok: boolean }[] = [];
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i]!;
     const envelope = encodeEnvelope(sender, g.recipients.map((r) => r.raw));
     const left = deadline - Date.now();
-    const r: QueueResult =
-      left > 0
-        ? await sink.deliver(g.message, envelope, Number.isFinite(left) ? left : undefined)
-        : { ok: false, code: 71, reason: 'the message deadline passed before this copy was queued' };
+    let r: QueueResult;
+    if (left > 0) {
+      const started = performance.now();
+      r = await sink.deliver(g.message, envelope, Number.isFinite(left) ? left : undefined);
+      calls.push({ ms: performance.now() - started, ok: r.ok });
+    } else {
+      r = { ok: false, code: 71, reason: 'the message deadline passed before this copy was queued' };
+    }
     if (r.ok) {
       queued++;
       report.push({ recipients: g.recipients.length, outcome: 'queued', pid: r.pid });
@@ -46,7 +55,7 @@ export async function deliverGroups(
     }
     if (queued === 0) {
       report.push({ recipients: g.recipients.length, outcome: `failed: ${r.reason}`, pid: r.pid });
-      return { exit: r.code, groups: report, reason: r.reason };
+      return { exit: r.code, groups: report, reason: r.reason, calls };
     }
     // Earlier copies are queued: a deferral now would make the client send them again. Keep the rest.
     const spooled: string[] = [];
@@ -63,10 +72,10 @@ export async function deliverGroups(
         for (const name of spooled) spool.remove(name);
         const reason = `${r.reason}; retry spool failed: ${describeError(err)}`;
         report.push({ recipients: rest.recipients.length, outcome: `failed: ${reason}` });
-        return { exit: 71, groups: report, reason };
+        return { exit: 71, groups: report, reason, calls };
       }
     }
-    return { exit: 0, groups: report, reason: r.reason };
+    return { exit: 0, groups: report, reason: r.reason, calls };
   }
-  return { exit: 0, groups: report };
+  return { exit: 0, groups: report, calls };
 }

@@ -4,10 +4,11 @@
 
 import { performance } from 'node:perf_hooks';
 
-import { deliverGroups } from '../delivery/deliver.js';
+import { deliverGroups, type DeliveryReport } from '../delivery/deliver.js';
 import type { QueueSink } from '../delivery/qmail-queue.js';
 import { describeError, ERRORS, isNqqError, NqqError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { MessageFacts, MessageResult, RecipientFate } from '../metrics/record.js';
 import { DeadlineError } from '../pipeline/chain.js';
 import { newMessageId, runPipeline, type PipelineOutcome } from '../pipeline/run.js';
 import type { ClientInfo, Envelope, MessageView, Result } from '../pipeline/types.js';
@@ -26,6 +27,38 @@ export interface JobResult {
   /** For 31 and 71: the text the sender should see, when a custom channel carries it. */
   readonly refusal?: Refusal;
   readonly fields: Record<string, unknown>;
+  /** What the metrics count of it (metrics/record.ts); see jobFacts. */
+  readonly facts?: MessageFacts;
+}
+
+/**
+ * The message as the metrics count it: its result, each recipient's fate (all rejected when the message
+ * is refused, all deferred when it is deferred), every plugin run (a scan shared by several recipients
+ * once), the qmail-queue calls and the text the sender was given. Without an envelope (it could not
+ * be read), only the result.
+ */
+export function jobFacts(r: JobResult, envelope?: Envelope, outcome?: PipelineOutcome, calls?: DeliveryReport['calls']): MessageFacts {
+  const word = r.fields.result;
+  const result: MessageResult = word === 'accept' || word === 'reject' || word === 'defer' || word === 'error' ? word : 'bug';
+  if (!envelope) return { result };
+  const n = envelope.recipients.length;
+  let fates: Partial<Record<RecipientFate, number>>;
+  if (result === 'accept' && outcome) {
+    fates = {};
+    for (const x of outcome.recipients) {
+      const fate: RecipientFate = x.fate === 'drop' && x.results.some((y) => y.verdict === 'drop' && y.plugin === 'quarantine') ? 'quarantine' : x.fate;
+      fates[fate] = (fates[fate] ?? 0) + 1;
+    }
+  } else fates = result === 'reject' ? { reject: n } : { tempfail: n };
+  return {
+    result,
+    sender: envelope.sender.address,
+    recipients: n,
+    fates,
+    refusal: r.refusal?.text,
+    results: outcome ? new Set([...outcome.general, ...outcome.recipients.flatMap((x) => x.results)]) : undefined,
+    queue: calls,
+  };
 }
 
 export function resultFromError(err: unknown, fields: Record<string, unknown> = {}): JobResult {
@@ -133,9 +166,11 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     ip: job.client.ip,
     msgid: messageIdOf(await job.message.head(MESSAGE_ID_HEAD)),
   };
+  let seen: PipelineOutcome | undefined;
+  let calls: DeliveryReport['calls'] | undefined;
   const finish = (r: JobResult): JobResult => {
     r.fields.ms = Math.round(performance.now() - started);
-    return r;
+    return { ...r, facts: jobFacts(r, envelope, seen, calls) };
   };
   const deadline = new AbortController();
   // The deadline covers delivery as well (deliverGroups spools what is left past it).
@@ -167,6 +202,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
   } finally {
     clearTimeout(timer);
   }
+  seen = outcome;
   Object.assign(fields, outcomeFields(outcome));
   if (outcome.decision !== 'accept') await settle(outcome, false, fields);
   if (outcome.decision === 'reject') {
@@ -204,6 +240,7 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     await settle(outcome, true, fields);
     throw err;
   }
+  calls = report.calls;
   fields.groups = report.groups.map((g) => `${g.recipients}:${g.outcome}`).join(',') || 'none';
   // Each qmail-queue's pid: what qmail-send logs as `qp` for the copy it queued.
   const pids = report.groups.flatMap((g) => (g.pid === undefined ? [] : [g.pid]));

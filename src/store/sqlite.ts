@@ -12,6 +12,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { permissionText } from '../text/permission.js';
 import { deadClaim } from './claims.js';
 import { LEARNED_MIGRATION, learnedClass, learnedCounts, markLearned } from './sqlite-learned.js';
+import * as rollups from './sqlite-rollups.js';
 import {
   StoreError,
   type Actor,
@@ -19,6 +20,7 @@ import {
   type AuditQuery,
   type ClaimHolder,
   type DigestCadence,
+  type GaugePoint,
   type ItemClaim,
   type ItemQuery,
   type ItemStatus,
@@ -28,6 +30,10 @@ import {
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
+  type RollupPoint,
+  type RollupQuery,
+  type RollupRow,
+  type RollupTotal,
   type Store,
 } from './types.js';
 
@@ -109,6 +115,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL);
    CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);`,
   LEARNED_MIGRATION,
+  rollups.ROLLUPS_MIGRATION,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -636,6 +643,41 @@ export class SqliteStore implements Store {
 
   async learnedCounts(user?: string): Promise<readonly { readonly learner: string; readonly class: LearnClass; readonly count: number }[]> {
     return this.read('counting what was learned', () => learnedCounts((sql) => this.stmt(sql), user));
+  }
+
+  // ---- Rollups (the SQL is in sqlite-rollups.ts)
+
+  /** The store's statements and transactions, for the SQL kept in files of their own. */
+  private get rollupAccess(): rollups.SqlAccess {
+    return { stmt: (sql) => this.stmt(sql), write: (doing, work) => this.write(doing, work), read: (doing, work) => this.read(doing, work) };
+  }
+
+  async addRollups(rows: readonly RollupRow[]): Promise<void> {
+    rollups.addRollups(this.rollupAccess, rows);
+  }
+
+  async rollupTimeline(query: RollupQuery & { readonly stepMinutes: number; readonly keys?: readonly string[] }): Promise<readonly RollupPoint[]> {
+    return rollups.rollupTimeline(this.rollupAccess, query);
+  }
+
+  async rollupTotals(query: RollupQuery & { readonly limit?: number }): Promise<{ readonly rows: readonly RollupTotal[]; readonly keys: number; readonly count: number }> {
+    return rollups.rollupTotals(this.rollupAccess, query);
+  }
+
+  async rollupGauge(query: RollupQuery & { readonly stepMinutes: number }): Promise<readonly GaugePoint[]> {
+    return rollups.rollupGauge(this.rollupAccess, query);
+  }
+
+  async rollupGaugeLatest(query: RollupQuery): Promise<readonly { readonly host: string; readonly minute: string; readonly value: number }[]> {
+    return rollups.rollupGaugeLatest(this.rollupAccess, query);
+  }
+
+  async rollupHosts(since: string, before: string): Promise<readonly string[]> {
+    return rollups.rollupHosts(this.rollupAccess, since, before);
+  }
+
+  async pruneRollups(before: string): Promise<number> {
+    return rollups.pruneRollups(this.rollupAccess, before);
   }
 
   async close(): Promise<void> {

@@ -166,6 +166,72 @@ export interface LearnedEntry extends LearnedKey {
   readonly at: string;
 }
 
+// ---- Rollups: per-minute figures of each host, kept for the console's graphs -----------------------
+
+/**
+ * The latency bounds, in ms, shared by the store's per-minute buckets and the Prometheus histograms:
+ * a latency series' `buckets` has one count per bound plus one for everything above the last (+Inf).
+ */
+export const LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]);
+
+/** One per-minute figure of one host. Counters add up; a gauge's value replaces the minute's. */
+export interface RollupRow {
+  /** ISO 8601 UTC, seconds and ms zero: '2026-12-02T10:07:00.000Z'. */
+  readonly minute: string;
+  /** os.hostname() of the host that counted it. */
+  readonly host: string;
+  /** messages, recipients, sender, sender_domain, virus, refusal, plugin_ms, spool_items... */
+  readonly series: string;
+  /** '' when the series has no key. */
+  readonly key: string;
+  /** Events (a gauge: 1). */
+  readonly count: number;
+  /** ms for latencies, the value for gauges, else 0. */
+  readonly sum: number;
+  /**
+   * Latency series: how many of the `count` events fell in each bucket — NOT cumulative: [i] counts
+   * those above LATENCY_BUCKETS_MS[i-1] and at most LATENCY_BUCKETS_MS[i]; the last, those above every
+   * bound. So they add up to `count`. LATENCY_BUCKETS_MS.length + 1 entries.
+   */
+  readonly buckets?: readonly number[];
+  readonly gauge?: boolean;
+}
+
+/** Which rollups: one series, from `since` (inclusive) to `before` (exclusive), one host or all summed. */
+export interface RollupQuery {
+  readonly series: string;
+  readonly since: string;
+  readonly before: string;
+  /** Absent: every host, summed. */
+  readonly host?: string;
+}
+
+/** A counter series over time: the minutes from `minute` on, `stepMinutes` of them, added up. */
+export interface RollupPoint {
+  /** The first minute of the step, ISO 8601 UTC. */
+  readonly minute: string;
+  readonly key: string;
+  readonly count: number;
+  readonly sum: number;
+  /** Latency series only: the steps' buckets added up (LATENCY_BUCKETS_MS.length + 1). */
+  readonly buckets?: readonly number[];
+}
+
+/** A key's figures added up over a whole range. */
+export interface RollupTotal {
+  readonly key: string;
+  readonly count: number;
+  readonly sum: number;
+  readonly buckets?: readonly number[];
+}
+
+/** A gauge over time: per step, the highest value of any minute in it (hosts summed minute by minute). */
+export interface GaugePoint {
+  readonly minute: string;
+  readonly max: number;
+}
+
+
 export interface Store {
   /** `sqlite`, `postgres`: for messages only. */
   readonly engine: string;
@@ -241,6 +307,24 @@ export interface Store {
   markLearned(entry: LearnedEntry): Promise<void>;
   /** How many messages are remembered per learner and class (for one user, or all). */
   learnedCounts(user?: string): Promise<readonly { readonly learner: string; readonly class: LearnClass; readonly count: number }[]>;
+  // ---- Rollups: per-minute figures for the console's dashboard (written by the metrics rollup writer)
+  /** One transaction: every row or none. Counters are added to the minute's; a gauge replaces it. */
+  addRollups(rows: readonly RollupRow[]): Promise<void>;
+  /**
+   * A series over time in steps of `stepMinutes` (aligned on multiples of it since the epoch), oldest
+   * first then by key; only steps and keys with rows. `keys` limits it to those keys.
+   */
+  rollupTimeline(query: RollupQuery & { readonly stepMinutes: number; readonly keys?: readonly string[] }): Promise<readonly RollupPoint[]>;
+  /** Each key of a series added up over the range, largest count first (then by key); `limit` the top N. */
+  rollupTotals(query: RollupQuery & { readonly limit?: number }): Promise<{ readonly rows: readonly RollupTotal[]; readonly keys: number; readonly count: number }>;
+  /** A gauge series (key '') over time, steps as for rollupTimeline. */
+  rollupGauge(query: RollupQuery & { readonly stepMinutes: number }): Promise<readonly GaugePoint[]>;
+  /** Each host's latest value of a gauge series in the range (by host): what it is now. */
+  rollupGaugeLatest(query: RollupQuery): Promise<readonly { readonly host: string; readonly minute: string; readonly value: number }[]>;
+  /** The hosts with rollups in the range, by name. */
+  rollupHosts(since: string, before: string): Promise<readonly string[]>;
+  /** Delete every row of a minute before `before`; how many rows went. */
+  pruneRollups(before: string): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { Actor, ItemResult, NewQuarantineItem, Store } from '../../src/store/types.js';
 import { learnedSuite } from './suite-learned.js';
+import { rollupSuite } from './suite-rollups.js';
 
 export interface StoreUnderTest {
   /** A new, empty store. */
@@ -530,5 +531,7 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         await assert.rejects(store.getItem(newId()), { name: 'StoreError' });
         await assert.rejects(store.addItem(item()), { name: 'StoreError' });
       }));
+
+    rollupSuite(use);
   });
 }

@@ -22,7 +22,9 @@ export const USAGE = `usage: nqqueue serve
   than quarantine_expire at start and hourly; mails the digests that are due (as \`nqqueue digest\`
   does) 5 seconds after start and every 5 minutes; walks the users' Maildirs for what they moved in and
   out of Junk (as \`nqqueue learn --maildirs\` does) every [learn] every when that and [learn] maildirs
-  are set (off by default); SIGTERM stops it gracefully.
+  are set (off by default); with metrics = HOST:PORT in nqqueue.conf, answers Prometheus at
+  http://HOST:PORT/metrics; rolls the metrics journal ($NQQUEUE_HOME/metrics/) up into the store every
+  10 seconds (metrics_journal, metrics_history); SIGTERM stops it gracefully.
   -h, --help        this text
 `;
 

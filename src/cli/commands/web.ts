@@ -20,7 +20,8 @@ export const USAGE = `usage: nqqueue web
   with their mail address and mailbox password ([web] checkpassword, e.g. vpopmail's vchkpw) and see,
   release and delete their own held mail; [web] admins see and act on everything. Runs in the
   foreground (daemontools, systemd); run as root, it switches to the owner of $NQQUEUE_HOME. Logins
-  are kept in memory: a restart logs everyone out. SIGTERM stops it.
+  are kept in memory: a restart logs everyone out. Rolls the metrics journal ($NQQUEUE_HOME/metrics/)
+  up into the store every 10 seconds, as nqqueue serve does (metrics_journal). SIGTERM stops it.
   Settings ([web]): listen, checkpassword, checkpassword_timeout, admins, url, trust_proxy, session.
   Exit 111 when it cannot start (no checkpassword, a listen address that is not loopback, the store).
   -h, --help        this text
@@ -150,6 +151,12 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return refuse(`cannot listen on ${'path' in listen ? listen.path : `${listen.host}:${listen.port}`}: ${describeError(err)}`);
   }
   log(`nqqueue web: listening on ${where} (pid ${process.pid})`);
+  // The journal of a site that runs the standalone program without `nqqueue serve` is rolled up here.
+  const { RollupSchedule } = await import('../../metrics/rollup-schedule.js');
+  const rollups = settings.metricsJournal
+    ? new RollupSchedule({ home: paths.home, settings, store: async () => quarantine.store, log: (l) => log(`nqqueue web: metrics: ${l}`) })
+    : undefined;
+  rollups?.start();
   if (web.url !== undefined && new URL(web.url).pathname !== '/') {
     log(`nqqueue web: warning: [web] url ${web.url} has a path: the console's pages are at the root of their host (/login, /item/...), so the proxy must serve it at the root`);
   }
@@ -163,6 +170,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
       clearInterval(sweeper);
       void app
         .close()
+        .then(() => rollups?.stop())
         .catch((err) => log(`nqqueue web: closing: ${describeError(err)}`))
         .then(() => quarantine.store.close())
         .catch((err) => log(`nqqueue web: closing the store: ${describeError(err)}`))

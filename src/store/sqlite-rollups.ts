@@ -1,0 +1,275 @@
+// Rollups in the SQLite store: one row per minute, host, series and key, written by the metrics rollup
+// writer (counters added to the minute's row, a gauge's value replacing it) and read by the console's
+// dashboard in steps of any number of minutes, one host or all of them summed. Minutes are kept as whole
+// minutes since the epoch so that a step is integer arithmetic in SQL; they go in and out as ISO strings.
+
+import type { SQLInputValue, StatementSync } from 'node:sqlite';
+
+import {
+  LATENCY_BUCKETS_MS,
+  type GaugePoint,
+  type RollupPoint,
+  type RollupQuery,
+  type RollupRow,
+  type RollupTotal,
+} from './types.js';
+
+/** How many bucket columns the table has: fixed by the migration below, whatever the bounds become. */
+const BUCKET_COLUMNS = 15;
+if (LATENCY_BUCKETS_MS.length + 1 !== BUCKET_COLUMNS) {
+  // A change of the bounds needs a migration of its own (and old rows converted): refuse to start without.
+  throw new Error(`LATENCY_BUCKETS_MS has ${LATENCY_BUCKETS_MS.length} bounds; the rollups table has ${BUCKET_COLUMNS - 1}`);
+}
+const B = Array.from({ length: BUCKET_COLUMNS }, (_, i) => `b${i}`);
+
+/** The schema of rollups (appended once to the store's MIGRATIONS; never edit it once shipped). */
+export const ROLLUPS_MIGRATION = `CREATE TABLE rollups (
+     t INTEGER NOT NULL,
+     host TEXT NOT NULL,
+     series TEXT NOT NULL,
+     key TEXT NOT NULL,
+     gauge INTEGER NOT NULL,
+     count INTEGER NOT NULL,
+     sum REAL NOT NULL,
+     has_buckets INTEGER NOT NULL,
+     b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL, b3 INTEGER NOT NULL, b4 INTEGER NOT NULL,
+     b5 INTEGER NOT NULL, b6 INTEGER NOT NULL, b7 INTEGER NOT NULL, b8 INTEGER NOT NULL, b9 INTEGER NOT NULL,
+     b10 INTEGER NOT NULL, b11 INTEGER NOT NULL, b12 INTEGER NOT NULL, b13 INTEGER NOT NULL, b14 INTEGER NOT NULL,
+     PRIMARY KEY (series, t, host, key)
+   ) WITHOUT ROWID;
+   CREATE INDEX rollups_t ON rollups (t);
+   -- which hosts have rows, and from when to when: the dashboard's host choice without a scan of rollups
+   CREATE TABLE rollup_hosts (host TEXT PRIMARY KEY, first_t INTEGER NOT NULL, last_t INTEGER NOT NULL);`;
+
+/** What the rollup functions need of the store: its prepared statements and its transactions. */
+export interface SqlAccess {
+  stmt(sql: string): StatementSync;
+  write<T>(doing: string, work: () => T): T;
+  read<T>(doing: string, work: () => T): T;
+}
+
+const SERIES = /^[a-z][a-z0-9_]{0,63}$/;
+/** Keys come from outside (sender addresses, virus names, refusal texts): bounded here whatever the writer did. */
+export const MAX_KEY_CHARS = 255;
+
+function fail(what: string, value: unknown): never {
+  throw new TypeError(`rollup ${what}: ${JSON.stringify(value)?.slice(0, 80) ?? String(value)}`);
+}
+
+/** An ISO minute as whole minutes since the epoch; it must be a minute exactly. */
+function minuteOf(value: string): number {
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) fail('minute is not a date', value);
+  if (ms % 60_000 !== 0) fail('minute has seconds or milliseconds', value);
+  return ms / 60_000;
+}
+
+/** A range bound as the first whole minute at or after it: minutes `m` with since <= m < before. */
+function boundOf(value: string, what: string): number {
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) fail(`${what} is not a date`, value);
+  return Math.ceil(ms / 60_000);
+}
+
+function isoOf(t: number): string {
+  return new Date(t * 60_000).toISOString();
+}
+
+function cutKey(key: string): string {
+  if (key.length <= MAX_KEY_CHARS) return key;
+  // by code points, so that a cut never leaves half a surrogate pair
+  return Array.from(key).slice(0, MAX_KEY_CHARS).join('');
+}
+
+function checkSeries(series: unknown): string {
+  if (typeof series !== 'string' || !SERIES.test(series)) fail('series is not a series name', series);
+  return series;
+}
+
+function checkStep(step: unknown): number {
+  if (typeof step !== 'number' || !Number.isInteger(step) || step < 1) fail('stepMinutes is not a whole number of minutes', step);
+  return step;
+}
+
+interface Checked {
+  readonly t: number;
+  readonly host: string;
+  readonly series: string;
+  readonly key: string;
+  readonly gauge: number;
+  readonly count: number;
+  readonly sum: number;
+  readonly buckets: readonly number[] | undefined;
+}
+
+function check(row: RollupRow): Checked {
+  const t = minuteOf(row.minute);
+  if (typeof row.host !== 'string' || row.host === '') fail('host is empty', row.host);
+  const series = checkSeries(row.series);
+  if (typeof row.key !== 'string') fail('key is not text', row.key);
+  if (typeof row.count !== 'number' || !Number.isInteger(row.count) || row.count < 0) fail(`${series} count is not a whole number`, row.count);
+  if (typeof row.sum !== 'number' || !Number.isFinite(row.sum)) fail(`${series} sum is not a number`, row.sum);
+  const gauge = row.gauge === true;
+  let buckets: readonly number[] | undefined;
+  if (row.buckets !== undefined) {
+    if (gauge) fail(`${series} is a gauge with buckets`, row.buckets);
+    if (!Array.isArray(row.buckets) || row.buckets.length !== BUCKET_COLUMNS) fail(`${series} buckets are not ${BUCKET_COLUMNS} counts`, row.buckets);
+    let total = 0;
+    for (const b of row.buckets) {
+      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0) fail(`${series} bucket is not a whole number`, b);
+      total += b;
+    }
+    // Cumulative counts (Prometheus' way) would pass every other check and give wrong percentiles.
+    if (total !== row.count) fail(`${series} buckets add up to ${total}, not the count ${row.count} (they are per bucket, not cumulative)`, row.buckets);
+    buckets = row.buckets;
+  }
+  return { t, host: row.host, series, key: cutKey(row.key), gauge: gauge ? 1 : 0, count: row.count, sum: row.sum, buckets };
+}
+
+const INSERT = `INSERT INTO rollups (t, host, series, key, gauge, count, sum, has_buckets, ${B.join(', ')})
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${B.map(() => '?').join(', ')})
+  ON CONFLICT (series, t, host, key) DO UPDATE SET
+    gauge = excluded.gauge,
+    count = CASE WHEN excluded.gauge = 1 THEN excluded.count ELSE rollups.count + excluded.count END,
+    sum = CASE WHEN excluded.gauge = 1 THEN excluded.sum ELSE rollups.sum + excluded.sum END,
+    has_buckets = MAX(rollups.has_buckets, excluded.has_buckets),
+    ${B.map((b) => `${b} = CASE WHEN excluded.gauge = 1 THEN excluded.${b} ELSE rollups.${b} + excluded.${b} END`).join(',\n    ')}`;
+
+const HOST = `INSERT INTO rollup_hosts (host, first_t, last_t) VALUES (?, ?, ?)
+  ON CONFLICT (host) DO UPDATE SET first_t = MIN(first_t, excluded.first_t), last_t = MAX(last_t, excluded.last_t)`;
+
+export function addRollups(db: SqlAccess, rows: readonly RollupRow[]): void {
+  if (rows.length === 0) return;
+  const checked = rows.map(check);
+  const hosts = new Map<string, { first: number; last: number }>();
+  for (const r of checked) {
+    const h = hosts.get(r.host);
+    if (!h) hosts.set(r.host, { first: r.t, last: r.t });
+    else {
+      h.first = Math.min(h.first, r.t);
+      h.last = Math.max(h.last, r.t);
+    }
+  }
+  const zero = new Array<number>(BUCKET_COLUMNS).fill(0);
+  db.write(`adding ${rows.length} rollup rows`, () => {
+    const insert = db.stmt(INSERT);
+    for (const r of checked) {
+      insert.run(r.t, r.host, r.series, r.key, r.gauge, r.count, r.sum, r.buckets ? 1 : 0, ...(r.buckets ?? zero));
+    }
+    const host = db.stmt(HOST);
+    for (const [name, h] of hosts) host.run(name, h.first, h.last);
+  });
+}
+
+/** The WHERE of a query, with its arguments. */
+function where(q: RollupQuery): { sql: string; args: SQLInputValue[] } {
+  const series = checkSeries(q.series);
+  const since = boundOf(q.since, 'since');
+  const before = boundOf(q.before, 'before');
+  const args: SQLInputValue[] = [series, since, before];
+  let sql = 'series = ? AND t >= ? AND t < ?';
+  if (q.host !== undefined) {
+    sql += ' AND host = ?';
+    args.push(String(q.host));
+  }
+  return { sql, args };
+}
+
+const SUM_B = B.map((b) => `SUM(${b}) AS ${b}`).join(', ');
+
+function bucketsOf(r: Record<string, SQLInputValue>): { buckets?: readonly number[] } {
+  return Number(r.has_buckets) === 1 ? { buckets: B.map((b) => Number(r[b])) } : {};
+}
+
+export function rollupTimeline(db: SqlAccess, q: RollupQuery & { readonly stepMinutes: number; readonly keys?: readonly string[] }): RollupPoint[] {
+  const step = checkStep(q.stepMinutes);
+  const w = where(q);
+  let sql = w.sql;
+  const args = [...w.args];
+  if (q.keys !== undefined) {
+    if (q.keys.length === 0) return [];
+    sql += ` AND key IN (${q.keys.map(() => '?').join(', ')})`;
+    args.push(...q.keys.map((k) => cutKey(String(k))));
+  }
+  return db.read(`reading the ${q.series} rollups`, () =>
+    db
+      .stmt(
+        `SELECT t - t % ? AS s, key, SUM(count) AS count, SUM(sum) AS sum, MAX(has_buckets) AS has_buckets, ${SUM_B}
+         FROM rollups WHERE ${sql} GROUP BY s, key ORDER BY s, key`,
+      )
+      .all(step, ...args)
+      .map((r) => ({ minute: isoOf(Number(r.s)), key: String(r.key), count: Number(r.count), sum: Number(r.sum), ...bucketsOf(r) })),
+  );
+}
+
+export function rollupTotals(
+  db: SqlAccess,
+  q: RollupQuery & { readonly limit?: number },
+): { readonly rows: readonly RollupTotal[]; readonly keys: number; readonly count: number } {
+  const limit = q.limit ?? -1;
+  if (!Number.isInteger(limit) || (limit < 0 && limit !== -1)) fail('limit is not a whole number', q.limit);
+  const w = where(q);
+  return db.read(`adding up the ${q.series} rollups`, () => {
+    const all = db.stmt(`SELECT COUNT(DISTINCT key) AS keys, COALESCE(SUM(count), 0) AS count FROM rollups WHERE ${w.sql}`).get(...w.args)!;
+    const rows = db
+      .stmt(
+        `SELECT key, SUM(count) AS count, SUM(sum) AS sum, MAX(has_buckets) AS has_buckets, ${SUM_B}
+         FROM rollups WHERE ${w.sql} GROUP BY key ORDER BY count DESC, key LIMIT ?`,
+      )
+      .all(...w.args, limit)
+      .map((r) => ({ key: String(r.key), count: Number(r.count), sum: Number(r.sum), ...bucketsOf(r) }));
+    return { rows, keys: Number(all.keys), count: Number(all.count) };
+  });
+}
+
+export function rollupGauge(db: SqlAccess, q: RollupQuery & { readonly stepMinutes: number }): GaugePoint[] {
+  const step = checkStep(q.stepMinutes);
+  const w = where(q);
+  // Hosts are added minute by minute first: summed over hosts, the highest minute of the step.
+  return db.read(`reading the ${q.series} gauge`, () =>
+    db
+      .stmt(
+        `SELECT s, MAX(v) AS max FROM (
+           SELECT t - t % ? AS s, t, SUM(sum) AS v FROM rollups WHERE ${w.sql} AND key = '' GROUP BY t
+         ) GROUP BY s ORDER BY s`,
+      )
+      .all(step, ...w.args)
+      .map((r) => ({ minute: isoOf(Number(r.s)), max: Number(r.max) })),
+  );
+}
+
+export function rollupGaugeLatest(db: SqlAccess, q: RollupQuery): { readonly host: string; readonly minute: string; readonly value: number }[] {
+  const w = where(q);
+  return db.read(`reading the latest ${q.series}`, () =>
+    db
+      .stmt(
+        `SELECT r.host AS host, r.t AS t, r.sum AS value FROM rollups r
+         JOIN (SELECT host, MAX(t) AS mt FROM rollups WHERE ${w.sql} AND key = '' GROUP BY host) m ON r.host = m.host AND r.t = m.mt
+         WHERE r.series = ? AND r.key = '' ORDER BY r.host`,
+      )
+      .all(...w.args, q.series)
+      .map((r) => ({ host: String(r.host), minute: isoOf(Number(r.t)), value: Number(r.value) })),
+  );
+}
+
+export function rollupHosts(db: SqlAccess, since: string, before: string): string[] {
+  const s = boundOf(since, 'since');
+  const b = boundOf(before, 'before');
+  return db.read('listing the hosts with rollups', () =>
+    db
+      .stmt('SELECT host FROM rollup_hosts WHERE last_t >= ? AND first_t < ? ORDER BY host')
+      .all(s, b)
+      .map((r) => String(r.host)),
+  );
+}
+
+export function pruneRollups(db: SqlAccess, before: string): number {
+  const b = boundOf(before, 'before');
+  return db.write('pruning old rollups', () => {
+    const gone = Number(db.stmt('DELETE FROM rollups WHERE t < ?').run(b).changes);
+    db.stmt('DELETE FROM rollup_hosts WHERE last_t < ?').run(b);
+    // A host's first minute moves up with what is left of it.
+    db.stmt('UPDATE rollup_hosts SET first_t = ? WHERE first_t < ?').run(b, b);
+    return gone;
+  });
+}

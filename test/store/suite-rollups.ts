@@ -1,0 +1,290 @@
+// The rollup tests every store engine must pass (called from suite.ts): per-minute rows added up, gauges
+// replaced, read back in steps, per host and summed over hosts, top keys, latency buckets, pruning.
+// Nothing here knows the engine.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { LATENCY_BUCKETS_MS, type RollupRow, type Store } from '../../src/store/types.js';
+import type { StoreUnderTest } from './suite.js';
+
+const T0 = Date.parse('2026-12-02T10:00:00.000Z');
+/** The ISO minute `n` minutes after T0. */
+function at(n: number): string {
+  return new Date(T0 + n * 60_000).toISOString();
+}
+
+function row(over: Partial<RollupRow> & Pick<RollupRow, 'series'>): RollupRow {
+  return { minute: at(0), host: 'mx1.example.com', key: '', count: 1, sum: 0, ...over };
+}
+
+/** Latency buckets with `n` events in the bucket of `bound` ms (or +Inf for Infinity). */
+function buckets(...pairs: [bound: number, n: number][]): number[] {
+  const b = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  for (const [bound, n] of pairs) {
+    const i = bound === Infinity ? LATENCY_BUCKETS_MS.length : LATENCY_BUCKETS_MS.indexOf(bound);
+    assert.ok(i >= 0, `no bucket ${bound}`);
+    b[i]! += n;
+  }
+  return b;
+}
+
+const WHOLE = { since: at(-100_000), before: at(100_000) };
+
+export function rollupSuite(use: (fn: (t: StoreUnderTest) => Promise<void>) => Promise<void>): void {
+  test('rollups: LATENCY_BUCKETS_MS are increasing bounds in ms', () => {
+    assert.ok(LATENCY_BUCKETS_MS.length >= 10);
+    for (let i = 1; i < LATENCY_BUCKETS_MS.length; i++) assert.ok(LATENCY_BUCKETS_MS[i]! > LATENCY_BUCKETS_MS[i - 1]!);
+    assert.ok(Object.isFrozen(LATENCY_BUCKETS_MS));
+  });
+
+  test('rollups: counters add up (in one batch and across batches), per minute, host and key', () =>
+    use(async ({ store }) => {
+      await store.addRollups([
+        row({ series: 'messages', key: 'accept', count: 3 }),
+        row({ series: 'messages', key: 'accept', count: 2 }),
+        row({ series: 'messages', key: 'reject', count: 1 }),
+        row({ series: 'messages', key: 'accept', count: 7, minute: at(1) }),
+        row({ series: 'messages', key: 'accept', count: 4, host: 'mx2.example.com' }),
+      ]);
+      await store.addRollups([row({ series: 'messages', key: 'accept', count: 10 })]);
+      const one = await store.rollupTimeline({ series: 'messages', ...WHOLE, host: 'mx1.example.com', stepMinutes: 1 });
+      assert.deepEqual(one, [
+        { minute: at(0), key: 'accept', count: 15, sum: 0 },
+        { minute: at(0), key: 'reject', count: 1, sum: 0 },
+        { minute: at(1), key: 'accept', count: 7, sum: 0 },
+      ]);
+      const summed = await store.rollupTimeline({ series: 'messages', ...WHOLE, stepMinutes: 1 });
+      assert.deepEqual(summed, [
+        { minute: at(0), key: 'accept', count: 19, sum: 0 },
+        { minute: at(0), key: 'reject', count: 1, sum: 0 },
+        { minute: at(1), key: 'accept', count: 7, sum: 0 },
+      ]);
+      assert.deepEqual(await store.rollupTimeline({ series: 'recipients', ...WHOLE, stepMinutes: 1 }), [], 'another series has nothing');
+      assert.deepEqual(await store.rollupTimeline({ series: 'messages', ...WHOLE, host: 'mx3.example.com', stepMinutes: 1 }), []);
+    }));
+
+  test('rollups: steps add minutes up, aligned on multiples of the step; keys filter; since inclusive, before exclusive', () =>
+    use(async ({ store }) => {
+      const rows: RollupRow[] = [];
+      for (let m = 0; m < 120; m++) rows.push(row({ series: 'messages', key: 'accept', minute: at(m), count: m + 1 }));
+      rows.push(row({ series: 'messages', key: 'defer', minute: at(61), count: 5 }));
+      await store.addRollups(rows);
+      // T0 is 10:00, a multiple of 60 minutes since the epoch: hour steps start at 10:00 and 11:00.
+      const hourly = await store.rollupTimeline({ series: 'messages', ...WHOLE, stepMinutes: 60 });
+      assert.deepEqual(hourly, [
+        { minute: at(0), key: 'accept', count: (60 * 61) / 2, sum: 0 },
+        { minute: at(60), key: 'accept', count: (120 * 121) / 2 - (60 * 61) / 2, sum: 0 },
+        { minute: at(60), key: 'defer', count: 5, sum: 0 },
+      ]);
+      const deferOnly = await store.rollupTimeline({ series: 'messages', ...WHOLE, stepMinutes: 60, keys: ['defer'] });
+      assert.deepEqual(deferOnly, [{ minute: at(60), key: 'defer', count: 5, sum: 0 }]);
+      assert.deepEqual(await store.rollupTimeline({ series: 'messages', ...WHOLE, stepMinutes: 60, keys: [] }), []);
+      // 7-minute steps: 10:00 is 600 minutes after midnight... aligned on the epoch, not on `since`.
+      const t0min = T0 / 60_000;
+      const first = t0min - (t0min % 7);
+      const seven = await store.rollupTimeline({ series: 'messages', since: at(0), before: at(10), stepMinutes: 7 });
+      const expect = new Map<number, number>();
+      for (let m = 0; m < 10; m++) {
+        const s = t0min + m - ((t0min + m - first) % 7);
+        expect.set(s, (expect.get(s) ?? 0) + m + 1);
+      }
+      assert.deepEqual(
+        seven,
+        [...expect].map(([s, count]) => ({ minute: new Date(s * 60_000).toISOString(), key: 'accept', count, sum: 0 })),
+      );
+      // The range: since inclusive, before exclusive; bounds between minutes take the whole minutes inside.
+      const range = await store.rollupTotals({ series: 'messages', since: at(10), before: at(12) });
+      assert.deepEqual(range.rows, [{ key: 'accept', count: 11 + 12, sum: 0 }]);
+      const mid = await store.rollupTotals({ series: 'messages', since: new Date(T0 + 9.5 * 60_000).toISOString(), before: new Date(T0 + 11.5 * 60_000).toISOString() });
+      assert.deepEqual(mid.rows, [{ key: 'accept', count: 11 + 12, sum: 0 }], 'the minutes 10 and 11 start inside the range');
+    }));
+
+  test('rollups: totals, largest first then by key, the top N, with the number of keys and the count of all', () =>
+    use(async ({ store }) => {
+      await store.addRollups([
+        row({ series: 'sender', key: 'a@x.example', count: 5 }),
+        row({ series: 'sender', key: 'b@x.example', count: 9, minute: at(3) }),
+        row({ series: 'sender', key: 'c@x.example', count: 5, host: 'mx2.example.com' }),
+        row({ series: 'sender', key: '<>', count: 1 }),
+        row({ series: 'sender', key: 'a@x.example', count: 2, minute: at(5), host: 'mx2.example.com' }),
+        row({ series: 'sender_domain', key: 'x.example', count: 100 }),
+      ]);
+      const all = await store.rollupTotals({ series: 'sender', ...WHOLE });
+      assert.deepEqual(all, {
+        rows: [
+          { key: 'b@x.example', count: 9, sum: 0 },
+          { key: 'a@x.example', count: 7, sum: 0 },
+          { key: 'c@x.example', count: 5, sum: 0 },
+          { key: '<>', count: 1, sum: 0 },
+        ],
+        keys: 4,
+        count: 22,
+      });
+      const top2 = await store.rollupTotals({ series: 'sender', ...WHOLE, limit: 2 });
+      assert.deepEqual(top2.rows.map((r) => r.key), ['b@x.example', 'a@x.example']);
+      assert.equal(top2.keys, 4);
+      assert.equal(top2.count, 22);
+      const mx1 = await store.rollupTotals({ series: 'sender', ...WHOLE, host: 'mx1.example.com' });
+      assert.deepEqual(mx1.rows, [
+        { key: 'b@x.example', count: 9, sum: 0 },
+        { key: 'a@x.example', count: 5, sum: 0 },
+        { key: '<>', count: 1, sum: 0 },
+      ]);
+      // a tie: by key
+      await store.addRollups([row({ series: 'sender', key: 'a@x.example', count: 2 })]);
+      assert.deepEqual((await store.rollupTotals({ series: 'sender', ...WHOLE, limit: 2 })).rows.map((r) => r.key), ['a@x.example', 'b@x.example']);
+      const none = await store.rollupTotals({ series: 'virus', ...WHOLE });
+      assert.deepEqual(none, { rows: [], keys: 0, count: 0 });
+    }));
+
+  test('rollups: latency buckets and sums add up per key, in timelines and totals', () =>
+    use(async ({ store }) => {
+      await store.addRollups([
+        row({ series: 'plugin_ms', key: 'clamav', count: 3, sum: 31.5, buckets: buckets([10, 2], [25, 1]) }),
+        row({ series: 'plugin_ms', key: 'clamav', count: 2, sum: 6000, buckets: buckets([5000, 1], [Infinity, 1]), host: 'mx2.example.com' }),
+        row({ series: 'plugin_ms', key: 'spamassassin', count: 1, sum: 400, buckets: buckets([500, 1]), minute: at(2) }),
+      ]);
+      await store.addRollups([row({ series: 'plugin_ms', key: 'clamav', count: 1, sum: 1, buckets: buckets([1, 1]), minute: at(1) })]);
+      const totals = await store.rollupTotals({ series: 'plugin_ms', ...WHOLE });
+      assert.deepEqual(totals.rows, [
+        { key: 'clamav', count: 6, sum: 6032.5, buckets: buckets([1, 1], [10, 2], [25, 1], [5000, 1], [Infinity, 1]) },
+        { key: 'spamassassin', count: 1, sum: 400, buckets: buckets([500, 1]) },
+      ]);
+      const steps = await store.rollupTimeline({ series: 'plugin_ms', ...WHOLE, stepMinutes: 2, keys: ['clamav'] });
+      assert.deepEqual(steps, [{ minute: at(0), key: 'clamav', count: 6, sum: 6032.5, buckets: buckets([1, 1], [10, 2], [25, 1], [5000, 1], [Infinity, 1]) }]);
+      const mx2 = await store.rollupTimeline({ series: 'plugin_ms', ...WHOLE, stepMinutes: 1, host: 'mx2.example.com' });
+      assert.deepEqual(mx2, [{ minute: at(0), key: 'clamav', count: 2, sum: 6000, buckets: buckets([5000, 1], [Infinity, 1]) }]);
+      // a series without buckets has none in what comes back
+      await store.addRollups([row({ series: 'messages', key: 'accept' })]);
+      assert.equal('buckets' in (await store.rollupTotals({ series: 'messages', ...WHOLE })).rows[0]!, false);
+    }));
+
+  test('rollups: a gauge replaces the minute\'s value; steps take the highest minute, hosts summed minute by minute', () =>
+    use(async ({ store }) => {
+      const g = (minute: number, value: number, host = 'mx1.example.com'): RollupRow => row({ series: 'spool_items', minute: at(minute), host, sum: value, gauge: true });
+      await store.addRollups([g(0, 4), g(0, 6), g(1, 2), g(2, 9), g(0, 1, 'mx2.example.com'), g(1, 8, 'mx2.example.com'), g(5, 3, 'mx2.example.com')]);
+      await store.addRollups([g(1, 3)]); // replaces mx1's 2 at minute 1
+      // minute 0: 6 + 1 = 7; minute 1: 3 + 8 = 11; minute 2: 9; minute 5: 3
+      assert.deepEqual(await store.rollupGauge({ series: 'spool_items', ...WHOLE, stepMinutes: 1 }), [
+        { minute: at(0), max: 7 },
+        { minute: at(1), max: 11 },
+        { minute: at(2), max: 9 },
+        { minute: at(5), max: 3 },
+      ]);
+      assert.deepEqual(await store.rollupGauge({ series: 'spool_items', ...WHOLE, stepMinutes: 60 }), [{ minute: at(0), max: 11 }]);
+      assert.deepEqual(await store.rollupGauge({ series: 'spool_items', ...WHOLE, stepMinutes: 60, host: 'mx1.example.com' }), [{ minute: at(0), max: 9 }]);
+      assert.deepEqual(await store.rollupGaugeLatest({ series: 'spool_items', ...WHOLE }), [
+        { host: 'mx1.example.com', minute: at(2), value: 9 },
+        { host: 'mx2.example.com', minute: at(5), value: 3 },
+      ]);
+      assert.deepEqual(await store.rollupGaugeLatest({ series: 'spool_items', since: at(0), before: at(2) }), [
+        { host: 'mx1.example.com', minute: at(1), value: 3 },
+        { host: 'mx2.example.com', minute: at(1), value: 8 },
+      ]);
+      assert.deepEqual(await store.rollupGaugeLatest({ series: 'spool_items', ...WHOLE, host: 'mx2.example.com' }), [{ host: 'mx2.example.com', minute: at(5), value: 3 }]);
+      assert.deepEqual(await store.rollupGaugeLatest({ series: 'quarantine_items', ...WHOLE }), []);
+    }));
+
+  test('rollups: the hosts that have rows in a range', () =>
+    use(async ({ store }) => {
+      assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), []);
+      await store.addRollups([
+        row({ series: 'messages', key: 'accept', host: 'mx2.example.com', minute: at(0) }),
+        row({ series: 'messages', key: 'accept', host: 'mx2.example.com', minute: at(30) }),
+        row({ series: 'in_flight', host: 'mx1.example.com', minute: at(40), gauge: true, sum: 2 }),
+        row({ series: 'messages', key: 'accept', host: 'mx3.example.com', minute: at(100) }),
+      ]);
+      assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), ['mx1.example.com', 'mx2.example.com', 'mx3.example.com']);
+      assert.deepEqual(await store.rollupHosts(at(10), at(50)), ['mx1.example.com', 'mx2.example.com']);
+      assert.deepEqual(await store.rollupHosts(at(31), at(100)), ['mx1.example.com']);
+      assert.deepEqual(await store.rollupHosts(at(101), at(200)), []);
+    }));
+
+  test('rollups: pruning deletes every row of a minute before the date, exactly, and nothing after', () =>
+    use(async ({ store }) => {
+      const rows: RollupRow[] = [];
+      for (let m = 0; m < 10; m++) {
+        rows.push(row({ series: 'messages', key: 'accept', minute: at(m) }));
+        rows.push(row({ series: 'spool_items', minute: at(m), gauge: true, sum: m }));
+      }
+      rows.push(row({ series: 'messages', key: 'accept', minute: at(2), host: 'old.example.com' }));
+      await store.addRollups(rows);
+      assert.equal(await store.pruneRollups(at(4)), 4 * 2 + 1);
+      assert.equal(await store.pruneRollups(at(4)), 0, 'a second prune finds nothing');
+      assert.deepEqual((await store.rollupTimeline({ series: 'messages', ...WHOLE, stepMinutes: 1 })).map((p) => p.minute), [4, 5, 6, 7, 8, 9].map(at));
+      assert.deepEqual((await store.rollupGauge({ series: 'spool_items', ...WHOLE, stepMinutes: 1 })).map((p) => p.max), [4, 5, 6, 7, 8, 9]);
+      assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), ['mx1.example.com'], 'a host with nothing left is gone');
+      assert.deepEqual(await store.rollupHosts(at(0), at(4)), [], 'and the one left starts where its rows do');
+      assert.equal(await store.pruneRollups(new Date(T0 + 4.5 * 60_000).toISOString()), 2, 'a date inside a minute: that minute began before it');
+    }));
+
+  test('rollups: keys from outside round-trip (quotes, %, unicode) and are bounded at 255 characters', () =>
+    use(async ({ store }) => {
+      const hostile = ["o'brien\"%_\\@ex'ample.com", "'; DROP TABLE rollups; --", 'Grüße \u{1F600} ЖЖ \u202e', '%', '_'];
+      await store.addRollups(hostile.map((key, i) => row({ series: 'refusal', key, count: i + 1 })));
+      const got = await store.rollupTotals({ series: 'refusal', ...WHOLE });
+      assert.deepEqual(got.rows.map((r) => r.key), [...hostile].reverse());
+      assert.deepEqual((await store.rollupTimeline({ series: 'refusal', ...WHOLE, stepMinutes: 1, keys: ['%'] })).map((p) => p.count), [4], '% means itself');
+      const long = `${'\u{1F600}'.repeat(254)}xyz`;
+      await store.addRollups([row({ series: 'virus', key: long }), row({ series: 'virus', key: `${long}-another-tail` })]);
+      const v = await store.rollupTotals({ series: 'virus', ...WHOLE });
+      assert.deepEqual(v.rows, [{ key: `${'\u{1F600}'.repeat(254)}x`, count: 2, sum: 0 }], 'cut at 255 code points, never inside a pair');
+    }));
+
+  test('rollups: a bad row is refused with a TypeError and nothing of its batch is written', () =>
+    use(async ({ store }) => {
+      const good = row({ series: 'messages', key: 'accept' });
+      const bad: Partial<RollupRow>[] = [
+        { minute: '2026-12-02T10:00:30.000Z' },
+        { minute: '2026-12-02T10:00:00.001Z' },
+        { minute: 'yesterday' },
+        { host: '' },
+        { series: 'Messages; DROP' },
+        { series: '' },
+        { count: -1 },
+        { count: 1.5 },
+        { sum: Number.NaN },
+        { sum: Infinity },
+        { count: 2, buckets: buckets([10, 1]) },
+        { count: 3, buckets: [1, 2, 3] },
+        // cumulative counts, as Prometheus keeps them: refused, not taken for 1 + 2 + 3 events
+        { count: 3, buckets: [1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3] },
+        { gauge: true, sum: 3, buckets: buckets([10, 1]) },
+      ];
+      for (const b of bad) {
+        await assert.rejects(store.addRollups([good, { ...good, ...b } as RollupRow]), TypeError, JSON.stringify(b));
+      }
+      assert.deepEqual(await store.rollupTotals({ series: 'messages', ...WHOLE }), { rows: [], keys: 0, count: 0 });
+      assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), []);
+      await store.addRollups([]);
+      await assert.rejects(store.rollupTimeline({ series: 'messages', ...WHOLE, stepMinutes: 0 }), TypeError);
+      await assert.rejects(store.rollupTimeline({ series: 'messages', since: 'x', before: WHOLE.before, stepMinutes: 1 }), TypeError);
+      await assert.rejects(store.rollupTotals({ series: 'messages', ...WHOLE, limit: 1.5 }), TypeError);
+      await assert.rejects(store.pruneRollups('never'), TypeError);
+    }));
+
+  test('rollups: another connection sees them, and writers at once lose no count', () =>
+    use(async (t) => {
+      const other: Store = await t.another();
+      try {
+        const batch = (host: string): RollupRow[] => [
+          row({ series: 'messages', key: 'accept', host, count: 1 }),
+          row({ series: 'messages', key: 'accept', host: 'shared.example.com', count: 1 }),
+        ];
+        await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? other : t.store).addRollups(batch(`mx${i % 2}.example.com`))));
+        const totals = await other.rollupTotals({ series: 'messages', ...WHOLE });
+        assert.deepEqual(totals.rows, [{ key: 'accept', count: 40, sum: 0 }]);
+        assert.deepEqual((await t.store.rollupTotals({ series: 'messages', ...WHOLE, host: 'shared.example.com' })).rows, [{ key: 'accept', count: 20, sum: 0 }]);
+      } finally {
+        await other.close();
+      }
+    }));
+
+  test('rollups: a closed store refuses them with a StoreError', () =>
+    use(async ({ store }) => {
+      await store.close();
+      await assert.rejects(store.addRollups([row({ series: 'messages', key: 'accept' })]), { name: 'StoreError' });
+      await assert.rejects(store.rollupTotals({ series: 'messages', ...WHOLE }), { name: 'StoreError' });
+    }));
+}
