@@ -10,6 +10,7 @@ import { accessSync, chmodSync, closeSync, constants, lstatSync, openSync } from
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 
 import { permissionText } from '../text/permission.js';
+import { LISTS_MIGRATION, SqliteLists } from './sqlite-lists.js';
 import {
   StoreError,
   type Actor,
@@ -19,6 +20,11 @@ import {
   type ItemClaim,
   type ItemQuery,
   type ItemStatus,
+  type ListEntry,
+  type ListHolder,
+  type ListProbe,
+  type ListQuery,
+  type NewListEntry,
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
@@ -96,6 +102,7 @@ const MIGRATIONS: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX audit_item ON audit (item);`,
+  LISTS_MIGRATION,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -137,6 +144,7 @@ export class SqliteStore implements Store {
   readonly engine = 'sqlite';
   private db: DatabaseSync | undefined;
   private readonly statements = new Map<string, StatementSync>();
+  private readonly lists = new SqliteLists({ stmt: (sql) => this.stmt(sql), write: (doing, work) => this.write(doing, work), read: (doing, work) => this.read(doing, work) });
 
   /** Opens (creating and migrating on first use) the store file at `path`. Throws StoreError. */
   constructor(readonly path: string) {
@@ -574,6 +582,30 @@ export class SqliteStore implements Store {
           ...(r.detail === null ? {} : { detail: String(r.detail) }),
         })),
     );
+  }
+
+  async putListEntry(entry: NewListEntry): Promise<{ readonly entry: ListEntry; readonly replaced?: ListEntry }> {
+    return this.lists.putListEntry(entry);
+  }
+
+  async putListEntries(entries: readonly NewListEntry[]): Promise<number> {
+    return this.lists.putListEntries(entries);
+  }
+
+  async getListEntry(id: string): Promise<ListEntry | undefined> {
+    return this.lists.getListEntry(id);
+  }
+
+  async deleteListEntry(id: string, holder?: ListHolder): Promise<ListEntry | undefined> {
+    return this.lists.deleteListEntry(id, holder);
+  }
+
+  async findListEntries(query: ListQuery): Promise<{ readonly entries: readonly ListEntry[]; readonly total: number }> {
+    return this.lists.findListEntries(query);
+  }
+
+  async matchListEntries(probe: ListProbe): Promise<readonly ListEntry[]> {
+    return this.lists.matchListEntries(probe);
   }
 
   async close(): Promise<void> {
