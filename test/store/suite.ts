@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import type { Actor, ItemResult, NewQuarantineItem, Store } from '../../src/store/types.js';
+import { listsSuite } from './suite-lists.js';
 
 export interface StoreUnderTest {
   /** A new, empty store. */
@@ -424,5 +425,6 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
         await assert.rejects(store.getItem(newId()), { name: 'StoreError' });
         await assert.rejects(store.addItem(item()), { name: 'StoreError' });
       }));
+    listsSuite(use);
   });
 }
