@@ -231,7 +231,9 @@ const SCOPE_RANK: Record<ListScope, number> = { user: 0, domain: 1, global: 2 };
  *  2. within one list, the most specific entry: an address, then a domain (the longer the more specific;
  *     a domain-only entry before a with-subdomains entry of the same domain), then a network (the longer
  *     the prefix the more specific);
- *  3. allow and block on equally specific entries: block.
+ *  3. two entries are never equally specific: a list holds one entry per value, and adding an allow
+ *     for a value that is blocked replaces the block (and the other way round). The sort still puts a
+ *     block first on a tie, for an engine that ever let one through.
  */
 export function precedence(a: ListEntry, b: ListEntry): number {
   return rankOf(a).reduce((d, v, i) => d || v - rankOf(b)[i]!, 0);
@@ -248,7 +250,7 @@ function rankOf(e: ListEntry): number[] {
 export const PRECEDENCE_TEXT =
   "precedence: the recipient's own list, then their domain's, then the global list (the first with a matching entry decides); " +
   'within a list the most specific entry (address, then domain — longest first, exact before with-subdomains —, then network — longest prefix first); ' +
-  'block over allow when equally specific';
+  'one entry per value in a list (an allow added for a blocked value replaces the block), so never a tie';
 
 export interface ListDecision {
   /** none: no entry matched. */
