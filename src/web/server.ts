@@ -18,6 +18,7 @@ import { FailureLimiter } from './rate-limit.js';
 import { authRoutes } from './routes/auth.js';
 import { itemRoutes } from './routes/items.js';
 import { linkRoutes } from './routes/links.js';
+import { listRoutes } from './routes/lists.js';
 import { preferenceRoutes } from './routes/preferences.js';
 import { previewRoutes } from './routes/preview.js';
 import { Sessions } from './session.js';
@@ -82,6 +83,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   previewRoutes(app, ctx);
   preferenceRoutes(app, ctx);
   linkRoutes(app, ctx);
+  listRoutes(app, ctx);
 
   app.setNotFoundHandler(async (req, reply) => {
     const viewer = req.session ? viewerOf(req.session) : undefined;
