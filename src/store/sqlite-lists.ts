@@ -145,7 +145,7 @@ export class SqliteLists {
     const offset = Math.max(0, q.offset ?? 0);
     return this.db.read('listing list entries', () => {
       const total = Number((this.db.stmt(`SELECT count(*) AS n FROM list_entries ${w}`).get(...args) as Row).n);
-      const rows = this.db.stmt(`SELECT * FROM list_entries ${w} ORDER BY scope, owner, added, id LIMIT ? OFFSET ?`).all(...args, limit, offset) as Row[];
+      const rows = this.db.stmt(`SELECT * FROM list_entries ${w} ORDER BY scope, owner, added, rowid LIMIT ? OFFSET ?`).all(...args, limit, offset) as Row[];
       return { entries: rows.map(toEntry), total };
     });
   }

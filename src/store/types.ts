@@ -167,7 +167,7 @@ export interface ListQuery {
   /** With scope: that owner's list only. */
   readonly owner?: string;
   readonly action?: ListAction;
-  /** Oldest first. */
+  /** By list (scope, owner), then in the order added (entries added at once: in the order given). */
   readonly limit?: number;
   readonly offset?: number;
 }

@@ -196,3 +196,16 @@ test('lists export, then import --format nqqueue into an empty store: the same e
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /\(stdin\): line 1: unknown scope "galaxy"/);
 });
+
+test('check-config: the [lists] keys are checked where they are written', () => {
+  const s = make();
+  s.write('nqqueue.cfb', ':lists\n');
+  s.write('nqqueue.conf', '[lists]\nskip = spamassassin:clamav\ntext = refused \u00e9\n');
+  const r = s.command(['check-config']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /nqqueue\.conf:2: .*clamav is never skipped/);
+  assert.match(r.stderr, /nqqueue\.conf:3: .*text: one line of printable ASCII/);
+  s.write('nqqueue.conf', '[lists]\nskip = spamassassin:rspamd\ntext = Not from you (#5.7.1)\n');
+  const good = s.command(['check-config']);
+  assert.equal(good.code, 0, good.stderr);
+});

@@ -76,6 +76,8 @@ export function listsSuite(use: (fn: (t: StoreUnderTest) => Promise<void>) => Pr
         entry(GLOBAL, 'block', '2001:db8::/32'),
         entry({ scope: 'user', owner: 'carol@example.com' }, 'block', 'alice@example.org'),
       ]);
+      // Entries added at once are listed in the order given.
+      assert.deepEqual((await store.findListEntries({ scope: 'global' })).entries.map((e) => e.value), ['192.0.2.0/24', '192.0.2.128/25', '2001:db8::/32']);
       assert.deepEqual(await matched(store, 'Alice@Example.org', undefined), ['user:allow:address:alice@example.org', 'user:block:domain:example.org']);
       // The domain-only entry does not cover a subdomain; the with-subdomains one covers it and itself.
       assert.deepEqual(await matched(store, 'x@mail.example.org', undefined), []);

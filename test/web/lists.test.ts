@@ -5,6 +5,8 @@
 // choose any list and policy.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { setupsForThisFile, type Setup } from '../helpers/nqq.js';
@@ -43,6 +45,10 @@ async function world(): Promise<World> {
     bob: await browser('bob@example.com', 'bob pass word', '203.0.113.20'),
     admin: await browser('admin@example.com', 'admin-pw', '203.0.113.30'),
   };
+}
+
+function readConf(s: Setup): string {
+  return readFileSync(join(s.control, 'nqqueue.conf'), 'utf8');
 }
 
 /** `nqqueue lists show` for one list: action value skip note. */
@@ -154,6 +160,21 @@ describe('nqqueue web: lists', LIMIT, () => {
     assert.equal((await w.admin.post(`/item/${w.bobIds[0]}/list`, { csrf: acsrf, action: 'allow' })).status, 200);
     assert.deepEqual(entries(w.s, '--user', 'bob@example.com'), [`allow | friend@other.example | default policy | from held message ${w.bobIds[0]}`]);
     assert.deepEqual(entries(w.s, '--user', 'admin@example.com'), []);
+  });
+
+  test("a held message whose spam check an allow skipped says so on its why page: spamd was not asked (it is not even there)", async () => {
+    const w = await world();
+    // An address nothing listens on: were spamassassin asked, the message would be deferred.
+    w.s.write('nqqueue.conf', `${readConf(w.s)}\n[spamassassin]\nhost = 127.0.0.1:1\nconnect_timeout = 1s\n`);
+    w.s.write('nqqueue.cfb', ':lists;spamassassin;flagger;quarantine=all\n');
+    const csrf = csrfOf((await w.alice.get('/lists')).body);
+    assert.equal((await w.alice.post('/lists/add', { csrf, action: 'allow', value: 'news@shop.example' })).status, 303);
+    const ids = await hold(w.s, { to: ['alice@example.com'], subject: 'Newsletter', from: 'news@shop.example' });
+    assert.equal(ids.length, 1);
+    const why = await w.alice.get(`/item/${ids[0]}/why`);
+    assert.equal(why.status, 200);
+    assert.match(why.body, /SpamAssassin did not check it: the sender is allowed by user alice@example\.com: allow address news@shop\.example/);
+    assert.match(why.body, /The sender \(news@shop\.example\) is allowed by your list/);
   });
 
   test('an administrator chooses any list, networks and policies included, and removes any entry', async () => {
