@@ -3,7 +3,7 @@
 // bad values and options are usage errors (exit 2) that change nothing; every change is audited.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -208,4 +208,23 @@ test('check-config: the [lists] keys are checked where they are written', () => 
   s.write('nqqueue.conf', '[lists]\nskip = spamassassin:rspamd\ntext = Not from you (#5.7.1)\n');
   const good = s.command(['check-config']);
   assert.equal(good.code, 0, good.stderr);
+});
+
+test('lists import run as root: the file is read as root, the store is written as the home owner', { skip: process.geteuid?.() === 0 ? false : 'needs root (switching users)' }, () => {
+  const NOBODY = 65534;
+  const s = make();
+  chmodSync(s.dir, 0o755);
+  mkdirSync(s.home, { mode: 0o700 });
+  chownSync(s.home, NOBODY, NOBODY);
+  // Bob's own preferences, which only he (and root) can read.
+  const prefs = join(s.dir, 'user_prefs');
+  writeFileSync(prefs, 'whitelist_from friend@partner.example\n', { mode: 0o600 });
+  const r = s.command(['lists', 'import', '--format', 'spamassassin', prefs, '--user', 'bob@example.com']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'imported 1 entry (1 new, 0 replaced)\n');
+  for (const name of readdirSync(s.home)) assert.equal(statSync(join(s.home, name)).uid, NOBODY, `${name} belongs to the home's owner`);
+  assert.deepEqual(shown(s), ['user bob@example.com | allow | friend@partner.example | default policy | imported from whitelist_from']);
+  const missing = s.command(['lists', 'import', '--format', 'spamassassin', join(s.dir, 'nope'), '--global']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /^nqqueue lists: \S+nope: ENOENT/);
 });

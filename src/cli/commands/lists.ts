@@ -70,6 +70,8 @@ const SUBCOMMANDS: Record<string, { options: OptionSpecs; min: number; max: numb
 const ID = /^[0-9a-f]{16}$/;
 
 class Usage extends Error {}
+/** A file to import that cannot be read: exit 1, not a usage error. */
+class Unreadable extends Error {}
 
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -121,6 +123,10 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     work = prepare(sub, ops, values, holder);
   } catch (e) {
     if (e instanceof Usage || e instanceof ListValueError || e instanceof PluginConfigError) return usageFailure(`lists ${sub}`, USAGE, e.message);
+    if (e instanceof Unreadable) {
+      err(e.message);
+      return 1;
+    }
     throw e;
   }
   let paths: Paths;
@@ -229,14 +235,15 @@ function prepare(sub: string, ops: string[], values: Record<string, unknown>, ho
   if (format === 'nqqueue' && holder) throw new Usage('--format nqqueue names the lists in the file: no --global, --domain or --user');
   if (format !== 'nqqueue' && !holder) throw new Usage('which list the entries go into: --global, --domain DOMAIN or --user ADDRESS');
   const file = ops[0]!;
+  // Read now, as the user who runs the command: run as root, the command becomes the owner of
+  // $NQQUEUE_HOME before it opens the store, and that user may not read ~bob/.spamassassin/user_prefs.
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new Unreadable(`${file}: ${(e as Error).message}`);
+  }
   return async (store) => {
-    let text: string;
-    try {
-      text = readFileSync(file === '-' ? 0 : file, 'utf8');
-    } catch (e) {
-      err(`${file}: ${(e as Error).message}`);
-      return 1;
-    }
     const name = file === '-' ? '(stdin)' : file;
     const by = who();
     const r = parseImport(format as ImportFormat, text, { scope: holder?.scope ?? 'global', owner: holder?.owner ?? '', by }, (s) => parseSkip(s));
