@@ -121,6 +121,11 @@ describe('lists', LIMIT, () => {
     // counter never said it may be skipped: the host runs it, and its result says the skip was refused.
     const c = await s.run({ from: 'c@partner.example', to: ['bob@example.com'], message: plain() });
     assert.deepEqual(fates(c.logLines[0]!), { 'bob@example.com': 'deliver lists:accept,sparable:skipped,counter:accept' });
+    // The dry run says both: what was skipped, and what was asked to be but may not be.
+    const dry = s.command(['test', '--from', 'c@partner.example', '--to', 'bob@example.com'], plain());
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /sparable -> skipped: not run: the sender is allowed by user bob@example\.com: allow address c@partner\.example \(skips counter, sparable\)/);
+    assert.match(dry.stdout, /counter -> accept \[not skipped: counter may not be skipped \(the sender is allowed by /);
   });
 
   test('an allow never skips a virus check: a global allow naming clamav in the general stage, and EICAR is still refused (real clamd)', async (t) => {
