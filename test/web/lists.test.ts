@@ -112,6 +112,20 @@ describe('nqqueue web: lists', LIMIT, () => {
     ]);
   });
 
+  test('a user keeps at most 1000 entries in their list from the console; replacing one is still fine', async () => {
+    const w = await world();
+    const lines = Array.from({ length: 1000 }, (_, i) => `user\talice@example.com\tblock\ts${i}@flood.example\t-\t`).join('\n');
+    const imp = w.s.command(['lists', 'import', '--format', 'nqqueue', '-'], `${lines}\n`);
+    assert.equal(imp.code, 0, imp.stderr);
+    const csrf = csrfOf((await w.alice.get('/lists')).body);
+    const more = await w.alice.post('/lists/add', { csrf, action: 'block', value: 'one-more@flood.example' });
+    assert.equal(more.status, 400);
+    assert.match(more.body, /Your list has 1000 entries, as many as it can: remove some first\. Nothing was changed\./);
+    assert.equal((await w.alice.post(`/item/${w.aliceIds[0]}/list`, { csrf, action: 'block' })).status, 400);
+    assert.equal((await w.alice.post('/lists/add', { csrf, action: 'allow', value: 's7@flood.example' })).status, 303);
+    assert.equal(entries(w.s, '--user', 'alice@example.com').length, 1000);
+  });
+
   test("no user can see or touch another's list: Bob's entry is a 404 for Alice, and stays", async () => {
     const w = await world();
     const bcsrf = csrfOf((await w.bob.get('/lists')).body);

@@ -51,6 +51,9 @@ export const USAGE = `usage: nqqueue lists add allow|block VALUE WHOSE [--skip P
     Lines that cannot be entries (whitelist_from_rcvd, clam=no, globs) are listed on stderr with
     their line and not imported; a line that is wrong imports nothing (exit 1).
   export            the entries in the format import --format nqqueue reads
+  Precedence: the recipient's own list, then their domain's, then the global one (the first with a
+  matching entry decides); within a list the most specific entry (address, domain, network). nqqueue
+  explain shows which entry decides for a sender and recipient.
   -h, --help        this text
   Changes are in the audit log as the Unix user who ran the command, from "command line".
   Exit: 0 done, 1 failed (nothing found to remove, the store, a wrong file), 2 usage.

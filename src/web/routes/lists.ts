@@ -18,6 +18,8 @@ import type { Session } from '../session.js';
 import { visibleItem } from './items.js';
 
 const SHOWN = 500;
+/** How many entries a user may keep in their own list from the console: a list is not a store for anything. */
+export const MAX_USER_ENTRIES = 1000;
 const ID = /^[0-9a-f]{16}$/;
 
 /** The list a request is about: a user's own, always; an administrator's choice (their own by default). */
@@ -37,6 +39,13 @@ async function show(ctx: WebContext, reply: FastifyReply, s: Session, holder: Li
 
 function refused(reply: FastifyReply, s: Session, text: string, back = '/lists'): FastifyReply {
   return sendPage(reply, 400, notice('Refused', `${text}. Nothing was changed.`, { viewer: viewerOf(s), kind: 'bad', back: { href: back, label: 'Back' } }));
+}
+
+/** A user's list is full when a new value would make it longer than MAX_USER_ENTRIES (replacing is fine). */
+async function full(ctx: WebContext, s: Session, holder: ListHolder, kind: string, value: string): Promise<boolean> {
+  if (s.admin) return false;
+  const { entries, total } = await ctx.quarantine.store.findListEntries({ scope: holder.scope, owner: holder.owner });
+  return total >= MAX_USER_ENTRIES && !entries.some((e) => e.kind === kind && e.value === value);
 }
 
 function audit(ctx: WebContext, req: FastifyRequest, s: Session, action: string, detail: string, item?: string): Promise<void> {
@@ -77,6 +86,7 @@ export function listRoutes(app: FastifyInstance, ctx: WebContext): void {
       if (err instanceof ListValueError || err instanceof PluginConfigError) return refused(reply, s, err.message);
       throw err;
     }
+    if (await full(ctx, s, holder, parsed.kind, parsed.value)) return refused(reply, s, `Your list has ${MAX_USER_ENTRIES} entries, as many as it can: remove some first`);
     const r = await ctx.quarantine.store.putListEntry({ ...holder, action, ...parsed, ...(skip === undefined ? {} : { skip }), by: s.user });
     await audit(ctx, req, s, 'list-add', `${entryText(r.entry)}${r.replaced ? ` (was ${r.replaced.action})` : ''}`);
     return reply.code(303).header('location', `/lists${s.admin ? listQuery(holder) : ''}`).send();
@@ -112,6 +122,7 @@ export function listRoutes(app: FastifyInstance, ctx: WebContext): void {
       if (!(err instanceof ListValueError)) throw err;
       return refused(reply, s, `This sender cannot be listed (${err.message})`, `/item/${id}`);
     }
+    if (await full(ctx, s, holder, parsed.kind, parsed.value)) return refused(reply, s, `Your list has ${MAX_USER_ENTRIES} entries, as many as it can: remove some first`, `/item/${id}`);
     const r = await ctx.quarantine.store.putListEntry({ ...holder, action, ...parsed, note: `from held message ${id}`, by: s.user });
     await audit(ctx, req, s, 'list-add', `${entryText(r.entry)}${r.replaced ? ` (was ${r.replaced.action})` : ''}`, id);
     const whose = holder.owner === s.user ? 'your list' : `the list of ${holder.owner}`;
