@@ -6,7 +6,7 @@
 // (IPv4 and IPv6), the general stage (global list only). A store that cannot be used defers (71).
 
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -253,12 +253,19 @@ describe('lists', LIMIT, () => {
   test('explain shows the precedence, the lists looked up and the entry that decides, with the others that match', () => {
     const s = withHome(make());
     s.write('nqqueue.cfb', ':lists\n');
+    s.write('general.cfb', ':lists\n');
+    // Before any entry there is no store: explain says so, and makes none.
+    const before = s.command(['explain', '--from', 'friend@partner.example', '--to', 'bob@example.com']);
+    assert.equal(before.code, 0, before.stderr);
+    assert.match(before.stdout, /lists for <friend@partner\.example> from 192\.0\.2\.7: no store yet \(\S+store\.sqlite\): no entries, nothing decided/);
+    assert.equal(existsSync(join(s.home, 'store.sqlite')), false);
     lists(s, 'add', 'block', '192.0.2.0/24', '--global');
     const id = /^added ([0-9a-f]{16})/.exec(lists(s, 'add', 'allow', 'friend@partner.example', '--user', 'bob@example.com', '--skip', 'spamassassin'))![1]!;
     const r = s.command(['explain', '--from', 'friend@partner.example', '--to', 'bob@example.com', '--to', 'carol@example.com', '--env', 'TCPREMOTEIP=192.0.2.9']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /lists precedence: the recipient's own list, then their domain's, then the global list/);
     assert.match(r.stdout, /lists looked up: user bob@example\.com, domain example\.com, global\n/);
+    assert.match(r.stdout, /lists looked up: global \(the general stage has no recipient: global only\)\n/);
     assert.match(r.stdout, new RegExp(`lists for <friend@partner\\.example> from 192\\.0\\.2\\.9: user bob@example\\.com: allow address friend@partner\\.example \\(skips spamassassin\\) \\[${id}\\] decides: allowed: skips spamassassin \\(never a virus check\\)\n\\s+also matching, not deciding: global: block network 192\\.0\\.2\\.0/24`));
     assert.match(r.stdout, /lists for <friend@partner\.example> from 192\.0\.2\.9: global: block network 192\.0\.2\.0\/24 \[[0-9a-f]{16}\] decides: refused: "mail from this sender is refused by a block list \(#5\.7\.1\)"/);
   });
