@@ -228,3 +228,17 @@ test('lists import run as root: the file is read as root, the store is written a
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^nqqueue lists: \S+nope: ENOENT/);
 });
+
+test('lists show and export write every line before they exit (5,000 entries through a pipe)', () => {
+  const s = home();
+  const lines = Array.from({ length: 5000 }, (_, i) => `global\t-\tblock\tsender${i}@flood.example\t-\tnote ${i}`);
+  const imp = s.command(['lists', 'import', '--format', 'nqqueue', '-'], `${lines.join('\n')}\n`);
+  assert.equal(imp.code, 0, imp.stderr);
+  assert.equal(imp.stdout, 'imported 5000 entries (5000 new, 0 replaced)\n');
+  for (let i = 0; i < 3; i++) {
+    const exp = s.command(['lists', 'export']);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.deepEqual(exp.stdout.split('\n').slice(1, -1), lines);
+    assert.equal(s.command(['lists', 'show']).stdout.split('\n').filter(Boolean).length, 5000);
+  }
+});

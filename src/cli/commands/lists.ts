@@ -76,8 +76,21 @@ class Usage extends Error {}
 /** A file to import that cannot be read: exit 1, not a usage error. */
 class Unreadable extends Error {}
 
+const pending: string[] = [];
+
+/** A line for stdout; written by flush() when the command is done. */
 function out(text: string): void {
-  process.stdout.write(`${text}\n`);
+  pending.push(`${text}\n`);
+}
+
+/**
+ * Write what the command printed, and wait until it is written: a pipe on stdout is written to
+ * asynchronously, and the exit that follows the command would cut a long `show` or `export` short.
+ */
+function flush(): Promise<void> {
+  const text = pending.splice(0).join('');
+  if (text === '') return Promise.resolve();
+  return new Promise((resolve) => process.stdout.write(text, () => resolve()));
 }
 
 function err(text: string): void {
@@ -159,6 +172,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 1;
   } finally {
     await store.close().catch(() => undefined);
+    await flush();
   }
 }
 
