@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,6 +37,8 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-lists.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -400,6 +402,7 @@ const results = {
   throughput: [],
   kill: [],
   metrics: {},
+  lists: [],
   startup: {},
   targets: [],
   notes: [],
@@ -993,6 +996,14 @@ if (RENDER) {
         progress(`${COUNTS.bigMB} MB message to 20 recipients (two different copies)`);
         await guard(`${node.label} ${COUNTS.bigMB} MB row`, () => bigRow(node, bigInst));
       }
+      if (want('lists')) {
+        progress(`lists: ${LISTS_ENTRIES} entries against an empty store`);
+        await guard(`${node.label} lists row`, async () => {
+          const row = await listsRow({ node, root, work, makeInstall, deliver, startServe, daemonAvailable, NQQUEUE_BIN, QQ_BIN, n: COUNTS.fast, warm: COUNTS.warm, message: () => textMessage('lists').buf });
+          results.lists.push(row);
+          progress(`  lists ${node.label}: lookup ${row.lookup.empty} → ${row.lookup.full} ms${row.daemon ? `, daemon plugin ${row.daemon.empty.pluginMedian} → ${row.daemon.full.pluginMedian} ms` : ''}`);
+        });
+      }
       if (want('kill') && daemonAvailable) {
         progress(`kill -9 of the daemon during a burst of ${COUNTS.killBurst}`);
         await guard(`${node.label} kill test`, () => killRow(node, killInst));
@@ -1098,6 +1109,16 @@ function judge() {
       const name = `metrics in daemon mode: at most ${TARGETS.metricsMs} ms per message`;
       if (!m) add(L, name, undefined, 'not measured');
       else add(L, name, m.perMessageMs <= TARGETS.metricsMs, `${fmt(m.perMessageMs, 3)} ms (${fmt(m.messageMs, 3)} counting and journaling, ${fmt(m.rollupMs, 3)} rolling up; mean of ${m.n})`);
+    }
+    const lists = (results.lists ?? []).find((x) => x.node === k);
+    {
+      const name = `a list of ${LISTS_ENTRIES.toLocaleString('en')} entries adds < ${LISTS_TARGET_MS} ms to a message (daemon mode: the lists plugin's median, and the store's lookup alone)`;
+      if (!lists) add(L, name, undefined, 'not measured');
+      else {
+        const d = lists.daemon;
+        const figures = [d ? `daemon plugin median +${d.addsMs} ms (${d.empty.pluginMedian} → ${d.full.pluginMedian})` : 'daemon: not measured', `lookup alone +${lists.lookup.addsMs} ms (${lists.lookup.empty} → ${lists.lookup.full})`];
+        add(L, name, d?.addsMs === undefined ? undefined : d.addsMs < LISTS_TARGET_MS && lists.lookup.addsMs < LISTS_TARGET_MS, figures.join('; '));
+      }
     }
     const kill = results.kill.find((x) => x.node === k);
     {
@@ -1236,6 +1257,7 @@ function tables() {
       if (m) L.push(`| ${n.label} | ${fmt(m.messageMs * 1000, 1)} | ${fmt(m.registryOnlyMs * 1000, 1)} | ${fmt(m.rollupMs * 1000, 1)} | **${fmt(m.perMessageMs * 1000, 1)}** | ${fmt(m.scrapeMs, 1)} ms |`);
     }
   }
+  L.push(...listsTable(results.lists ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   const read = reading();
   if (read) {
     L.push('');

@@ -13,6 +13,7 @@ const USAGE = `usage:
   nqqueue check-config [--probe] [--user NAME] [--env NAME=VALUE ...]
   nqqueue quarantine list | show [--raw] ID | release ID | delete ID
   nqqueue flush
+  nqqueue lists add | del | show | import | export ...   the allow and block lists
   nqqueue digest [--dry-run] [--to ADDRESS]
   nqqueue learn --spam|--ham [--user ADDRESS] PATH... | --maildirs ROOT
   nqqueue demo [--keep]
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; USAGE: string }>> =
   digest: () => import('./commands/digest.js'),
   learn: () => import('./commands/learn.js'),
   quarantine: () => import('./commands/quarantine.js'),
+  lists: () => import('./commands/lists.js'),
   demo: () => import('./commands/demo.js'),
   serve: () => import('./commands/serve.js'),
   web: () => import('./commands/web.js'),

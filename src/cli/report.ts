@@ -29,11 +29,13 @@ export function smtpReply(exit: number, refusal?: { kind: 'permanent' | 'tempora
 }
 
 function resultLine(r: Result): string {
-  let s = `${r.plugin}${r.params ? `=${visible(r.params)}` : ''} -> ${r.verdict}`;
+  // A plugin an allow list entry spared did not run; one that may not be spared ran, and says so.
+  let s = `${r.plugin}${r.params ? `=${visible(r.params)}` : ''} -> ${r.details.skipped === 'allowed' ? 'skipped' : r.verdict}`;
   if (r.score !== undefined) s += ` score ${r.score}`;
   if (r.flagged) s += ' (flagged)';
   if (r.text) s += `: ${visible(r.text)}`;
   if (r.error) s += ` [failed: ${visible(r.error)}; failure policy applied]`;
+  if (typeof r.details.skip_refused === 'string') s += ` [not skipped: ${visible(r.details.skip_refused)}]`;
   if (r.headers.length) s += ` +${r.headers.length} header${r.headers.length > 1 ? 's' : ''}`;
   return `${s} (${r.ms} ms)`;
 }

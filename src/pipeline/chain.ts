@@ -19,6 +19,8 @@ export interface ChainInput {
   readonly before: readonly Result[];
   readonly recipient?: string;
   readonly group: readonly string[];
+  /** Plugins an earlier chain asked to skip (the general stage's, for per-user chains): name → why. */
+  readonly skip?: ReadonlyMap<string, string>;
   readonly rules: PluginContext<unknown>['rules'];
   readonly signal: AbortSignal;
   readonly base: Omit<PluginContext<unknown>, 'config' | 'stage' | 'message' | 'results' | 'signal' | 'recipient' | 'group' | 'envelope' | 'client' | 'sender' | 'recipients' | 'rules'>;
@@ -31,6 +33,8 @@ export interface ChainOutput {
   /** The verdict that ended the chain, or accept when every plugin accepted. */
   readonly verdict: Result['verdict'];
   readonly text?: string;
+  /** What the chain was asked to skip from here on (given to the per-user chains after the general stage). */
+  readonly skip: ReadonlyMap<string, string>;
 }
 
 export class DeadlineError extends Error {
@@ -78,6 +82,8 @@ function checkOutcome(o: unknown): Outcome {
     throw new Error(`plugin returned an unknown verdict ${JSON.stringify(v)}`);
   }
   if (v === 'reject' && typeof (o as { text?: unknown }).text !== 'string') throw new Error('reject without a text');
+  const skip = (o as { skip?: unknown }).skip;
+  if (v === 'accept' && skip !== undefined && !(Array.isArray(skip) && skip.every((n) => typeof n === 'string'))) throw new Error('skip is not a list of plugin names');
   const replace = (o as { replace?: unknown }).replace;
   if (v === 'accept' && replace !== undefined && !Buffer.isBuffer(replace) && !isView(replace)) throw new Error('replace is neither bytes nor a message view');
   return o as Outcome;
@@ -88,6 +94,7 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
   let message = input.message;
   const senderText = input.envelope.sender.address;
   const rcptTexts = input.envelope.recipients.map((r) => r.address);
+  const skips = new Map(input.skip ?? []);
   for (const cp of input.plugins) {
     if (input.signal.aborted) throw new DeadlineError();
     const started = performance.now();
@@ -97,6 +104,25 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
       version: cp.def.version,
       stage: input.stage,
     };
+    const asked = skips.get(cp.def.name);
+    // The host decides what may be skipped: only a plugin that declares itself skippable (a spam check),
+    // never a virus check, whatever the plugin that asked says. A skipped plugin is a result too, so the
+    // log line, the trace header and the quarantine's "why" say it did not run and why.
+    if (asked !== undefined && cp.def.skippable === true) {
+      const result: Result = Object.freeze({
+        ...base,
+        verdict: 'accept',
+        flagged: false,
+        details: Object.freeze({ skipped: 'allowed' }),
+        text: `not run: ${asked}`,
+        headers: [],
+        replaced: false,
+        ms: 0,
+      });
+      results.push(result);
+      input.base.debug(2, `${input.stage}${input.recipient ? ` ${input.recipient}` : ''}: ${cp.def.name} skipped (${asked})`);
+      continue;
+    }
     let outcome: Outcome;
     let error: string | undefined;
     let skipped: string | undefined;
@@ -156,12 +182,14 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
             : skipped;
     const headers = outcome.verdict === 'accept' ? [...(outcome.headers ?? [])] : [];
     const replaced = outcome.verdict === 'accept' && outcome.replace !== undefined;
+    // Asked to skip a plugin that may not be: it ran, and its result says it was not skipped.
+    const refused = asked !== undefined ? { skip_refused: `${cp.def.name} may not be skipped (${asked})` } : {};
     const result: Result = Object.freeze({
       ...base,
       verdict: outcome.verdict,
       score: outcome.score,
       flagged: outcome.flagged ?? false,
-      details: Object.freeze({ ...(outcome.details ?? {}) }),
+      details: Object.freeze({ ...(outcome.details ?? {}), ...refused }),
       text,
       error,
       headers,
@@ -170,9 +198,13 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
     });
     results.push(result);
     input.base.debug(2, `${input.stage}${input.recipient ? ` ${input.recipient}` : ''}: ${cp.def.name} -> ${result.verdict}${error ? ` (${error})` : ''} ${ms}ms`);
-    if (outcome.verdict !== 'accept') return { results, message, verdict: outcome.verdict, text };
+    if (outcome.verdict !== 'accept') return { results, message, verdict: outcome.verdict, text, skip: skips };
+    if (outcome.skip?.length) {
+      const why = typeof outcome.skipReason === 'string' && outcome.skipReason !== '' ? outcome.skipReason : `asked by ${cp.def.name}`;
+      for (const name of outcome.skip) if (!skips.has(name)) skips.set(name, why);
+    }
     if (outcome.replace !== undefined) message = Buffer.isBuffer(outcome.replace) ? new MemoryMessage(outcome.replace) : outcome.replace;
     if (headers.length) message = prefixMessage(renderHeaders(headers), message);
   }
-  return { results, message, verdict: 'accept' };
+  return { results, message, verdict: 'accept', skip: skips };
 }

@@ -99,6 +99,8 @@ function commentSafe(s: string): string {
 }
 
 function describe(r: Result): string {
+  // A plugin an allow list entry spared: it did not run, and the header says so.
+  if (r.details.skipped === 'allowed') return `${commentSafe(r.plugin)}=skipped`;
   let s = `${commentSafe(r.plugin)}=${r.verdict}`;
   if (r.score !== undefined && Number.isFinite(r.score)) s += `/${Number(r.score.toFixed(2))}`;
   if (r.error !== undefined) s += '/failed';

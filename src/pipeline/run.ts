@@ -283,6 +283,7 @@ async function decide(
       before: general.results,
       recipient: first.address.address,
       group: run.members.map((m) => m.address.address),
+      skip: general.skip,
       rules: ruleRefs(generalLine, first.line),
       signal,
       base,

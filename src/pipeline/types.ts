@@ -55,7 +55,12 @@ export type Outcome =
    * `replace`: the message from here on — its bytes, or a view (e.g. a new header block over the old
    * body, which costs no copy of the message).
    */
-  | (OutcomeBase & { verdict: 'accept'; headers?: readonly HeaderField[]; replace?: Buffer | MessageView })
+  /**
+   * `skip`: plugins later in this chain (after the general stage: also in every recipient's chain) that
+   * need not run, with `skipReason` saying why (an allow list entry). The host skips only plugins whose
+   * definition says `skippable`; a virus check never does, whatever a plugin asks.
+   */
+  | (OutcomeBase & { verdict: 'accept'; headers?: readonly HeaderField[]; replace?: Buffer | MessageView; skip?: readonly string[]; skipReason?: string })
   | (OutcomeBase & { verdict: 'reject'; text: string })
   | (OutcomeBase & { verdict: 'drop'; reason: string })
   | (OutcomeBase & { verdict: 'tempfail'; text?: string });

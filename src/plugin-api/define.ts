@@ -132,6 +132,12 @@ export interface PluginDefinition<C = unknown> {
    * (timeout, onerror, maxsize): anything else written for it is an error.
    */
   readonly params?: ParamsSpec;
+  /**
+   * May an earlier plugin's accept (`skip`: an allow list entry) keep this one from running? Only spam
+   * checks say true; a virus check, and any plugin that does not say, always runs: the host enforces
+   * it, not the good will of the plugin that asks.
+   */
+  readonly skippable?: boolean;
   /** Defaults for the keys every plugin understands, when neither PARAMS nor the settings file set them. */
   readonly defaults?: { readonly timeoutMs?: number; readonly maxsize?: number; readonly onerror?: 'tempfail' | 'accept' | 'reject' };
   /**
@@ -206,6 +212,7 @@ export function checkDefinition(def: unknown): string | undefined {
       return `plugin ${d.name}: params.words must be a list of words, a function or true`;
     }
   }
+  if (d.skippable !== undefined && typeof d.skippable !== 'boolean') return `plugin ${d.name}: skippable must be true or false`;
   if (d.teardown !== undefined && typeof d.teardown !== 'function') return `plugin ${d.name}: teardown must be a function`;
   return undefined;
 }

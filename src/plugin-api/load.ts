@@ -33,6 +33,7 @@ export const BUILTINS: Readonly<Record<string, Loader>> = {
   rspamd: () => import('../plugins/rspamd.js'),
   dspam: () => import('../plugins/dspam.js'),
   quarantine: () => import('../plugins/quarantine.js'),
+  lists: () => import('../plugins/lists.js'),
 };
 
 export interface LoadedPlugin {

@@ -27,6 +27,8 @@ export default definePlugin<ClamavConfig>({
   name: 'clamav',
   version: VERSION,
   stages: ['general'],
+  // A virus check runs whatever an allow list says.
+  skippable: false,
   params: {
     words: ['pass'],
     keys: {

@@ -123,6 +123,8 @@ export default definePlugin<DspamConfig>({
   name: 'dspam',
   version: VERSION,
   stages: ['per-user'],
+  // A spam check: an allow list entry may spare a recipient it.
+  skippable: true,
   params: {
     words: ['pass'],
     keys: {

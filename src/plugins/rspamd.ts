@@ -94,6 +94,8 @@ export default definePlugin<RspamdConfig>({
   name: 'rspamd',
   version: VERSION,
   stages: ['per-user'],
+  // A spam check: an allow list entry may spare a recipient it.
+  skippable: true,
   params: {
     words: ['pass'],
     keys: {

@@ -62,6 +62,8 @@ export default definePlugin<SpamassassinConfig>({
   name: 'spamassassin',
   version: VERSION,
   stages: ['per-user'],
+  // A spam check: an allow list entry may spare a recipient it.
+  skippable: true,
   params: {
     words: ['pass'],
     keys: {

@@ -87,7 +87,7 @@ function resultWord(exit: number): string {
 }
 
 function summarise(results: readonly Result[]): string {
-  return results.map((r) => `${r.plugin}:${r.verdict}${r.error ? '!' : ''}:${r.ms}ms`).join(',');
+  return results.map((r) => `${r.plugin}:${r.details.skipped === 'allowed' ? 'skipped' : r.verdict}${r.error ? '!' : ''}:${r.ms}ms`).join(',');
 }
 
 export interface JobInput {

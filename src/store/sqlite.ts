@@ -13,6 +13,7 @@ import { permissionText } from '../text/permission.js';
 import { deadClaim } from './claims.js';
 import { LEARNED_MIGRATION, learnedClass, learnedCounts, markLearned } from './sqlite-learned.js';
 import * as rollups from './sqlite-rollups.js';
+import { LISTS_MIGRATION, SqliteLists } from './sqlite-lists.js';
 import {
   StoreError,
   type Actor,
@@ -27,6 +28,11 @@ import {
   type LearnClass,
   type LearnedEntry,
   type LearnedKey,
+  type ListEntry,
+  type ListHolder,
+  type ListProbe,
+  type ListQuery,
+  type NewListEntry,
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
@@ -116,6 +122,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);`,
   LEARNED_MIGRATION,
   rollups.ROLLUPS_MIGRATION,
+  LISTS_MIGRATION,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -160,6 +167,7 @@ export class SqliteStore implements Store {
   readonly shared = false;
   private db: DatabaseSync | undefined;
   private readonly statements = new Map<string, StatementSync>();
+  private readonly lists = new SqliteLists({ stmt: (sql) => this.stmt(sql), write: (doing, work) => this.write(doing, work), read: (doing, work) => this.read(doing, work) });
 
   /** Opens (creating and migrating on first use) the store file at `path`. Throws StoreError. */
   constructor(readonly path: string) {
@@ -678,6 +686,32 @@ export class SqliteStore implements Store {
 
   async pruneRollups(before: string): Promise<number> {
     return rollups.pruneRollups(this.rollupAccess, before);
+  }
+
+  // ---- Lists (the SQL is in sqlite-lists.ts)
+
+  async putListEntry(entry: NewListEntry): Promise<{ readonly entry: ListEntry; readonly replaced?: ListEntry }> {
+    return this.lists.putListEntry(entry);
+  }
+
+  async putListEntries(entries: readonly NewListEntry[]): Promise<number> {
+    return this.lists.putListEntries(entries);
+  }
+
+  async getListEntry(id: string): Promise<ListEntry | undefined> {
+    return this.lists.getListEntry(id);
+  }
+
+  async deleteListEntry(id: string, holder?: ListHolder): Promise<ListEntry | undefined> {
+    return this.lists.deleteListEntry(id, holder);
+  }
+
+  async findListEntries(query: ListQuery): Promise<{ readonly entries: readonly ListEntry[]; readonly total: number }> {
+    return this.lists.findListEntries(query);
+  }
+
+  async matchListEntries(probe: ListProbe): Promise<readonly ListEntry[]> {
+    return this.lists.matchListEntries(probe);
   }
 
   async close(): Promise<void> {

@@ -232,6 +232,57 @@ export interface GaugePoint {
 }
 
 
+
+// ---- Allow and block lists: the `lists` plugin, `nqqueue lists`, the console ----
+
+/** Whose list: the site's (global), a domain's, one user's. */
+export type ListScope = 'global' | 'domain' | 'user';
+export type ListAction = 'allow' | 'block';
+/** address: one sender address; domain: that sender domain only; subdomains: it and every domain under it; network: the client's IP network. */
+export type ListKind = 'address' | 'domain' | 'subdomains' | 'network';
+
+/** A list: global (owner ''), a domain's (owner: the lower-case domain), a user's (owner: the lower-case address). */
+export interface ListHolder {
+  readonly scope: ListScope;
+  readonly owner: string;
+}
+
+export interface NewListEntry extends ListHolder {
+  readonly action: ListAction;
+  readonly kind: ListKind;
+  /** The normal form (src/lists/entry.ts): a lower-case address or domain, or a network `192.0.2.0/24`. */
+  readonly value: string;
+  /** allow: the plugins it skips for that recipient; absent: the lists plugin's default policy. */
+  readonly skip?: readonly string[];
+  readonly note?: string;
+  /** Who added it (an address, a Unix user). */
+  readonly by: string;
+}
+
+export interface ListEntry extends NewListEntry {
+  readonly id: string;
+  /** When it was added (or last replaced), ISO 8601 UTC. */
+  readonly added: string;
+}
+
+export interface ListQuery {
+  readonly scope?: ListScope;
+  /** With scope: that owner's list only. */
+  readonly owner?: string;
+  readonly action?: ListAction;
+  /** By list (scope, owner), then in the order added (entries added at once: in the order given). */
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/** What one message is looked up by: its sender, its client's IP, the lists that apply. */
+export interface ListProbe {
+  /** The envelope sender ('' for a bounce: only networks can match). */
+  readonly sender: string;
+  readonly ip?: string;
+  readonly holders: readonly ListHolder[];
+}
+
 export interface Store {
   /** `sqlite`, `postgres`: for messages only. */
   readonly engine: string;
@@ -325,6 +376,20 @@ export interface Store {
   rollupHosts(since: string, before: string): Promise<readonly string[]>;
   /** Delete every row of a minute before `before`; how many rows went. */
   pruneRollups(before: string): Promise<number>;
+  // ---- Allow and block lists ----
+  /**
+   * Add an entry. A list holds one entry per sender value (kind + value): adding one that is there
+   * replaces it (allow becomes block, a new policy), keeping its id; `replaced` is what it was.
+   */
+  putListEntry(entry: NewListEntry): Promise<{ readonly entry: ListEntry; readonly replaced?: ListEntry }>;
+  /** Many at once, in one transaction (an import): all or none. Returns how many were new. */
+  putListEntries(entries: readonly NewListEntry[]): Promise<number>;
+  getListEntry(id: string): Promise<ListEntry | undefined>;
+  /** Remove an entry; with `holder`, only when it is in that list (a user removes only their own). */
+  deleteListEntry(id: string, holder?: ListHolder): Promise<ListEntry | undefined>;
+  findListEntries(query: ListQuery): Promise<{ readonly entries: readonly ListEntry[]; readonly total: number }>;
+  /** Every entry of the probe's lists that matches its sender or client (indexed: no scan of a list). */
+  matchListEntries(probe: ListProbe): Promise<readonly ListEntry[]>;
 
   close(): Promise<void>;
 }

@@ -19,6 +19,7 @@ import { authRoutes } from './routes/auth.js';
 import { itemRoutes } from './routes/items.js';
 import { linkRoutes } from './routes/links.js';
 import { notSpamRoutes } from './routes/not-spam.js';
+import { listRoutes } from './routes/lists.js';
 import { preferenceRoutes } from './routes/preferences.js';
 import { previewRoutes } from './routes/preview.js';
 import { Sessions } from './session.js';
@@ -84,6 +85,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   preferenceRoutes(app, ctx);
   linkRoutes(app, ctx);
   notSpamRoutes(app, ctx);
+  listRoutes(app, ctx);
 
   app.setNotFoundHandler(async (req, reply) => {
     const viewer = req.session ? viewerOf(req.session) : undefined;

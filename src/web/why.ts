@@ -39,6 +39,7 @@ const NAMES: Record<string, string> = {
   header: 'The header rules',
   exec: 'A site check',
   quarantine: 'The quarantine',
+  lists: 'The allow and block lists',
 };
 
 export function pluginName(plugin: string): string {
@@ -58,7 +59,15 @@ const ADVICE: Record<string, string> = {
 function sentenceOf(r: ItemResult): string {
   const d = r.details;
   const score = num(r.score);
+  // Spared by an allow list entry: it did not look at the message at all.
+  if (d.skipped === 'allowed') return `${pluginName(r.plugin)} did not check it: ${str(r.text)?.replace(/^not run: /, '') ?? 'the sender is allowed'}`;
   switch (r.plugin) {
+    case 'lists': {
+      const value = str(d.value);
+      const whose = d.scope === 'user' ? 'your list' : d.scope === 'domain' ? `the list of ${str(d.owner) ?? 'your domain'}` : d.scope === 'global' ? "the site's list" : undefined;
+      if (!whose || !value) return 'The sender is on none of the allow and block lists';
+      return d.action === 'block' ? `The sender (${value}) is blocked by ${whose}` : `The sender (${value}) is allowed by ${whose}`;
+    }
     case 'spamassassin': {
       const limit = num(d.threshold) ?? num(d.required);
       const whose = str(d.user) && d.user !== '(spamd default)' ? 'your limit' : 'the limit';

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Actor, ItemResult, NewQuarantineItem, Store } from '../../src/store/types.js';
 import { learnedSuite } from './suite-learned.js';
 import { rollupSuite } from './suite-rollups.js';
+import { listsSuite } from './suite-lists.js';
 
 export interface StoreUnderTest {
   /** A new, empty store. */
@@ -533,5 +534,6 @@ export function storeSuite(name: string, makeStore: MakeStore): void {
       }));
 
     rollupSuite(use);
+    listsSuite(use);
   });
 }

@@ -18,7 +18,9 @@ import { ENVELOPE_OPTIONS, envelopeCommand, envOption, parseCommand, usageFailur
 
 export const USAGE = `usage: nqqueue explain --from A --to B [--to C ...] [--env NAME=VALUE ...]
   For the sender and each recipient: the routing file and line that apply, the plugin chain that would
-  run and where each plugin is loaded from. Scans nothing, queues nothing.
+  run and where each plugin is loaded from. Scans nothing, queues nothing. For a chain with the lists
+  plugin: the precedence of the lists, the entries that match this sender (and the client's network,
+  from TCPREMOTEIP) and which one decides.
   --from A          the envelope sender ("" for a bounce)
   --to B            a recipient; repeat for several
   --env NAME=VALUE  a variable of the client's environment, as a tcprules line would set it (RELAYCLIENT,
@@ -36,7 +38,14 @@ function describeMatch(m: CfbMatch, address: string): string {
   return head;
 }
 
-async function chain(m: CfbMatch | undefined, address: string, stage: 'general' | 'per-user', services: Services): Promise<string[]> {
+/** Who a lists lookup is for: the sender, this recipient (per-user stage), the client's IP. */
+interface ListsProbe {
+  readonly sender: string;
+  readonly recipient?: string;
+  readonly ip?: string;
+}
+
+async function chain(m: CfbMatch | undefined, address: string, stage: 'general' | 'per-user', services: Services, probe: ListsProbe): Promise<string[]> {
   if (!m) return ['    no line applies: no plugins'];
   const out = [describeMatch(m, address)];
   if (m.line.plugins.length === 0) out.push('    (empty chain: no plugins)');
@@ -45,6 +54,11 @@ async function chain(m: CfbMatch | undefined, address: string, stage: 'general' 
     try {
       const cp = await configurePlugin(services.registry, ref, stage, services.settings);
       out.push(`    - ${label}  [${visible(cp.source)}, v${visible(cp.def.version)}, timeout ${cp.timeoutMs} ms, onerror ${cp.onerror}]`);
+      if (cp.def.name === 'lists' && cp.source === 'built-in') {
+        const { explainLists } = await import('../../lists/explain.js');
+        const config = cp.config as import('../../plugins/lists.js').ListsConfig;
+        out.push(...(await explainLists({ home: services.paths.home, settings: services.settings, config, stage, ...probe })).map((l) => visible(l)));
+      }
     } catch (err) {
       out.push(`    - ${label}  ERROR: ${visible(describeError(err))} (mail would be deferred)`);
     }
@@ -80,7 +94,8 @@ export async function run(args: string[], processEnv: NodeJS.ProcessEnv): Promis
     const why = !senderLocal ? 'not local: fallback line' : trust.trusted ? `local, trusted submission: ${trust.rule}: line chosen by the sender` : `local, but ${trust.rule}: fallback line`;
     lines.push(`sender <${visible(sender.address)}> (${visible(why)})`);
     lines.push(`  general stage (${visible(services.paths.controlDir)}/general.cfb):`);
-    lines.push(...(await chain(routing.generalMatch(sender.address, bySender), sender.address, 'general', services)));
+    const ip = env.TCPREMOTEIP === undefined || env.TCPREMOTEIP === '' ? undefined : env.TCPREMOTEIP;
+    lines.push(...(await chain(routing.generalMatch(sender.address, bySender), sender.address, 'general', services, { sender: sender.address, ...(ip ? { ip } : {}) })));
     for (const to of parsed.to) {
       const r = toAddress(Buffer.from(to), env.RELAYCLIENT);
       const local = services.locals.isLocal(r.address);
@@ -91,7 +106,7 @@ export async function run(args: string[], processEnv: NodeJS.ProcessEnv): Promis
       // A mistyped or missing NQQFILE is not an error on the queue path (the next file applies, as in
       // 2008), so say it here, where the admin looks.
       if (nqqfileMissing !== undefined) lines.push(`    NQQFILE=${visible(env.NQQFILE!)}, but ${visible(nqqfileMissing)} does not exist: the next file applies`);
-      lines.push(...(await chain(file?.match(r.address), r.address, 'per-user', services)));
+      lines.push(...(await chain(file?.match(r.address), r.address, 'per-user', services, { sender: sender.address, recipient: r.address, ...(ip ? { ip } : {}) })));
     }
   } catch (err) {
     process.stderr.write(`nqqueue explain: ${visible(describeError(err))}\n`);

@@ -10,6 +10,7 @@ import { pluginName, whyLines } from '../why.js';
 import { address, size, STATUS_WORDS, subject, when } from './format.js';
 import { page, type Viewer } from './layout.js';
 import { notSpamButton } from './not-spam.js';
+import { senderButtons } from './lists.js';
 
 function rule(r: RuleRef | undefined): string {
   return r ? `${r.file}:${r.line}` : '(none: the default chain)';
@@ -48,6 +49,7 @@ export function itemPage(o: { viewer: Viewer; item: QuarantineItem; preview: Htm
 <h1>${subject(item)}</h1>
 ${metaList(item, viewer.admin)}
 ${actionButtons(item, viewer)}
+${senderButtons(item, viewer)}
 <h2>Why it is held</h2>
 ${whyList(item)}
 <p><a href="/item/${item.id}/why">Every check in detail</a></p>
