@@ -16,6 +16,7 @@ import { notice } from './pages/layout.js';
 import { STYLE } from './pages/style.js';
 import { FailureLimiter } from './rate-limit.js';
 import { authRoutes } from './routes/auth.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { itemRoutes } from './routes/items.js';
 import { linkRoutes } from './routes/links.js';
 import { preferenceRoutes } from './routes/preferences.js';
@@ -82,6 +83,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   previewRoutes(app, ctx);
   preferenceRoutes(app, ctx);
   linkRoutes(app, ctx);
+  dashboardRoutes(app, ctx);
 
   app.setNotFoundHandler(async (req, reply) => {
     const viewer = req.session ? viewerOf(req.session) : undefined;
