@@ -69,7 +69,7 @@ function r(v: number): string {
 }
 
 function svg(height: number, label: string, body: Html | Html[], cls = 'chart', width = W): Html {
-  return html`<svg class="${cls}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${label}" xmlns="http://www.w3.org/2000/svg"><title>${label}</title>${body}</svg>`;
+  return html`<svg class="${cls}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${label}"><title>${label}</title>${body}</svg>`;
 }
 
 /** The swatches under a graph: each series' colour, name and total. */
