@@ -54,7 +54,7 @@ fieldset { border: 1px solid var(--line); margin: 0 0 1em; }
 .choice { display: flex; flex-wrap: wrap; gap: .35em; align-items: center; margin: 0; }
 .choice .muted { margin-right: .3em; font-size: .9em; }
 .choice a { padding: .15em .6em; border: 1px solid var(--line); border-radius: 999px; text-decoration: none; font-size: .9em; overflow-wrap: anywhere; }
-.choice a.on { background: var(--accent); border-color: var(--accent); color: #fff; }
+.choice a.on { background: var(--accent); border-color: var(--accent); color: var(--bg); }
 .gauges { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: .8em; margin: 1em 0; }
 .card, .panel { border: 1px solid var(--line); border-radius: 6px; padding: .6em .9em .8em; background: var(--bg); }
 .card h2, .panel h2 { margin: 0 0 .4em; font-size: 1em; }
