@@ -55,6 +55,8 @@ function table(name: string): string {
 
 /** The schema of rollups (appended once to the store's MIGRATIONS; never edit it once shipped). */
 export const ROLLUPS_MIGRATION = `${TIERS.map((t) => table(t.table)).join('\n   ')}
+   -- gauges are per minute only: the coarse parts of a range find them here without a scan of counters
+   CREATE INDEX rollups_gauges ON rollups (series, t) WHERE gauge = 1;
    -- which hosts have rows, and from when to when: the dashboard's host choice without a scan of rollups
    CREATE TABLE rollup_hosts (host TEXT PRIMARY KEY, first_t INTEGER NOT NULL, last_t INTEGER NOT NULL);`;
 
@@ -213,17 +215,20 @@ function counterRows(q: RollupQuery, step: number | undefined, extra = '', extra
   const parts = segments(since, before, tiers);
   if (parts.length === 0) return { sql: `SELECT ${COLUMNS} FROM rollups WHERE 0`, args: [] };
   const args: SQLInputValue[] = [];
+  const part = (name: string, from: number, to: number, more = ''): string => {
+    args.push(series, from, to);
+    let w = 'series = ? AND t >= ? AND t < ?';
+    if (q.host !== undefined) {
+      w += ' AND host = ?';
+      args.push(String(q.host));
+    }
+    args.push(...extraArgs);
+    return `SELECT ${COLUMNS} FROM ${name} WHERE ${w}${more}${extra}`;
+  };
+  // A gauge series asked for as counters (its minutes added up) has no coarse rows: its minutes come
+  // from the minute table for the coarse parts too.
   const sql = parts
-    .map((p) => {
-      args.push(series, p.from, p.to);
-      let w = 'series = ? AND t >= ? AND t < ?';
-      if (q.host !== undefined) {
-        w += ' AND host = ?';
-        args.push(String(q.host));
-      }
-      args.push(...extraArgs);
-      return `SELECT ${COLUMNS} FROM ${p.table} WHERE ${w}${extra}`;
-    })
+    .flatMap((p) => (p.table === 'rollups' ? [part(p.table, p.from, p.to)] : [part(p.table, p.from, p.to), part('rollups', p.from, p.to, ' AND gauge = 1')]))
     .join(' UNION ALL ');
   return { sql, args };
 }

@@ -240,6 +240,21 @@ export function rollupSuite(use: (fn: (t: StoreUnderTest) => Promise<void>) => P
       }
     }));
 
+  test('rollups: a gauge series read as counters adds up its minutes, whatever days and hours the range holds', () =>
+    use(async ({ store }) => {
+      const rows: RollupRow[] = [];
+      for (let m = -1500; m < 1500; m += 50) rows.push(row({ series: 'quarantine_items', minute: at(m), sum: 3, gauge: true }));
+      rows.push(row({ series: 'quarantine_items', minute: at(0), sum: 4, gauge: true })); // replaces minute 0's 3
+      await store.addRollups(rows);
+      assert.deepEqual((await store.rollupTotals({ series: 'quarantine_items', ...WHOLE })).rows, [{ key: '', count: 60, sum: 60 * 3 + 1 }]);
+      assert.deepEqual((await store.rollupTotals({ series: 'quarantine_items', since: at(-60), before: at(60) })).rows, [{ key: '', count: 3, sum: 3 + 4 + 3 }]);
+      const hourly = await store.rollupTimeline({ series: 'quarantine_items', since: at(0), before: at(120), stepMinutes: 60 });
+      assert.deepEqual(hourly, [
+        { minute: at(0), key: '', count: 2, sum: 4 + 3 },
+        { minute: at(60), key: '', count: 1, sum: 3 },
+      ]);
+    }));
+
   test('rollups: the hosts that have rows in a range', () =>
     use(async ({ store }) => {
       assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), []);
