@@ -288,6 +288,22 @@ export function rollupSuite(use: (fn: (t: StoreUnderTest) => Promise<void>) => P
       assert.equal(await store.pruneRollups(new Date(T0 + 4.5 * 60_000).toISOString()), 2, 'a date inside a minute: that minute began before it');
     }));
 
+  test('rollups: after pruning, every range from the date on still adds up exactly; pruned at a day, nothing older is left', () =>
+    use(async ({ store }) => {
+      const rows: RollupRow[] = [];
+      for (let m = -3000; m < 1500; m += 7) rows.push(row({ series: 'messages', key: 'accept', minute: at(m), count: 1 }));
+      await store.addRollups(rows);
+      const count = (since: number, before: number): number => rows.filter((r) => Date.parse(r.minute) >= T0 + since * 60_000 && Date.parse(r.minute) < T0 + before * 60_000).length;
+      // T0 is 10:00: 600 minutes before it is midnight.
+      await store.pruneRollups(at(-570));
+      for (const [since, before] of [[-570, 1500], [-540, 1500], [-569, 3], [0, 1440]] as const) {
+        assert.equal((await store.rollupTotals({ series: 'messages', since: at(since), before: at(before) })).count, count(since, before), `${since}..${before}`);
+      }
+      await store.pruneRollups(at(-600 + 1440));
+      assert.equal((await store.rollupTotals({ series: 'messages', ...WHOLE })).count, count(-600 + 1440, 1500), 'nothing before the day is left, in any table');
+      assert.deepEqual(await store.rollupTimeline({ series: 'messages', since: at(-100_000), before: at(840), stepMinutes: 60 }), []);
+    }));
+
   test('rollups: keys from outside round-trip (quotes, %, unicode) and are bounded at 255 characters', () =>
     use(async ({ store }) => {
       const hostile = ["o'brien\"%_\\@ex'ample.com", "'; DROP TABLE rollups; --", 'Grüße \u{1F600} ЖЖ \u202e', '%', '_'];
