@@ -35,6 +35,7 @@ const TIERS = [
 ] as const;
 type Tier = (typeof TIERS)[number];
 
+/** One table of ROLLUPS_MIGRATION (its text is part of the migration: never change it once shipped). */
 function table(name: string): string {
   return `CREATE TABLE ${name} (
      t INTEGER NOT NULL,
