@@ -374,7 +374,10 @@ export interface Store {
   rollupGaugeLatest(query: RollupQuery): Promise<readonly { readonly host: string; readonly minute: string; readonly value: number }[]>;
   /** The hosts with rollups in the range, by name. */
   rollupHosts(since: string, before: string): Promise<readonly string[]>;
-  /** Delete every row of a minute before `before`; how many rows went. */
+  /**
+   * Delete every row of a minute before `before`; how many of those per-minute rows went. (An engine that
+   * keeps coarser sums too drops an hour's or a day's once all of it is before `before`.)
+   */
   pruneRollups(before: string): Promise<number>;
   // ---- Allow and block lists ----
   /**

@@ -16,6 +16,7 @@ import { notice } from './pages/layout.js';
 import { STYLE } from './pages/style.js';
 import { FailureLimiter } from './rate-limit.js';
 import { authRoutes } from './routes/auth.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { itemRoutes } from './routes/items.js';
 import { linkRoutes } from './routes/links.js';
 import { notSpamRoutes } from './routes/not-spam.js';
@@ -86,6 +87,7 @@ export async function buildServer(o: ServerOptions): Promise<{ app: FastifyInsta
   linkRoutes(app, ctx);
   notSpamRoutes(app, ctx);
   listRoutes(app, ctx);
+  dashboardRoutes(app, ctx);
 
   app.setNotFoundHandler(async (req, reply) => {
     const viewer = req.session ? viewerOf(req.session) : undefined;

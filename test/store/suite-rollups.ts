@@ -186,6 +186,75 @@ export function rollupSuite(use: (fn: (t: StoreUnderTest) => Promise<void>) => P
       assert.deepEqual(await store.rollupGaugeLatest({ series: 'quarantine_items', ...WHOLE }), []);
     }));
 
+  test('rollups: any range and any step give the sums of its minutes, whatever days and hours it cuts', () =>
+    use(async ({ store }) => {
+      // Three days of rows at uneven minutes, on two hosts, two keys, with buckets.
+      const rows: RollupRow[] = [];
+      for (let m = -1500; m < 3000; m += 37) {
+        rows.push(row({ series: 'plugin_ms', key: m % 2 ? 'a' : 'b', minute: at(m), host: m % 3 ? 'mx1.example.com' : 'mx2.example.com', count: 2, sum: m + 0.5, buckets: buckets([10, 1], [Infinity, 1]) }));
+      }
+      await store.addRollups(rows);
+      const expected = (since: number, before: number, step: number, host?: string) => {
+        const out = new Map<string, { minute: string; key: string; count: number; sum: number; buckets: number[] }>();
+        for (const r of rows) {
+          const t = Date.parse(r.minute) / 60_000;
+          if (t < since || t >= before || (host !== undefined && r.host !== host)) continue;
+          const s = t - (((t % step) + step) % step);
+          const id = `${s} ${r.key}`;
+          const e = out.get(id) ?? { minute: new Date(s * 60_000).toISOString(), key: r.key, count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0) };
+          e.count += r.count;
+          e.sum += r.sum;
+          r.buckets!.forEach((b, i) => (e.buckets[i]! += b));
+          out.set(id, e);
+        }
+        return [...out.values()].sort((x, y) => (x.minute < y.minute ? -1 : x.minute > y.minute ? 1 : x.key < y.key ? -1 : 1));
+      };
+      const t0 = T0 / 60_000;
+      for (const [since, before] of [
+        [-1500, 3000],
+        [-1441, 2881],
+        [-7, 1450],
+        [59, 61],
+        [1, 1439],
+        [-100_000, 100_000],
+      ] as const) {
+        for (const step of [1, 15, 60, 360, 1440]) {
+          for (const host of [undefined, 'mx2.example.com']) {
+            const q = { series: 'plugin_ms', since: at(since), before: at(before), ...(host ? { host } : {}) };
+            const want = expected(t0 + since, t0 + before, step, host);
+            assert.deepEqual(await store.rollupTimeline({ ...q, stepMinutes: step }), want, `${since}..${before} step ${step} ${host ?? ''}`);
+            if (step === 1) {
+              const totals = await store.rollupTotals(q);
+              const byKey = new Map<string, number>();
+              for (const w of want) byKey.set(w.key, (byKey.get(w.key) ?? 0) + w.count);
+              assert.deepEqual(
+                totals.rows.map((r) => [r.key, r.count]),
+                [...byKey].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)),
+                `totals ${since}..${before} ${host ?? ''}`,
+              );
+              assert.equal(totals.count, want.reduce((a, w) => a + w.count, 0));
+              assert.equal(totals.keys, byKey.size);
+            }
+          }
+        }
+      }
+    }));
+
+  test('rollups: a gauge series read as counters adds up its minutes, whatever days and hours the range holds', () =>
+    use(async ({ store }) => {
+      const rows: RollupRow[] = [];
+      for (let m = -1500; m < 1500; m += 50) rows.push(row({ series: 'quarantine_items', minute: at(m), sum: 3, gauge: true }));
+      rows.push(row({ series: 'quarantine_items', minute: at(0), sum: 4, gauge: true })); // replaces minute 0's 3
+      await store.addRollups(rows);
+      assert.deepEqual((await store.rollupTotals({ series: 'quarantine_items', ...WHOLE })).rows, [{ key: '', count: 60, sum: 60 * 3 + 1 }]);
+      assert.deepEqual((await store.rollupTotals({ series: 'quarantine_items', since: at(-60), before: at(60) })).rows, [{ key: '', count: 3, sum: 3 + 4 + 3 }]);
+      const hourly = await store.rollupTimeline({ series: 'quarantine_items', since: at(0), before: at(120), stepMinutes: 60 });
+      assert.deepEqual(hourly, [
+        { minute: at(0), key: '', count: 2, sum: 4 + 3 },
+        { minute: at(60), key: '', count: 1, sum: 3 },
+      ]);
+    }));
+
   test('rollups: the hosts that have rows in a range', () =>
     use(async ({ store }) => {
       assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), []);
@@ -217,6 +286,22 @@ export function rollupSuite(use: (fn: (t: StoreUnderTest) => Promise<void>) => P
       assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), ['mx1.example.com'], 'a host with nothing left is gone');
       assert.deepEqual(await store.rollupHosts(at(0), at(4)), [], 'and the one left starts where its rows do');
       assert.equal(await store.pruneRollups(new Date(T0 + 4.5 * 60_000).toISOString()), 2, 'a date inside a minute: that minute began before it');
+    }));
+
+  test('rollups: after pruning, every range from the date on still adds up exactly; pruned at a day, nothing older is left', () =>
+    use(async ({ store }) => {
+      const rows: RollupRow[] = [];
+      for (let m = -3000; m < 1500; m += 7) rows.push(row({ series: 'messages', key: 'accept', minute: at(m), count: 1 }));
+      await store.addRollups(rows);
+      const count = (since: number, before: number): number => rows.filter((r) => Date.parse(r.minute) >= T0 + since * 60_000 && Date.parse(r.minute) < T0 + before * 60_000).length;
+      // T0 is 10:00: 600 minutes before it is midnight.
+      await store.pruneRollups(at(-570));
+      for (const [since, before] of [[-570, 1500], [-540, 1500], [-569, 3], [0, 1440]] as const) {
+        assert.equal((await store.rollupTotals({ series: 'messages', since: at(since), before: at(before) })).count, count(since, before), `${since}..${before}`);
+      }
+      await store.pruneRollups(at(-600 + 1440));
+      assert.equal((await store.rollupTotals({ series: 'messages', ...WHOLE })).count, count(-600 + 1440, 1500), 'nothing before the day is left, in any table');
+      assert.deepEqual(await store.rollupTimeline({ series: 'messages', since: at(-100_000), before: at(840), stepMinutes: 60 }), []);
     }));
 
   test('rollups: keys from outside round-trip (quotes, %, unicode) and are bounded at 255 characters', () =>

@@ -11,7 +11,7 @@ export interface Viewer {
 
 export function page(title: string, body: Html, viewer?: Viewer): string {
   const bar = viewer
-    ? html`<nav><a href="/">Held mail</a><a href="/preferences">Preferences</a><a href="/lists">Lists</a></nav>
+    ? html`<nav><a href="/">Held mail</a><a href="/preferences">Preferences</a><a href="/lists">Lists</a>${viewer.admin ? html`<a href="/dashboard">Dashboard</a>` : ''}</nav>
 <span class="muted">${viewer.user}${viewer.admin ? ' (administrator)' : ''}</span>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="${viewer.csrf}"><button type="submit">Log out</button></form>`
     : html`<nav></nav>`;
