@@ -22,6 +22,11 @@ import {
   type ItemQuery,
   type ItemStatus,
   type LearnClass,
+  type ListEntry,
+  type ListHolder,
+  type ListProbe,
+  type ListQuery,
+  type NewListEntry,
   type LearnedEntry,
   type LearnedKey,
   type NewQuarantineItem,
@@ -31,6 +36,7 @@ import {
 } from './types.js';
 import { deadClaim } from './claims.js';
 import { checkKey, CLASSES } from './learned.js';
+import { deleteEntry, findEntries, getEntry, LISTS_SCHEMA, matchEntries, putEntry, type Sql } from './postgres-lists.js';
 
 /** A claim older than this is taken to be a dead process's (the interface's default). */
 const DEFAULT_STALE_MS = 3600_000;
@@ -103,7 +109,8 @@ const MIGRATIONS: readonly string[] = [
      at TEXT NOT NULL,
      PRIMARY KEY (digest, learner_user, learner)
    );
-   CREATE INDEX learned_user ON learned (learner_user);`,
+   CREATE INDEX learned_user ON learned (learner_user);
+   ${LISTS_SCHEMA}`,
 ];
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -155,10 +162,10 @@ function text(v: string): string {
   return v.includes('\0') ? v.replaceAll('\0', '?') : v;
 }
 
-type Param = string | number | null | Buffer;
+type Param = string | number | null | Buffer | readonly string[];
 
 function params(values: readonly (Param | undefined)[]): Param[] {
-  return values.map((v) => (v === undefined ? null : typeof v === 'string' ? text(v) : v));
+  return values.map((v) => (v === undefined ? null : typeof v === 'string' ? text(v) : Array.isArray(v) ? v.map((x: string) => text(x)) : v));
 }
 
 function opt(v: unknown): string | undefined {
@@ -638,6 +645,42 @@ export class PostgresStore implements Store {
         ? await this.query('counting what was learned', 'SELECT learner, class, COUNT(*) AS n FROM learned GROUP BY learner, class ORDER BY learner COLLATE "C", class COLLATE "C"')
         : await this.query('counting what was learned', 'SELECT learner, class, COUNT(*) AS n FROM learned WHERE learner_user = $1 GROUP BY learner, class ORDER BY learner COLLATE "C", class COLLATE "C"', [user.toLowerCase()]);
     return rows.map((r) => ({ learner: String(r.learner), class: String(r.class) as LearnClass, count: Number(r.n) }));
+  }
+
+  // ---- Lists (the SQL is in postgres-lists.ts)
+
+  private poolSql(doing: string): Sql {
+    return (sql, values = []) => this.query(doing, sql, values);
+  }
+
+  async putListEntry(entry: NewListEntry): Promise<{ readonly entry: ListEntry; readonly replaced?: ListEntry }> {
+    const at = new Date().toISOString();
+    return this.transaction('adding a list entry', (q) => putEntry(q as Sql, entry, at));
+  }
+
+  async putListEntries(entries: readonly NewListEntry[]): Promise<number> {
+    const at = new Date().toISOString();
+    return this.transaction(`adding ${entries.length} list entries`, async (q) => {
+      let added = 0;
+      for (const e of entries) if (!(await putEntry(q as Sql, e, at)).replaced) added++;
+      return added;
+    });
+  }
+
+  async getListEntry(id: string): Promise<ListEntry | undefined> {
+    return getEntry(this.poolSql('reading a list entry'), id);
+  }
+
+  async deleteListEntry(id: string, holder?: ListHolder): Promise<ListEntry | undefined> {
+    return this.transaction('removing a list entry', (q) => deleteEntry(q as Sql, id, holder));
+  }
+
+  async findListEntries(query: ListQuery): Promise<{ readonly entries: readonly ListEntry[]; readonly total: number }> {
+    return findEntries(this.poolSql('listing list entries'), query);
+  }
+
+  async matchListEntries(probe: ListProbe): Promise<readonly ListEntry[]> {
+    return matchEntries(this.poolSql('looking up the lists'), probe);
   }
 
   async close(): Promise<void> {

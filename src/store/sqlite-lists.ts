@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
 
 import { entryKey, holderKey, networkShape, probeKeys } from '../lists/entry.js';
+import { checkEntry, toEntry } from './list-rows.js';
 import type { ListEntry, ListHolder, ListProbe, ListQuery, NewListEntry } from './types.js';
 
 /** The schema of the lists: one migration string (appended to the store's MIGRATIONS). */
@@ -38,35 +39,6 @@ export interface SqliteAccess {
 }
 
 type Row = Record<string, SQLInputValue>;
-
-const SCOPES = new Set(['global', 'domain', 'user']);
-const ACTIONS = new Set(['allow', 'block']);
-const KINDS = new Set(['address', 'domain', 'subdomains', 'network']);
-const PLUGIN = /^[a-z][a-z0-9_-]{0,63}$/;
-
-function checkEntry(e: NewListEntry): void {
-  if (!SCOPES.has(e.scope)) throw new TypeError(`list entry: unknown scope ${JSON.stringify(e.scope)}`);
-  if (!ACTIONS.has(e.action)) throw new TypeError(`list entry: unknown action ${JSON.stringify(e.action)}`);
-  if (!KINDS.has(e.kind)) throw new TypeError(`list entry: unknown kind ${JSON.stringify(e.kind)}`);
-  if (typeof e.value !== 'string' || e.value === '') throw new TypeError('list entry: no value');
-  if ((e.scope === 'global') !== (e.owner === '')) throw new TypeError('list entry: the global list has no owner, the others have one');
-  if (e.skip !== undefined && !(Array.isArray(e.skip) && e.skip.every((p) => typeof p === 'string' && PLUGIN.test(p)))) throw new TypeError('list entry: skip must list plugin names');
-}
-
-function toEntry(r: Row): ListEntry {
-  return {
-    id: String(r.id),
-    scope: String(r.scope) as ListEntry['scope'],
-    owner: String(r.owner),
-    action: String(r.action) as ListEntry['action'],
-    kind: String(r.kind) as ListEntry['kind'],
-    value: String(r.value),
-    ...(r.skip === null ? {} : { skip: JSON.parse(String(r.skip)) as string[] }),
-    ...(r.note === null ? {} : { note: String(r.note) }),
-    by: String(r.added_by),
-    added: String(r.added),
-  };
-}
 
 export class SqliteLists {
   constructor(private readonly db: SqliteAccess) {}
