@@ -18,6 +18,7 @@ import {
   type AuditQuery,
   type ClaimHolder,
   type DigestCadence,
+  type GaugePoint,
   type ItemClaim,
   type ItemQuery,
   type ItemStatus,
@@ -32,11 +33,16 @@ import {
   type NewQuarantineItem,
   type Preferences,
   type QuarantineItem,
+  type RollupPoint,
+  type RollupQuery,
+  type RollupRow,
+  type RollupTotal,
   type Store,
 } from './types.js';
 import { deadClaim } from './claims.js';
 import { checkKey, CLASSES } from './learned.js';
 import { deleteEntry, findEntries, getEntry, LISTS_SCHEMA, matchEntries, putEntry, type Sql } from './postgres-lists.js';
+import * as rollups from './postgres-rollups.js';
 
 /** A claim older than this is taken to be a dead process's (the interface's default). */
 const DEFAULT_STALE_MS = 3600_000;
@@ -110,7 +116,8 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (digest, learner_user, learner)
    );
    CREATE INDEX learned_user ON learned (learner_user);
-   ${LISTS_SCHEMA}`,
+   ${LISTS_SCHEMA}
+   ${rollups.ROLLUPS_SCHEMA}`,
 ];
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -162,10 +169,12 @@ function text(v: string): string {
   return v.includes('\0') ? v.replaceAll('\0', '?') : v;
 }
 
-type Param = string | number | null | Buffer | readonly string[];
+type Param = string | number | boolean | null | Buffer | readonly (string | number | boolean)[];
 
 function params(values: readonly (Param | undefined)[]): Param[] {
-  return values.map((v) => (v === undefined ? null : typeof v === 'string' ? text(v) : Array.isArray(v) ? v.map((x: string) => text(x)) : v));
+  return values.map((v) =>
+    v === undefined ? null : typeof v === 'string' ? text(v) : Array.isArray(v) ? v.map((x: string | number | boolean) => (typeof x === 'string' ? text(x) : x)) : v,
+  );
 }
 
 function opt(v: unknown): string | undefined {
@@ -681,6 +690,41 @@ export class PostgresStore implements Store {
 
   async matchListEntries(probe: ListProbe): Promise<readonly ListEntry[]> {
     return matchEntries(this.poolSql('looking up the lists'), probe);
+  }
+
+  // ---- Rollups (the SQL is in postgres-rollups.ts)
+
+  /** The store's statements and transactions (each failure a StoreError), for the SQL kept in a file of its own. */
+  private get rollupAccess(): rollups.PgAccess {
+    return { read: (doing, sql, values) => this.query(doing, sql, values), write: (doing, work) => this.transaction(doing, (q) => work(q)) };
+  }
+
+  async addRollups(rows: readonly RollupRow[]): Promise<void> {
+    await rollups.addRollups(this.rollupAccess, rows);
+  }
+
+  async rollupTimeline(query: RollupQuery & { readonly stepMinutes: number; readonly keys?: readonly string[] }): Promise<readonly RollupPoint[]> {
+    return rollups.rollupTimeline(this.rollupAccess, query);
+  }
+
+  async rollupTotals(query: RollupQuery & { readonly limit?: number }): Promise<{ readonly rows: readonly RollupTotal[]; readonly keys: number; readonly count: number }> {
+    return rollups.rollupTotals(this.rollupAccess, query);
+  }
+
+  async rollupGauge(query: RollupQuery & { readonly stepMinutes: number }): Promise<readonly GaugePoint[]> {
+    return rollups.rollupGauge(this.rollupAccess, query);
+  }
+
+  async rollupGaugeLatest(query: RollupQuery): Promise<readonly { readonly host: string; readonly minute: string; readonly value: number }[]> {
+    return rollups.rollupGaugeLatest(this.rollupAccess, query);
+  }
+
+  async rollupHosts(since: string, before: string): Promise<readonly string[]> {
+    return rollups.rollupHosts(this.rollupAccess, since, before);
+  }
+
+  async pruneRollups(before: string): Promise<number> {
+    return rollups.pruneRollups(this.rollupAccess, before);
   }
 
   async close(): Promise<void> {

@@ -10,30 +10,8 @@
 
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
 
-import {
-  LATENCY_BUCKETS_MS,
-  type GaugePoint,
-  type RollupPoint,
-  type RollupQuery,
-  type RollupRow,
-  type RollupTotal,
-} from './types.js';
-
-/** How many bucket columns the table has: fixed by the migration below, whatever the bounds become. */
-const BUCKET_COLUMNS = 15;
-if (LATENCY_BUCKETS_MS.length + 1 !== BUCKET_COLUMNS) {
-  // A change of the bounds needs a migration of its own (and old rows converted): refuse to start without.
-  throw new Error(`LATENCY_BUCKETS_MS has ${LATENCY_BUCKETS_MS.length} bounds; the rollups table has ${BUCKET_COLUMNS - 1}`);
-}
-const B = Array.from({ length: BUCKET_COLUMNS }, (_, i) => `b${i}`);
-
-/** The tables of counters, coarsest first: a row of one covers `size` minutes from its `t`. */
-const TIERS = [
-  { table: 'rollups_day', size: 1440 },
-  { table: 'rollups_hour', size: 60 },
-  { table: 'rollups', size: 1 },
-] as const;
-type Tier = (typeof TIERS)[number];
+import { B, boundOf, checkLimit, checkRow, checkSeries, checkStep, cutKey, isoOf, segments, tiersFor, TIERS, type CheckedRow, type Tier } from './rollup-rows.js';
+import type { GaugePoint, RollupPoint, RollupQuery, RollupRow, RollupTotal } from './types.js';
 
 /** One table of ROLLUPS_MIGRATION (its text is part of the migration: never change it once shipped). */
 function table(name: string): string {
@@ -68,84 +46,6 @@ export interface SqlAccess {
   read<T>(doing: string, work: () => T): T;
 }
 
-const SERIES = /^[a-z][a-z0-9_]{0,63}$/;
-/** Keys come from outside (sender addresses, virus names, refusal texts): bounded here whatever the writer did. */
-export const MAX_KEY_CHARS = 255;
-
-function fail(what: string, value: unknown): never {
-  throw new TypeError(`rollup ${what}: ${JSON.stringify(value)?.slice(0, 80) ?? String(value)}`);
-}
-
-/** An ISO minute as whole minutes since the epoch; it must be a minute exactly. */
-function minuteOf(value: string): number {
-  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms)) fail('minute is not a date', value);
-  if (ms % 60_000 !== 0) fail('minute has seconds or milliseconds', value);
-  return ms / 60_000;
-}
-
-/** A range bound as the first whole minute at or after it: minutes `m` with since <= m < before. */
-function boundOf(value: string, what: string): number {
-  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms)) fail(`${what} is not a date`, value);
-  return Math.ceil(ms / 60_000);
-}
-
-function isoOf(t: number): string {
-  return new Date(t * 60_000).toISOString();
-}
-
-function cutKey(key: string): string {
-  if (key.length <= MAX_KEY_CHARS) return key;
-  // by code points, so that a cut never leaves half a surrogate pair
-  return Array.from(key).slice(0, MAX_KEY_CHARS).join('');
-}
-
-function checkSeries(series: unknown): string {
-  if (typeof series !== 'string' || !SERIES.test(series)) fail('series is not a series name', series);
-  return series;
-}
-
-function checkStep(step: unknown): number {
-  if (typeof step !== 'number' || !Number.isInteger(step) || step < 1) fail('stepMinutes is not a whole number of minutes', step);
-  return step;
-}
-
-interface Checked {
-  readonly t: number;
-  readonly host: string;
-  readonly series: string;
-  readonly key: string;
-  readonly gauge: number;
-  readonly count: number;
-  readonly sum: number;
-  readonly buckets: readonly number[] | undefined;
-}
-
-function check(row: RollupRow): Checked {
-  const t = minuteOf(row.minute);
-  if (typeof row.host !== 'string' || row.host === '') fail('host is empty', row.host);
-  const series = checkSeries(row.series);
-  if (typeof row.key !== 'string') fail('key is not text', row.key);
-  if (typeof row.count !== 'number' || !Number.isInteger(row.count) || row.count < 0) fail(`${series} count is not a whole number`, row.count);
-  if (typeof row.sum !== 'number' || !Number.isFinite(row.sum)) fail(`${series} sum is not a number`, row.sum);
-  const gauge = row.gauge === true;
-  let buckets: readonly number[] | undefined;
-  if (row.buckets !== undefined) {
-    if (gauge) fail(`${series} is a gauge with buckets`, row.buckets);
-    if (!Array.isArray(row.buckets) || row.buckets.length !== BUCKET_COLUMNS) fail(`${series} buckets are not ${BUCKET_COLUMNS} counts`, row.buckets);
-    let total = 0;
-    for (const b of row.buckets) {
-      if (typeof b !== 'number' || !Number.isInteger(b) || b < 0) fail(`${series} bucket is not a whole number`, b);
-      total += b;
-    }
-    // Cumulative counts (Prometheus' way) would pass every other check and give wrong percentiles.
-    if (total !== row.count) fail(`${series} buckets add up to ${total}, not the count ${row.count} (they are per bucket, not cumulative)`, row.buckets);
-    buckets = row.buckets;
-  }
-  return { t, host: row.host, series, key: cutKey(row.key), gauge: gauge ? 1 : 0, count: row.count, sum: row.sum, buckets };
-}
-
 function insertInto(name: string): string {
   return `INSERT INTO ${name} (t, host, series, key, gauge, count, sum, has_buckets, ${B.join(', ')})
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${B.map(() => '?').join(', ')})
@@ -163,7 +63,7 @@ const HOST = `INSERT INTO rollup_hosts (host, first_t, last_t) VALUES (?, ?, ?)
 
 export function addRollups(db: SqlAccess, rows: readonly RollupRow[]): void {
   if (rows.length === 0) return;
-  const checked = rows.map(check);
+  const checked: readonly CheckedRow[] = rows.map(checkRow);
   const hosts = new Map<string, { first: number; last: number }>();
   for (const r of checked) {
     const h = hosts.get(r.host);
@@ -173,33 +73,18 @@ export function addRollups(db: SqlAccess, rows: readonly RollupRow[]): void {
       h.last = Math.max(h.last, r.t);
     }
   }
-  const zero = new Array<number>(BUCKET_COLUMNS).fill(0);
+  const zero = new Array<number>(B.length).fill(0);
   db.write(`adding ${rows.length} rollup rows`, () => {
     for (const tier of TIERS) {
       const insert = db.stmt(INSERT[tier.table]);
       for (const r of checked) {
-        if (r.gauge === 1 && tier.size !== 1) continue;
-        insert.run(r.t - (r.t % tier.size), r.host, r.series, r.key, r.gauge, r.count, r.sum, r.buckets ? 1 : 0, ...(r.buckets ?? zero));
+        if (r.gauge && tier.size !== 1) continue;
+        insert.run(r.t - (r.t % tier.size), r.host, r.series, r.key, r.gauge ? 1 : 0, r.count, r.sum, r.buckets ? 1 : 0, ...(r.buckets ?? zero));
       }
     }
     const host = db.stmt(HOST);
     for (const [name, h] of hosts) host.run(name, h.first, h.last);
   });
-}
-
-/**
- * The parts of [s, b) each tier covers: the whole days from the day table, the whole hours left from the
- * hour table, the rest minute by minute. Only tiers whose size divides `step` may be used for steps (a
- * day's row cannot be split into 6-hour steps).
- */
-function segments(s: number, b: number, tiers: readonly Tier[]): { table: string; from: number; to: number }[] {
-  if (s >= b || tiers.length === 0) return [];
-  const [tier, ...rest] = tiers as [Tier, ...Tier[]];
-  if (tier.size === 1) return [{ table: tier.table, from: s, to: b }];
-  const from = Math.ceil(s / tier.size) * tier.size;
-  const to = Math.floor(b / tier.size) * tier.size;
-  if (from >= to) return segments(s, b, rest);
-  return [...segments(s, from, rest), { table: tier.table, from, to }, ...segments(to, b, rest)];
 }
 
 const COLUMNS = `t, key, count, sum, has_buckets, ${B.join(', ')}`;
@@ -212,7 +97,7 @@ function counterRows(q: RollupQuery, step: number | undefined, extra = '', extra
   const series = checkSeries(q.series);
   const since = boundOf(q.since, 'since');
   const before = boundOf(q.before, 'before');
-  const tiers = TIERS.filter((t) => step === undefined || step % t.size === 0);
+  const tiers = tiersFor(step);
   const parts = segments(since, before, tiers);
   if (parts.length === 0) return { sql: `SELECT ${COLUMNS} FROM rollups WHERE 0`, args: [] };
   const args: SQLInputValue[] = [];
@@ -279,8 +164,7 @@ export function rollupTotals(
   db: SqlAccess,
   q: RollupQuery & { readonly limit?: number },
 ): { readonly rows: readonly RollupTotal[]; readonly keys: number; readonly count: number } {
-  const limit = q.limit ?? -1;
-  if (!Number.isInteger(limit) || (limit < 0 && limit !== -1)) fail('limit is not a whole number', q.limit);
+  const limit = checkLimit(q.limit);
   const rows = counterRows(q, undefined);
   return db.read(`adding up the ${q.series} rollups`, () => {
     const keys = db
