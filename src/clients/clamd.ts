@@ -9,6 +9,7 @@ import {
   codedError,
   ConnectFailure,
   exchange,
+  endpointPool,
   parseEndpoints,
   PEER_GONE,
   pieces,
@@ -16,18 +17,20 @@ import {
   socketWriter,
   StopWriting,
   withFailover,
+  type PoolSettings,
   type CallOptions,
   type Endpoint,
   type Timeouts,
   type Writer,
 } from './socket.js';
+import type { BackendPool } from './pool.js';
 
 export type ClamdVerdict = { readonly status: 'clean' } | { readonly status: 'virus'; readonly name: string };
 
 /** A scan result: the verdict, how long the call took, and the address that answered. */
 export type ClamdScanResult = ClamdVerdict & { readonly ms: number; readonly address: string };
 
-export interface ClamdClientOptions extends Partial<Timeouts> {
+export interface ClamdClientOptions extends Partial<Timeouts>, PoolSettings {
   /** Unix socket paths (absolute, or `unix:PATH`) and/or `HOST:PORT`, tried in turn when one cannot be reached. */
   readonly addresses: readonly string[];
   /** Largest INSTREAM chunk sent (default 64 KiB). */
@@ -242,6 +245,8 @@ function verdictOf(endpoint: Endpoint, message: MessageView, text: string): Clam
 
 export class ClamdClient {
   readonly endpoints: readonly Endpoint[];
+  /** The endpoints as a pool: their balance, and those taken out for a while. */
+  readonly pool: BackendPool<Endpoint>;
   private readonly timeouts: Timeouts;
   private readonly chunkBytes: number;
   private readonly sessions: { readonly maxIdle: number; readonly idleMs: number } | undefined;
@@ -251,6 +256,7 @@ export class ClamdClient {
   constructor(options: ClamdClientOptions) {
     this.endpoints = parseEndpoints('clamd', options.addresses);
     this.timeouts = resolveTimeouts(DEFAULTS, options);
+    this.pool = endpointPool('clamd', this.endpoints, options, this.timeouts.connectTimeoutMs);
     this.chunkBytes = options.chunkBytes ?? 64 * 1024;
     if (!Number.isInteger(this.chunkBytes) || this.chunkBytes < 1 || this.chunkBytes > 0x7fffffff) {
       throw new RangeError('chunkBytes must be a positive integer');
@@ -282,7 +288,7 @@ export class ClamdClient {
     const started = performance.now();
     const timeouts = resolveTimeouts(this.timeouts, options);
     if (this.sessions) return this.scanInSession(message, options.signal, timeouts, started);
-    return withFailover('clamd', this.endpoints, options.signal, async (endpoint) => {
+    return withFailover('clamd', this.pool, options.signal, async (endpoint) => {
       const progress = { sent: 0, finished: false };
       const send = (w: Writer) => sendInstream(w, message, this.chunkBytes, progress);
       let reply: Buffer;
@@ -312,7 +318,7 @@ export class ClamdClient {
    * fresh connection; every other failure discards the session and fails the scan.
    */
   private scanInSession(message: MessageView, signal: AbortSignal, timeouts: Timeouts, started: number): Promise<ClamdScanResult> {
-    return withFailover('clamd', this.endpoints, signal, async (endpoint) => {
+    return withFailover('clamd', this.pool, signal, async (endpoint) => {
       const reused = this.takeIdle(endpoint);
       if (reused) {
         try {
@@ -529,7 +535,7 @@ export class ClamdClient {
 
   private async command(name: string, options: CallOptions): Promise<{ address: string; text: string }> {
     const timeouts = resolveTimeouts(this.timeouts, options);
-    return withFailover('clamd', this.endpoints, options.signal, async (endpoint) => {
+    return withFailover('clamd', this.pool, options.signal, async (endpoint) => {
       const reply = await exchange({
         ...timeouts,
         service: 'clamd',

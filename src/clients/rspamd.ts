@@ -6,11 +6,12 @@ import type { Socket } from 'node:net';
 import { countBackend, failureEvent } from '../metrics/counter.js';
 import type { HeaderField, MessageView } from '../pipeline/types.js';
 import { BackendError } from '../plugin-api/define.js';
-import { codedError, ConnectFailure, resolveTimeouts, type CallOptions, type Timeouts } from './socket.js';
+import { BackendPool, DEFAULT_BACKOFF_MS } from './pool.js';
+import { codedError, ConnectFailure, connectProbe, resolveTimeouts, type CallOptions, type PoolSettings, type Timeouts } from './socket.js';
 
 export type RspamdAction = 'no action' | 'greylist' | 'add header' | 'rewrite subject' | 'soft reject' | 'reject';
 
-export interface RspamdClientOptions extends Partial<Timeouts> {
+export interface RspamdClientOptions extends Partial<Timeouts>, PoolSettings {
   /** Base URLs of rspamd normal workers (`http://HOST:PORT`), tried in turn when one cannot be reached. */
   readonly urls: readonly string[];
   /** Sent as `Password:` when set (needed only behind a controller/proxy that asks for it). */
@@ -183,6 +184,8 @@ const PEER_GONE = new Set(['ECONNRESET', 'EPIPE']);
 export class RspamdClient {
   readonly urls: readonly string[];
   private readonly targets: readonly Target[];
+  /** The URLs as a pool: their balance, and those taken out for a while. */
+  readonly pool: BackendPool<Target>;
   private readonly timeouts: Timeouts;
   private readonly agent: Agent;
   private readonly password: string | undefined;
@@ -193,6 +196,15 @@ export class RspamdClient {
     this.targets = Object.freeze(options.urls.map(parseUrl));
     this.urls = Object.freeze(this.targets.map((t) => t.text));
     this.timeouts = resolveTimeouts(DEFAULTS, options);
+    const byText = new Map(this.targets.map((t) => [t.text, t]));
+    this.pool = new BackendPool('rspamd', this.targets, {
+      balance: options.balance ?? 'failover',
+      backoffMs: options.backoffMs ?? DEFAULT_BACKOFF_MS,
+      probe: (text) => {
+        const t = byText.get(text)!;
+        return connectProbe({ kind: 'tcp', host: t.host, port: t.port, text: `${t.host}:${t.port}` }, this.timeouts.connectTimeoutMs);
+      },
+    });
     this.password = options.password;
     this.maxReplyBytes = options.maxReplyBytes ?? 16 * 1024 * 1024;
     this.agent = new Agent({ keepAlive: true, maxFreeSockets: options.maxFreeSockets ?? 8, scheduling: 'lifo' });
@@ -211,7 +223,8 @@ export class RspamdClient {
     const { signal } = options;
     const reasons: string[] = [];
     const failures: Error[] = [];
-    for (const [i, target] of this.targets.entries()) {
+    const order = this.pool.order();
+    for (const [i, target] of order.entries()) {
       signal.throwIfAborted();
       try {
         let body: Buffer;
@@ -229,12 +242,14 @@ export class RspamdClient {
           throw new BackendError(`rspamd ${target.text}: unusable reply: ${(err as Error).message}`, { cause: err });
         }
         countBackend('rspamd', target.text, 'ok');
+        this.pool.succeeded(target);
         return { ...parsed, ms: performance.now() - started, address: target.text };
       } catch (err) {
         // A call cut off by the caller (the plugin's or the message's deadline) says nothing of rspamd.
         if (!signal.aborted) countBackend('rspamd', target.text, failureEvent(err));
         if (!(err instanceof ConnectFailure) || signal.aborted) throw err;
-        if (i + 1 < this.targets.length) countBackend('rspamd', target.text, 'failover');
+        this.pool.failed(target);
+        if (i + 1 < order.length) countBackend('rspamd', target.text, 'failover');
         failures.push(err);
         reasons.push(`${target.text}: ${err.message}`);
       }

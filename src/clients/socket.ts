@@ -7,6 +7,7 @@ import { isAbsolute } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import { countBackend, failureEvent } from '../metrics/counter.js';
+import { BackendPool, DEFAULT_BACKOFF_MS, type Balance } from './pool.js';
 import { BackendError } from '../plugin-api/define.js';
 
 export type Endpoint =
@@ -56,6 +57,40 @@ export function parseEndpoints(service: string, addresses: readonly string[]): r
   return Object.freeze(addresses.map(parseEndpoint));
 }
 
+/** How several addresses of one backend are used (the plugin's `balance=` and `backoff=`). */
+export interface PoolSettings {
+  readonly balance?: Balance;
+  readonly backoffMs?: number;
+}
+
+/** A connection to `endpoint` and nothing more: the background probe of an address taken out. */
+export function connectProbe(endpoint: Endpoint, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = endpoint.kind === 'unix' ? connect({ path: endpoint.path }) : connect({ host: endpoint.host, port: endpoint.port });
+    const timer = setTimeout(() => sock.destroy(codedError(`connect timed out after ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
+    timer.unref();
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve();
+    });
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** The endpoints of a client as a pool. */
+export function endpointPool(service: string, endpoints: readonly Endpoint[], o: PoolSettings, connectTimeoutMs: number): BackendPool<Endpoint> {
+  const byText = new Map(endpoints.map((e) => [e.text, e]));
+  return new BackendPool(service, endpoints, {
+    balance: o.balance ?? 'failover',
+    backoffMs: o.backoffMs ?? DEFAULT_BACKOFF_MS,
+    probe: (text) => connectProbe(byText.get(text)!, connectTimeoutMs),
+  });
+}
+
 /** A failure to establish the connection: the next address may be tried. */
 export class ConnectFailure extends Error {
   readonly code: string;
@@ -89,22 +124,26 @@ function errorText(err: unknown): string {
  */
 export async function withFailover<T>(
   service: string,
-  endpoints: readonly Endpoint[],
+  targets: readonly Endpoint[] | BackendPool<Endpoint>,
   signal: AbortSignal,
   attempt: (endpoint: Endpoint) => Promise<T>,
 ): Promise<T> {
   const failures: ConnectFailure[] = [];
   const reasons: string[] = [];
+  const pool = targets instanceof BackendPool ? targets : undefined;
+  const endpoints = pool ? pool.order() : (targets as readonly Endpoint[]);
   for (const [i, endpoint] of endpoints.entries()) {
     signal.throwIfAborted();
     try {
       const r = await attempt(endpoint);
       countBackend(service, endpoint.text, 'ok');
+      pool?.succeeded(endpoint);
       return r;
     } catch (err) {
       // A call cut off by the caller (the plugin's or the message's deadline) says nothing of the backend.
       if (!signal.aborted) countBackend(service, endpoint.text, failureEvent(err));
       if (!(err instanceof ConnectFailure) || signal.aborted) throw err;
+      pool?.failed(endpoint);
       if (i + 1 < endpoints.length) countBackend(service, endpoint.text, 'failover');
       failures.push(err);
       reasons.push(`${endpoint.text}: ${err.message}`);

@@ -5,16 +5,19 @@ import { BackendError } from '../plugin-api/define.js';
 import {
   asBuffer,
   exchange,
+  endpointPool,
   parseEndpoints,
   resolveTimeouts,
   withFailover,
+  type PoolSettings,
   type CallOptions,
   type Endpoint,
   type Timeouts,
   type Writer,
 } from './socket.js';
+import type { BackendPool } from './pool.js';
 
-export interface SpamdClientOptions extends Partial<Timeouts> {
+export interface SpamdClientOptions extends Partial<Timeouts>, PoolSettings {
   /** `HOST:PORT` and/or Unix socket paths, tried in turn when one cannot be reached. */
   readonly addresses: readonly string[];
   /** Largest reply accepted (default 4 MiB; a HEADERS reply is the message's header block). */
@@ -131,12 +134,15 @@ function checkUser(user: string | undefined): void {
 
 export class SpamdClient {
   readonly endpoints: readonly Endpoint[];
+  /** The endpoints as a pool: their balance, and those taken out for a while. */
+  readonly pool: BackendPool<Endpoint>;
   private readonly timeouts: Timeouts;
   private readonly maxReplyBytes: number;
 
   constructor(options: SpamdClientOptions) {
     this.endpoints = parseEndpoints('spamd', options.addresses);
     this.timeouts = resolveTimeouts(DEFAULTS, options);
+    this.pool = endpointPool('spamd', this.endpoints, options, this.timeouts.connectTimeoutMs);
     this.maxReplyBytes = options.maxReplyBytes ?? 4 * 1024 * 1024;
   }
 
@@ -206,7 +212,7 @@ export class SpamdClient {
       // spamd reads exactly Content-length bytes; the half-close tells it nothing more comes.
       w.end();
     };
-    return withFailover('spamd', this.endpoints, options.signal, async (endpoint) => {
+    return withFailover('spamd', this.pool, options.signal, async (endpoint) => {
       const raw = await exchange({ ...timeouts, service: 'spamd', endpoint, signal: options.signal, send, maxReplyBytes: this.maxReplyBytes });
       let reply: SpamdReply;
       try {

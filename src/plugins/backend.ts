@@ -1,7 +1,8 @@
-// What every backend plugin (clamav, spamassassin, rspamd) reads the same way: its addresses, tried
-// in turn, and its connect and read timeouts.
+// What every backend plugin (clamav, spamassassin, rspamd) reads the same way: its addresses (a pool:
+// tried in turn or in rotation, one that fails taken out for a while), and its connect and read timeouts.
 
-import type { Timeouts } from '../clients/socket.js';
+import { parseBalance } from '../clients/pool.js';
+import type { PoolSettings, Timeouts } from '../clients/socket.js';
 import { parseDuration, type SettingsSection } from '../config/settings.js';
 import { PluginConfigError, type Params } from '../plugin-api/define.js';
 
@@ -62,4 +63,33 @@ export function makeClient<T>(make: () => T): T {
     if (err instanceof PluginConfigError) throw err;
     throw new PluginConfigError((err as Error).message);
   }
+}
+
+/** Back-offs shorter than this would probe a dead address all the time; longer, keep a recovered one out. */
+const BACKOFF_RANGE_MS = [100, 3_600_000] as const;
+
+function parseBackoff(v: string): number {
+  const ms = parseDuration(v);
+  if (ms < BACKOFF_RANGE_MS[0] || ms > BACKOFF_RANGE_MS[1]) throw new Error(`backoff must be between 100ms and 1h, not ${v}`);
+  return ms;
+}
+
+/** The PARAMS keys of a backend pool, for a plugin's `params.keys`. */
+export const POOL_KEYS = {
+  balance: { check: (v: string) => void parseBalance(v) },
+  backoff: { check: (v: string) => void parseBackoff(v) },
+} as const;
+
+/** `balance=` (failover or round-robin) and `backoff=` (how long an address that failed stays out). */
+export function backendPool(params: Params): PoolSettings {
+  const out: { balance?: PoolSettings['balance']; backoffMs?: number } = {};
+  const balance = params.get('balance');
+  const backoff = params.get('backoff');
+  try {
+    if (balance !== undefined) out.balance = parseBalance(balance);
+    if (backoff !== undefined) out.backoffMs = parseBackoff(backoff);
+  } catch (err) {
+    throw new PluginConfigError((err as Error).message);
+  }
+  return out;
 }

@@ -6,7 +6,7 @@ import type { Timeouts } from '../clients/socket.js';
 import { BackendError, definePlugin } from '../plugin-api/define.js';
 import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
-import { backendAddresses, backendTimeouts, makeClient, socketOrHost } from './backend.js';
+import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, socketOrHost } from './backend.js';
 
 export interface ClamavConfig {
   readonly client: ClamdClient;
@@ -36,13 +36,14 @@ export default definePlugin<ClamavConfig>({
       host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]) },
       connect_timeout: { check: (v: string) => void parseDuration(v) },
       read_timeout: { check: (v: string) => void parseDuration(v) },
+      ...POOL_KEYS,
     },
   },
   configure({ params, settings }) {
     const items = backendAddresses(params, settings.section('clamav'), ['socket', 'host'], [{ key: 'socket', value: DEFAULT_SOCKET }]);
     const addresses = socketOrHost(items);
     const timeouts = backendTimeouts(params);
-    return { client: makeClient(() => new ClamdClient({ addresses, ...timeouts, sessions: true })), timeouts, pass: params.has('pass') };
+    return { client: makeClient(() => new ClamdClient({ addresses, ...timeouts, ...backendPool(params), sessions: true })), timeouts, pass: params.has('pass') };
   },
   // The daemon's idle IDSESSION connections of a replaced configuration, ended at once.
   teardown(config) {

@@ -13,7 +13,7 @@ import { messageKey } from '../plugin-api/message-key.js';
 import type { HeaderField, Outcome } from '../pipeline/types.js';
 import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
-import { backendAddresses, backendTimeouts, makeClient } from './backend.js';
+import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS } from './backend.js';
 
 export interface RspamdConfig {
   readonly client: RspamdClient;
@@ -107,6 +107,7 @@ export default definePlugin<RspamdConfig>({
       },
       connect_timeout: { check: (v: string) => void parseDuration(v) },
       read_timeout: { check: (v: string) => void parseDuration(v) },
+      ...POOL_KEYS,
     },
   },
   configure({ params, settings }) {
@@ -114,7 +115,7 @@ export default definePlugin<RspamdConfig>({
     const settingsId = params.get('settings');
     if (settingsId !== undefined && !SETTINGS_ID.test(settingsId)) throw new PluginConfigError(`settings=${JSON.stringify(settingsId)}: not a settings id`);
     const timeouts = backendTimeouts(params);
-    return { client: makeClient(() => new RspamdClient({ urls, ...timeouts })), timeouts, settingsId, pass: params.has('pass') };
+    return { client: makeClient(() => new RspamdClient({ urls, ...timeouts, ...backendPool(params) })), timeouts, settingsId, pass: params.has('pass') };
   },
   // The daemon's kept-alive HTTP connections of a replaced configuration, closed at once.
   teardown(config) {

@@ -13,7 +13,7 @@ import { messageKey } from '../plugin-api/message-key.js';
 import type { Outcome } from '../pipeline/types.js';
 import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
-import { backendAddresses, backendTimeouts, makeClient, socketOrHost } from './backend.js';
+import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, socketOrHost } from './backend.js';
 
 export type SpamdUser = { readonly kind: 'rcpt' } | { readonly kind: 'global' } | { readonly kind: 'name'; readonly name: string };
 
@@ -73,6 +73,7 @@ export default definePlugin<SpamassassinConfig>({
       hits: { check: (v) => void parseHits(v) },
       connect_timeout: { check: (v: string) => void parseDuration(v) },
       read_timeout: { check: (v: string) => void parseDuration(v) },
+      ...POOL_KEYS,
     },
   },
   defaults: { maxsize: DEFAULT_MAXSIZE },
@@ -81,7 +82,7 @@ export default definePlugin<SpamassassinConfig>({
     const addresses = socketOrHost(items);
     const timeouts = backendTimeouts(params);
     return {
-      client: makeClient(() => new SpamdClient({ addresses, ...timeouts })),
+      client: makeClient(() => new SpamdClient({ addresses, ...timeouts, ...backendPool(params) })),
       timeouts,
       user: parseUser(params.get('user')),
       hits: parseHits(params.get('hits')),

@@ -4,6 +4,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
+import { setHealthDir } from '../clients/pool.js';
 import type { CfbLine } from '../config/cfb.js';
 
 import { checkControlDir, lazyLocals, type Locals } from '../config/locals.js';
@@ -75,6 +76,9 @@ export function readSettings(paths: Paths): Settings {
   }
 }
 
+/** Under $NQQUEUE_HOME: the backend addresses taken out for a while, one small file each. */
+export const BACKENDS_DIR = 'backends';
+
 export function makeServices(
   paths: Paths,
   settings: Settings,
@@ -83,6 +87,8 @@ export function makeServices(
   onWorkDir?: (dir: string) => void,
 ): Services {
   let work: string | undefined;
+  // Backend addresses taken out after a failure are known to every process of the host (clients/pool.ts).
+  setHealthDir(join(paths.home, BACKENDS_DIR));
   const cfbOptions = { extensionSeparator: settings.extensionSeparator };
   const routing = makeRouting(paths.controlDir, nqqfile, cfbOptions);
   const routings = new Map<string, Routing>([[nqqfile ?? '', routing]]);

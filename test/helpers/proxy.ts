@@ -34,6 +34,8 @@ export interface ProxyOptions {
    * an onRequest that stops the daemon, the request is in flight when the daemon goes away.
    */
   hold?: boolean;
+  /** Listen on this port (a backend that comes back where it was); default: any free one. */
+  port?: number;
 }
 
 function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
@@ -104,7 +106,7 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
     client.on('close', end);
     if (!options.hold) link();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
   return {
     address: `127.0.0.1:${port}`,
