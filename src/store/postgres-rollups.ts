@@ -15,9 +15,10 @@ import {
   checkRow,
   checkSeries,
   checkStep,
-  cutKey,
   isoOf,
   segments,
+  storedKey,
+  storedText,
   tiersFor,
   TIERS,
   type CheckedRow,
@@ -58,11 +59,6 @@ export const ROLLUPS_SCHEMA = `${TIERS.map((t) => table(t.table)).join('\n   ')}
    CREATE INDEX rollups_gauges ON rollups (series, t) WHERE gauge;
    -- which hosts have rows, and from when to when: the dashboard's host choice without a scan of rollups
    CREATE TABLE rollup_hosts (host TEXT COLLATE "C" PRIMARY KEY, first_t BIGINT NOT NULL, last_t BIGINT NOT NULL);`;
-
-/** PostgreSQL's text cannot hold NUL: one in a key or host (from outside) is `?`, as everywhere in this store. */
-function pgText(v: string): string {
-  return v.includes('\0') ? v.replaceAll('\0', '?') : v;
-}
 
 /** The start of the `size`-minute step holding minute `t` (a multiple of `size` since the epoch, at or before `t`). */
 function stepOf(t: number, size: number): number {
@@ -173,10 +169,7 @@ const HOSTS = `INSERT INTO rollup_hosts AS h (host, first_t, last_t)
 
 export async function addRollups(db: PgAccess, rows: readonly RollupRow[]): Promise<void> {
   if (rows.length === 0) return;
-  const checked = rows.map((row) => {
-    const r = checkRow(row);
-    return { ...r, host: pgText(r.host), key: pgText(r.key) };
-  });
+  const checked = rows.map(checkRow);
   const hosts = new Map<string, { first: number; last: number }>();
   for (const r of checked) {
     const h = hosts.get(r.host);
@@ -223,7 +216,7 @@ function counterRows(a: Args, q: RollupQuery, step: number | undefined, keys?: r
   const parts = segments(since, before, tiersFor(step));
   if (parts.length === 0) return `SELECT ${COLUMNS} FROM rollups WHERE false`;
   let common = `series = ${a.add(series)}`;
-  if (q.host !== undefined) common += ` AND host = ${a.add(pgText(String(q.host)))}`;
+  if (q.host !== undefined) common += ` AND host = ${a.add(storedText(String(q.host)))}`;
   if (keys !== undefined) common += ` AND key = ANY(${a.add(keys)}::text[])`;
   const part = (name: string, from: number, to: number, more = ''): string => `SELECT ${COLUMNS} FROM ${name} WHERE ${common} AND t >= ${a.add(from)} AND t < ${a.add(to)}${more}`;
   // A gauge series asked for as counters (its minutes added up) has no coarse rows: its minutes come
@@ -239,7 +232,7 @@ function minuteWhere(a: Args, q: RollupQuery): string {
   const since = boundOf(q.since, 'since');
   const before = boundOf(q.before, 'before');
   let w = `series = ${a.add(series)} AND t >= ${a.add(since)} AND t < ${a.add(before)}`;
-  if (q.host !== undefined) w += ` AND host = ${a.add(pgText(String(q.host)))}`;
+  if (q.host !== undefined) w += ` AND host = ${a.add(storedText(String(q.host)))}`;
   return w;
 }
 
@@ -250,7 +243,7 @@ function bucketsOf(r: Row): { buckets?: readonly number[] } {
 
 export async function rollupTimeline(db: PgAccess, q: RollupQuery & { readonly stepMinutes: number; readonly keys?: readonly string[] }): Promise<RollupPoint[]> {
   const step = checkStep(q.stepMinutes);
-  const keys = q.keys?.map((k) => pgText(cutKey(String(k))));
+  const keys = q.keys?.map((k) => storedKey(String(k)));
   if (keys !== undefined && keys.length === 0) return [];
   const a = new Args();
   const s = a.add(step);
@@ -308,6 +301,7 @@ export async function rollupGauge(db: PgAccess, q: RollupQuery & { readonly step
 export async function rollupGaugeLatest(db: PgAccess, q: RollupQuery): Promise<{ readonly host: string; readonly minute: string; readonly value: number }[]> {
   const a = new Args();
   const w = minuteWhere(a, q);
+  // host is COLLATE "C" in the table: DISTINCT ON and the order go by its bytes.
   const found = await db.read(
     `reading the latest ${q.series}`,
     `SELECT DISTINCT ON (host) host, t, sum AS value FROM rollups WHERE ${w} AND key = '' ORDER BY host, t DESC`,

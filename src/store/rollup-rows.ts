@@ -48,10 +48,20 @@ export function isoOf(t: number): string {
   return new Date(t * 60_000).toISOString();
 }
 
-export function cutKey(key: string): string {
-  if (key.length <= MAX_KEY_CHARS) return key;
+/**
+ * Text from outside as it is stored: a NUL byte as `?` (as control bytes are shown everywhere), since
+ * no engine keeps it — SQLite reads a text back only up to it, PostgreSQL refuses it.
+ */
+export function storedText(v: string): string {
+  return v.includes('\0') ? v.replaceAll('\0', '?') : v;
+}
+
+/** A key as it is stored (and looked for): NUL as `?`, at most MAX_KEY_CHARS characters. */
+export function storedKey(key: string): string {
+  const k = storedText(key);
+  if (k.length <= MAX_KEY_CHARS) return k;
   // by code points, so that a cut never leaves half a surrogate pair
-  return Array.from(key).slice(0, MAX_KEY_CHARS).join('');
+  return Array.from(k).slice(0, MAX_KEY_CHARS).join('');
 }
 
 export function checkSeries(series: unknown): string {
@@ -71,7 +81,7 @@ export function checkLimit(limit: unknown): number {
   return l;
 }
 
-/** A row checked, its minute as minutes since the epoch and its key cut. */
+/** A row checked: its minute as minutes since the epoch, its key and host as stored. */
 export interface CheckedRow {
   readonly t: number;
   readonly host: string;
@@ -104,7 +114,7 @@ export function checkRow(row: RollupRow): CheckedRow {
     if (total !== row.count) fail(`${series} buckets add up to ${total}, not the count ${row.count} (they are per bucket, not cumulative)`, row.buckets);
     buckets = row.buckets;
   }
-  return { t, host: row.host, series, key: cutKey(row.key), gauge, count: row.count, sum: row.sum, buckets };
+  return { t, host: storedText(row.host), series, key: storedKey(row.key), gauge, count: row.count, sum: row.sum, buckets };
 }
 
 /**

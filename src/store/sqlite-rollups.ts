@@ -10,7 +10,7 @@
 
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
 
-import { B, boundOf, checkLimit, checkRow, checkSeries, checkStep, cutKey, isoOf, segments, tiersFor, TIERS, type CheckedRow, type Tier } from './rollup-rows.js';
+import { B, boundOf, checkLimit, checkRow, checkSeries, checkStep, isoOf, segments, storedKey, storedText, tiersFor, TIERS, type CheckedRow, type Tier } from './rollup-rows.js';
 import type { GaugePoint, RollupPoint, RollupQuery, RollupRow, RollupTotal } from './types.js';
 
 /** One table of ROLLUPS_MIGRATION (its text is part of the migration: never change it once shipped). */
@@ -106,7 +106,7 @@ function counterRows(q: RollupQuery, step: number | undefined, extra = '', extra
     let w = 'series = ? AND t >= ? AND t < ?';
     if (q.host !== undefined) {
       w += ' AND host = ?';
-      args.push(String(q.host));
+      args.push(storedText(String(q.host)));
     }
     args.push(...extraArgs);
     return `SELECT ${COLUMNS} FROM ${name} WHERE ${w}${more}${extra}`;
@@ -128,7 +128,7 @@ function where(q: RollupQuery): { sql: string; args: SQLInputValue[] } {
   let sql = 'series = ? AND t >= ? AND t < ?';
   if (q.host !== undefined) {
     sql += ' AND host = ?';
-    args.push(String(q.host));
+    args.push(storedText(String(q.host)));
   }
   return { sql, args };
 }
@@ -146,7 +146,7 @@ export function rollupTimeline(db: SqlAccess, q: RollupQuery & { readonly stepMi
   if (q.keys !== undefined) {
     if (q.keys.length === 0) return [];
     extra = ` AND key IN (${q.keys.map(() => '?').join(', ')})`;
-    extraArgs.push(...q.keys.map((k) => cutKey(String(k))));
+    extraArgs.push(...q.keys.map((k) => storedKey(String(k))));
   }
   const rows = counterRows(q, step, extra, extraArgs);
   return db.read(`reading the ${q.series} rollups`, () =>

@@ -25,7 +25,7 @@ export interface Postgres {
   url(db: string): string;
   /** Run SQL as the superuser through psql; throws with psql's stderr on failure. */
   sql(db: string, sql: string): string;
-  /** A new empty database; its name. */
+  /** A new empty database (a language's default collation where the server has ICU); its name. */
   createDatabase(): string;
   /** Stop the server (SIGINT: fast shutdown) and wait for it; `start()` runs it again on the same data. */
   stopServer(): Promise<void>;
@@ -94,7 +94,14 @@ export async function startPostgres(): Promise<Postgres> {
     },
     createDatabase() {
       const name = `t${process.pid}_${++dbSeq}`;
-      pg.sql('postgres', `CREATE DATABASE ${name}`);
+      // A language's collation (ICU's en-US), as a site's database often has, where PostgreSQL can: the
+      // engine must sort and compare text byte by byte whatever the database's default (COLLATE "C"),
+      // and under the cluster's C.UTF-8 a place that forgot it would pass unseen.
+      try {
+        pg.sql('postgres', `CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`);
+      } catch {
+        pg.sql('postgres', `CREATE DATABASE ${name}`);
+      }
       return name;
     },
     async start() {

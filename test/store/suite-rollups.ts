@@ -315,6 +315,130 @@ export function rollupSuite(use: (fn: (t: StoreUnderTest) => Promise<void>) => P
       await store.addRollups([row({ series: 'virus', key: long }), row({ series: 'virus', key: `${long}-another-tail` })]);
       const v = await store.rollupTotals({ series: 'virus', ...WHOLE });
       assert.deepEqual(v.rows, [{ key: `${'\u{1F600}'.repeat(254)}x`, count: 2, sum: 0 }], 'cut at 255 code points, never inside a pair');
+      assert.deepEqual((await store.rollupTimeline({ series: 'virus', ...WHOLE, stepMinutes: 1, keys: [`${long}-yet-another`] })).map((p) => p.count), [2], 'found by a key as long as written');
+    }));
+
+  test('rollups: ties and hosts sort by key in byte order (not a language\'s collation)', () =>
+    use(async ({ store }) => {
+      // Byte order (UTF-8) puts digits, capitals, _ and é where no language's collation does.
+      const keys = ['b', 'B', 'a', 'A', '_x', '-x', '\u00e9', 'z', '10', '9'];
+      const bytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      await store.addRollups(keys.map((key) => row({ series: 'sender', key, count: 2 })));
+      assert.deepEqual((await store.rollupTotals({ series: 'sender', ...WHOLE })).rows.map((r) => r.key), bytes, 'totals: a tie by key');
+      assert.deepEqual((await store.rollupTotals({ series: 'sender', ...WHOLE, limit: 3 })).rows.map((r) => r.key), bytes.slice(0, 3), 'the top N of a tie');
+      assert.deepEqual((await store.rollupTimeline({ series: 'sender', ...WHOLE, stepMinutes: 1 })).map((p) => p.key), bytes, 'a timeline: by key within a step');
+      const hosts = ['mx-b.example.com', 'MX-A.example.com', 'mx_a.example.com', 'mx1.example.com'];
+      const hostBytes = [...hosts].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      await store.addRollups(hosts.map((host, i) => row({ series: 'spool_items', host, gauge: true, sum: i })));
+      assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), hostBytes);
+      assert.deepEqual((await store.rollupGaugeLatest({ series: 'spool_items', ...WHOLE })).map((g) => g.host), hostBytes);
+    }));
+
+  test('rollups: a key or host with a NUL byte (from outside) is stored with ? in its place, never cut at it nor a failure of its batch', () =>
+    use(async ({ store }) => {
+      const key = 'evil\0virus';
+      await store.addRollups([row({ series: 'virus', key, count: 1 }), row({ series: 'virus', key: 'clean', count: 1 }), row({ series: 'virus', key, count: 1, host: 'mx\0.example.com' })]);
+      const got = await store.rollupTotals({ series: 'virus', ...WHOLE });
+      assert.equal(got.count, 3);
+      // with ? in its place, as control bytes are shown: not cut at it, never two keys shown the same
+      assert.deepEqual(got.rows, [{ key: 'evil?virus', count: 2, sum: 0 }, { key: 'clean', count: 1, sum: 0 }]);
+      assert.deepEqual((await store.rollupTimeline({ series: 'virus', ...WHOLE, stepMinutes: 1, keys: [key] })).map((p) => p.count), [2], 'found by the key as written');
+      assert.deepEqual(await store.rollupHosts(WHOLE.since, WHOLE.before), ['mx1.example.com', 'mx?.example.com']);
+      assert.equal((await store.rollupTotals({ series: 'virus', ...WHOLE, host: 'mx\0.example.com' })).count, 1, 'a host found as written');
+    }));
+
+  test('rollups: a batch leaves what its rows written one at a time leave (counters and gauges on the same key, in any order)', () =>
+    use(async ({ store }) => {
+      // The same rows on two hosts: in one batch on mx1, one call per row on mx2.
+      const seq = (host: string): RollupRow[] => [
+        row({ host, series: 'odd', key: 'k', count: 2, sum: 1, buckets: buckets([10, 2]) }),
+        row({ host, series: 'odd', key: 'k', count: 1, sum: 5, gauge: true }),
+        row({ host, series: 'odd', key: 'k', count: 3, sum: 2, buckets: buckets([25, 3]) }),
+        row({ host, series: 'odd', key: 'k', count: 1, sum: 7, buckets: buckets([5, 1]) }),
+        row({ host, series: 'odd', key: 'k', count: 1, sum: 6, gauge: true }),
+        row({ host, series: 'odd', key: 'k', count: 4, sum: 1, buckets: buckets([1, 4]) }),
+        row({ host, series: 'odd', key: 'j', count: 1, sum: 9, gauge: true }),
+        row({ host, series: 'odd', key: 'j', count: 1, sum: 8, gauge: true }),
+        row({ host, series: 'odd', key: 'i', count: 1, sum: 1, minute: at(1) }),
+        row({ host, series: 'odd', key: 'i', count: 1, sum: 1, minute: at(2) }),
+      ];
+      // What was there before the batch, which a gauge in it replaces and counters add to.
+      for (const host of ['mx1.example.com', 'mx2.example.com']) await store.addRollups([row({ host, series: 'odd', key: 'k', count: 10, sum: 10, buckets: buckets([500, 10]) })]);
+      await store.addRollups(seq('mx1.example.com'));
+      for (const r of seq('mx2.example.com')) await store.addRollups([r]);
+      const q = { series: 'odd', ...WHOLE };
+      for (const step of [1, 60, 1440]) {
+        assert.deepEqual(
+          await store.rollupTimeline({ ...q, stepMinutes: step, host: 'mx1.example.com' }),
+          await store.rollupTimeline({ ...q, stepMinutes: step, host: 'mx2.example.com' }),
+          `step ${step}`,
+        );
+      }
+      assert.deepEqual(await store.rollupTotals({ ...q, host: 'mx1.example.com' }), await store.rollupTotals({ ...q, host: 'mx2.example.com' }));
+      assert.deepEqual(await store.rollupGauge({ ...q, stepMinutes: 1, host: 'mx1.example.com' }), await store.rollupGauge({ ...q, stepMinutes: 1, host: 'mx2.example.com' }));
+      // and what that is: k's gauge of 6 then a count of 4 added to it
+      const k = (await store.rollupTimeline({ ...q, stepMinutes: 1, host: 'mx1.example.com', keys: ['k'] }))[0]!;
+      assert.deepEqual([k.count, k.sum], [1 + 4, 6 + 1]);
+    }));
+
+  test('rollups: a big batch (a minute of many senders) goes in whole', () =>
+    use(async ({ store }) => {
+      const rows = Array.from({ length: 12_000 }, (_, i) => row({ series: 'sender', key: `s${i}@x.example`, count: 1 + (i % 3) }));
+      await store.addRollups(rows);
+      const got = await store.rollupTotals({ series: 'sender', ...WHOLE, limit: 1 });
+      assert.equal(got.keys, 12_000);
+      assert.equal(got.count, rows.reduce((a, r) => a + r.count, 0));
+      assert.equal(got.rows[0]!.count, 3);
+    }));
+
+  test('rollups: writers at once on the same rows, each in its own order, all get through and add up', () =>
+    use(async (t) => {
+      const others: Store[] = [await t.another(), await t.another(), await t.another()];
+      try {
+        const all = [t.store, ...others];
+        const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+        // Every batch touches the same minute, hour and day rows (and the same hosts), in an order of its own.
+        const batch = (i: number): RollupRow[] => {
+          const order = [...keys];
+          for (let j = order.length - 1; j > 0; j--) {
+            const r = (j * 7919 + i * 104_729) % (j + 1);
+            [order[j], order[r]] = [order[r]!, order[j]!];
+          }
+          return order.flatMap((key, j) => [
+            row({ series: 'messages', key, host: j % 2 ? 'shared-a.example.com' : 'shared-b.example.com', minute: at(j % 3), count: 1 }),
+            row({ series: 'messages', key, host: j % 2 ? 'shared-b.example.com' : 'shared-a.example.com', minute: at(j % 3), count: 1 }),
+          ]);
+        };
+        const writers = 16;
+        await Promise.all(Array.from({ length: writers }, (_, i) => all[i % all.length]!.addRollups(batch(i))));
+        const totals = await others[0]!.rollupTotals({ series: 'messages', ...WHOLE });
+        assert.equal(totals.keys, keys.length);
+        assert.equal(totals.count, writers * keys.length * 2);
+        assert.ok(totals.rows.every((r) => r.count === writers * 2));
+        assert.deepEqual(await t.store.rollupHosts(WHOLE.since, WHOLE.before), ['shared-a.example.com', 'shared-b.example.com']);
+      } finally {
+        await Promise.all(others.map((o) => o.close()));
+      }
+    }));
+
+  test('rollups: hosts pruning at once, while others write, delete each old row once', () =>
+    use(async (t) => {
+      const others: Store[] = [await t.another(), await t.another()];
+      try {
+        const all = [t.store, ...others];
+        const old: RollupRow[] = [];
+        for (let m = -3000; m < 0; m += 5) old.push(row({ series: 'messages', key: 'accept', minute: at(m), host: `mx${m % 3 === 0 ? 1 : 2}.example.com` }));
+        await t.store.addRollups(old);
+        const [pruned] = await Promise.all([
+          Promise.all(all.map((s) => s.pruneRollups(at(0)))),
+          Promise.all(all.map((s, i) => s.addRollups([row({ series: 'messages', key: 'accept', minute: at(i), host: `mx${i}.example.com` })]))),
+        ]);
+        assert.equal(pruned.reduce((a, n) => a + n, 0), old.length);
+        // (the day table still holds the day that began before the date: ranges from the date on are exact)
+        assert.equal((await t.store.rollupTotals({ series: 'messages', since: at(0), before: WHOLE.before })).count, all.length);
+      } finally {
+        await Promise.all(others.map((o) => o.close()));
+      }
     }));
 
   test('rollups: a bad row is refused with a TypeError and nothing of its batch is written', () =>
