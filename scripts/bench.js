@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -39,6 +39,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-lists.js';
+import { storeRow, storeTable } from './bench-store.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -403,6 +404,7 @@ const results = {
   kill: [],
   metrics: {},
   lists: [],
+  store: [],
   startup: {},
   targets: [],
   notes: [],
@@ -1009,6 +1011,14 @@ if (RENDER) {
         await guard(`${node.label} kill test`, () => killRow(node, killInst));
       }
       if (want('metrics')) await guard(`${node.label} metrics cost`, () => metricsRow(node));
+      if (want('store')) {
+        progress('the store: a quarantined message on SQLite and on PostgreSQL');
+        await guard(`${node.label} store row`, async () => {
+          const row = await storeRow({ node, root, helper });
+          results.store.push(row);
+          progress(`  store ${node.label}: sqlite ${row.sqlite?.median?.toFixed(2)} ms, postgres ${row.postgres?.median?.toFixed(2) ?? '-'} ms`);
+        });
+      }
     }
   } finally {
     await Promise.all(Object.values(backends).map((d) => d.stop()));
@@ -1258,6 +1268,7 @@ function tables() {
     }
   }
   L.push(...listsTable(results.lists ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
+  L.push(...storeTable(results.store ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   const read = reading();
   if (read) {
     L.push('');

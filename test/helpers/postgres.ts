@@ -55,7 +55,8 @@ function runAs(): { uid: number; gid: number } | undefined {
 
 let dbSeq = 0;
 
-export async function startPostgres(): Promise<Postgres> {
+/** `durable`: fsync and synchronous commit on, as a site runs it (for the bench); the tests need neither. */
+export async function startPostgres(o: { durable?: boolean } = {}): Promise<Postgres> {
   const bin = postgresBin();
   if (!bin) throw new Error('PostgreSQL is not installed (apt-get install -y postgresql)');
   const dir = mkdtempSync(join(tmpdir(), 'nqq-pg-'));
@@ -74,7 +75,7 @@ export async function startPostgres(): Promise<Postgres> {
   const port = await freePort();
   writeFileSync(
     join(data, 'postgresql.auto.conf'),
-    [`listen_addresses = '127.0.0.1'`, `port = ${port}`, `unix_socket_directories = '${dir}'`, 'fsync = off', 'synchronous_commit = off', 'full_page_writes = off', 'max_connections = 200', 'shared_buffers = 32MB', ''].join('\n'),
+    [`listen_addresses = '127.0.0.1'`, `port = ${port}`, `unix_socket_directories = '${dir}'`, ...(o.durable ? [] : ['fsync = off', 'synchronous_commit = off', 'full_page_writes = off']), 'max_connections = 200', 'shared_buffers = 32MB', ''].join('\n'),
   );
   if (owner) chownSync(join(data, 'postgresql.auto.conf'), owner.uid, owner.gid);
   let server: ChildProcess | undefined;
