@@ -9,7 +9,6 @@ import type { Server } from 'node:http';
 import type { Settings } from '../config/settings.js';
 import { describeError } from '../errors.js';
 import { setBackendCounter } from './counter.js';
-import { listenMetrics } from './exporter.js';
 import { applyRecord, nqqueueFamilies, type Families } from './families.js';
 import { endPositions, JournalWriter, readJournal, type Positions } from './journal.js';
 import { eventsRecord, EventTally, makeRecord, type MessageFacts } from './record.js';
@@ -63,6 +62,8 @@ export class DaemonMetrics {
     if (at) {
       // Mail matters more than its figures: a metrics address in use is logged, the daemon still starts.
       try {
+        // node:http and the listener only for a site that asked for one: an idle daemon stays small.
+        const { listenMetrics } = await import('./exporter.js');
         const { server, url } = await listenMetrics(at, () => this.registry.exposition());
         this.server = server;
         this.o.log(`nqqueue serve: metrics on ${url}${at.public ? ' (public)' : ''}`);
