@@ -157,7 +157,8 @@ function parseOwn(text: string, by: string, out: ImportResult, parseSkip: (s: st
       const holder = holderOf(scope, owner === '-' ? '' : owner);
       const parsed = parseListValue(value);
       const policy = action === 'block' || skip === '-' ? undefined : skip === 'none' ? [] : parseSkip(skip);
-      out.entries.push({ ...holder, action, kind: parsed.kind, value: parsed.value, ...(policy === undefined ? {} : { skip: policy }), ...(note ? { note } : {}), by });
+      if (/[\x00-\x1f\x7f]/.test(note)) throw new ListValueError('a note with control characters');
+      out.entries.push({ ...holder, action, kind: parsed.kind, value: parsed.value, ...(policy === undefined ? {} : { skip: policy }), ...(note ? { note: note.slice(0, 500) } : {}), by });
     } catch (err) {
       out.errors.push(`line ${n}: ${(err as Error).message}`);
     }

@@ -202,6 +202,11 @@ test('lists export, then import --format nqqueue into an empty store: the same e
   const wrong = t.command(['lists', 'import', '--format', 'nqqueue', '-'], 'galaxy\t-\tallow\tx@y.example\n');
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /\(stdin\): line 1: unknown scope "galaxy"/);
+  // A note is what `add --note` takes: no control characters (a NUL would cut it short in the store).
+  const hostile = t.command(['lists', 'import', '--format', 'nqqueue', '-'], 'user\tbob@example.com\tallow\tnew@y.example\t-\tred\x1b[31m\x00more\n');
+  assert.equal(hostile.code, 1, hostile.stderr);
+  assert.match(hostile.stderr, /\(stdin\): line 1: a note with control characters/);
+  assert.doesNotMatch(ok(t, 'export'), /new@y\.example/);
 });
 
 test('check-config: the [lists] keys are checked where they are written', () => {
