@@ -167,6 +167,15 @@ export function networkKey(family: 4 | 6, prefix: number, bits: bigint): string 
   return `n${family}/${prefix}/${hexOf(family, bits)}`;
 }
 
+/**
+ * The network shape of a stored entry, from the lookup key it was stored under (the key the prefix
+ * table was counted by, even for a value an older release normalised otherwise); else from its value.
+ */
+export function storedShape(matchKey: string, value: string): { family: 4 | 6; prefix: number } {
+  const m = /^n([46])\/(\d{1,3})\//.exec(matchKey);
+  return m ? { family: Number(m[1]) as 4 | 6, prefix: Number(m[2]) } : networkShape(value);
+}
+
 /** The network of an entry: its family and prefix length (kept by the store to know what to look for). */
 export function networkShape(value: string): { family: 4 | 6; prefix: number } {
   const n = normalNetwork(value);

@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -297,5 +298,22 @@ describe('lists', LIMIT, () => {
     const bad = s.command(['lists', 'add', 'block', '::ffff:0:0/64', ...u]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /prefix length must be 96 to 128/);
+  });
+
+  test('removing a network entry stored under an older normal form leaves the prefix count of the other networks alone: their blocks still hold', async () => {
+    const s = withHome(make());
+    s.write('nqqueue.cfb', ':lists\n');
+    const u = ['--user', 'bob@example.com'];
+    lists(s, 'add', 'block', '192.0.2.0/24', ...u);
+    // An entry as an earlier release stored ::ffff:c000:200/120: an IPv6 network, counted as 6/120.
+    const db = new DatabaseSync(join(s.home, 'store.sqlite'));
+    db.prepare(
+      "INSERT INTO list_entries (id, holder, scope, owner, action, kind, value, match_key, skip, note, added, added_by) VALUES ('00000000000000aa', 'u:bob@example.com', 'user', 'bob@example.com', 'block', 'network', '::ffff:c000:200/120', 'n6/120/00000000000000000000ffffc0000200', NULL, NULL, '2026-01-01T00:00:00.000Z', 'root')",
+    ).run();
+    db.prepare("INSERT INTO list_prefixes (family, prefix, entries) VALUES (6, 120, 1) ON CONFLICT (family, prefix) DO UPDATE SET entries = entries + 1").run();
+    db.close();
+    lists(s, 'del', '00000000000000aa');
+    const r = await s.run({ from: 'x@other.example', to: ['bob@example.com'], message: plain(), extraEnv: { TCPREMOTEIP: '192.0.2.5' } });
+    assert.equal(r.code, 82, r.logLines[0]);
   });
 });
