@@ -1,8 +1,9 @@
 // The verdict a delivered copy was delivered with, read from the copy itself: NQqueue's own trace
 // header (the first `Received: by HOST (NQqueue ...` line: the one this host wrote, above anything the
 // sender sent) says which scanners ran for this copy, and each of those scanners' own header fields
-// below it say what it thought. A scanner's fields count only when the trace says it ran: each plugin
-// strips forged fields of its own kind from the mail it tags, not those of the others.
+// below it (above the next Received field: the message as it came) say what it thought. A scanner's
+// fields count only when the trace says it ran: each plugin strips forged fields of its own kind from
+// the mail it tags, not those of the others.
 
 import { headerEnd } from '../intake/message.js';
 import { headerFields } from '../mime/header-block.js';
@@ -66,8 +67,13 @@ export function deliveredVerdict(message: Buffer): DeliveredVerdict | undefined 
   const at = fields.findIndex((f) => TRACE.test(f.raw));
   if (at < 0) return undefined;
   const ran = tracePlugins(fields[at]!.raw);
-  // Below our trace: what the scanners added for this copy, then the message as it came.
-  const below = fields.slice(at + 1);
+  // Below our trace: what the scanners added for this copy, then the message as it came — which starts
+  // with its own trace fields (qmail-smtpd's Received). What lies below the next Received is the
+  // sender's: a forged X-Spam-Flag there is no scanner's vote (rspamd strips nothing of a copy it
+  // passed without headers of its own).
+  const rest = fields.slice(at + 1);
+  const next = rest.findIndex((f) => f.name === 'received');
+  const below = next < 0 ? rest : rest.slice(0, next);
   const get = (name: string) => below.filter((f) => f.name === name).map((f) => f.value);
   const spamFlag = get('x-spam-flag').some((v) => /^yes\b/i.test(v)) || get('x-spam-status').some((v) => /^yes\b/i.test(v));
   const learners = LEARNER_NAMES.filter((n) => ran.has(n));

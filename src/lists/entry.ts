@@ -40,7 +40,10 @@ export function normalAddress(text: string): string {
   return `${local.toLowerCase()}@${normalDomain(t.slice(at + 1))}`;
 }
 
-/** An IPv4 or IPv6 address as a family and its bits; an IPv4-mapped IPv6 address is the IPv4 one. */
+/**
+ * An IPv4 or IPv6 address as a family and its bits; an IPv4-mapped IPv6 address (::ffff:0:0/96, however
+ * it is written: ::ffff:192.0.2.1, ::ffff:c000:201, 0:0:0:0:0:ffff:192.0.2.1) is the IPv4 one.
+ */
 export function ipBits(ip: string): { family: 4 | 6; bits: bigint } | undefined {
   let text = ip.trim();
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
@@ -62,7 +65,9 @@ export function ipBits(ip: string): { family: 4 | 6; bits: bigint } | undefined 
   const right = rest === undefined ? [] : rest ? rest.split(':') : [];
   const groups = rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   if (groups.length !== 8) return undefined;
-  return { family: 6, bits: groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n) };
+  const bits = groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
+  if (bits >> 32n === 0xffffn) return { family: 4, bits: bits & 0xffffffffn };
+  return { family: 6, bits };
 }
 
 function width(family: 4 | 6): number {
@@ -108,13 +113,15 @@ export function normalNetwork(text: string): { value: string; family: 4 | 6; pre
   const ip = ipBits(slash < 0 ? t : t.slice(0, slash));
   if (!ip) throw new ListValueError(`${JSON.stringify(t.slice(0, 80))} is not an IP address or network`);
   const w = width(ip.family);
+  // Written as an IPv4-mapped IPv6 network: ::ffff:192.0.2.0/120 is 192.0.2.0/24.
+  const mapped = ip.family === 4 && t.includes(':');
   let prefix = w;
   if (slash >= 0) {
     const p = t.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(p) || Number(p) > w) throw new ListValueError(`${JSON.stringify(t.slice(0, 80))}: the prefix length must be 0 to ${w}`);
-    prefix = Number(p);
-    // ::ffff:192.0.2.0/120 is 192.0.2.0/24.
-    if (ip.family === 4 && /^::ffff:/i.test(t)) prefix = Math.max(0, prefix - 96);
+    const least = mapped ? 96 : 0;
+    const most = mapped ? 128 : w;
+    if (!/^\d{1,3}$/.test(p) || Number(p) > most || Number(p) < least) throw new ListValueError(`${JSON.stringify(t.slice(0, 80))}: the prefix length must be ${least} to ${most}`);
+    prefix = Number(p) - least;
   }
   const net = ip.bits & maskOf(ip.family, prefix);
   if (net !== ip.bits) throw new ListValueError(`${JSON.stringify(t.slice(0, 80))} has host bits set: did you mean ${ipText(ip.family, net)}/${prefix}?`);
@@ -160,6 +167,15 @@ export function networkKey(family: 4 | 6, prefix: number, bits: bigint): string 
   return `n${family}/${prefix}/${hexOf(family, bits)}`;
 }
 
+/**
+ * The network shape of a stored entry, from the lookup key it was stored under (the key the prefix
+ * table was counted by, even for a value an older release normalised otherwise); else from its value.
+ */
+export function storedShape(matchKey: string, value: string): { family: 4 | 6; prefix: number } {
+  const m = /^n([46])\/(\d{1,3})\//.exec(matchKey);
+  return m ? { family: Number(m[1]) as 4 | 6, prefix: Number(m[2]) } : networkShape(value);
+}
+
 /** The network of an entry: its family and prefix length (kept by the store to know what to look for). */
 export function networkShape(value: string): { family: 4 | 6; prefix: number } {
   const n = normalNetwork(value);
@@ -176,8 +192,9 @@ export function probeKeys(sender: string, ip: string | undefined, prefixes: read
   const s = sender.trim().toLowerCase();
   const at = s.lastIndexOf('@');
   if (s !== '' && at > 0) {
-    keys.push(`a:${s}`);
-    const domain = s.slice(at + 1).replace(/\.$/, '');
+    // A domain with a trailing dot (alice@example.com.) is the same domain, for its address too.
+    const domain = s.slice(at + 1).replace(/\.+$/, '');
+    keys.push(`a:${s.slice(0, at)}@${domain}`);
     if (domain !== '') {
       keys.push(`d:${domain}`);
       const labels = domain.split('.');

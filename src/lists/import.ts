@@ -44,7 +44,9 @@ const SA_NOT = /^(?:def_)?(?:whitelist|welcomelist|blacklist|blocklist)_(?:from_
 /** A SpamAssassin pattern as a list value, or why it cannot be one. */
 function saValue(pattern: string): { value?: string; note?: string; why?: string } {
   const p = pattern.replace(/\\@/g, '@').toLowerCase();
-  if (!/[*?]/.test(p)) return { value: p };
+  // SpamAssassin matches a pattern as a glob over the whole address: `example.com` or `@example.com`
+  // matches no sender there, so it is not imported as a domain (that would allow or block far more).
+  if (!/[*?]/.test(p)) return p.indexOf('@') > 0 ? { value: p } : { why: `${JSON.stringify(pattern)}: not an address, so SpamAssassin matches no sender with it (a domain is written *@domain)` };
   const m = /^\*@(\*\.)?([^*?@]+)$/.exec(p);
   if (!m) return { why: `${JSON.stringify(pattern)}: only addresses, *@domain and *@*.domain can be list entries` };
   if (m[1]) return { value: `.${m[2]}`, note: `*@*.${m[2]} imported as .${m[2]}, which also covers ${m[2]} itself` };
@@ -155,7 +157,8 @@ function parseOwn(text: string, by: string, out: ImportResult, parseSkip: (s: st
       const holder = holderOf(scope, owner === '-' ? '' : owner);
       const parsed = parseListValue(value);
       const policy = action === 'block' || skip === '-' ? undefined : skip === 'none' ? [] : parseSkip(skip);
-      out.entries.push({ ...holder, action, kind: parsed.kind, value: parsed.value, ...(policy === undefined ? {} : { skip: policy }), ...(note ? { note } : {}), by });
+      if (/[\x00-\x1f\x7f]/.test(note)) throw new ListValueError('a note with control characters');
+      out.entries.push({ ...holder, action, kind: parsed.kind, value: parsed.value, ...(policy === undefined ? {} : { skip: policy }), ...(note ? { note: note.slice(0, 500) } : {}), by });
     } catch (err) {
       out.errors.push(`line ${n}: ${(err as Error).message}`);
     }

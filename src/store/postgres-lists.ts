@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 
-import { entryKey, holderKey, networkShape, probeKeys } from '../lists/entry.js';
+import { entryKey, holderKey, networkShape, probeKeys, storedShape } from '../lists/entry.js';
 import { checkEntry, toEntry } from './list-rows.js';
 import type { ListEntry, ListHolder, ListProbe, ListQuery, NewListEntry } from './types.js';
 
@@ -82,7 +82,7 @@ export async function deleteEntry(q: Sql, id: string, holder?: ListHolder): Prom
   if (holder && String(row.holder) !== holderKey(holder)) return undefined;
   await q('DELETE FROM list_entries WHERE id = $1', [String(id)]);
   if (String(row.kind) === 'network') {
-    const { family, prefix } = networkShape(String(row.value));
+    const { family, prefix } = storedShape(String(row.match_key), String(row.value));
     await q('UPDATE list_prefixes SET entries = entries - 1 WHERE family = $1 AND prefix = $2', [family, prefix]);
     await q('DELETE FROM list_prefixes WHERE family = $1 AND prefix = $2 AND entries <= 0', [family, prefix]);
   }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
 
-import { entryKey, holderKey, networkShape, probeKeys } from '../lists/entry.js';
+import { entryKey, holderKey, networkShape, probeKeys, storedShape } from '../lists/entry.js';
 import { checkEntry, toEntry } from './list-rows.js';
 import type { ListEntry, ListHolder, ListProbe, ListQuery, NewListEntry } from './types.js';
 
@@ -89,7 +89,7 @@ export class SqliteLists {
       if (holder && String(row.holder) !== holderKey(holder)) return undefined;
       this.db.stmt('DELETE FROM list_entries WHERE id = ?').run(String(id));
       if (String(row.kind) === 'network') {
-        const { family, prefix } = networkShape(String(row.value));
+        const { family, prefix } = storedShape(String(row.match_key), String(row.value));
         this.db.stmt('UPDATE list_prefixes SET entries = entries - 1 WHERE family = ? AND prefix = ?').run(family, prefix);
         this.db.stmt('DELETE FROM list_prefixes WHERE family = ? AND prefix = ? AND entries <= 0').run(family, prefix);
       }

@@ -144,6 +144,13 @@ test('lists import --format spamassassin: whitelist_from/welcomelist_from allow,
     'user bob@example.com | block | bad@worse.example | - | imported from blocklist_from',
     'user bob@example.com | block | spammer.example | - | imported from blacklist_from',
   ]);
+  // A bare domain is a glob that matches no address in SpamAssassin: not imported as a whole domain.
+  writeFileSync(file, 'whitelist_from partner.example @other.example *@fine.example\n');
+  const bare = s.command(['lists', 'import', '--format', 'spamassassin', file, '--user', 'carol@example.com']);
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.match(bare.stderr, /line 1: "partner\.example": not an address, so SpamAssassin matches no sender with it/);
+  assert.match(bare.stderr, /line 1: "@other\.example": not an address/);
+  assert.deepEqual(shown(s, '--user', 'carol@example.com'), ['user carol@example.com | allow | fine.example | default policy | imported from whitelist_from']);
   // A wrong line imports nothing.
   writeFileSync(file, 'whitelist_from ok@example.com\nblacklist_from\nwhitelist_from not..valid@@x\n');
   const bad = s.command(['lists', 'import', '--format', 'spamassassin', file, '--global']);
@@ -195,6 +202,11 @@ test('lists export, then import --format nqqueue into an empty store: the same e
   const wrong = t.command(['lists', 'import', '--format', 'nqqueue', '-'], 'galaxy\t-\tallow\tx@y.example\n');
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /\(stdin\): line 1: unknown scope "galaxy"/);
+  // A note is what `add --note` takes: no control characters (a NUL would cut it short in the store).
+  const hostile = t.command(['lists', 'import', '--format', 'nqqueue', '-'], 'user\tbob@example.com\tallow\tnew@y.example\t-\tred\x1b[31m\x00more\n');
+  assert.equal(hostile.code, 1, hostile.stderr);
+  assert.match(hostile.stderr, /\(stdin\): line 1: a note with control characters/);
+  assert.doesNotMatch(ok(t, 'export'), /new@y\.example/);
 });
 
 test('check-config: the [lists] keys are checked where they are written', () => {

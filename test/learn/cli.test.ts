@@ -164,3 +164,28 @@ test('nqqueue serve walks the Maildirs on its schedule once [learn] every and ma
     await on.stop();
   }
 });
+
+test("a sender's own X-Spam-Flag below qmail-smtpd's Received is not a scanner's vote: a copy rspamd passed, read in the inbox, teaches nothing", LIMIT, () => {
+  const s = make();
+  // No rspamd listens there: a copy the walk wanted to teach would be a failure, said and exit 1.
+  s.write('nqqueue.conf', learnSettings({ controller: 'http://127.0.0.1:9' }));
+  const root = join(s.dir, 'vpopmail');
+  const md = join(root, 'domains', 'example.com', 'erin', 'Maildir');
+  makeMaildir(md, ['.Junk']);
+  const copy = (forged: string) =>
+    Buffer.concat([
+      Buffer.from(
+        'Received: by mx.example.com (NQqueue 0.1.0; general: none; per-user: rspamd=accept/0.4) id mabc; Tue, 01 Dec 2026 10:00:00 +0000\n' +
+          'Received: (qmail 123 invoked from network); 1 Dec 2026 10:00:00 -0000\n' +
+          'Received: from unknown (HELO spam.example) (203.0.113.9) by mx.example.com with SMTP; 1 Dec 2026 10:00:00 -0000\n' +
+          forged,
+      ),
+      learnMessage('spam'),
+    ]);
+  putMessage(md, 'cur', 'S', 'erin@example.com', copy('X-Spam-Flag: YES\nX-Spam-Status: Yes, score=99\n'));
+  putMessage(md, 'cur', 'S', 'erin@example.com', copy('X-Rspamd-Result: action="reject"; score=99.00; required=15.00\nX-Spam: Yes\n'));
+  const r = s.command(['learn', '--maildirs', root]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.match(r.stdout, /1 user, 2 messages looked at \(2 where their verdict put them, 0 without a verdict\)/);
+});

@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
@@ -268,5 +269,51 @@ describe('lists', LIMIT, () => {
     assert.match(r.stdout, /lists looked up: global \(the general stage has no recipient: global only\)\n/);
     assert.match(r.stdout, new RegExp(`lists for <friend@partner\\.example> from 192\\.0\\.2\\.9: user bob@example\\.com: allow address friend@partner\\.example \\(skips spamassassin\\) \\[${id}\\] decides: allowed: skips spamassassin \\(never a virus check\\)\n\\s+also matching, not deciding: global: block network 192\\.0\\.2\\.0/24`));
     assert.match(r.stdout, /lists for <friend@partner\.example> from 192\.0\.2\.9: global: block network 192\.0\.2\.0\/24 \[[0-9a-f]{16}\] decides: refused: "mail from this sender is refused by a block list \(#5\.7\.1\)"/);
+  });
+
+  test('a block holds however the sender and the client are written: a trailing dot on the sender domain, an IPv4-mapped IPv6 client in any notation; a mapped network is its IPv4 one', async () => {
+    const s = withHome(make());
+    s.write('nqqueue.cfb', ':lists\n');
+    const u = ['--user', 'bob@example.com'];
+    lists(s, 'add', 'block', 'mallory@evil.example', ...u);
+    lists(s, 'add', 'block', '192.0.2.0/24', ...u);
+    lists(s, 'add', 'block', '::ffff:198.51.100.0/120', ...u);
+    assert.match(lists(s, 'show', ...u), /block\tnetwork\t198\.51\.100\.0\/24|198\.51\.100\.0\/24/);
+    const cases: [from: string, ip: string][] = [
+      ['mallory@evil.example.', '203.0.113.1'],
+      ['Mallory@EVIL.example..', '203.0.113.1'],
+      ['x@other.example', '::ffff:192.0.2.5'],
+      ['x@other.example', '::ffff:c000:205'],
+      ['x@other.example', '0:0:0:0:0:ffff:192.0.2.5'],
+      ['x@other.example', '198.51.100.7'],
+      ['x@other.example', '::ffff:c633:6407'],
+    ];
+    for (const [from, ip] of cases) {
+      const r = await s.run({ from, to: ['bob@example.com'], message: plain(), extraEnv: { TCPREMOTEIP: ip } });
+      assert.equal(r.code, 82, `${from} from ${ip}: ${r.logLines[0]}`);
+      assert.equal(r.deliveries.length, 0);
+    }
+    const fine = await s.run({ from: 'x@other.example', to: ['bob@example.com'], message: plain(), extraEnv: { TCPREMOTEIP: '::ffff:203.0.113.1' } });
+    assert.equal(fine.code, 0, fine.stderr);
+    const bad = s.command(['lists', 'add', 'block', '::ffff:0:0/64', ...u]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /prefix length must be 96 to 128/);
+  });
+
+  test('removing a network entry stored under an older normal form leaves the prefix count of the other networks alone: their blocks still hold', async () => {
+    const s = withHome(make());
+    s.write('nqqueue.cfb', ':lists\n');
+    const u = ['--user', 'bob@example.com'];
+    lists(s, 'add', 'block', '192.0.2.0/24', ...u);
+    // An entry as an earlier release stored ::ffff:c000:200/120: an IPv6 network, counted as 6/120.
+    const db = new DatabaseSync(join(s.home, 'store.sqlite'));
+    db.prepare(
+      "INSERT INTO list_entries (id, holder, scope, owner, action, kind, value, match_key, skip, note, added, added_by) VALUES ('00000000000000aa', 'u:bob@example.com', 'user', 'bob@example.com', 'block', 'network', '::ffff:c000:200/120', 'n6/120/00000000000000000000ffffc0000200', NULL, NULL, '2026-01-01T00:00:00.000Z', 'root')",
+    ).run();
+    db.prepare("INSERT INTO list_prefixes (family, prefix, entries) VALUES (6, 120, 1) ON CONFLICT (family, prefix) DO UPDATE SET entries = entries + 1").run();
+    db.close();
+    lists(s, 'del', '00000000000000aa');
+    const r = await s.run({ from: 'x@other.example', to: ['bob@example.com'], message: plain(), extraEnv: { TCPREMOTEIP: '192.0.2.5' } });
+    assert.equal(r.code, 82, r.logLines[0]);
   });
 });
