@@ -4,7 +4,8 @@
 //   with addresses or `*@domain` globs separated by spaces. What cannot be said as a sender entry —
 //   `*_from_rcvd` and `*_auth` (they also need the relay or an SPF/DKIM pass, an entry would be weaker),
 //   recipient lists, other globs — is reported with its line, not imported.
-// - simscan (`simcontrol`): `ADDRESS_OR_DOMAIN:key=value,...`; `spam=no` is an allow that skips
+// - simscan (`simcontrol`): `RECIPIENT_ADDRESS_OR_DOMAIN:key=value,...`, looked up by recipient;
+//   `spam=no` goes into that recipient's (or domain's) list as an allow of every sender that skips
 //   SpamAssassin. `clam=no` is never imported (NQqueue never skips a virus check); the default line
 //   (empty pattern) belongs to routing, not to a list.
 // - NQqueue (`nqqueue lists export`): one tab-separated entry a line.
@@ -122,12 +123,20 @@ function parseSimscan(text: string, t: ImportTarget, out: ImportResult): void {
       out.skipped.push(`line ${n}: the default line (no pattern) is not a list entry: leave spamassassin out of the fallback routing line instead`);
       return;
     }
+    // simscan looks simcontrol up by recipient (a local user or domain), never by sender: the line is
+    // that recipient's list, allowing every sender (any client network) and skipping SpamAssassin.
+    let holder: { scope: ListScope; owner: string };
     try {
       const parsed = parseListValue(pattern);
-      if (parsed.kind === 'network') throw new ListValueError(`${JSON.stringify(pattern)} is not an address or domain`);
-      out.entries.push({ scope: t.scope, owner: t.owner, action: 'allow', kind: parsed.kind, value: parsed.value, skip: ['spamassassin'], note: 'imported from simcontrol spam=no', by: t.by });
+      if (parsed.kind === 'address') holder = { scope: 'user', owner: parsed.value };
+      else if (parsed.kind === 'domain') holder = { scope: 'domain', owner: parsed.value };
+      else throw new ListValueError(`${JSON.stringify(pattern)} is not a recipient's address or domain`);
     } catch (err) {
       out.errors.push(`line ${n}: ${(err as Error).message}`);
+      return;
+    }
+    for (const value of ['0.0.0.0/0', '::/0']) {
+      out.entries.push({ ...holder, action: 'allow', kind: 'network', value, skip: ['spamassassin'], note: `imported from simcontrol: ${pattern} spam=no (every sender)`, by: t.by });
     }
   });
 }

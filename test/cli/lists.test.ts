@@ -160,20 +160,28 @@ test('lists import --format spamassassin: whitelist_from/welcomelist_from allow,
   assert.deepEqual(shown(s, '--global'), []);
 });
 
-test('lists import --format simscan: spam=no lines become allows that skip spamassassin; clam=no and the default line are listed, not imported', () => {
+test('lists import --format simscan: a spam=no line goes into that recipient\'s (or domain\'s) list, allowing every sender and skipping spamassassin; clam=no and the default line are listed, not imported', () => {
   const s = home();
   const file = join(s.dir, 'simcontrol');
-  writeFileSync(file, ['postmaster@partner.example:clam=yes,spam=no,attach=.txt:.com', 'partner.org:clam=no,spam=no', 'example.net:clam=no,spam=yes', ':clam=yes,spam=no,spam_hits=20.1', ''].join('\n'));
-  const r = s.command(['lists', 'import', '--format', 'simscan', file, '--domain', 'example.com']);
+  writeFileSync(file, ['postmaster@example.com:clam=yes,spam=no,attach=.txt:.com', 'example.org:clam=no,spam=no', 'example.net:clam=no,spam=yes', ':clam=yes,spam=no,spam_hits=20.1', ''].join('\n'));
+  // simcontrol is looked up by recipient: a target list would put it in the wrong one.
+  const wrong = s.command(['lists', 'import', '--format', 'simscan', file, '--domain', 'example.com']);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /each simcontrol line names the recipient or domain whose list it goes into/);
+  const r = s.command(['lists', 'import', '--format', 'simscan', file]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, 'imported 2 entries (2 new, 0 replaced); 3 lines not imported (above)\n');
+  assert.equal(r.stdout, 'imported 4 entries (4 new, 0 replaced); 3 lines not imported (above)\n');
   assert.match(r.stderr, /line 2: clam=no is not imported: NQqueue never skips a virus check/);
   assert.match(r.stderr, /line 3: clam=no is not imported/);
   assert.match(r.stderr, /line 4: the default line \(no pattern\) is not a list entry/);
   assert.deepEqual(shown(s), [
-    'domain example.com | allow | postmaster@partner.example | skips spamassassin | imported from simcontrol spam=no',
-    'domain example.com | allow | partner.org | skips spamassassin | imported from simcontrol spam=no',
+    'domain example.org | allow | 0.0.0.0/0 | skips spamassassin | imported from simcontrol: example.org spam=no (every sender)',
+    'domain example.org | allow | ::/0 | skips spamassassin | imported from simcontrol: example.org spam=no (every sender)',
+    'user postmaster@example.com | allow | 0.0.0.0/0 | skips spamassassin | imported from simcontrol: postmaster@example.com spam=no (every sender)',
+    'user postmaster@example.com | allow | ::/0 | skips spamassassin | imported from simcontrol: postmaster@example.com spam=no (every sender)',
   ]);
+  // Never a sender entry: mail claiming to come from those names is checked as any other.
+  assert.deepEqual(shown(s, '--global'), []);
 });
 
 test('lists export, then import --format nqqueue into an empty store: the same entries', () => {

@@ -46,7 +46,8 @@ export const USAGE = `usage: nqqueue lists add allow|block VALUE WHOSE [--skip P
     --format spamassassin   whitelist_from / welcomelist_from (allow), blacklist_from /
                             blocklist_from (block) and their un... forms, from user_prefs or local.cf;
                             addresses, *@domain and *@*.domain; other settings are ignored
-    --format simscan        simcontrol lines PATTERN:...,spam=no,... (an allow that skips spamassassin)
+    --format simscan        simcontrol lines RECIPIENT:...,spam=no,...: into that user's or domain's
+                            list, an allow of every sender that skips spamassassin (no WHOSE)
     --format nqqueue        what export writes (the lists are in the file: no WHOSE)
     Lines that cannot be entries (whitelist_from_rcvd, clam=no, globs) are listed on stderr with
     their line and not imported; a line that is wrong imports nothing (exit 1).
@@ -250,7 +251,8 @@ function prepare(sub: string, ops: string[], values: Record<string, unknown>, ho
   const format = values.format as string | undefined;
   if (format === undefined || !(FORMATS as readonly string[]).includes(format)) throw new Usage(`--format ${FORMATS.join(', ')}`);
   if (format === 'nqqueue' && holder) throw new Usage('--format nqqueue names the lists in the file: no --global, --domain or --user');
-  if (format !== 'nqqueue' && !holder) throw new Usage('which list the entries go into: --global, --domain DOMAIN or --user ADDRESS');
+  if (format === 'simscan' && holder) throw new Usage("--format simscan: each simcontrol line names the recipient or domain whose list it goes into: no --global, --domain or --user");
+  if (format === 'spamassassin' && !holder) throw new Usage('which list the entries go into: --global, --domain DOMAIN or --user ADDRESS');
   const file = ops[0]!;
   // Read now, as the user who runs the command: run as root, the command becomes the owner of
   // $NQQUEUE_HOME before it opens the store, and that user may not read ~bob/.spamassassin/user_prefs.
