@@ -5,6 +5,8 @@
 // files are put back by the next process, and a claim whose holder is gone is given back to held. At worst a release that crashed after qmail-queue took the message, and before the store
 // recorded it, is released again: a duplicate is better than a loss. Every action is in the audit log.
 
+import { readFileSync, readlinkSync } from 'node:fs';
+
 import type { Settings } from '../config/settings.js';
 import { QmailQueue } from '../delivery/qmail-queue.js';
 import { describeError } from '../errors.js';
@@ -119,17 +121,44 @@ function alive(pid: number): boolean {
 }
 
 /**
- * This process as a claimer of `item`, with what it knows of a claim already on it: dead when this
- * process holds the item's files (a live process of this host acting on it would hold them), or when
- * the claim was made on this host by a process that is no longer running.
+ * Which system this process runs on, for claims: the hostname setting can be the same on two hosts of
+ * a site (a copied nqqueue.conf), and a pid means something only where it was taken. The kernel's boot
+ * id and this process's pid namespace name it on Linux; elsewhere the hostname alone.
+ */
+let systemId: string | undefined;
+function thisSystem(): string {
+  if (systemId === undefined) {
+    let id = '';
+    try {
+      id = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+      id += ` ${readlinkSync('/proc/self/ns/pid')}`;
+    } catch {
+      // not Linux: the hostname alone tells the hosts apart
+    }
+    systemId = id;
+  }
+  return systemId;
+}
+
+/** How a claim names its holder's host: the hostname, and the system it runs on. */
+function claimHost(q: Quarantine): string {
+  const sys = thisSystem();
+  return sys === '' ? thisHost(q.settings) : `${thisHost(q.settings)} (${sys})`;
+}
+
+/**
+ * This process as a claimer of `item`, with what it knows of a claim already on it: dead when it was
+ * made on this same system by a process that is no longer running; a claim of this system that names
+ * no process (made before claims did) is dead when this process holds the item's files, which a live
+ * process of this host acting on it would hold. Not the other way round: a process releasing the item
+ * from the bytes in a shared store holds no files, so holding them proves nothing while it runs.
  */
 function holderFor(q: Quarantine, item: QuarantineItem, holdsFiles: boolean): ClaimHolder {
-  const host = thisHost(q.settings);
+  const host = claimHost(q);
   const base = { host, pid: process.pid };
-  if (holdsFiles) return { ...base, deadLocal: 'any' };
-  if (item.status === 'releasing' && item.claimHost === host && item.claimPid !== undefined && item.claimPid !== process.pid && !alive(item.claimPid)) {
-    return { ...base, deadLocal: item.claimPid };
-  }
+  if (item.status !== 'releasing') return base;
+  if (item.claimPid === undefined) return holdsFiles && (item.claimHost === undefined || item.claimHost === host) ? { ...base, deadLocal: 'any' } : base;
+  if (item.claimHost === host && item.claimPid !== process.pid && !alive(item.claimPid)) return { ...base, deadLocal: item.claimPid };
   return base;
 }
 

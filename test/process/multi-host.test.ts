@@ -41,12 +41,12 @@ interface Host {
 }
 
 /** Two (or more) hosts on one new database. */
-async function site(n = 2, extra = ''): Promise<{ hosts: Host[]; pg: Postgres; db: string }> {
+async function site(n = 2, extra = '', names?: readonly string[]): Promise<{ hosts: Host[]; pg: Postgres; db: string }> {
   const p = await pg();
   const db = p.createDatabase();
   const hosts = Array.from({ length: n }, (_, i) => {
     const s = make();
-    const name = `mx${i + 1}.example.com`;
+    const name = names?.[i] ?? `mx${i + 1}.example.com`;
     const inject = makeInjectStandIn();
     injects.push(inject);
     const dir = pluginDir(s, { flagger: FLAGGER });
@@ -164,6 +164,33 @@ test('the host releasing an item dies in the middle: no other host takes it whil
   assert.deepEqual(listed(a), []);
   const audit = a.s.command(['quarantine', 'audit', '--item', id]).stdout.split('\n').filter(Boolean);
   assert.equal(audit.filter((l) => l.split('\t')[3] === 'release').length, 1, 'one release in the audit log');
+});
+
+test('two hosts given the same hostname: one never takes over the other\'s release while it runs', LIMIT, async () => {
+  const { hosts } = await site(2, '', ['mx.example.com', 'mx.example.com']);
+  const [a, b] = hosts as [Host, Host];
+  await hold(a, 'same name');
+  const [[id]] = listed(a) as [[string]];
+  // mx "2" releases the item held on mx "1" from the bytes in the store; its qmail-queue hangs.
+  b.s.standIn.setOptions({ hangOn: [1] });
+  const running = spawn(NQQUEUE_BIN, ['quarantine', 'release', id], { env: b.s.env, stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 300 && !b.s.standIn.calls().some((c) => c.call === 1); i++) await delay(50);
+    assert.ok(b.s.standIn.calls().some((c) => c.call === 1), "the other host's qmail-queue was started");
+    // The holding host holds the files, and the claim names its own hostname: still not its to take.
+    listed(a);
+    const fromA = await release(a, id);
+    assert.equal(fromA.code, 1, `refused while the other release runs: ${fromA.stderr}`);
+    assert.match(fromA.stderr, /already taken: someone else is acting on it right now/);
+    assert.equal(a.s.standIn.deliveries().length, 0, 'not delivered a second time');
+  } finally {
+    running.kill('SIGKILL');
+    await new Promise((r) => running.once('exit', r));
+  }
+  // Its process dead (and known dead here), the item is released once.
+  const again = await release(a, id);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(a.s.standIn.deliveries().length + b.s.standIn.deliveries().length, 1, 'delivered exactly once');
 });
 
 test('digests: the hosts of a site run them at the same moment, and each user gets one; its links are good on every host', LIMIT, async () => {
