@@ -290,3 +290,24 @@ test('daemon mode: 30 messages quarantined at the same moment are all indexed (n
   assert.equal(listJson(s).total, 61);
   assert.doesNotMatch(readFileSync(join(s.dir, 'serve.log'), 'utf8'), /ExperimentalWarning|SQLite is an experimental/, "no warning from node:sqlite in the daemon's log");
 });
+
+test('a password typed into the store URL never comes out: not in check-config, not in the log of a message it defers', LIMIT, async () => {
+  const secret = 'S3cret-in-the-url';
+  for (const url of [
+    `postgres://nqqueue:${secret}@db.example.com:54x32/nqqueue`, // a typo in the port: not a URL at all
+    `postgres://nqqueue:${secret}/x@db.example.com/nqqueue`,
+    `postgres://nqqueue@db.example.com/nqqueue?password=${secret}`, // libpq's parameter, in the query
+    `postgres://nqqueue@db.example.com/nqqueue?sslmode=require&sslpassword=${secret}`,
+  ]) {
+    const s = make();
+    install(s, `store = ${url}\n`);
+    const c = s.command(['check-config']);
+    assert.notEqual(c.code, 0, `refused: ${url}`);
+    assert.match(c.stdout + c.stderr, /store/);
+    assert.ok(!(c.stdout + c.stderr).includes(secret), `check-config shows no password: ${c.stdout}${c.stderr}`);
+    const r = await s.run({ message: message('url with a password'), to: ['rcpt@example.com'] });
+    assert.ok(r.code === 71 || r.code === 82, `deferred: ${r.code} ${r.stderr}`);
+    assert.equal(r.deliveries.length, 0);
+    assert.ok(!r.stderr.includes(secret), `the log shows no password: ${r.stderr}`);
+  }
+});
