@@ -193,6 +193,30 @@ test('two hosts given the same hostname: one never takes over the other\'s relea
   assert.equal(a.s.standIn.deliveries().length + b.s.standIn.deliveries().length, 1, 'delivered exactly once');
 });
 
+test('the database stops while a release is in qmail-queue: the release is recorded once it is back, never released again', LIMIT, async () => {
+  const { hosts, pg: p } = await site(1);
+  const [a] = hosts as [Host];
+  await hold(a, 'recorded late');
+  const [[id]] = listed(a) as [[string]];
+  a.s.standIn.setOptions({ slowOn: [{ call: 1, ms: 3000 }] });
+  const releasing = release(a, id);
+  await delay(1000);
+  await p.stopServer();
+  const r = await releasing;
+  a.s.standIn.setOptions({});
+  assert.equal(a.s.standIn.deliveries().length, 1, `queued: ${r.stderr}`);
+  assert.match(r.stderr, /released, but the store could not record it/);
+  await p.start();
+  // Back: the item is not held again (nothing to release twice), and the release is in the audit log.
+  assert.deepEqual(listed(a), [], 'not held again');
+  const again = await release(a, id);
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(again.stderr, /already taken \(released/);
+  assert.equal(a.s.standIn.deliveries().length, 1, 'delivered exactly once');
+  const audit = a.s.command(['quarantine', 'audit', '--item', id]).stdout.split('\n').filter(Boolean);
+  assert.equal(audit.filter((l) => l.split('\t')[3] === 'release').length, 1, `one release in the audit log: ${audit.join(' | ')}`);
+});
+
 test('digests: the hosts of a site run them at the same moment, and each user gets one; its links are good on every host', LIMIT, async () => {
   const { hosts } = await site(3);
   await hold(hosts[0]!, 'for alice 1', 'alice@example.com');
