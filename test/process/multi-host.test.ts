@@ -5,7 +5,7 @@
 // the site with links every host accepts; the database down defers what needs it and nothing else.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -251,6 +251,23 @@ test('digests: the hosts of a site run them at the same moment, and each user ge
   assert.equal(keys.size, 1, 'every host signs and checks with the same key');
   const link = /https:\/\/console\.example\.com\/link\/([A-Za-z0-9_.-]+)/.exec(alice);
   assert.ok(link, 'the digest has links');
+});
+
+const unshareWorks = process.geteuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0;
+
+test('digests: two hosts of the same name whose runs have the same pid (pid namespaces: containers) still send one digest per user', { ...LIMIT, skip: skip || (!unshareWorks && 'needs root and unshare') }, async () => {
+  const { hosts } = await site(2, '', ['mx.example.com', 'mx.example.com']);
+  await hold(hosts[0]!, 'for carol', 'carol@example.com');
+  await hold(hosts[1]!, 'for carol again', 'carol@example.com');
+  await delay(DEADLINE_S * 1000 + 300);
+  // Each run is pid 1 of a namespace of its own, as in two containers; qmail-inject is slow, so they overlap.
+  for (const h of hosts) h.inject.setOptions({ delayMs: 1500 });
+  const run = (h: Host): Promise<number | null> =>
+    new Promise((resolve) => spawn('unshare', ['--pid', '--fork', NQQUEUE_BIN, 'digest'], { env: h.s.env, stdio: 'ignore' }).once('exit', (c) => resolve(c)));
+  const codes = await Promise.all(hosts.map(run));
+  assert.deepEqual(codes, [0, 0]);
+  const sent = hosts.flatMap((h) => h.inject.queued());
+  assert.deepEqual(sent.map((c) => (c.recipients ?? []).join(',')), ['carol@example.com'], 'one digest for the site');
 });
 
 test('the database down: a message that needs the store is deferred (71) with nothing delivered, other mail flows; restarted, it is used again', LIMIT, async () => {
