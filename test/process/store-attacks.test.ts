@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { defaultSettings } from '../../src/config/settings.js';
 import { openStore } from '../../src/store/open.js';
 import { DAEMON_MODE, pluginDir, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
+import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 
 const make = setupsForThisFile();
 const LIMIT = { timeout: 300_000 };
@@ -310,4 +311,25 @@ test('a password typed into the store URL never comes out: not in check-config, 
     assert.equal(r.deliveries.length, 0);
     assert.ok(!r.stderr.includes(secret), `the log shows no password: ${r.stderr}`);
   }
+});
+
+test('a plain message never touches a PostgreSQL store: accepted with the database unreachable, and pg is not even loaded', LIMIT, async () => {
+  const s = make();
+  install(s, 'store = postgres://nqqueue@127.0.0.1:1/nqqueue\nstore_timeout = 1s\n');
+  const r = await s.run({ message: message('plain'), to: ['plain@example.com'] });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.deliveries.length, 1);
+  // Held: the store is needed, cannot be reached: deferred, nothing delivered.
+  const held = await s.run({ message: message('held'), to: ['rcpt@example.com'] });
+  assert.ok(held.code === 71 || held.code === 82, `deferred: ${held.code} ${held.stderr}`);
+  assert.match(held.stderr, /unreachable/);
+  assert.equal(held.deliveries.length, 1, 'nothing more delivered');
+  if (DAEMON_MODE || spawnSync('strace', ['-V']).status !== 0) return;
+  const trace = join(s.dir, 'trace');
+  const traced = s.script('traced', `#!/bin/sh\nexec strace -f -qq -e trace=openat,open -o ${trace} ${NQQUEUE_BIN} "$@"\n`);
+  const again = await s.run({ message: message('plain'), to: ['plain@example.com'], bin: traced });
+  assert.equal(again.code, 0, again.stderr);
+  const opened = readFileSync(trace, 'utf8');
+  assert.match(opened, /dist\//, 'the trace saw the program');
+  assert.doesNotMatch(opened, /node_modules\/pg|store\/postgres|store\/sqlite/, 'no store module loaded');
 });
