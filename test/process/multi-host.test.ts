@@ -270,6 +270,38 @@ test('digests: two hosts of the same name whose runs have the same pid (pid name
   assert.deepEqual(sent.map((c) => (c.recipients ?? []).join(',')), ['carol@example.com'], 'one digest for the site');
 });
 
+test('a lock held on the items by another session: held mail is deferred in bounded time, a release fails cleanly, and both work once it is gone', LIMIT, async () => {
+  const { hosts, pg: p, db } = await site(1);
+  const [a] = hosts as [Host];
+  await hold(a, 'before the lock');
+  const [[id]] = listed(a) as [[string]];
+  // An administrator's session in the middle of maintenance: every statement on items waits.
+  const locker = spawn(join(postgresBin()!, 'psql'), ['-X', '-q', '-h', p.socketDir, '-p', String(p.port), '-U', p.user, '-d', db, '-c', 'BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;'], { stdio: 'ignore' });
+  try {
+    await delay(700);
+    const started = Date.now();
+    const held = await a.s.run({ message: message('during the lock'), to: ['rcpt@example.com'], timeoutMs: 30_000 });
+    assert.ok(held.code === 71 || held.code === 82, `deferred: ${held.code} ${held.stderr}`);
+    assert.ok(Date.now() - started < 15_000, `in bounded time: ${Date.now() - started} ms`);
+    const plain = await a.s.run({ message: message('plain'), to: ['plain@example.com'] });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.deliveries.length, 1, 'plain mail flows');
+    const r = await release(a, id);
+    assert.notEqual(r.code, 0, 'the release cannot be done now');
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(a.s.standIn.deliveries().length, 1, 'not released');
+  } finally {
+    locker.kill('SIGKILL');
+    await new Promise((r) => locker.once('exit', r));
+  }
+  // The admin's session ends (terminated: a sleeping backend does not notice its client gone).
+  p.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE items%' AND pid <> pg_backend_pid()");
+  const again = await release(a, id);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(a.s.standIn.deliveries().length, 2, 'released once');
+  assert.deepEqual(listed(a), [], 'the deferred message left nothing held');
+});
+
 test('the database down: a message that needs the store is deferred (71) with nothing delivered, other mail flows; restarted, it is used again', LIMIT, async () => {
   const { hosts, pg: p } = await site(1);
   const [a] = hosts as [Host];
