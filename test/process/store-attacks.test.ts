@@ -333,3 +333,30 @@ test('a plain message never touches a PostgreSQL store: accepted with the databa
   assert.match(opened, /dist\//, 'the trace saw the program');
   assert.doesNotMatch(opened, /node_modules\/pg|store\/postgres|store\/sqlite/, 'no store module loaded');
 });
+
+test('check-config finds a store_password_file that every held message would be deferred for: readable by others, missing, empty', LIMIT, async () => {
+  const s = make();
+  const file = join(s.dir, 'store.password');
+  const check = (): { code: number | null; out: string } => {
+    const r = s.command(['check-config']);
+    return { code: r.code, out: r.stdout + r.stderr };
+  };
+  install(s, `store = postgres://nqqueue@127.0.0.1:1/nqqueue\nstore_password_file = ${file}\n`);
+  writeFileSync(file, 'pw-in-a-file\n', { mode: 0o644 });
+  chmodSync(file, 0o644);
+  let c = check();
+  assert.equal(c.code, 1, c.out);
+  assert.match(c.out, /store_password_file .* can be read by others \(mode 0644\): chmod 600 it/);
+  assert.ok(!c.out.includes('pw-in-a-file'), 'the password is not shown');
+  chmodSync(file, 0o600);
+  c = check();
+  assert.equal(c.code, 0, c.out);
+  rmSync(file);
+  c = check();
+  assert.equal(c.code, 1, c.out);
+  assert.match(c.out, /cannot read store_password_file/);
+  writeFileSync(file, '', { mode: 0o600 });
+  c = check();
+  assert.equal(c.code, 1, c.out);
+  assert.match(c.out, /is empty/);
+});
