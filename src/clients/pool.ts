@@ -10,7 +10,7 @@
 // of those before it. Without a directory (tests, tools) it is known to this process only.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type Balance = 'failover' | 'round-robin';
@@ -24,6 +24,8 @@ export interface PoolOptions {
 }
 
 export const DEFAULT_BACKOFF_MS = 30_000;
+/** The longest back-off there is (settings refuse more): a file saying later is not one of ours. */
+const MAX_BACKOFF_MS = 3600_000;
 
 let healthDir: string | undefined;
 /** Where this host keeps what is out (the front door sets it; undefined: this process only). */
@@ -39,17 +41,39 @@ function fileOf(key: string): string | undefined {
   return healthDir === undefined ? undefined : join(healthDir, createHash('sha256').update(key).digest('hex').slice(0, 24));
 }
 
+/**
+ * The first line of a health file, or undefined. Only a regular file, not a symbolic link, read for a
+ * few bytes: a FIFO, a link to /dev/zero or a huge file put there by mistake must never hang or fill
+ * a queue process (reads here are synchronous: they would stop the daemon too).
+ */
+function readHealthFile(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return undefined;
+    const buf = Buffer.alloc(32);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString('latin1').split('\n')[0];
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readOut(key: string, now: number): number | undefined {
   const file = fileOf(key);
   if (file !== undefined) {
-    try {
-      const until = Number(readFileSync(file, 'latin1').split('\n')[0]);
-      if (Number.isFinite(until) && until > now) {
-        outUntil.set(key, until);
-        return until;
-      }
-    } catch {
-      // no file: not out as far as the host knows
+    const line = readHealthFile(file);
+    const until = line === undefined || !/^\d{1,16}$/.test(line) ? NaN : Number(line);
+    // Out until a time no back-off reaches (a garbled file, a clock set back): not out.
+    if (Number.isFinite(until) && until > now && until <= now + MAX_BACKOFF_MS) {
+      outUntil.set(key, until);
+      return until;
     }
     outUntil.delete(key);
     return undefined;

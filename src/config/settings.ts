@@ -11,6 +11,7 @@ import { danglingLink } from './dangling.js';
 import { parseMetricsListen, type MetricsListen } from '../metrics/listen.js';
 import { parseAge } from './service-sections.js';
 import { didYouMean } from './did-you-mean.js';
+import { redactUrl } from '../text/secret-url.js';
 import type { ConfigProblem } from './problem.js';
 
 export const SETTINGS_FILE = 'nqqueue.conf';
@@ -149,12 +150,15 @@ export function parseStoreUrl(v: string): string {
   try {
     u = new URL(v);
   } catch {
-    throw new Error(`must be sqlite or a postgres://USER@HOST:PORT/DATABASE URL, not ${JSON.stringify(v.slice(0, 80))}`);
+    throw new Error(`must be sqlite or a postgres://USER@HOST:PORT/DATABASE URL, not ${JSON.stringify(redactUrl(v).slice(0, 80))}`);
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error(`must be sqlite or a postgres:// URL, not a ${u.protocol.replace(/:$/, '')}: URL`);
   // A password in nqqueue.conf would be in every backup and every check-config paste.
   if (u.password) throw new Error('the URL holds a password: put it in a file named by store_password_file (mode 0600), or in PGPASSWORD, and leave it out of the URL');
-  if (u.pathname === '' || u.pathname === '/') throw new Error(`names no database: ${JSON.stringify(v.slice(0, 80))} (write postgres://USER@HOST/DATABASE)`);
+  for (const name of u.searchParams.keys()) {
+    if (/password/i.test(name)) throw new Error(`the URL holds a password (${name}=): put it in a file named by store_password_file (mode 0600), or in PGPASSWORD, and leave it out of the URL`);
+  }
+  if (u.pathname === '' || u.pathname === '/') throw new Error(`names no database: ${JSON.stringify(redactUrl(v).slice(0, 80))} (write postgres://USER@HOST/DATABASE)`);
   return v;
 }
 

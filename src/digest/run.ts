@@ -6,6 +6,7 @@
 // index a copy dated a little earlier than one already indexed, and would otherwise fall behind the
 // bookkeeping's mark and never be listed.
 
+import { randomUUID } from 'node:crypto';
 import { hostname as systemHostname } from 'node:os';
 
 import { serviceSettings } from '../config/service-sections.js';
@@ -77,7 +78,9 @@ export async function runDigests(q: Quarantine, o: DigestRunOptions): Promise<Di
     if (!lock || !q.store.shared) return await runLocked(q, o, () => lock?.touch());
     // A store shared by several hosts: the site's digests are sent once, by whichever host takes
     // the lease; the others find it taken and do nothing.
-    const holder = `${q.settings.hostname ?? systemHostname()} pid ${process.pid}`;
+    // A name and a pid are not unique (two hosts given one hostname, each run pid 1 of a container):
+    // a random part makes each run's lease its own.
+    const holder = `${q.settings.hostname ?? systemHostname()} pid ${process.pid} run ${randomUUID()}`;
     if (!(await q.store.takeLease('digest', holder, LEASE_MS))) {
       o.log('another host is sending the digests: nothing done by this one');
       return { sent: 0, failed: 0, printed: 0, busy: 0 };

@@ -5,6 +5,9 @@
 // files are put back by the next process, and a claim whose holder is gone is given back to held. At worst a release that crashed after qmail-queue took the message, and before the store
 // recorded it, is released again: a duplicate is better than a loss. Every action is in the audit log.
 
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import type { Settings } from '../config/settings.js';
 import { QmailQueue } from '../delivery/qmail-queue.js';
 import { describeError } from '../errors.js';
@@ -12,6 +15,7 @@ import type { MessageView } from '../pipeline/types.js';
 import { encodeEnvelope } from '../qmail/envelope.js';
 import type { Paths } from '../queue/services.js';
 import { dropSharedStore, openStore, sharedStore } from '../store/open.js';
+import { syncDir } from '../intake/files.js';
 import { MemoryMessage } from '../intake/message.js';
 import type { Actor, ClaimHolder, ItemClaim, QuarantineItem, Store } from '../store/types.js';
 import { entryFromMeta, thisHost } from './index-entry.js';
@@ -92,11 +96,82 @@ async function indexUnknown(q: Quarantine, problem?: (id: string, why: string) =
   return added;
 }
 
+/**
+ * Actions that happened (a release was queued) while the store could not record them: each is noted
+ * in a file of this host ($NQQUEUE_HOME/unrecorded/ID), and recorded by the next process that can.
+ * Without the note the claim of the process that did it would be given back to held, once that
+ * process is gone, and the message released a second time.
+ */
+const UNRECORDED_DIR = 'unrecorded';
+
+interface Unrecorded {
+  readonly final: 'released' | 'deleted' | 'expired';
+  readonly action: string;
+  readonly detail?: string;
+  readonly who: string;
+  readonly from: string;
+  readonly host: string;
+  readonly pid: number;
+}
+
+function noteUnrecorded(home: string, id: string, note: Unrecorded): boolean {
+  const dir = join(home, UNRECORDED_DIR);
+  try {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const tmp = join(dir, `.${id}.${process.pid}.tmp`);
+    writeFileSync(tmp, JSON.stringify(note), { mode: 0o600, flush: true });
+    renameSync(tmp, join(dir, id));
+    syncDir(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readUnrecorded(home: string, id: string): Unrecorded | undefined {
+  try {
+    const n = JSON.parse(readFileSync(join(home, UNRECORDED_DIR, id), 'utf8')) as Unrecorded;
+    return ['released', 'deleted', 'expired'].includes(n.final) && typeof n.pid === 'number' && typeof n.host === 'string' ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Record the action noted for `id`, if any (the store must answer: a failure is thrown). */
+async function recordUnrecorded(q: Quarantine, id: string): Promise<void> {
+  const note = readUnrecorded(q.paths.home, id);
+  if (!note) return;
+  const item = await q.store.getItem(id);
+  if (item && (item.status === 'held' || item.status === 'releasing')) {
+    // The note proves that claim's work was done: it is taken over at once, whatever its age.
+    const claim = await q.store.claimItem(id, { who: note.who, from: note.from }, note.action, CLAIM_STALE_MS, { host: note.host, pid: process.pid, deadLocal: note.pid });
+    if (!claim) return;
+    await claim.finish(note.final, `${note.detail ?? ''}${note.detail ? '; ' : ''}recorded late: the store could not be reached at the time`);
+  }
+  rmSync(join(q.paths.home, UNRECORDED_DIR, id), { force: true });
+}
+
+async function recordAllUnrecorded(q: Quarantine): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(join(q.paths.home, UNRECORDED_DIR));
+  } catch {
+    return;
+  }
+  for (const id of names) if (ID_PATTERN.test(id)) await recordUnrecorded(q, id);
+}
+
 async function recoverClaims(q: Quarantine): Promise<void> {
+  await recordAllUnrecorded(q);
   const files = new QuarantineStore(q.paths.home);
   const { items } = await q.store.findItems({ status: ['releasing'] });
   for (const item of items) {
     if (!ID_PATTERN.test(item.id)) continue;
+    if (readUnrecorded(q.paths.home, item.id)) continue;
     const held = claimFiles(files, item.id);
     if (held === 'busy' || typeof held === 'string') continue;
     // Holding the files, this process knows no one else on this host is acting on the item: a claim
@@ -119,17 +194,44 @@ function alive(pid: number): boolean {
 }
 
 /**
- * This process as a claimer of `item`, with what it knows of a claim already on it: dead when this
- * process holds the item's files (a live process of this host acting on it would hold them), or when
- * the claim was made on this host by a process that is no longer running.
+ * Which system this process runs on, for claims: the hostname setting can be the same on two hosts of
+ * a site (a copied nqqueue.conf), and a pid means something only where it was taken. The kernel's boot
+ * id and this process's pid namespace name it on Linux; elsewhere the hostname alone.
+ */
+let systemId: string | undefined;
+function thisSystem(): string {
+  if (systemId === undefined) {
+    let id = '';
+    try {
+      id = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+      id += ` ${readlinkSync('/proc/self/ns/pid')}`;
+    } catch {
+      // not Linux: the hostname alone tells the hosts apart
+    }
+    systemId = id;
+  }
+  return systemId;
+}
+
+/** How a claim names its holder's host: the hostname, and the system it runs on. */
+function claimHost(q: Quarantine): string {
+  const sys = thisSystem();
+  return sys === '' ? thisHost(q.settings) : `${thisHost(q.settings)} (${sys})`;
+}
+
+/**
+ * This process as a claimer of `item`, with what it knows of a claim already on it: dead when it was
+ * made on this same system by a process that is no longer running; a claim of this system that names
+ * no process (made before claims did) is dead when this process holds the item's files, which a live
+ * process of this host acting on it would hold. Not the other way round: a process releasing the item
+ * from the bytes in a shared store holds no files, so holding them proves nothing while it runs.
  */
 function holderFor(q: Quarantine, item: QuarantineItem, holdsFiles: boolean): ClaimHolder {
-  const host = thisHost(q.settings);
+  const host = claimHost(q);
   const base = { host, pid: process.pid };
-  if (holdsFiles) return { ...base, deadLocal: 'any' };
-  if (item.status === 'releasing' && item.claimHost === host && item.claimPid !== undefined && item.claimPid !== process.pid && !alive(item.claimPid)) {
-    return { ...base, deadLocal: item.claimPid };
-  }
+  if (item.status !== 'releasing') return base;
+  if (item.claimPid === undefined) return holdsFiles && (item.claimHost === undefined || item.claimHost === host) ? { ...base, deadLocal: 'any' } : base;
+  if (item.claimHost === host && item.claimPid !== process.pid && !alive(item.claimPid)) return { ...base, deadLocal: item.claimPid };
   return base;
 }
 
@@ -169,6 +271,8 @@ async function act(q: Quarantine, id: string, actor: Actor, action: string, fina
     return { ok: false, reason: (err as Error).message, notFound: true };
   }
   const files = new QuarantineStore(q.paths.home);
+  // An action of this host that the store has not recorded yet is recorded first: never done twice.
+  await recordUnrecorded(q, id);
   const known = await q.store.getItem(id);
   if (!known) return { ok: false, reason: `no quarantined message ${id}`, notFound: true };
   if (known.status !== 'held' && known.status !== 'releasing') return { ok: false, reason: takenText(id, known) };
@@ -209,10 +313,10 @@ async function act(q: Quarantine, id: string, actor: Actor, action: string, fina
     }
     // Deleting or expiring an item whose bytes are not here: only the index is left to update.
   }
-  return withClaim(claim, source, actor, final, step);
+  return withClaim(q, claim, action, source, actor, final, step);
 }
 
-async function withClaim(claim: ItemClaim, source: Source, actor: Actor, final: 'released' | 'deleted' | 'expired', step: Step): Promise<ActionResult> {
+async function withClaim(q: Quarantine, claim: ItemClaim, action: string, source: Source, actor: Actor, final: 'released' | 'deleted' | 'expired', step: Step): Promise<ActionResult> {
   const { item } = claim;
   const claimed = source.files;
   let done;
@@ -226,12 +330,16 @@ async function withClaim(claim: ItemClaim, source: Source, actor: Actor, final: 
     claimed?.restore();
     return { ok: false, reason: done.reason };
   }
+  const detail = done.detail ?? (source.message ? undefined : 'its message was gone already');
   try {
-    await claim.finish(final, done.detail ?? (source.message ? undefined : 'its message was gone already'));
+    await claim.finish(final, detail);
   } catch (err) {
-    // The action happened (a release was queued): the bytes go, or it could happen twice.
+    // The action happened (a release was queued): the bytes go, or it could happen twice; and it is
+    // noted here, so that the claim is recorded as done rather than given back to held.
+    const noted = noteUnrecorded(q.paths.home, item.id, { final, action, ...(detail === undefined ? {} : { detail }), who: actor.who, from: actor.from, host: claimHost(q), pid: process.pid });
     claimed?.remove();
-    return { ok: false, reason: `${item.id} was ${final}, but the store could not record it: ${describeError(err)}` };
+    const later = noted ? `: it is recorded when the store answers again (${join(q.paths.home, UNRECORDED_DIR, item.id)})` : '';
+    return { ok: false, reason: `${item.id} was ${final}, but the store could not record it: ${describeError(err)}${later}` };
   }
   claimed?.remove();
   return { ok: true, item: { ...item, status: final, statusAt: new Date().toISOString(), statusBy: actor.who } };

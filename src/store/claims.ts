@@ -8,5 +8,8 @@ export function deadClaim(r: { claim_at?: unknown; claim_host?: unknown; claim_p
   if (!holder?.deadLocal) return false;
   const local = r.claim_host === null || r.claim_host === undefined || String(r.claim_host) === holder.host;
   if (!local) return false;
-  return holder.deadLocal === 'any' || (r.claim_pid !== null && r.claim_pid !== undefined && Number(r.claim_pid) === holder.deadLocal);
+  const pid = r.claim_pid === null || r.claim_pid === undefined ? undefined : Number(r.claim_pid);
+  // `any` is for claims that name no process: one that does is dead only when that pid is known gone
+  // (a process releasing from a shared store's bytes holds no files, so holding them proves nothing).
+  return holder.deadLocal === 'any' ? pid === undefined : pid === holder.deadLocal;
 }

@@ -19,7 +19,7 @@ export { STORE_FILE } from './file.js';
  * The PostgreSQL password from `store_password_file`: its first line. The file must be a regular file
  * (not a symlink) readable by NQqueue's user only: a password others can read is refused, not used.
  */
-export function readPasswordFile(path: string): string {
+export function readPasswordFile(path: string, options: { anyOwner?: boolean } = {}): string {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -35,7 +35,7 @@ export function readPasswordFile(path: string): string {
       throw new StoreError(`store_password_file ${path} can be read by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 it (and change the password if it was exposed)`);
     }
     const uid = process.geteuid?.();
-    if (uid !== undefined && st.uid !== uid) throw new StoreError(`store_password_file ${path} belongs to uid ${st.uid}, not to NQqueue's user (uid ${uid}): chown it`);
+    if (!options.anyOwner && uid !== undefined && st.uid !== uid) throw new StoreError(`store_password_file ${path} belongs to uid ${st.uid}, not to NQqueue's user (uid ${uid}): chown it`);
     const buf = Buffer.alloc(Math.min(st.size, 4096));
     const n = readSync(fd, buf, 0, buf.length, 0);
     const password = buf.subarray(0, n).toString('utf8').split(/\r?\n/)[0] ?? '';

@@ -43,6 +43,7 @@ import { deadClaim } from './claims.js';
 import { checkKey, CLASSES } from './learned.js';
 import { deleteEntry, findEntries, getEntry, LISTS_SCHEMA, matchEntries, putEntry, type Sql } from './postgres-lists.js';
 import * as rollups from './postgres-rollups.js';
+import { redactUrl } from '../text/secret-url.js';
 
 /** A claim older than this is taken to be a dead process's (the interface's default). */
 const DEFAULT_STALE_MS = 3600_000;
@@ -133,15 +134,7 @@ export interface PostgresOptions {
 }
 
 /** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
-  }
-}
+export { redactUrl };
 
 /**
  * The URL the pool connects with: the password from the file goes into it, since pg drops a separate

@@ -105,8 +105,9 @@ export interface ClaimHolder {
   readonly pid: number;
   /**
    * Claims made on this same host (or before claims named a host) that the caller knows are dead,
-   * taken over at once whatever their age: `any` (the caller holds the item's files, which a live
-   * process on this host acting on it would hold), or the pid of a process that is gone.
+   * taken over at once whatever their age: `any` (a claim that names no process, when the caller holds
+   * the item's files, which a live process on this host acting on it would hold), or the pid of a
+   * process that is gone.
    */
   readonly deadLocal?: 'any' | number;
 }

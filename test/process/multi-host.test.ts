@@ -5,7 +5,7 @@
 // the site with links every host accepts; the database down defers what needs it and nothing else.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -41,12 +41,12 @@ interface Host {
 }
 
 /** Two (or more) hosts on one new database. */
-async function site(n = 2, extra = ''): Promise<{ hosts: Host[]; pg: Postgres; db: string }> {
+async function site(n = 2, extra = '', names?: readonly string[]): Promise<{ hosts: Host[]; pg: Postgres; db: string }> {
   const p = await pg();
   const db = p.createDatabase();
   const hosts = Array.from({ length: n }, (_, i) => {
     const s = make();
-    const name = `mx${i + 1}.example.com`;
+    const name = names?.[i] ?? `mx${i + 1}.example.com`;
     const inject = makeInjectStandIn();
     injects.push(inject);
     const dir = pluginDir(s, { flagger: FLAGGER });
@@ -166,6 +166,57 @@ test('the host releasing an item dies in the middle: no other host takes it whil
   assert.equal(audit.filter((l) => l.split('\t')[3] === 'release').length, 1, 'one release in the audit log');
 });
 
+test('two hosts given the same hostname: one never takes over the other\'s release while it runs', LIMIT, async () => {
+  const { hosts } = await site(2, '', ['mx.example.com', 'mx.example.com']);
+  const [a, b] = hosts as [Host, Host];
+  await hold(a, 'same name');
+  const [[id]] = listed(a) as [[string]];
+  // mx "2" releases the item held on mx "1" from the bytes in the store; its qmail-queue hangs.
+  b.s.standIn.setOptions({ hangOn: [1] });
+  const running = spawn(NQQUEUE_BIN, ['quarantine', 'release', id], { env: b.s.env, stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 300 && !b.s.standIn.calls().some((c) => c.call === 1); i++) await delay(50);
+    assert.ok(b.s.standIn.calls().some((c) => c.call === 1), "the other host's qmail-queue was started");
+    // The holding host holds the files, and the claim names its own hostname: still not its to take.
+    listed(a);
+    const fromA = await release(a, id);
+    assert.equal(fromA.code, 1, `refused while the other release runs: ${fromA.stderr}`);
+    assert.match(fromA.stderr, /already taken: someone else is acting on it right now/);
+    assert.equal(a.s.standIn.deliveries().length, 0, 'not delivered a second time');
+  } finally {
+    running.kill('SIGKILL');
+    await new Promise((r) => running.once('exit', r));
+  }
+  // Its process dead (and known dead here), the item is released once.
+  const again = await release(a, id);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(a.s.standIn.deliveries().length + b.s.standIn.deliveries().length, 1, 'delivered exactly once');
+});
+
+test('the database stops while a release is in qmail-queue: the release is recorded once it is back, never released again', LIMIT, async () => {
+  const { hosts, pg: p } = await site(1);
+  const [a] = hosts as [Host];
+  await hold(a, 'recorded late');
+  const [[id]] = listed(a) as [[string]];
+  a.s.standIn.setOptions({ slowOn: [{ call: 1, ms: 3000 }] });
+  const releasing = release(a, id);
+  await delay(1000);
+  await p.stopServer();
+  const r = await releasing;
+  a.s.standIn.setOptions({});
+  assert.equal(a.s.standIn.deliveries().length, 1, `queued: ${r.stderr}`);
+  assert.match(r.stderr, /released, but the store could not record it/);
+  await p.start();
+  // Back: the item is not held again (nothing to release twice), and the release is in the audit log.
+  assert.deepEqual(listed(a), [], 'not held again');
+  const again = await release(a, id);
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(again.stderr, /already taken \(released/);
+  assert.equal(a.s.standIn.deliveries().length, 1, 'delivered exactly once');
+  const audit = a.s.command(['quarantine', 'audit', '--item', id]).stdout.split('\n').filter(Boolean);
+  assert.equal(audit.filter((l) => l.split('\t')[3] === 'release').length, 1, `one release in the audit log: ${audit.join(' | ')}`);
+});
+
 test('digests: the hosts of a site run them at the same moment, and each user gets one; its links are good on every host', LIMIT, async () => {
   const { hosts } = await site(3);
   await hold(hosts[0]!, 'for alice 1', 'alice@example.com');
@@ -200,6 +251,55 @@ test('digests: the hosts of a site run them at the same moment, and each user ge
   assert.equal(keys.size, 1, 'every host signs and checks with the same key');
   const link = /https:\/\/console\.example\.com\/link\/([A-Za-z0-9_.-]+)/.exec(alice);
   assert.ok(link, 'the digest has links');
+});
+
+const unshareWorks = process.geteuid?.() === 0 && spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0;
+
+test('digests: two hosts of the same name whose runs have the same pid (pid namespaces: containers) still send one digest per user', { ...LIMIT, skip: skip || (!unshareWorks && 'needs root and unshare') }, async () => {
+  const { hosts } = await site(2, '', ['mx.example.com', 'mx.example.com']);
+  await hold(hosts[0]!, 'for carol', 'carol@example.com');
+  await hold(hosts[1]!, 'for carol again', 'carol@example.com');
+  await delay(DEADLINE_S * 1000 + 300);
+  // Each run is pid 1 of a namespace of its own, as in two containers; qmail-inject is slow, so they overlap.
+  for (const h of hosts) h.inject.setOptions({ delayMs: 1500 });
+  const run = (h: Host): Promise<number | null> =>
+    new Promise((resolve) => spawn('unshare', ['--pid', '--fork', NQQUEUE_BIN, 'digest'], { env: h.s.env, stdio: 'ignore' }).once('exit', (c) => resolve(c)));
+  const codes = await Promise.all(hosts.map(run));
+  assert.deepEqual(codes, [0, 0]);
+  const sent = hosts.flatMap((h) => h.inject.queued());
+  assert.deepEqual(sent.map((c) => (c.recipients ?? []).join(',')), ['carol@example.com'], 'one digest for the site');
+});
+
+test('a lock held on the items by another session: held mail is deferred in bounded time, a release fails cleanly, and both work once it is gone', LIMIT, async () => {
+  const { hosts, pg: p, db } = await site(1);
+  const [a] = hosts as [Host];
+  await hold(a, 'before the lock');
+  const [[id]] = listed(a) as [[string]];
+  // An administrator's session in the middle of maintenance: every statement on items waits.
+  const locker = spawn(join(postgresBin()!, 'psql'), ['-X', '-q', '-h', p.socketDir, '-p', String(p.port), '-U', p.user, '-d', db, '-c', 'BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT;'], { stdio: 'ignore' });
+  try {
+    await delay(700);
+    const started = Date.now();
+    const held = await a.s.run({ message: message('during the lock'), to: ['rcpt@example.com'], timeoutMs: 30_000 });
+    assert.ok(held.code === 71 || held.code === 82, `deferred: ${held.code} ${held.stderr}`);
+    assert.ok(Date.now() - started < 15_000, `in bounded time: ${Date.now() - started} ms`);
+    const plain = await a.s.run({ message: message('plain'), to: ['plain@example.com'] });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.deliveries.length, 1, 'plain mail flows');
+    const r = await release(a, id);
+    assert.notEqual(r.code, 0, 'the release cannot be done now');
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(a.s.standIn.deliveries().length, 1, 'not released');
+  } finally {
+    locker.kill('SIGKILL');
+    await new Promise((r) => locker.once('exit', r));
+  }
+  // The admin's session ends (terminated: a sleeping backend does not notice its client gone).
+  p.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE items%' AND pid <> pg_backend_pid()");
+  const again = await release(a, id);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(a.s.standIn.deliveries().length, 2, 'released once');
+  assert.deepEqual(listed(a), [], 'the deferred message left nothing held');
 });
 
 test('the database down: a message that needs the store is deferred (71) with nothing delivered, other mail flows; restarted, it is used again', LIMIT, async () => {

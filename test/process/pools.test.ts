@@ -5,8 +5,9 @@
 // the health directory the standalone processes read too.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -121,6 +122,29 @@ test('fail-over: an address that was out is used again once it is back and its b
   }
   assert.equal(second.connections(), before, 'in again: the second address is no longer used');
   assert.equal(s.standIn.deliveries().length, sent);
+});
+
+test('health files that are not what NQqueue writes (a FIFO, a symlink, garbage, a date far ahead) are ignored, never waited on', LIMIT, async () => {
+  const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const s = make();
+  s.write('nqqueue.conf', 'deadline = 20s\n[spamassassin]\nconnect_timeout = 1s\n');
+  s.write('nqqueue.cfb', `:spamassassin=host=127.0.0.1:${p1},host=127.0.0.1:${p2},host=127.0.0.1:${p3},host=127.0.0.1:${p4}\n`);
+  const dir = join(s.home, 'backends');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = (port: number): string => join(dir, createHash('sha256').update(`spamd 127.0.0.1:${port}`).digest('hex').slice(0, 24));
+  assert.equal(spawnSync('mkfifo', [file(p1)]).status, 0, 'mkfifo');
+  symlinkSync('/dev/zero', file(p2));
+  writeFileSync(file(p3), 'x'.repeat(1 << 20));
+  writeFileSync(file(p4), `${Date.now() + 365 * 86_400_000}\nspamd 127.0.0.1:${p4}\n`);
+  const start = Date.now();
+  const r = await s.run({ to: ['rcpt@example.com'], timeoutMs: 15_000 });
+  // Every address is dead: deferred, in seconds, not hung on a FIFO or reading /dev/zero.
+  assert.ok(r.code === 71 || r.code === 82, `deferred: ${r.code} ${r.stderr}`);
+  assert.match(r.stderr, /result=defer/);
+  // The one marked out for a year is tried like the others (no back-off lasts that long).
+  assert.match(r.stderr, new RegExp(`127\\.0\\.0\\.1:${p4}: connect ECONNREFUSED`));
+  assert.ok(Date.now() - start < 12_000, `answered in ${Date.now() - start} ms`);
+  assert.equal(s.standIn.deliveries().length, 0);
 });
 
 test('balance and backoff are checked where they are written', LIMIT, async () => {

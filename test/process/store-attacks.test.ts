@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { defaultSettings } from '../../src/config/settings.js';
 import { openStore } from '../../src/store/open.js';
 import { DAEMON_MODE, pluginDir, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
+import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 
 const make = setupsForThisFile();
 const LIMIT = { timeout: 300_000 };
@@ -289,4 +290,73 @@ test('daemon mode: 30 messages quarantined at the same moment are all indexed (n
   }
   assert.equal(listJson(s).total, 61);
   assert.doesNotMatch(readFileSync(join(s.dir, 'serve.log'), 'utf8'), /ExperimentalWarning|SQLite is an experimental/, "no warning from node:sqlite in the daemon's log");
+});
+
+test('a password typed into the store URL never comes out: not in check-config, not in the log of a message it defers', LIMIT, async () => {
+  const secret = 'S3cret-in-the-url';
+  for (const url of [
+    `postgres://nqqueue:${secret}@db.example.com:54x32/nqqueue`, // a typo in the port: not a URL at all
+    `postgres://nqqueue:${secret}/x@db.example.com/nqqueue`,
+    `postgres://nqqueue@db.example.com/nqqueue?password=${secret}`, // libpq's parameter, in the query
+    `postgres://nqqueue@db.example.com/nqqueue?sslmode=require&sslpassword=${secret}`,
+  ]) {
+    const s = make();
+    install(s, `store = ${url}\n`);
+    const c = s.command(['check-config']);
+    assert.notEqual(c.code, 0, `refused: ${url}`);
+    assert.match(c.stdout + c.stderr, /store/);
+    assert.ok(!(c.stdout + c.stderr).includes(secret), `check-config shows no password: ${c.stdout}${c.stderr}`);
+    const r = await s.run({ message: message('url with a password'), to: ['rcpt@example.com'] });
+    assert.ok(r.code === 71 || r.code === 82, `deferred: ${r.code} ${r.stderr}`);
+    assert.equal(r.deliveries.length, 0);
+    assert.ok(!r.stderr.includes(secret), `the log shows no password: ${r.stderr}`);
+  }
+});
+
+test('a plain message never touches a PostgreSQL store: accepted with the database unreachable, and pg is not even loaded', LIMIT, async () => {
+  const s = make();
+  install(s, 'store = postgres://nqqueue@127.0.0.1:1/nqqueue\nstore_timeout = 1s\n');
+  const r = await s.run({ message: message('plain'), to: ['plain@example.com'] });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.deliveries.length, 1);
+  // Held: the store is needed, cannot be reached: deferred, nothing delivered.
+  const held = await s.run({ message: message('held'), to: ['rcpt@example.com'] });
+  assert.ok(held.code === 71 || held.code === 82, `deferred: ${held.code} ${held.stderr}`);
+  assert.match(held.stderr, /unreachable/);
+  assert.equal(held.deliveries.length, 1, 'nothing more delivered');
+  if (DAEMON_MODE || spawnSync('strace', ['-V']).status !== 0) return;
+  const trace = join(s.dir, 'trace');
+  const traced = s.script('traced', `#!/bin/sh\nexec strace -f -qq -e trace=openat,open -o ${trace} ${NQQUEUE_BIN} "$@"\n`);
+  const again = await s.run({ message: message('plain'), to: ['plain@example.com'], bin: traced });
+  assert.equal(again.code, 0, again.stderr);
+  const opened = readFileSync(trace, 'utf8');
+  assert.match(opened, /dist\//, 'the trace saw the program');
+  assert.doesNotMatch(opened, /node_modules\/pg|store\/postgres|store\/sqlite/, 'no store module loaded');
+});
+
+test('check-config finds a store_password_file that every held message would be deferred for: readable by others, missing, empty', LIMIT, async () => {
+  const s = make();
+  const file = join(s.dir, 'store.password');
+  const check = (): { code: number | null; out: string } => {
+    const r = s.command(['check-config']);
+    return { code: r.code, out: r.stdout + r.stderr };
+  };
+  install(s, `store = postgres://nqqueue@127.0.0.1:1/nqqueue\nstore_password_file = ${file}\n`);
+  writeFileSync(file, 'pw-in-a-file\n', { mode: 0o644 });
+  chmodSync(file, 0o644);
+  let c = check();
+  assert.equal(c.code, 1, c.out);
+  assert.match(c.out, /store_password_file .* can be read by others \(mode 0644\): chmod 600 it/);
+  assert.ok(!c.out.includes('pw-in-a-file'), 'the password is not shown');
+  chmodSync(file, 0o600);
+  c = check();
+  assert.equal(c.code, 0, c.out);
+  rmSync(file);
+  c = check();
+  assert.equal(c.code, 1, c.out);
+  assert.match(c.out, /cannot read store_password_file/);
+  writeFileSync(file, '', { mode: 0o600 });
+  c = check();
+  assert.equal(c.code, 1, c.out);
+  assert.match(c.out, /is empty/);
 });

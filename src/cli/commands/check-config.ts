@@ -91,6 +91,16 @@ export async function check(options: CheckOptions, processEnv: NodeJS.ProcessEnv
     problems.push(err instanceof SettingsError ? { file: err.file, line: err.line, message: err.detail } : { file: join(dir, SETTINGS_FILE), line: 0, message: describeError(err) });
   }
   problems.push(...settings.problems);
+  // A password file that would be refused defers every message that needs the store: said here.
+  if (settings.store !== 'sqlite' && settings.storePasswordFile !== undefined) {
+    const { readPasswordFile } = await import('../../store/open.js');
+    try {
+      // Run as root, check-config cannot tell whose the file should be (serve runs as the home's owner).
+      readPasswordFile(settings.storePasswordFile, { anyOwner: process.geteuid?.() === 0 });
+    } catch (err) {
+      problems.push({ file: settings.file ?? join(dir, SETTINGS_FILE), line: 0, message: describeError(err) });
+    }
+  }
   const registry = new PluginRegistry(settings.pluginDirs);
   const inSections = await sectionProblems(settings, registry);
   problems.push(...inSections);
