@@ -234,6 +234,9 @@ export class SqliteStore implements Store {
       db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.exec('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = FULL');
+      // A small page cache: the store is small and mostly appended to, and the daemon that holds it open
+      // must stay within its memory bound while it handles a large message.
+      db.exec('PRAGMA cache_size = -256');
       this.migrate(db);
     } catch (err) {
       try {
