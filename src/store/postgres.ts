@@ -39,19 +39,13 @@ import {
   type RollupTotal,
   type Store,
 } from './types.js';
+import { CADENCES, DEFAULT_PREFERENCES, DEFAULT_STALE_MS, iso, LANGUAGE, preferencesOf, SITE_CADENCE, STATUSES, storedCadence } from './values.js';
 import { deadClaim } from './claims.js';
 import { checkKey, CLASSES } from './learned.js';
 import { deleteEntry, findEntries, getEntry, LISTS_SCHEMA, matchEntries, putEntry, type Sql } from './postgres-lists.js';
 import * as rollups from './postgres-rollups.js';
 import { redactUrl } from '../text/secret-url.js';
 
-/** A claim older than this is taken to be a dead process's (the interface's default). */
-const DEFAULT_STALE_MS = 3600_000;
-const CADENCES: readonly DigestCadence[] = ['never', 'daily', 'hourly'];
-const STATUSES: readonly ItemStatus[] = ['held', 'releasing', 'released', 'deleted', 'expired'];
-const DEFAULT_PREFERENCES: Preferences = Object.freeze({ language: 'en' });
-const SITE_CADENCE = 'default';
-const LANGUAGE = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,7}$/;
 /** The advisory lock every host takes to migrate: one migrates, the others wait and find it done. */
 const MIGRATION_LOCK = 0x6e7171; // "nqq"
 
@@ -148,12 +142,6 @@ function withPassword(url: string, password: string | undefined): string {
   return u.toString();
 }
 
-function iso(value: string, what: string): string {
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new TypeError(`${what}: not a date: ${JSON.stringify(String(value).slice(0, 60))}`);
-  return d.toISOString();
-}
-
 /**
  * PostgreSQL's text cannot hold NUL: one in a value (only ever from outside: a typed login, a header)
  * is stored as `?`, as control bytes are shown everywhere else.
@@ -172,15 +160,6 @@ function params(values: readonly (Param | undefined)[]): Param[] {
 
 function opt(v: unknown): string | undefined {
   return v === null || v === undefined ? undefined : String(v);
-}
-
-function storedCadence(v: unknown): DigestCadence | undefined {
-  return v === null || v === undefined || v === SITE_CADENCE ? undefined : (String(v) as DigestCadence);
-}
-
-function preferencesOf(digest: unknown, language: unknown): Preferences {
-  const cadence = storedCadence(digest);
-  return cadence === undefined ? { language: String(language) } : { digest: cadence, language: String(language) };
 }
 
 function toItem(r: QueryResultRow): QuarantineItem {

@@ -42,29 +42,10 @@ import {
   type RollupTotal,
   type Store,
 } from './types.js';
+import { CADENCES, DEFAULT_PREFERENCES, DEFAULT_STALE_MS, iso, LANGUAGE, preferencesOf, SITE_CADENCE, STATUSES, storedCadence } from './values.js';
 
 /** How long a writer waits for another one before the store counts as unreachable. */
 export const BUSY_TIMEOUT_MS = 5000;
-/** A claim older than this is taken to be a dead process's (the interface's default). */
-export const DEFAULT_STALE_MS = 3600_000;
-
-const CADENCES: readonly DigestCadence[] = ['never', 'daily', 'hourly'];
-const STATUSES: readonly ItemStatus[] = ['held', 'releasing', 'released', 'deleted', 'expired'];
-const DEFAULT_PREFERENCES: Preferences = Object.freeze({ language: 'en' });
-/** The digest column's value for "not chosen" (the column is NOT NULL since schema 1). */
-const SITE_CADENCE = 'default';
-
-/** A stored cadence, or undefined when the user never chose one. */
-function storedCadence(v: unknown): DigestCadence | undefined {
-  return v === null || v === SITE_CADENCE ? undefined : (String(v) as DigestCadence);
-}
-
-/** Preferences as read from a row: a cadence only when one was chosen. */
-function preferencesOf(digest: unknown, language: unknown): Preferences {
-  const cadence = storedCadence(digest);
-  return cadence === undefined ? { language: String(language) } : { digest: cadence, language: String(language) };
-}
-const LANGUAGE = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,7}$/;
 
 /** Each entry brings the schema from its index to the next version; never edit one that shipped. */
 const MIGRATIONS: readonly string[] = [
@@ -128,7 +109,6 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 type Row = Record<string, SQLInputValue>;
 
-
 let sqliteModule: typeof import('node:sqlite') | undefined;
 
 /**
@@ -149,12 +129,6 @@ function sqlite(): typeof import('node:sqlite') {
     process.emitWarning = emit;
   }
   return sqliteModule;
-}
-
-function iso(value: string, what: string): string {
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new TypeError(`${what}: not a date: ${JSON.stringify(String(value).slice(0, 60))}`);
-  return d.toISOString();
 }
 
 function str(v: SQLInputValue | undefined): string | undefined {
