@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, memory, qq)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,6 +40,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-lists.js';
 import { storeRow, storeTable } from './bench-store.js';
+import { memoryRow, memoryTable, memoryTargets } from './bench-memory.js';
+import { qqRow, qqTable, qqTargets } from './bench-qq.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -109,7 +111,6 @@ if (!RENDER) {
 
 const work = mkdtempSync(join(tmpdir(), 'nqqueue-bench-'));
 const QQ_BIN = join(root, 'bin', 'nqqueue-qq');
-const MAIN_JS = join(root, 'dist', 'cli', 'main.js');
 
 function cc(source, out, defines = []) {
   run('cc', ['-O2', '-Wall', ...defines, '-o', out, join(root, 'bench', source)]);
@@ -320,10 +321,13 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** `<node> dist/cli/main.js serve` for an installation; resolves once its socket answers. */
+/**
+ * `bin/nqqueue serve` for an installation, as an administrator's run file starts it (the launcher and
+ * its node flags), on the node under test (NQQUEUE_NODE); resolves once its socket answers.
+ */
 async function startServe(inst, node) {
   const log = openSync(join(inst.dir, 'serve.log'), 'a');
-  const child = spawn(node.bin, [MAIN_JS, 'serve'], { env: { ...inst.paths }, stdio: ['ignore', 'ignore', log] });
+  const child = spawn(NQQUEUE_BIN, ['serve'], { env: { ...inst.paths, NQQUEUE_NODE: node.bin }, stdio: ['ignore', 'ignore', log] });
   closeSync(log);
   ours.add(child);
   child.once('exit', () => ours.delete(child));
@@ -405,6 +409,8 @@ const results = {
   metrics: {},
   lists: [],
   store: [],
+  memory: [],
+  qq: [],
   startup: {},
   targets: [],
   notes: [],
@@ -1019,6 +1025,22 @@ if (RENDER) {
           progress(`  store ${node.label}: sqlite ${row.sqlite?.median?.toFixed(2)} ms, postgres ${row.postgres?.median?.toFixed(2) ?? '-'} ms`);
         });
       }
+      if (want('memory') && daemonAvailable) {
+        progress('memory: nqqueue serve idle, and with 64 messages of 1 MB in flight');
+        await guard(`${node.label} memory row`, async () => {
+          const row = await memoryRow({ node, makeInstall, startServe, deliver, QQ_BIN, message: textMessage, clamdSocket: backends.clamd?.socket, floorFiles });
+          results.memory.push(row);
+          progress(`  memory ${node.label}: idle ${(row.idleAfterKB / 1024).toFixed(1)} MB, 64 × 1 MB peak ${(row.inFlightPeakKB / 1024).toFixed(1)} MB`);
+        });
+      }
+      if (want('qq') && daemonAvailable && node === nodes[0]) {
+        progress('the daemon-mode client alone');
+        await guard('nqqueue-qq row', async () => {
+          const row = { node: node.key, ...(await qqRow({ root, runSmtpd, envelopeOf, message: () => textMessage('qq').buf, n: COUNTS.fast })) };
+          results.qq.push(row);
+          progress(`  nqqueue-qq: +${row.qqOverMs.toFixed(2)} ms, fallback +${row.fallbackOverMs.toFixed(2)} ms over /bin/true`);
+        });
+      }
     }
   } finally {
     await Promise.all(Object.values(backends).map((d) => d.stop()));
@@ -1130,6 +1152,10 @@ function judge() {
         add(L, name, d?.addsMs === undefined ? undefined : d.addsMs < LISTS_TARGET_MS && lists.lookup.addsMs < LISTS_TARGET_MS, figures.join('; '));
       }
     }
+    const memory = (results.memory ?? []).find((x) => x.node === k);
+    if (memory) for (const [name, met, figure] of memoryTargets(memory)) add(L, name, met, figure);
+    const qq = (results.qq ?? []).find((x) => x.node === k);
+    if (qq) for (const [name, met, figure] of qqTargets(qq, fmt)) add(L, name, met, figure);
     const kill = results.kill.find((x) => x.node === k);
     {
       const name = `kill -9 of the daemon during a burst of ${COUNTS.killBurst}: none lost, none duplicated`;
@@ -1269,6 +1295,8 @@ function tables() {
   }
   L.push(...listsTable(results.lists ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...storeTable(results.store ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
+  L.push(...memoryTable(results.memory ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
+  L.push(...qqTable(results.qq ?? [], (k) => results.nodes[k].label, fmt));
   const read = reading();
   if (read) {
     L.push('');

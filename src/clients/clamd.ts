@@ -99,19 +99,18 @@ const textOf = (err: unknown): string => (err instanceof Error ? err.message : S
  */
 async function sendInstream(w: Writer, message: MessageView, chunkBytes: number, progress: { sent: number; finished: boolean }): Promise<void> {
   await w.write(Buffer.from('zINSTREAM\0', 'latin1'));
-  const source = message.stream();
-  try {
-    for await (const chunk of source) {
-      for (const piece of pieces(asBuffer(chunk), chunkBytes)) {
-        const frame = Buffer.allocUnsafe(4 + piece.length);
-        frame.writeUInt32BE(piece.length, 0);
-        piece.copy(frame, 4);
-        await w.write(frame);
-        progress.sent += piece.length;
-      }
+  // chunks(), not stream(): a spilled message is read 64 KB at a time into one buffer, with nothing
+  // read ahead, so many scans in flight hold a frame each, not a stream's read-ahead each. Each frame
+  // is a copy of its piece: the socket may still hold it after write() returns, and the chunk's
+  // buffer is reused for the next read.
+  for await (const chunk of message.chunks()) {
+    for (const piece of pieces(asBuffer(chunk), chunkBytes)) {
+      const frame = Buffer.allocUnsafe(4 + piece.length);
+      frame.writeUInt32BE(piece.length, 0);
+      piece.copy(frame, 4);
+      await w.write(frame);
+      progress.sent += piece.length;
     }
-  } finally {
-    source.destroy();
   }
   await w.write(Buffer.alloc(4));
   progress.finished = true;

@@ -46,6 +46,8 @@ export interface Settings {
   readonly concurrency: number;
   /** Messages larger than this are kept in a private file rather than in memory. */
   readonly spillBytes: number;
+  /** Daemon mode: the bytes all messages in flight may hold in memory together. */
+  readonly spillTotalBytes: number;
   readonly maxRecipients: number;
   /** Timeout of one qmail-queue call, milliseconds. */
   readonly queueTimeoutMs: number;
@@ -169,6 +171,11 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   onerror: { doc: 'default failure policy of a plugin: tempfail, accept or reject', default: 'tempfail', parse: parsePolicy },
   concurrency: { doc: 'recipients whose per-user chains run at the same time', default: '8', parse: parseCount(1, 1024) },
   spill: { doc: 'messages larger than this are kept in a private file instead of memory', default: '1M', parse: parseSize },
+  spill_total: {
+    doc: '`nqqueue serve`: the bytes all messages in flight may hold in memory together; past it a message is kept in a private file however small it is',
+    default: '16M',
+    parse: parseSize,
+  },
   max_recipients: { doc: 'messages with more recipients are refused (11)', default: '10000', parse: parseCount(1, 10000) },
   queue_timeout: { doc: 'timeout of one qmail-queue call', default: '120s', parse: parseDuration },
   flush_interval: { doc: 'how often `nqqueue serve` delivers what the retry spool holds (also once at start)', default: '5m', parse: parseDuration },
@@ -365,6 +372,7 @@ function build(
     onerror: val<FailurePolicy>('onerror'),
     concurrency: val<number>('concurrency'),
     spillBytes: val<number>('spill'),
+    spillTotalBytes: val<number>('spill_total'),
     maxRecipients: val<number>('max_recipients'),
     queueTimeoutMs: val<number>('queue_timeout'),
     flushIntervalMs: val<number>('flush_interval'),

@@ -8,7 +8,7 @@ export const MAX_ENV = 65536;
 export const MAX_FRAME = 1024 * 1024;
 export const READ_ERROR = 0xffffffff;
 /** Past this much unread input the socket is paused until the consumer catches up. */
-const HIGH_WATER = 4 * 1024 * 1024;
+const HIGH_WATER = 256 * 1024;
 
 export class ProtocolError extends Error {
   constructor(message: string) {

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { checkControlDir } from '../config/locals.js';
 import { defaultSettings, SETTINGS_FILE, type Settings } from '../config/settings.js';
 import { describeError, NqqError } from '../errors.js';
-import { MessageCollector } from '../intake/message.js';
+import { MemoryBudget, MessageCollector } from '../intake/message.js';
 import { ensurePrivateDir, STALE_MS, sweepStale } from '../intake/workdir.js';
 import { makeLogger, parseDebugLevel, type Logger } from '../log.js';
 import { EnvelopeParser, toEnvelope } from '../qmail/envelope.js';
@@ -50,6 +50,8 @@ export class Daemon {
   private prints = new Map<string, string>();
   private reloadWanted = false;
   private readonly inFlight = new Set<Socket>();
+  /** What the messages in flight hold in memory, together (spill_total of the configuration in use). */
+  private readonly memory = new MemoryBudget(() => this.gen?.services.settings.spillTotalBytes ?? 16 * 1024 * 1024);
   /** Messages being handled now (a connection open is a message in flight). */
   get messagesInFlight(): number {
     return this.inFlight.size;
@@ -281,10 +283,14 @@ export class Daemon {
       const spill = services?.settings.spillBytes ?? 1024 * 1024;
       // Read everything the client sends, whatever is wrong with it, then answer once.
       let inputError: unknown;
-      collector = new MessageCollector(spill, () => {
-        if (!services) throw configError;
-        return services.workDir();
-      });
+      collector = new MessageCollector(
+        spill,
+        () => {
+          if (!services) throw configError;
+          return services.workDir();
+        },
+        this.memory,
+      );
       for await (const chunk of reader.frames()) {
         if (inputError) continue;
         try {

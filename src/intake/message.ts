@@ -260,31 +260,71 @@ export function createPrivateFile(path: string): number {
 }
 
 /**
- * Collects message bytes as they arrive; past `spillBytes` they go to a private file in `workDir`.
- * `finish()` gives the view; `discard()` removes the file, whatever happened.
+ * The bytes that the messages of one process hold in memory, all together (the daemon's connections
+ * share one): a message whose next bytes would take the total past `limit()` goes to its spill file
+ * at once, however small it is, so many messages in flight cost files, not memory.
+ */
+export class MemoryBudget {
+  private used = 0;
+  constructor(private readonly limit: () => number) {}
+  /** Count `n` more bytes in memory, if they fit. */
+  take(n: number): boolean {
+    if (this.used + n > this.limit()) return false;
+    this.used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.used -= n;
+  }
+  /** Bytes counted now. */
+  get inUse(): number {
+    return this.used;
+  }
+}
+
+/**
+ * Collects message bytes as they arrive; past `spillBytes` (or past what `budget` has left) they go to
+ * a private file in `workDir`. `finish()` gives the view; `discard()` removes the file and gives the
+ * bytes held in memory back to the budget, whatever happened.
  */
 export class MessageCollector {
   private chunks: Buffer[] = [];
   private size = 0;
   private fd = -1;
   private path: string | undefined;
+  /** Bytes counted in `budget` (those in memory, until discard()). */
+  private counted = 0;
 
   constructor(
     private readonly spillBytes: number,
     private readonly workDir: () => string,
+    private readonly budget?: MemoryBudget,
   ) {}
 
   write(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.size += chunk.length;
-    if (this.fd < 0 && this.size > this.spillBytes) {
+    if (this.fd < 0 && (this.size > this.spillBytes || !this.count(chunk.length))) {
       this.path = join(this.workDir(), workFileName('msg'));
       this.fd = createPrivateFile(this.path);
       for (const c of this.chunks) writeAll(this.fd, c);
       this.chunks = [];
+      this.uncount();
     }
     if (this.fd >= 0) writeAll(this.fd, chunk);
     else this.chunks.push(chunk);
+  }
+
+  private count(n: number): boolean {
+    if (!this.budget) return true;
+    if (!this.budget.take(n)) return false;
+    this.counted += n;
+    return true;
+  }
+
+  private uncount(): void {
+    this.budget?.give(this.counted);
+    this.counted = 0;
   }
 
   finish(): MessageView {
@@ -309,6 +349,7 @@ export class MessageCollector {
   }
 
   discard(): void {
+    this.uncount();
     if (this.fd >= 0) {
       try {
         closeSync(this.fd);

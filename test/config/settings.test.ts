@@ -15,6 +15,7 @@ test('a missing or empty settings file gives the documented defaults', () => {
   assert.equal(s.onerror, 'tempfail');
   assert.equal(s.concurrency, 8);
   assert.equal(s.spillBytes, 1024 * 1024);
+  assert.equal(s.spillTotalBytes, 16 * 1024 * 1024, 'daemon mode: 16 MB of messages in memory, all together');
   assert.equal(s.maxRecipients, 10_000);
   const { section: _a, sections: _e, file: _b, ...fromEmpty } = parseSettings('', 'x');
   const { section: _c, sections: _f, file: _d, ...defaults } = defaultSettings();

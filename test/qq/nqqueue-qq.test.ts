@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -545,41 +545,6 @@ test('fd 0 unreadable: the read-error marker goes to the daemon and 54 comes bac
   const r2 = await spawnQq(c.inst.qq, [dirFd, 'ignore', 'pipe'], c.env);
   assert.equal(r2.code, 54, r2.stderr);
   assert.equal(c.inst.ran(), undefined);
-});
-
-// ---- cost ----
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-test('cost: a 10 KB message through the client and a daemon that answers at once vs /bin/true', async (t) => {
-  const c = await ctx({ kind: 'reply', code: 0 });
-  const message = noise(10 * 1024, 5);
-  const runs = 50;
-  const times = async (bin: string, env: Record<string, string>) => {
-    const ms: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const r = await runSmtpd({ bin, message, envelope: ENVELOPE, env });
-      assert.ok(r.code === 0, r.stderr);
-      ms.push(r.ms);
-    }
-    return median(ms);
-  };
-  await times(c.inst.qq, c.env); // warm the page cache
-  const qq = await times(c.inst.qq, c.env);
-  const bare = await times('/bin/true', {});
-
-  // The exec fallback: a copy of /bin/true as the standalone program, so the difference is the client.
-  const f = makeInstall();
-  cleanups.push(() => f.cleanup());
-  copyFileSync('/bin/true', join(f.dir, 'bin', 'nqqueue'));
-  const fallback = await times(f.qq, { NQQUEUE_HOME: f.home });
-  t.diagnostic(`median of ${runs}: nqqueue-qq+daemon ${qq.toFixed(2)} ms, /bin/true ${bare.toFixed(2)} ms, ` + `no-daemon fallback to a /bin/true ${fallback.toFixed(2)} ms`);
-  // Generous: a JavaScript runtime alone costs 20-60 ms; the client must stay far below that.
-  assert.ok(qq - bare < 20, `nqqueue-qq costs ${(qq - bare).toFixed(2)} ms over /bin/true`);
-  assert.ok(fallback - bare < 20, `the fallback path costs ${(fallback - bare).toFixed(2)} ms over /bin/true`);
 });
 
 // ---- what the client tells the daemon of itself, and the line it writes when the daemon is lost ----
