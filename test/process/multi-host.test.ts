@@ -198,15 +198,22 @@ test('the database stops while a release is in qmail-queue: the release is recor
   const [a] = hosts as [Host];
   await hold(a, 'recorded late');
   const [[id]] = listed(a) as [[string]];
-  a.s.standIn.setOptions({ slowOn: [{ call: 1, ms: 3000 }] });
+  a.s.standIn.setOptions({ slowOn: [{ call: 1, ms: 6000 }] });
   const releasing = release(a, id);
-  await delay(1000);
-  await p.stopServer();
-  const r = await releasing;
+  // The database stops once the release is in qmail-queue (its call claimed), however long the
+  // command took to get there.
+  for (let i = 0; i < 600 && a.s.standIn.calls().length === 0; i++) await delay(50);
+  assert.equal(a.s.standIn.calls().length, 1, 'the release reached qmail-queue');
+  let r: Awaited<ReturnType<typeof release>>;
+  try {
+    await p.stopServer();
+    r = await releasing;
+  } finally {
+    await p.start();
+  }
   a.s.standIn.setOptions({});
   assert.equal(a.s.standIn.deliveries().length, 1, `queued: ${r.stderr}`);
   assert.match(r.stderr, /released, but the store could not record it/);
-  await p.start();
   // Back: the item is not held again (nothing to release twice), and the release is in the audit log.
   assert.deepEqual(listed(a), [], 'not held again');
   const again = await release(a, id);

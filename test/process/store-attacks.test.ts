@@ -261,8 +261,11 @@ test('release, release and expire of one item at the same moment, from three pro
   for (const r of all) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   const released = all.filter((r) => r.code === 0 && r.stdout.startsWith('released'));
   const expired = /^expired 1 item/.test(all[1]!.stdout);
+  // In daemon mode nqqueue serve expires items too (its first pass 2 s after it started): a fourth
+  // process in the race, which may be the one that acts; the others then say so.
+  const byServe = DAEMON_MODE && all.filter((r) => /already taken \(expired by nqqueue serve/.test(r.stderr)).length === 2;
   assert.equal(all[1]!.code, 0, all[1]!.stderr);
-  assert.equal(released.length + (expired ? 1 : 0), 1, JSON.stringify(all));
+  assert.equal(released.length + (expired ? 1 : 0) + (byServe ? 1 : 0), 1, JSON.stringify(all));
   assert.equal(s.standIn.deliveries().length, released.length, 'delivered only when released');
   const audit = s.command(['quarantine', 'audit']).stdout.split('\n').filter(Boolean);
   assert.equal(audit.length, 1, audit.join('\n'));
