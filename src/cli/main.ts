@@ -14,6 +14,7 @@ const USAGE = `usage:
   nqqueue quarantine list | show [--raw] ID | release ID | delete ID
   nqqueue flush
   nqqueue lists add | del | show | import | export ...   the allow and block lists
+  nqqueue import-simscan [--simcontrol PATH] [--write | --out DIR]   simscan's simcontrol as .cfb lines
   nqqueue digest [--dry-run] [--to ADDRESS]
   nqqueue learn --spam|--ham [--user ADDRESS] PATH... | --maildirs ROOT
   nqqueue demo [--keep]
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command; USAGE: string }>> =
   learn: () => import('./commands/learn.js'),
   quarantine: () => import('./commands/quarantine.js'),
   lists: () => import('./commands/lists.js'),
+  'import-simscan': () => import('./commands/import-simscan.js'),
   demo: () => import('./commands/demo.js'),
   serve: () => import('./commands/serve.js'),
   web: () => import('./commands/web.js'),

@@ -65,6 +65,23 @@ export class Cdb {
     return undefined;
   }
 
+  /**
+   * Every record in file order (the order it was made in; a key given twice appears twice, and get()
+   * finds the first). Records run from the header to the first hash table.
+   */
+  *records(): Generator<[Buffer, Buffer]> {
+    let end = Infinity;
+    for (let i = 0; i < 256; i++) end = Math.min(end, this.header.readUInt32LE(i * 8));
+    for (let pos = 2048; pos < end; ) {
+      const r = this.read(pos, 8);
+      const klen = r.readUInt32LE(0);
+      const dlen = r.readUInt32LE(4);
+      if (pos + 8 + klen + dlen > end) throw new Error('cdb: a record runs into the hash tables');
+      yield [this.read(pos + 8, klen), this.read(pos + 8 + klen, dlen)];
+      pos += 8 + klen + dlen;
+    }
+  }
+
   close(): void {
     closeSync(this.fd);
   }

@@ -12,6 +12,7 @@
 // Every problem has its line; a value that is not an address, domain or network is an error.
 
 import type { ListAction, ListScope, NewListEntry } from '../store/types.js';
+import { parseSimcontrol } from '../config/simcontrol.js';
 import { holderOf, ListValueError, parseListValue, valueText } from './entry.js';
 
 export type ImportFormat = 'spamassassin' | 'simscan' | 'nqqueue';
@@ -102,29 +103,20 @@ function parseSpamAssassin(text: string, t: ImportTarget, out: ImportResult): vo
 }
 
 function parseSimscan(text: string, t: ImportTarget, out: ImportResult): void {
-  text.split('\n').forEach((raw, i) => {
-    const n = i + 1;
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const colon = line.indexOf(':');
-    if (colon < 0) {
-      out.errors.push(`line ${n}: no ':' (simcontrol lines are PATTERN:key=value,...)`);
-      return;
-    }
-    const pattern = line.slice(0, colon).trim();
-    const settings = new Map<string, string>();
-    for (const item of line.slice(colon + 1).split(',')) {
-      const eq = item.indexOf('=');
-      if (eq > 0) settings.set(item.slice(0, eq).trim().toLowerCase(), item.slice(eq + 1).trim().toLowerCase());
-    }
+  // The one simcontrol reader (config/simcontrol.ts), shared with `nqqueue import-simscan`: only lines
+  // that cannot be read stop the import; how simscan misreads a line is that command's business.
+  const sc = parseSimcontrol(text);
+  for (const p of sc.problems) if (p.message.startsWith("no ':'")) out.errors.push(`line ${p.line}: ${p.message}`);
+  for (const { line: n, pattern, settings } of sc.lines) {
     if (settings.get('clam') === 'no') out.skipped.push(`line ${n}: clam=no is not imported: NQqueue never skips a virus check`);
-    if (settings.get('spam') !== 'no') return;
+    if (settings.get('spam') !== 'no') continue;
     if (pattern === '') {
       out.skipped.push(`line ${n}: the default line (no pattern) is not a list entry: leave spamassassin out of the fallback routing line instead`);
-      return;
+      continue;
     }
-    // simscan looks simcontrol up by recipient (a local user or domain), never by sender: the line is
-    // that recipient's list, allowing every sender (any client network) and skipping SpamAssassin.
+    // simscan looks simcontrol up by recipient (a local user or domain), and by sender too; only the
+    // recipient side is a list: that recipient's, allowing every sender (any client network) and
+    // skipping SpamAssassin.
     let holder: { scope: ListScope; owner: string };
     try {
       const parsed = parseListValue(pattern);
@@ -133,12 +125,12 @@ function parseSimscan(text: string, t: ImportTarget, out: ImportResult): void {
       else throw new ListValueError(`${JSON.stringify(pattern)} is not a recipient's address or domain`);
     } catch (err) {
       out.errors.push(`line ${n}: ${(err as Error).message}`);
-      return;
+      continue;
     }
     for (const value of ['0.0.0.0/0', '::/0']) {
       out.entries.push({ ...holder, action: 'allow', kind: 'network', value, skip: ['spamassassin'], note: `imported from simcontrol: ${pattern} spam=no (every sender)`, by: t.by });
     }
-  });
+  }
 }
 
 /** The export format: scope, owner ('-' global), action, value, skip ('-' default policy, 'none'), note. */

@@ -30,6 +30,7 @@ const COMMANDS: { name: string; args: string[]; usage: RegExp }[] = [
   { name: 'digest', args: ['digest'], usage: /^usage: nqqueue digest/ },
   { name: 'demo', args: ['demo'], usage: /^usage: nqqueue demo/ },
   { name: 'serve', args: ['serve'], usage: /^usage: nqqueue serve/ },
+  { name: 'import-simscan', args: ['import-simscan', '--write'], usage: /^usage: nqqueue import-simscan / },
 ];
 
 for (const c of COMMANDS) {
