@@ -40,6 +40,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-lists.js';
 import { storeRow, storeTable } from './bench-store.js';
+import { startJudge, startOptionsRow, startTable } from './bench-start.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -406,6 +407,7 @@ const results = {
   lists: [],
   store: [],
   startup: {},
+  start: [],
   targets: [],
   notes: [],
 };
@@ -951,6 +953,7 @@ if (RENDER) {
       progress(`=== ${node.label} (${node.version})`);
     results.nodes[node.key].loadavgAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
       if (want('startup')) await guard(`${node.label} start-up breakdown`, () => startupRow(node));
+      if (want('startup')) await guard(`${node.label} start options`, () => results.start.push(startOptionsRow({ node, root, work, rounds: COUNTS.fast / 2 })));
       if (want('rows')) await guard(`${node.label} floor`, () =>
         timeRow({ node, mode: 'floor', scenario: 'floor', rcptKey: '1', inst: floorInst, rcpts: rcptsFor[1], n: COUNTS.fast, warm: COUNTS.warm }),
       );
@@ -1130,6 +1133,8 @@ function judge() {
         add(L, name, d?.addsMs === undefined ? undefined : d.addsMs < LISTS_TARGET_MS && lists.lookup.addsMs < LISTS_TARGET_MS, figures.join('; '));
       }
     }
+    const start = (results.start ?? []).find((x) => x.node === k);
+    if (start) add(L, 'standalone start: the adopted option saves at least a third (of node start + loading queue mode)', startJudge(start).met, startJudge(start).figure);
     const kill = results.kill.find((x) => x.node === k);
     {
       const name = `kill -9 of the daemon during a burst of ${COUNTS.killBurst}: none lost, none duplicated`;
@@ -1269,6 +1274,7 @@ function tables() {
   }
   L.push(...listsTable(results.lists ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...storeTable(results.store ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
+  L.push(...startTable(results.start ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   const read = reading();
   if (read) {
     L.push('');
