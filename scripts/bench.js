@@ -42,6 +42,7 @@ import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-li
 import { storeRow, storeTable } from './bench-store.js';
 import { memoryRow, memoryTable, memoryTargets } from './bench-memory.js';
 import { qqRow, qqTable, qqTargets } from './bench-qq.js';
+import { startJudge, startOptionsRow, startTable } from './bench-start.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -412,6 +413,7 @@ const results = {
   memory: [],
   qq: [],
   startup: {},
+  start: [],
   targets: [],
   notes: [],
 };
@@ -957,6 +959,7 @@ if (RENDER) {
       progress(`=== ${node.label} (${node.version})`);
     results.nodes[node.key].loadavgAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
       if (want('startup')) await guard(`${node.label} start-up breakdown`, () => startupRow(node));
+      if (want('startup')) await guard(`${node.label} start options`, () => results.start.push(startOptionsRow({ node, root, work, rounds: COUNTS.fast / 2 })));
       if (want('rows')) await guard(`${node.label} floor`, () =>
         timeRow({ node, mode: 'floor', scenario: 'floor', rcptKey: '1', inst: floorInst, rcpts: rcptsFor[1], n: COUNTS.fast, warm: COUNTS.warm }),
       );
@@ -1156,6 +1159,8 @@ function judge() {
     if (memory) for (const [name, met, figure] of memoryTargets(memory)) add(L, name, met, figure);
     const qq = (results.qq ?? []).find((x) => x.node === k);
     if (qq) for (const [name, met, figure] of qqTargets(qq, fmt)) add(L, name, met, figure);
+    const start = (results.start ?? []).find((x) => x.node === k);
+    if (start) add(L, 'standalone start: the adopted option saves at least a third (of node start + loading queue mode)', startJudge(start).met, startJudge(start).figure);
     const kill = results.kill.find((x) => x.node === k);
     {
       const name = `kill -9 of the daemon during a burst of ${COUNTS.killBurst}: none lost, none duplicated`;
@@ -1297,6 +1302,7 @@ function tables() {
   L.push(...storeTable(results.store ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...memoryTable(results.memory ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...qqTable(results.qq ?? [], (k) => results.nodes[k].label, fmt));
+  L.push(...startTable(results.start ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   const read = reading();
   if (read) {
     L.push('');

@@ -4,7 +4,8 @@
 import { readSync } from 'node:fs';
 
 const CHUNK = 64 * 1024;
-const pause = new Int32Array(new SharedArrayBuffer(4));
+// Made on first use: a V8 start-up snapshot (node --build-snapshot) cannot hold a SharedArrayBuffer.
+let pause: Int32Array | undefined;
 
 /**
  * Yields the bytes of `fd` until EOF. A non-blocking descriptor (not qmail's way) is waited on.
@@ -21,7 +22,7 @@ export function* readFdChunks(fd: number, reuse: () => boolean = () => false): G
       n = readSync(fd, buf, 0, CHUNK, null);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-        Atomics.wait(pause, 0, 0, 1);
+        Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
         continue;
       }
       throw err;
