@@ -10,7 +10,7 @@ const USAGE = `usage:
   nqqueue --version
   nqqueue explain --from A --to B [--to C ...] [--env NAME=VALUE ...]
   nqqueue test --from A --to B [--to C ...] < message
-  nqqueue init [--user NAME] [--dry-run]    a commented starter configuration, the home, the next steps
+  nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE]   a starter configuration, the home, next steps
   nqqueue check-config [--probe] [--user NAME] [--env NAME=VALUE ...]
   nqqueue quarantine list | show [--raw] ID | release ID | delete ID
   nqqueue flush
