@@ -10,6 +10,7 @@ const USAGE = `usage:
   nqqueue --version
   nqqueue explain --from A --to B [--to C ...] [--env NAME=VALUE ...]
   nqqueue test --from A --to B [--to C ...] < message
+  nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE]   a starter configuration, the home, next steps
   nqqueue check-config [--probe] [--user NAME] [--env NAME=VALUE ...]
   nqqueue quarantine list | show [--raw] ID | release ID | delete ID
   nqqueue flush
@@ -26,6 +27,7 @@ const USAGE = `usage:
 type Command = (args: string[], env: NodeJS.ProcessEnv) => Promise<number>;
 
 const COMMANDS: Record<string, () => Promise<{ run: Command; USAGE: string }>> = {
+  init: () => import('./commands/init.js'),
   explain: () => import('./commands/explain.js'),
   test: () => import('./commands/test.js'),
   'check-config': () => import('./commands/check-config.js'),

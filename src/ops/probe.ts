@@ -41,7 +41,8 @@ interface Who {
   readonly owner: string;
 }
 
-function groupName(gid: number): string {
+/** The name of a group (from /etc/group), or its number. */
+export function groupName(gid: number): string {
   try {
     for (const line of readFileLines('/etc/group')) {
       const f = line.split(':');
@@ -368,6 +369,14 @@ async function pingBackend(b: Backend, me: Who): Promise<string | undefined> {
     const text = describeError(err).replace(/^\w+: cannot connect to any address \(([^)]*)\)$/, 'cannot connect: $1');
     return text.replace(new RegExp(`^${b.service} ${b.address.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `), '');
   }
+}
+
+/**
+ * One address of a backend, pinged as the current user (what `nqqueue init` looks for): resolves with
+ * why it did not answer, or undefined when it did.
+ */
+export function pingAddress(service: 'clamd' | 'spamd' | 'rspamd', address: string): Promise<string | undefined> {
+  return pingBackend({ service, address, where: [] }, who());
 }
 
 /**

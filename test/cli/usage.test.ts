@@ -29,6 +29,7 @@ const COMMANDS: { name: string; args: string[]; usage: RegExp }[] = [
   { name: 'flush', args: ['flush'], usage: /^usage: nqqueue flush/ },
   { name: 'digest', args: ['digest'], usage: /^usage: nqqueue digest/ },
   { name: 'demo', args: ['demo'], usage: /^usage: nqqueue demo/ },
+  { name: 'init', args: ['init', '--user', 'nobody'], usage: /^usage: nqqueue init/ },
   { name: 'serve', args: ['serve'], usage: /^usage: nqqueue serve/ },
   { name: 'import-simscan', args: ['import-simscan', '--write'], usage: /^usage: nqqueue import-simscan / },
 ];
