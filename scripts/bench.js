@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, fildes)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,6 +40,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-lists.js';
 import { storeRow, storeTable } from './bench-store.js';
+import { fildesRow, fildesTable } from './bench-fildes.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -405,6 +406,7 @@ const results = {
   metrics: {},
   lists: [],
   store: [],
+  fildes: [],
   startup: {},
   targets: [],
   notes: [],
@@ -998,6 +1000,15 @@ if (RENDER) {
         progress(`${COUNTS.bigMB} MB message to 20 recipients (two different copies)`);
         await guard(`${node.label} ${COUNTS.bigMB} MB row`, () => bigRow(node, bigInst));
       }
+      if (want('fildes') && daemonAvailable && backends.clamd) {
+        progress(`fildes: a ${COUNTS.bigMB} MB spilled message, clamd given the file or the bytes`);
+        await guard(`${node.label} fildes row`, async () => {
+          const eicar = (await helper('daemons')).eicar();
+          const row = await fildesRow({ node, makeInstall, startServe, deliver, clearFloor, procStatusKB, QQ_BIN, clamdSocket: backends.clamd.socket, clamdPid: backends.clamd.pid, bigMessage: (b) => bigMessage(b).buf, smallMessage: () => textMessage('warm').buf, eicar, bytes: COUNTS.bigMB * 1_000_000, rounds: QUICK ? 1 : 3 });
+          results.fildes.push(row);
+          progress(`  fildes ${node.label}: ${fmt(row.fildes.ms, 0)} vs ${fmt(row.instream.ms, 0)} ms, serve peak ${(row.fildes.hwmKB / 1024).toFixed(0)} vs ${(row.instream.hwmKB / 1024).toFixed(0)} MB`);
+        });
+      }
       if (want('lists')) {
         progress(`lists: ${LISTS_ENTRIES} entries against an empty store`);
         await guard(`${node.label} lists row`, async () => {
@@ -1128,6 +1139,15 @@ function judge() {
         const d = lists.daemon;
         const figures = [d ? `daemon plugin median +${d.addsMs} ms (${d.empty.pluginMedian} → ${d.full.pluginMedian})` : 'daemon: not measured', `lookup alone +${lists.lookup.addsMs} ms (${lists.lookup.empty} → ${lists.lookup.full})`];
         add(L, name, d?.addsMs === undefined ? undefined : d.addsMs < LISTS_TARGET_MS && lists.lookup.addsMs < LISTS_TARGET_MS, figures.join('; '));
+      }
+    }
+    const fd = (results.fildes ?? []).find((x) => x.node === k);
+    {
+      const name = `a ${COUNTS.bigMB} MB spilled message handed to clamd as its file (FILDES): nqqueue serve copies none of it to clamd (reads and writes ${2 * COUNTS.bigMB} MB less than INSTREAM), with no larger a peak`;
+      if (!fd) add(L, name, undefined, 'not measured');
+      else {
+        const savedMB = fd.instream.serveIoMB - fd.fildes.serveIoMB;
+        add(L, name, savedMB >= 1.8 * COUNTS.bigMB && fd.fildes.hwmKB <= fd.instream.hwmKB + 2048, `serve I/O ${fmt(fd.fildes.serveIoMB, 0)} vs ${fmt(fd.instream.serveIoMB, 0)} MB, CPU ${fmt(fd.fildes.serveCpuMs, 0)} vs ${fmt(fd.instream.serveCpuMs, 0)} ms, peak ${(fd.fildes.hwmKB / 1024).toFixed(0)} vs ${(fd.instream.hwmKB / 1024).toFixed(0)} MB; clamav ${fmt(fd.fildes.clamavMs, 0)} vs ${fmt(fd.instream.clamavMs, 0)} ms (medians of ${fd.rounds})`);
       }
     }
     const kill = results.kill.find((x) => x.node === k);
@@ -1269,6 +1289,7 @@ function tables() {
   }
   L.push(...listsTable(results.lists ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...storeTable(results.store ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
+  L.push(...fildesTable(results.fildes ?? [], (k) => results.nodes[k].label, (x, d) => (x === undefined || Number.isNaN(x) ? '—' : fmt(x, d))));
   const read = reading();
   if (read) {
     L.push('');
