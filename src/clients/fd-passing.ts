@@ -140,10 +140,19 @@ export function sendFile(socket: Socket, path: string, size: number, byte = '\0'
     return Promise.reject(err instanceof FdPassingError ? err : new FdPassingError((err as Error).message, 'EUNKNOWN'));
   }
   return new Promise<void>((resolve, reject) => {
+    // Our descriptor is closed once the write is done, or when the connection closes first.
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      socket.off('close', release);
+      carrier.close();
+    };
+    socket.once('close', release);
     const req = new b.WriteWrap();
     req.handle = handle;
     req.oncomplete = (status: number) => {
-      carrier.close();
+      release();
       if (status === 0) resolve();
       else {
         const code = errorName(status);
@@ -152,7 +161,7 @@ export function sendFile(socket: Socket, path: string, size: number, byte = '\0'
     };
     const err = handle.writeUtf8String(req, byte, carrier);
     if (err !== 0) {
-      carrier.close();
+      release();
       // EBADF/EINVAL from libuv: the handle is not an IPC pipe, nothing went out.
       reject(new FdPassingError(`sending the file descriptor failed: ${errorName(err)}`, 'ENOTSUP'));
     }
