@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, memory, qq)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, memory, qq, fildes)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -43,6 +43,7 @@ import { storeRow, storeTable } from './bench-store.js';
 import { memoryRow, memoryTable, memoryTargets } from './bench-memory.js';
 import { qqRow, qqTable, qqTargets } from './bench-qq.js';
 import { startJudge, startOptionsRow, startTable } from './bench-start.js';
+import { fildesRow, fildesTable } from './bench-fildes.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -412,6 +413,7 @@ const results = {
   store: [],
   memory: [],
   qq: [],
+  fildes: [],
   startup: {},
   start: [],
   targets: [],
@@ -1007,6 +1009,15 @@ if (RENDER) {
         progress(`${COUNTS.bigMB} MB message to 20 recipients (two different copies)`);
         await guard(`${node.label} ${COUNTS.bigMB} MB row`, () => bigRow(node, bigInst));
       }
+      if (want('fildes') && daemonAvailable && backends.clamd) {
+        progress(`fildes: a ${COUNTS.bigMB} MB spilled message, clamd given the file or the bytes`);
+        await guard(`${node.label} fildes row`, async () => {
+          const eicar = (await helper('daemons')).eicar();
+          const row = await fildesRow({ node, makeInstall, startServe, deliver, clearFloor, procStatusKB, QQ_BIN, clamdSocket: backends.clamd.socket, clamdPid: backends.clamd.pid, bigMessage: (b) => bigMessage(b).buf, smallMessage: () => textMessage('warm').buf, eicar, bytes: COUNTS.bigMB * 1_000_000, rounds: QUICK ? 1 : 3 });
+          results.fildes.push(row);
+          progress(`  fildes ${node.label}: ${fmt(row.fildes.ms, 0)} vs ${fmt(row.instream.ms, 0)} ms, serve peak ${(row.fildes.hwmKB / 1024).toFixed(0)} vs ${(row.instream.hwmKB / 1024).toFixed(0)} MB`);
+        });
+      }
       if (want('lists')) {
         progress(`lists: ${LISTS_ENTRIES} entries against an empty store`);
         await guard(`${node.label} lists row`, async () => {
@@ -1161,6 +1172,15 @@ function judge() {
     if (qq) for (const [name, met, figure] of qqTargets(qq, fmt)) add(L, name, met, figure);
     const start = (results.start ?? []).find((x) => x.node === k);
     if (start) add(L, 'standalone start: the adopted option saves at least a third (of node start + loading queue mode)', startJudge(start).met, startJudge(start).figure);
+    const fd = (results.fildes ?? []).find((x) => x.node === k);
+    {
+      const name = `a ${COUNTS.bigMB} MB spilled message handed to clamd as its file (FILDES): nqqueue serve copies none of it to clamd (reads and writes ${2 * COUNTS.bigMB} MB less than INSTREAM), with no larger a peak`;
+      if (!fd) add(L, name, undefined, 'not measured');
+      else {
+        const savedMB = fd.instream.serveIoMB - fd.fildes.serveIoMB;
+        add(L, name, savedMB >= 1.8 * COUNTS.bigMB && fd.fildes.hwmKB <= fd.instream.hwmKB + 2048, `serve I/O ${fmt(fd.fildes.serveIoMB, 0)} vs ${fmt(fd.instream.serveIoMB, 0)} MB, CPU ${fmt(fd.fildes.serveCpuMs, 0)} vs ${fmt(fd.instream.serveCpuMs, 0)} ms, peak ${(fd.fildes.hwmKB / 1024).toFixed(0)} vs ${(fd.instream.hwmKB / 1024).toFixed(0)} MB; clamav ${fmt(fd.fildes.clamavMs, 0)} vs ${fmt(fd.instream.clamavMs, 0)} ms (medians of ${fd.rounds})`);
+      }
+    }
     const kill = results.kill.find((x) => x.node === k);
     {
       const name = `kill -9 of the daemon during a burst of ${COUNTS.killBurst}: none lost, none duplicated`;
@@ -1303,6 +1323,7 @@ function tables() {
   L.push(...memoryTable(results.memory ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...qqTable(results.qq ?? [], (k) => results.nodes[k].label, fmt));
   L.push(...startTable(results.start ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
+  L.push(...fildesTable(results.fildes ?? [], (k) => results.nodes[k].label, (x, d) => (x === undefined || Number.isNaN(x) ? '—' : fmt(x, d))));
   const read = reading();
   if (read) {
     L.push('');

@@ -1,12 +1,15 @@
-// clamd client: INSTREAM scans, PING and VERSION over a Unix socket or TCP, with fail-over.
+// clamd client: INSTREAM scans (FILDES for a spilled message on a local clamd), PING and VERSION over a
+// Unix socket or TCP, with fail-over.
 
 import { connect, type Socket } from 'node:net';
 
 import type { MessageView } from '../pipeline/types.js';
 import { BackendError } from '../plugin-api/define.js';
+import { fdPassingAvailable, FdPassingError } from './fd-passing.js';
 import {
   asBuffer,
   codedError,
+  connectUnix,
   ConnectFailure,
   exchange,
   endpointPool,
@@ -27,8 +30,18 @@ import type { BackendPool } from './pool.js';
 
 export type ClamdVerdict = { readonly status: 'clean' } | { readonly status: 'virus'; readonly name: string };
 
-/** A scan result: the verdict, how long the call took, and the address that answered. */
-export type ClamdScanResult = ClamdVerdict & { readonly ms: number; readonly address: string };
+/** How the message reached clamd: its bytes streamed (INSTREAM), or its open file handed over (FILDES). */
+export type ClamdMethod = 'instream' | 'fildes';
+
+/** A scan result: the verdict, how long the call took, the address that answered, and how it was sent. */
+export type ClamdScanResult = ClamdVerdict & { readonly ms: number; readonly address: string; readonly via: ClamdMethod };
+
+/** Scans made by a client, by the method that gave the verdict; `refused`: FILDES answered "not here". */
+export interface ClamdCounts {
+  instream: number;
+  fildes: number;
+  refused: number;
+}
 
 export interface ClamdClientOptions extends Partial<Timeouts>, PoolSettings {
   /** Unix socket paths (absolute, or `unix:PATH`) and/or `HOST:PORT`, tried in turn when one cannot be reached. */
@@ -41,6 +54,12 @@ export interface ClamdClientOptions extends Partial<Timeouts>, PoolSettings {
    * Off by default: one connection per scan.
    */
   readonly sessions?: boolean | SessionOptions;
+  /**
+   * Hand clamd the open file of a message that has one (spilled to disk) with FILDES, on a Unix socket:
+   * clamd reads the file itself, no byte is copied through the socket (default true). TCP addresses,
+   * messages in memory and a clamd that refuses FILDES get INSTREAM.
+   */
+  readonly fildes?: boolean;
 }
 
 export interface SessionOptions {
@@ -63,9 +82,13 @@ function replyText(reply: Buffer): string | undefined {
   return end < 0 ? undefined : reply.subarray(0, end).toString('utf8');
 }
 
-/** Interpret a `zINSTREAM` reply: `stream: OK`, `stream: NAME FOUND`, `... ERROR`. */
+/** What the descriptor-passing command sends, before one byte that carries the file. */
+const FILDES_COMMAND = Buffer.from('zFILDES\0', 'latin1');
+
+/** Interpret a `zINSTREAM` or `zFILDES` reply: `stream: OK`, `fd[12]: NAME FOUND`, `... ERROR`. */
 export function parseScanReply(text: string): ClamdVerdict | { readonly status: 'error'; readonly message: string } {
-  const body = text.startsWith('stream: ') ? text.slice('stream: '.length) : text;
+  const prefix = /^(?:stream|fd\[\d+\]): /.exec(text);
+  const body = prefix ? text.slice(prefix[0].length) : text;
   if (body === 'OK') return { status: 'clean' };
   if (body.endsWith(' FOUND')) {
     const name = body.slice(0, -' FOUND'.length).trim();
@@ -85,6 +108,30 @@ class SessionGone extends Error {
     this.sent = sent;
     this.finished = finished;
   }
+}
+
+/**
+ * FILDES gave no verdict: the reply refused the command (`remember`: this clamd cannot do it, use
+ * INSTREAM from now on) or the file could not be handed over; the call goes on with INSTREAM.
+ */
+class FildesRefused extends Error {
+  constructor(
+    message: string,
+    readonly remember: boolean,
+  ) {
+    super(message);
+    this.name = 'FildesRefused';
+  }
+}
+
+/** clamd's answers when it cannot take a descriptor: built without it, inside a session, none came. */
+const REFUSAL = /UNKNOWN COMMAND|Command invalid|No file descriptor received|FILDES/i;
+
+/** The verdict of a FILDES reply text; any error is a FildesRefused (INSTREAM is tried instead). */
+function fildesVerdict(text: string): ClamdVerdict {
+  const verdict = parseScanReply(text);
+  if (verdict.status !== 'error') return verdict;
+  throw new FildesRefused(`FILDES answered ${JSON.stringify(text.slice(0, 200))}`, REFUSAL.test(text));
 }
 
 const codeOf = (err: unknown): string => {
@@ -114,6 +161,27 @@ async function sendInstream(w: Writer, message: MessageView, chunkBytes: number,
   }
   await w.write(Buffer.alloc(4));
   progress.finished = true;
+}
+
+/** One FILDES request: the command, then one byte carrying the message's open file. */
+async function sendFildes(w: Writer, message: MessageView, path: string, progress: { sent: number; finished: boolean }): Promise<void> {
+  try {
+    await w.sendFile(FILDES_COMMAND, path, message.size);
+  } catch (err) {
+    if (err instanceof FdPassingError) throw new FildesRefused(`the file could not be handed over: ${err.message}`, false);
+    throw err;
+  }
+  progress.finished = true;
+}
+
+/** The error of a connection clamd closed before answering: past StreamMaxLength, for INSTREAM. */
+function closedEarly(endpoint: Endpoint, message: MessageView, sent: number, via: ClamdMethod, cause: unknown): BackendError {
+  if (via === 'fildes') return new BackendError(`clamd ${endpoint.text}: connection closed without a reply to FILDES`, { cause });
+  return new BackendError(
+    `clamd ${endpoint.text}: connection closed after ${sent} of ${message.size} bytes without a reply ` +
+      '(INSTREAM size limit exceeded? clamd StreamMaxLength is probably smaller than the message)',
+    { cause },
+  );
 }
 
 /** One IDSESSION connection to clamd; used by one scan at a time. */
@@ -193,13 +261,13 @@ class Session {
 }
 
 /** Connect to an endpoint: ConnectFailure when it cannot be reached (the next address is tried). */
-function openSocket(endpoint: Endpoint, connectTimeoutMs: number, signal: AbortSignal): Promise<Socket> {
+function openSocket(endpoint: Endpoint, connectTimeoutMs: number, signal: AbortSignal, fdCapable: boolean): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason);
       return;
     }
-    const socket = endpoint.kind === 'unix' ? connect({ path: endpoint.path }) : connect({ host: endpoint.host, port: endpoint.port });
+    const socket = endpoint.kind === 'unix' ? connectUnix(endpoint.path, fdCapable) : connect({ host: endpoint.host, port: endpoint.port });
     const done = (): void => {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -251,6 +319,12 @@ export class ClamdClient {
   private readonly sessions: { readonly maxIdle: number; readonly idleMs: number } | undefined;
   /** Idle sessions per endpoint text, most recently used last. */
   private readonly idle = new Map<string, Session[]>();
+  /** FILDES is tried on Unix sockets (the option, and this Node can pass descriptors). */
+  private readonly fildes: boolean;
+  /** Endpoints whose clamd refused FILDES: INSTREAM only from then on. */
+  private readonly noFildes = new Set<string>();
+  /** Scans by the method that gave the verdict, and FILDES refusals (for logs, metrics and tests). */
+  readonly counts: ClamdCounts = { instream: 0, fildes: 0, refused: 0 };
 
   constructor(options: ClamdClientOptions) {
     this.endpoints = parseEndpoints('clamd', options.addresses);
@@ -268,6 +342,20 @@ export class ClamdClient {
       if (!Number.isFinite(idleMs) || idleMs <= 0) throw new RangeError('sessions.idleMs must be a positive number of milliseconds');
       this.sessions = { maxIdle, idleMs };
     }
+    this.fildes = (options.fildes ?? true) && this.endpoints.some((e) => e.kind === 'unix') && fdPassingAvailable();
+  }
+
+  /** The file to hand `endpoint` with FILDES for `message`, or undefined: stream it with INSTREAM. */
+  private fildesPath(message: MessageView, endpoint: Endpoint): string | undefined {
+    if (!this.fildes || endpoint.kind !== 'unix' || this.noFildes.has(endpoint.text)) return undefined;
+    return message.wholeFile?.();
+  }
+
+  /** FILDES gave no verdict: count it, and when clamd said it cannot do it, stop asking that address. */
+  private refused(endpoint: Endpoint, err: FildesRefused): void {
+    if (!err.remember) return;
+    this.counts.refused++;
+    this.noFildes.add(endpoint.text);
   }
 
   /** Idle sessions kept now (all endpoints). */
@@ -288,27 +376,41 @@ export class ClamdClient {
     const timeouts = resolveTimeouts(this.timeouts, options);
     if (this.sessions) return this.scanInSession(message, options.signal, timeouts, started);
     return withFailover('clamd', this.pool, options.signal, async (endpoint) => {
-      const progress = { sent: 0, finished: false };
-      const send = (w: Writer) => sendInstream(w, message, this.chunkBytes, progress);
-      let reply: Buffer;
-      try {
-        reply = await exchange({ ...timeouts, service: 'clamd', endpoint, signal: options.signal, send, complete: nulTerminated, maxReplyBytes: MAX_REPLY });
-      } catch (err) {
-        if (err instanceof BackendError && !progress.finished && !options.signal.aborted && /closed without a reply/.test(err.message)) {
-          // clamd drops the connection when the stream passes StreamMaxLength; the reply saying so
-          // can be lost when the close wins the race with our read.
-          throw new BackendError(
-            `clamd ${endpoint.text}: connection closed after ${progress.sent} of ${message.size} bytes without a reply ` +
-              '(INSTREAM size limit exceeded? clamd StreamMaxLength is probably smaller than the message)',
-            { cause: err },
-          );
+      const path = this.fildesPath(message, endpoint);
+      if (path !== undefined) {
+        try {
+          const verdict = fildesVerdict(await this.scanOnce(endpoint, message, options.signal, timeouts, path));
+          this.counts.fildes++;
+          return { ...verdict, ms: performance.now() - started, address: endpoint.text, via: 'fildes' as const };
+        } catch (err) {
+          if (!(err instanceof FildesRefused)) throw err;
+          this.refused(endpoint, err);
         }
-        throw err;
       }
-      const text = replyText(reply);
-      if (text === undefined) throw new BackendError(`clamd ${endpoint.text}: incomplete reply ${JSON.stringify(reply.toString('utf8').slice(0, 200))}`);
-      return { ...verdictOf(endpoint, message, text), ms: performance.now() - started, address: endpoint.text };
+      const verdict = verdictOf(endpoint, message, await this.scanOnce(endpoint, message, options.signal, timeouts, undefined));
+      this.counts.instream++;
+      return { ...verdict, ms: performance.now() - started, address: endpoint.text, via: 'instream' as const };
     });
+  }
+
+  /** One request on a fresh connection (FILDES of `path`, else INSTREAM): the reply text. */
+  private async scanOnce(endpoint: Endpoint, message: MessageView, signal: AbortSignal, timeouts: Timeouts, path: string | undefined): Promise<string> {
+    const progress = { sent: 0, finished: false };
+    const send = (w: Writer) => (path === undefined ? sendInstream(w, message, this.chunkBytes, progress) : sendFildes(w, message, path, progress));
+    let reply: Buffer;
+    try {
+      reply = await exchange({ ...timeouts, service: 'clamd', endpoint, signal, send, complete: nulTerminated, maxReplyBytes: MAX_REPLY, fdCapable: path !== undefined });
+    } catch (err) {
+      if (err instanceof BackendError && !progress.finished && !signal.aborted && /closed without a reply/.test(err.message)) {
+        // clamd drops the connection when the stream passes StreamMaxLength; the reply saying so
+        // can be lost when the close wins the race with our read.
+        throw closedEarly(endpoint, message, progress.sent, path === undefined ? 'instream' : 'fildes', err);
+      }
+      throw err;
+    }
+    const text = replyText(reply);
+    if (text === undefined) throw new BackendError(`clamd ${endpoint.text}: incomplete reply ${JSON.stringify(reply.toString('utf8').slice(0, 200))}`);
+    return text;
   }
 
   /**
@@ -318,36 +420,48 @@ export class ClamdClient {
    */
   private scanInSession(message: MessageView, signal: AbortSignal, timeouts: Timeouts, started: number): Promise<ClamdScanResult> {
     return withFailover('clamd', this.pool, signal, async (endpoint) => {
-      const reused = this.takeIdle(endpoint);
-      if (reused) {
+      const path = this.fildesPath(message, endpoint);
+      if (path !== undefined) {
         try {
-          return await this.scanOn(reused, message, signal, timeouts, started);
+          const verdict = await this.sessionScan(endpoint, message, signal, timeouts, path);
+          this.counts.fildes++;
+          return { ...verdict, ms: performance.now() - started, address: endpoint.text, via: 'fildes' as const };
         } catch (err) {
-          if (signal.aborted) throw signal.reason;
-          if (!(err instanceof SessionGone)) throw err;
-          // Gone before answering: the message was not judged; stream it again on a fresh connection.
+          if (!(err instanceof FildesRefused)) throw err;
+          this.refused(endpoint, err);
         }
       }
-      const socket = await openSocket(endpoint, timeouts.connectTimeoutMs, signal);
-      socket.write(Buffer.from('zIDSESSION\0', 'latin1'));
-      const session = new Session(endpoint, socket);
+      const verdict = await this.sessionScan(endpoint, message, signal, timeouts, undefined);
+      this.counts.instream++;
+      return { ...verdict, ms: performance.now() - started, address: endpoint.text, via: 'instream' as const };
+    });
+  }
+
+  /** One scan of `endpoint` in a session (FILDES of `path`, else INSTREAM). */
+  private async sessionScan(endpoint: Endpoint, message: MessageView, signal: AbortSignal, timeouts: Timeouts, path: string | undefined): Promise<ClamdVerdict> {
+    const reused = this.takeIdle(endpoint);
+    if (reused) {
       try {
-        return await this.scanOn(session, message, signal, timeouts, started);
+        return await this.scanOn(reused, message, signal, timeouts, path);
       } catch (err) {
         if (signal.aborted) throw signal.reason;
         if (!(err instanceof SessionGone)) throw err;
-        if (!err.finished) {
-          // clamd drops the connection when the stream passes StreamMaxLength; the reply saying so
-          // can be lost when the close wins the race with our read.
-          throw new BackendError(
-            `clamd ${endpoint.text}: connection closed after ${err.sent} of ${message.size} bytes without a reply ` +
-              '(INSTREAM size limit exceeded? clamd StreamMaxLength is probably smaller than the message)',
-            { cause: err.cause },
-          );
-        }
-        throw new BackendError(`clamd ${endpoint.text}: ${err.message}`, { cause: err.cause });
+        // Gone before answering: the message was not judged; send it again on a fresh connection.
       }
-    });
+    }
+    const socket = await openSocket(endpoint, timeouts.connectTimeoutMs, signal, this.fildes);
+    socket.write(Buffer.from('zIDSESSION\0', 'latin1'));
+    const session = new Session(endpoint, socket);
+    try {
+      return await this.scanOn(session, message, signal, timeouts, path);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (!(err instanceof SessionGone)) throw err;
+      // clamd drops the connection when the stream passes StreamMaxLength; the reply saying so
+      // can be lost when the close wins the race with our read.
+      if (!err.finished) throw closedEarly(endpoint, message, err.sent, path === undefined ? 'instream' : 'fildes', err.cause);
+      throw new BackendError(`clamd ${endpoint.text}: ${err.message}`, { cause: err.cause });
+    }
   }
 
   private takeIdle(endpoint: Endpoint): Session | undefined {
@@ -383,37 +497,46 @@ export class ClamdClient {
     });
   }
 
-  /** One INSTREAM request in a session. The session goes back to the pool only after a clean reply. */
-  private async scanOn(session: Session, message: MessageView, signal: AbortSignal, timeouts: Timeouts, started: number): Promise<ClamdScanResult> {
+  /**
+   * One INSTREAM (or FILDES of `path`) request in a session. The session goes back to the pool only
+   * after a clean reply.
+   */
+  private async scanOn(session: Session, message: MessageView, signal: AbortSignal, timeouts: Timeouts, path: string | undefined): Promise<ClamdVerdict> {
     const { endpoint } = session;
     const id = session.nextId();
-    const reply = await this.sessionRequest(session, message, signal, timeouts).catch((err: unknown) => {
+    const reply = await this.sessionRequest(session, message, signal, timeouts, path).catch((err: unknown) => {
       session.kill();
       throw err;
     });
     const m = /^(\d+): ([^]*)$/.exec(reply);
+    if (!m && path !== undefined && REFUSAL.test(reply)) {
+      // A clamd that will not take FILDES here may answer without the request number, and closes.
+      session.kill();
+      throw new FildesRefused(`FILDES answered ${JSON.stringify(reply.slice(0, 200))}`, true);
+    }
     if (!m || Number(m[1]) !== id) {
       session.kill();
       throw new BackendError(`clamd ${endpoint.text}: unexpected reply in session ${JSON.stringify(reply.slice(0, 200))} (request ${id})`);
     }
     let verdict: ClamdVerdict;
     try {
-      verdict = verdictOf(endpoint, message, m[2] as string);
+      verdict = path === undefined ? verdictOf(endpoint, message, m[2] as string) : fildesVerdict(m[2] as string);
     } catch (err) {
       session.kill();
       throw err;
     }
     this.giveBack(session);
-    return { ...verdict, ms: performance.now() - started, address: endpoint.text };
+    return verdict;
   }
 
   /**
-   * Stream the message as INSTREAM on the session's socket and read one NUL-terminated reply.
+   * Stream the message as INSTREAM (or hand over the file `path` with FILDES) on the session's socket
+   * and read one NUL-terminated reply.
    * Rejects with SessionGone when the connection closed or reset before any reply byte; with
    * BackendError on a read timeout, a socket error or an oversized/garbled reply; with
    * `signal.reason` on abort; with what the message stream threw when it cannot be read.
    */
-  private sessionRequest(session: Session, message: MessageView, signal: AbortSignal, timeouts: Timeouts): Promise<string> {
+  private sessionRequest(session: Session, message: MessageView, signal: AbortSignal, timeouts: Timeouts, path: string | undefined): Promise<string> {
     const { socket, endpoint } = session;
     const where = `clamd ${endpoint.text}`;
     const chunkBytes = this.chunkBytes;
@@ -508,7 +631,7 @@ export class ClamdClient {
       }
 
       const writer = socketWriter(socket, () => settled || received > 0 || socket.destroyed, stop.signal);
-      const send = () => sendInstream(writer, message, chunkBytes, progress);
+      const send = () => (path === undefined ? sendInstream(writer, message, chunkBytes, progress) : sendFildes(writer, message, path, progress));
       send().then(
         () => undefined,
         (err: unknown) => {

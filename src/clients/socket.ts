@@ -7,6 +7,7 @@ import { isAbsolute } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import { countBackend, failureEvent } from '../metrics/counter.js';
+import { fdCapableSocket, FdPassingError, sendFile } from './fd-passing.js';
 import { BackendPool, DEFAULT_BACKOFF_MS, type Balance } from './pool.js';
 import { BackendError } from '../plugin-api/define.js';
 
@@ -158,6 +159,11 @@ export async function withFailover<T>(
 export interface Writer {
   /** Write with backpressure; throws once the exchange is over (reply arrived, failed, aborted). */
   write(chunk: Buffer): Promise<void>;
+  /**
+   * Write `command`, then one byte with the file `path` (of `size` bytes) attached as a descriptor:
+   * only on a connection opened with `fdCapable`. FdPassingError when no descriptor could be sent.
+   */
+  sendFile(command: Buffer, path: string, size: number): Promise<void>;
   /** Half-close: the request is complete. */
   end(): void;
   /** True once the backend has started replying or the exchange is over: stop sending. */
@@ -177,6 +183,8 @@ export interface ExchangeOptions extends Timeouts {
   complete?(reply: Buffer): boolean;
   /** Replies longer than this fail the call. */
   readonly maxReplyBytes: number;
+  /** Open a Unix socket so that the request may attach a file (Writer.sendFile). */
+  readonly fdCapable?: boolean;
 }
 
 /** Error codes that mean the backend closed or reset the connection. */
@@ -213,10 +221,32 @@ export function socketWriter(socket: Socket, stopped: () => boolean, stop: Abort
       await yieldToLoop();
       if (stopped()) throw new StopWriting();
     },
+    async sendFile(command: Buffer, path: string, size: number) {
+      if (stopped()) throw new StopWriting();
+      // The descriptor goes out on the pipe itself, past net's queue: the command must be on its way
+      // to the kernel first, so wait for its write to complete.
+      await new Promise<void>((resolve, reject) => {
+        socket.write(command, (err) => (err ? reject(new StopWriting()) : resolve()));
+      });
+      if (stopped()) throw new StopWriting();
+      try {
+        await sendFile(socket, path, size);
+      } catch (err) {
+        if (err instanceof FdPassingError) throw err;
+        // The write failed: the backend went away, the exchange reports it from the socket's events.
+        throw new StopWriting();
+      }
+    },
     end() {
       if (!socket.destroyed) socket.end();
     },
   };
+}
+
+/** A connection to a Unix socket; one that can carry a file descriptor when `fdCapable` (and Node can). */
+export function connectUnix(path: string, fdCapable = false): Socket {
+  const socket = fdCapable ? fdCapableSocket() : undefined;
+  return socket ? socket.connect({ path }) : connect({ path });
 }
 
 /**
@@ -243,7 +273,7 @@ export function exchange(opts: ExchangeOptions): Promise<Buffer> {
     let settled = false;
 
     const socket: Socket =
-      endpoint.kind === 'unix' ? connect({ path: endpoint.path }) : connect({ host: endpoint.host, port: endpoint.port });
+      endpoint.kind === 'unix' ? connectUnix(endpoint.path, opts.fdCapable) : connect({ host: endpoint.host, port: endpoint.port });
 
     const connectTimer = setTimeout(() => {
       fail(new ConnectFailure(`connect timeout after ${opts.connectTimeoutMs} ms`, 'ETIMEDOUT'));

@@ -68,6 +68,9 @@ export class FileMessage implements MessageView {
     readonly size: number,
     readonly offset = 0,
   ) {}
+  wholeFile(): string | undefined {
+    return this.offset === 0 ? this.path : undefined;
+  }
   async buffer(): Promise<Buffer> {
     const all = await readFile(this.path);
     return this.offset === 0 ? all : all.subarray(this.offset);

@@ -33,6 +33,11 @@ export interface MessageView {
   chunks(): AsyncIterable<Buffer>;
   /** The header block (up to and including the blank line, or the first `limit` bytes). */
   head(limit?: number): Promise<Buffer>;
+  /**
+   * The path of a file that holds exactly these bytes, from its first byte to its last, when there is
+   * one (a spilled message): a backend on this host can then be handed the open file instead of a copy.
+   */
+  wholeFile?(): string | undefined;
 }
 
 /** A header a plugin wants added: name and value (the value may be folded with "\n " or "\n\t"). */

@@ -1,9 +1,10 @@
 // `clamav`: scan the message with clamd over its Unix or TCP socket (INSTREAM: the message is streamed,
-// no clamdscan process). A virus refuses the message naming it; `pass` only records the result.
+// no clamdscan process; a spilled message is handed to a local clamd as its open file, FILDES). A virus
+// refuses the message naming it; `pass` only records the result.
 
 import { ClamdClient } from '../clients/clamd.js';
 import type { Timeouts } from '../clients/socket.js';
-import { BackendError, definePlugin } from '../plugin-api/define.js';
+import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
 import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, socketOrHost } from './backend.js';
@@ -17,6 +18,11 @@ export interface ClamavConfig {
 
 /** Debian's clamd LocalSocket. */
 export const DEFAULT_SOCKET = '/run/clamav/clamd.ctl';
+
+function yesNo(key: string, v: string): boolean {
+  if (v !== 'yes' && v !== 'no') throw new PluginConfigError(`${key}=${v}: must be yes or no`);
+  return v === 'yes';
+}
 
 /** The refusal text for a virus (SPEC §6). */
 export function virusText(name: string): string {
@@ -36,6 +42,7 @@ export default definePlugin<ClamavConfig>({
       host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]) },
       connect_timeout: { check: (v: string) => void parseDuration(v) },
       read_timeout: { check: (v: string) => void parseDuration(v) },
+      fildes: { check: (v: string) => void yesNo('fildes', v) },
       ...POOL_KEYS,
     },
   },
@@ -43,7 +50,12 @@ export default definePlugin<ClamavConfig>({
     const items = backendAddresses(params, settings.section('clamav'), ['socket', 'host'], [{ key: 'socket', value: DEFAULT_SOCKET }]);
     const addresses = socketOrHost(items);
     const timeouts = backendTimeouts(params);
-    return { client: makeClient(() => new ClamdClient({ addresses, ...timeouts, ...backendPool(params), sessions: true })), timeouts, pass: params.has('pass') };
+    const fildes = yesNo('fildes', params.get('fildes') ?? 'yes');
+    return {
+      client: makeClient(() => new ClamdClient({ addresses, ...timeouts, ...backendPool(params), sessions: true, fildes })),
+      timeouts,
+      pass: params.has('pass'),
+    };
   },
   // The daemon's idle IDSESSION connections of a replaced configuration, ended at once.
   teardown(config) {
@@ -61,8 +73,8 @@ export default definePlugin<ClamavConfig>({
       throw err;
     }
     const ms = Math.round(scan.ms * 10) / 10;
-    if (scan.status === 'clean') return { verdict: 'accept', details: { virus: null, backend: scan.address, ms } };
-    const details = { virus: scan.name, backend: scan.address, ms };
+    if (scan.status === 'clean') return { verdict: 'accept', details: { virus: null, backend: scan.address, ms, via: scan.via } };
+    const details = { virus: scan.name, backend: scan.address, ms, via: scan.via };
     if (config.pass) return { verdict: 'accept', flagged: true, details };
     return { verdict: 'reject', text: virusText(scan.name), flagged: true, details };
   },

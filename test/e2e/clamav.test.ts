@@ -69,12 +69,12 @@ describe('clamav', LIMIT, () => {
     const got = withoutTrace(r.deliveries[0]!.message).toString('latin1');
     const m = /^X-Results: (.*)\n/.exec(got);
     assert.ok(m, got.slice(0, 300));
-    const [clamav] = JSON.parse(m[1]!) as { plugin: string; verdict: string; flagged: boolean; details: { virus: string; backend: string; ms: number } }[];
+    const [clamav] = JSON.parse(m[1]!) as { plugin: string; verdict: string; flagged: boolean; details: { virus: string; backend: string; ms: number; via: string } }[];
     assert.deepEqual({ ...clamav!, details: { ...clamav!.details, ms: 0 } }, {
       plugin: 'clamav',
       verdict: 'accept',
       flagged: true,
-      details: { virus: EICAR_NAME, backend: sock, ms: 0 },
+      details: { virus: EICAR_NAME, backend: sock, ms: 0, via: 'instream' },
     });
     assert.ok(clamav!.details.ms > 0 && clamav!.details.ms < 10_000, `ms=${clamav!.details.ms}`);
     assert.equal(got.slice(got.indexOf('\n') + 1), message.toString('latin1'), 'the message itself is unchanged');
