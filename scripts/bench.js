@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, pipeline)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,6 +40,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-lists.js';
 import { storeRow, storeTable } from './bench-store.js';
+import { PIPELINE_TARGET, pipelineFigure, pipelineRow, pipelineTable } from './bench-pipeline.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -405,6 +406,7 @@ const results = {
   metrics: {},
   lists: [],
   store: [],
+  pipeline: [],
   startup: {},
   targets: [],
   notes: [],
@@ -1019,6 +1021,14 @@ if (RENDER) {
           progress(`  store ${node.label}: sqlite ${row.sqlite?.median?.toFixed(2)} ms, postgres ${row.postgres?.median?.toFixed(2) ?? '-'} ms`);
         });
       }
+      if (want('pipeline')) {
+        progress('the pipeline in one process: black, header, attach into an in-memory sink');
+        await guard(`${node.label} pipeline row`, async () => {
+          const row = pipelineRow({ node, root, quick: QUICK });
+          results.pipeline.push(row);
+          progress(`  pipeline ${node.label}: ${pipelineFigure(row, fmt)}`);
+        });
+      }
     }
   } finally {
     await Promise.all(Object.values(backends).map((d) => d.stop()));
@@ -1130,6 +1140,8 @@ function judge() {
         add(L, name, d?.addsMs === undefined ? undefined : d.addsMs < LISTS_TARGET_MS && lists.lookup.addsMs < LISTS_TARGET_MS, figures.join('; '));
       }
     }
+    const pipeline = (results.pipeline ?? []).find((x) => x.node === k);
+    add(L, `NQqueue's own pipeline (black, header, attach; 10 KB, one recipient, in one process): at least ${PIPELINE_TARGET.toLocaleString('en')} messages per second per core`, pipeline?.met, pipeline ? pipelineFigure(pipeline, fmt) : 'not measured');
     const kill = results.kill.find((x) => x.node === k);
     {
       const name = `kill -9 of the daemon during a burst of ${COUNTS.killBurst}: none lost, none duplicated`;
@@ -1269,6 +1281,7 @@ function tables() {
   }
   L.push(...listsTable(results.lists ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...storeTable(results.store ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
+  L.push(...pipelineTable(results.pipeline ?? [], (k) => results.nodes[k].label, fmt));
   const read = reading();
   if (read) {
     L.push('');
