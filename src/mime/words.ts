@@ -49,11 +49,30 @@ export function charsetReadings(bytes: Uint8Array, charset: string): string[] {
     if (bytes[0] === 0xff && bytes[1] === 0xfe) return [new TextDecoder('utf-16le').decode(bytes.subarray(2))];
     return [new TextDecoder('utf-16be').decode(bytes), new TextDecoder('utf-16le').decode(bytes)];
   }
+  const decoder = decoderFor(cs);
+  if (decoder) return [decoder.decode(bytes)];
+  return [Buffer.from(bytes).toString('latin1'), Buffer.from(bytes).toString('utf8')];
+}
+
+/**
+ * A decoder per charset label, made once: making a TextDecoder costs far more than a short decode with
+ * it (a non-streaming decode keeps no state). undefined for a label this runtime does not know.
+ */
+type Decoder = InstanceType<typeof TextDecoder>;
+const DECODERS = new Map<string, Decoder | undefined>();
+const MAX_DECODERS = 256;
+function decoderFor(label: string): Decoder | undefined {
+  if (DECODERS.has(label)) return DECODERS.get(label);
+  let decoder: Decoder | undefined;
   try {
-    return [new TextDecoder(cs).decode(bytes)];
+    decoder = new TextDecoder(label);
   } catch {
-    return [Buffer.from(bytes).toString('latin1'), Buffer.from(bytes).toString('utf8')];
+    decoder = undefined;
   }
+  // Labels come from mail: a message with thousands of made-up ones must not grow the map for ever.
+  if (DECODERS.size >= MAX_DECODERS) DECODERS.clear();
+  DECODERS.set(label, decoder);
+  return decoder;
 }
 
 /** %XX escapes to bytes; anything else (8-bit text where the standard wants none) as its UTF-8 bytes. */
