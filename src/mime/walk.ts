@@ -375,20 +375,23 @@ class Walker {
   private endBlock(): void {
     const defaultType = this.parentDigest ? 'message/rfc822' : 'text/plain';
     const types = this.cts.map(mediaType);
-    const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
-    const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
-    const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
-    const part: MimePart = {
-      index: this.partIndex,
-      depth: this.depth,
-      contentType: types[0] || defaultType,
-      contentTypes: this.cts,
-      dispositions: this.cds,
-      filename: primary === undefined ? undefined : decodeEncodedWords(primary),
-      names: candidateNames(this.cts, this.cds),
-      disposition: firstDisp?.value.toLowerCase(),
-    };
-    if (this.h.part?.(part)) throw new Stop();
+    // The part as handlers see it, its names read every way, only when a handler looks at parts.
+    if (this.h.part) {
+      const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
+      const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
+      const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
+      const part: MimePart = {
+        index: this.partIndex,
+        depth: this.depth,
+        contentType: types[0] || defaultType,
+        contentTypes: this.cts,
+        dispositions: this.cds,
+        filename: primary === undefined ? undefined : decodeEncodedWords(primary),
+        names: candidateNames(this.cts, this.cds),
+        disposition: firstDisp?.value.toLowerCase(),
+      };
+      if (this.h.part(part)) throw new Stop();
+    }
     // Structure: a part any of whose Content-Type fields makes it a multipart is walked as one (with
     // every boundary given), else one that makes it a message is read as a message: inspecting more
     // than a client would is safe, less is not.
@@ -530,6 +533,16 @@ class Walker {
   }
 }
 
+/**
+ * The message's bytes: a stream, or the chunks of a message view (MessageView.chunks: each is done with
+ * before the next is asked for — the walker copies what it keeps of a line).
+ */
+type Source = Readable | AsyncIterable<Buffer>;
+
+function isReadable(s: Source): s is Readable {
+  return typeof (s as Readable).destroy === 'function';
+}
+
 /** What one pass over the message found. */
 interface Pass {
   stopped: boolean;
@@ -561,7 +574,7 @@ function crAsLineEnd(chunk: Buffer, state: { cr: boolean }): Buffer {
   return out.subarray(0, n);
 }
 
-async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
+async function pass(stream: Source, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
   const w = new Walker(handlers, { parts: 1, headerBytes: 0, decoded: 0 }, 0);
   const result: Pass = { stopped: false, loneCR: false };
   const cr = { cr: false };
@@ -597,7 +610,8 @@ async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSigna
     else if (err instanceof Stop) result.stopped = true;
     else throw err;
   } finally {
-    stream.destroy();
+    // An iterator is closed by the loop itself (on a break or a throw in it); a stream is destroyed here.
+    if (isReadable(stream)) stream.destroy();
   }
   return result;
 }
@@ -612,7 +626,7 @@ async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSigna
  * A bound met by either reading is reported after both, unless a handler stopped one of them. A
  * Readable given in place of `source` is walked once, with LF line ends only.
  */
-export async function walkMime(source: Readable | (() => Readable), handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
+export async function walkMime(source: Readable | (() => Source), handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
   const open = typeof source === 'function' ? source : () => source;
   const first = await pass(open(), handlers, signal, false);
   if (first.stopped) return;
