@@ -80,7 +80,9 @@ const NOT_IN_TYPE = /\([^()]*\)|[\s"\x00-\x1f\x7f]+/g;
  * multipart is walked as one (a bare `multipart` without a subtype included).
  */
 function mediaType(value: string): string {
-  return parseHeaderValue(value).value.replace(NOT_IN_TYPE, '').replace(NOT_IN_TYPE, '').toLowerCase();
+  // The value before its parameters, as parseHeaderValue(value).value gives it (without parsing them).
+  const semi = value.indexOf(';');
+  return (semi < 0 ? value : value.slice(0, semi)).trim().replace(NOT_IN_TYPE, '').replace(NOT_IN_TYPE, '').toLowerCase();
 }
 
 /** What all walkers of one message (the message's own and those of encoded attached messages) share. */
@@ -212,10 +214,11 @@ class Walker {
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
       const end = nl < 0 ? chunk.length : nl;
-      // Body lines that cannot be a delimiter or a uuencode `begin` are skipped without a copy.
+      // Body lines that cannot be a delimiter or a uuencode `begin` are skipped without a copy (a `b`
+      // line only matters to a bodyName handler).
       if (
         this.skipping ||
-        (!this.inHeaders && !this.inner && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && chunk[start] !== 0x62)
+        (!this.inHeaders && !this.inner && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && (chunk[start] !== 0x62 || !this.h.bodyName))
       ) {
         if (nl < 0) {
           this.skipping = true;
@@ -400,7 +403,12 @@ class Walker {
     this.cts.forEach((v, i) => {
       if (!/^multipart(?:\/|$)/.test(types[i]!)) return;
       multiparts.push(v);
-      for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
+      for (const b of boundaryValues(v)) {
+        const trimmed = b.trim();
+        if (trimmed === '') continue;
+        boundaries.push(b);
+        if (trimmed !== b) boundaries.push(trimmed);
+      }
     });
     const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
     const encoding = this.ctes.find((e) => e === 'base64' || e === 'quoted-printable');
