@@ -1,10 +1,8 @@
 // NQqueue's own pipeline in one process, without processes or qmail-queue: what a message costs from the
 // bytes read to the delivery plan acted on, on one event loop. Run by scripts/bench-pipeline.js with each
 // node:
-//   node --max-semi-space-size=1 --expose-gc bench/pipeline-cost.mjs DIST_ROOT [N] [PROFILE_OUT]
-//                                                               → one line of JSON on stdout
-// (the young generation bin/nqqueue gives node; --expose-gc only to clear the garbage of making the
-// messages before each timed round, outside it)
+//   node --max-semi-space-size=1 bench/pipeline-cost.mjs DIST_ROOT [N] [PROFILE_OUT]   → one line of JSON
+// (the young generation bin/nqqueue gives node)
 //
 // Each message goes through the front door both modes share (what src/daemon/server.ts serveOne and
 // src/cli/queue-mode.ts do once the bytes are in): MessageCollector, EnvelopeParser + toEnvelope,
@@ -16,7 +14,10 @@
 // Two installations side by side, in alternating rounds: `plugins` (a general.cfb with black, header and
 // attach, and a per-user black line) and `none` (empty routing), so the plugins' share is a difference
 // measured in the same run. Each message is 10 KB and different (multipart: a text part and a small
-// base64 attachment), one recipient. Rounds run sequentially and with 4 in flight. CPU time is
+// base64 attachment), one recipient: N messages are made once, and before each pass every one of them
+// gets a new number in its Subject and Message-ID and new bytes in its attachment, written in place
+// (making messages in the timed loop, or between rounds, would leave its garbage to the pipeline's
+// collections). Rounds run sequentially and with 4 in flight. CPU time is
 // process.cpuUsage() (user + system) over the round. Then one more sequential pass of the `plugins`
 // installation under V8's CPU profiler (node:inspector, the profiler `node --cpu-prof` uses, started
 // and stopped around the loop only): the top self-time functions.
@@ -62,9 +63,21 @@ const word = () => WORDS[Math.floor(Math.random() * WORDS.length)];
 let seq = 0;
 const tag = Date.now().toString(36);
 
-/** A 10 KB message, different from every other: a text part and a small base64 attachment. */
+const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+const NUMBER = 10;
+const SPAN = 24;
+
+/** Make the message new: the next number in its Subject and Message-ID, new bytes in its attachment. */
+function restamp(m) {
+  let n = ++seq;
+  for (let i = NUMBER - 1; i >= 0; i--, n = Math.floor(n / 10)) m.buf[m.subject + i] = m.buf[m.msgid + i] = 0x30 + (n % 10);
+  for (let i = 0; i < SPAN; i++) m.buf[m.span + i] = B64[Math.floor(Math.random() * 64)];
+  return m.buf;
+}
+
+/** A 10 KB message: a text part and a small base64 attachment; restamp() makes it new. */
 function message() {
-  const n = ++seq;
+  const n = '#'.repeat(NUMBER);
   const date = new Date().toUTCString().replace('GMT', '-0000');
   const head =
     'Received: from client.example (HELO helo.client.example) (192.0.2.7)\n' +
@@ -77,8 +90,9 @@ function message() {
     'MIME-Version: 1.0\n' +
     'Content-Type: multipart/mixed; boundary="bench-boundary"\n\n' +
     '--bench-boundary\nContent-Type: text/plain; charset=us-ascii\n\n';
-  const attach = `\n--bench-boundary\nContent-Type: application/pdf; name="report-${n}.pdf"\nContent-Disposition: attachment; filename="report-${n}.pdf"\nContent-Transfer-Encoding: base64\n\n`;
+  const attach = `\n--bench-boundary\nContent-Type: application/pdf; name="report.pdf"\nContent-Disposition: attachment; filename="report.pdf"\nContent-Transfer-Encoding: base64\n\n`;
   const b64 = randomBytes(1500).toString('base64').replace(/.{76}/g, '$&\n');
+  const at = (text, what) => text.indexOf(what);
   const tail = `${b64}\n--bench-boundary--\n`;
   const lines = [];
   let len = head.length + attach.length + tail.length;
@@ -89,7 +103,11 @@ function message() {
     lines.push(line);
     len += line.length + 1;
   }
-  return Buffer.from(`${head}${lines.join('\n')}${attach}${tail}`, 'latin1');
+  const text = `${head}${lines.join('\n')}${attach}${tail}`;
+  const subject = at(text, `${n}\nMessage-ID`);
+  const m = { buf: Buffer.from(text, 'latin1'), subject, msgid: at(text, `${n}@client.example`), span: text.length - tail.length + 80 };
+  restamp(m);
+  return m;
 }
 
 /** qmail-queue's place: every copy read to its end, as qmail-queue reads its fd 0; kept as counts. */
@@ -153,7 +171,6 @@ async function pass(inst, bufs, inflight) {
     while (next < bufs.length) await one(inst, bufs[next++]);
   };
   const copies = inst.sink.copies;
-  globalThis.gc?.();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: inflight }, worker));
@@ -166,7 +183,7 @@ async function pass(inst, bufs, inflight) {
 const installs = { plugins: install('plugins', ROUTING), none: install('none', {}) };
 // The plugins did run: the first message's log line names each of them.
 {
-  const r = await one(installs.plugins, message());
+  const r = await one(installs.plugins, message().buf);
   const general = String(r.fields.general);
   for (const p of ['black', 'header', 'attach']) if (!general.includes(`${p}:accept`)) throw new Error(`${p} did not run: ${general}`);
   if (!String(r.fields['per-user']).includes('black:accept')) throw new Error(`the per-user line did not run: ${r.fields['per-user']}`);
@@ -174,12 +191,14 @@ const installs = { plugins: install('plugins', ROUTING), none: install('none', {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const out = { n: N, rounds: ROUNDS, inflight: INFLIGHT, routing: ROUTING };
-for (const inst of Object.values(installs)) await pass(inst, Array.from({ length: Math.min(N, 500) }, message), 1);
+const pool = Array.from({ length: N }, message);
+const fresh = (n = N) => pool.slice(0, n).map(restamp);
+for (const inst of Object.values(installs)) await pass(inst, fresh(Math.min(N, 500)), 1);
 const rounds = { plugins: { 1: [], [INFLIGHT]: [] }, none: { 1: [], [INFLIGHT]: [] } };
 for (let r = 0; r < ROUNDS; r++) {
   for (const inflight of [1, INFLIGHT]) {
     for (const name of r % 2 ? ['none', 'plugins'] : ['plugins', 'none']) {
-      const bufs = Array.from({ length: N }, message);
+      const bufs = fresh();
       rounds[name][inflight].push(await pass(installs[name], bufs, inflight));
     }
   }
@@ -198,7 +217,7 @@ for (const name of Object.keys(rounds)) {
 
 // The profile: one sequential pass of the plugins installation, sampled every 100 µs.
 {
-  const bufs = Array.from({ length: N }, message);
+  const bufs = fresh();
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');

@@ -23,9 +23,8 @@ export function pipelineRow(h) {
   const dir = join(h.root, 'bench-results');
   mkdirSync(dir, { recursive: true });
   const profile = join(dir, `pipeline-${h.node.key}.cpuprofile`);
-  // node as bin/nqqueue runs it (a young generation of 1 MB); --expose-gc clears the messages' making
-  // before each timed round.
-  const r = spawnSync(h.node.bin, ['--max-semi-space-size=1', '--expose-gc', join(h.root, 'bench', 'pipeline-cost.mjs'), join(h.root, 'dist'), String(n), profile], { encoding: 'utf8', timeout: 600_000 });
+  // node as bin/nqqueue runs it (a young generation of 1 MB).
+  const r = spawnSync(h.node.bin, ['--max-semi-space-size=1', join(h.root, 'bench', 'pipeline-cost.mjs'), join(h.root, 'dist'), String(n), profile], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) throw new Error(`bench/pipeline-cost.mjs failed (${r.status ?? r.signal}): ${r.stderr.slice(0, 800)}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
   const row = { node: h.node.key, ...out, profileFile: profile };
