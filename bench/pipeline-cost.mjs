@@ -233,7 +233,7 @@ for (const name of Object.keys(rounds)) {
   for (let i = 0; i < profile.samples.length; i++) {
     const dt = profile.timeDeltas[i + 1] ?? 0;
     const f = byId.get(profile.samples[i]).callFrame;
-    const key = f.url ? `${f.functionName || '(anonymous)'} ${basename(f.url)}:${f.lineNumber + 1}` : f.functionName;
+    const key = f.url ? `${f.functionName || '(anonymous)'} ${basename(f.url)}:${f.lineNumber + 1}` : f.functionName || '(native code)';
     self.set(key, (self.get(key) ?? 0) + dt);
     total += dt;
   }
