@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, memory, qq, fildes)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, memory, qq, fildes, pipeline)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -44,6 +44,7 @@ import { memoryRow, memoryTable, memoryTargets } from './bench-memory.js';
 import { qqRow, qqTable, qqTargets } from './bench-qq.js';
 import { startJudge, startOptionsRow, startTable } from './bench-start.js';
 import { fildesRow, fildesTable } from './bench-fildes.js';
+import { PIPELINE_TARGET, pipelineFigure, pipelineRow, pipelineTable } from './bench-pipeline.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -414,6 +415,7 @@ const results = {
   memory: [],
   qq: [],
   fildes: [],
+  pipeline: [],
   startup: {},
   start: [],
   targets: [],
@@ -1055,6 +1057,14 @@ if (RENDER) {
           progress(`  nqqueue-qq: +${row.qqOverMs.toFixed(2)} ms, fallback +${row.fallbackOverMs.toFixed(2)} ms over /bin/true`);
         });
       }
+      if (want('pipeline')) {
+        progress('the pipeline in one process: black, header, attach into an in-memory sink');
+        await guard(`${node.label} pipeline row`, async () => {
+          const row = pipelineRow({ node, root, quick: QUICK });
+          results.pipeline.push(row);
+          progress(`  pipeline ${node.label}: ${pipelineFigure(row, fmt)}`);
+        });
+      }
     }
   } finally {
     await Promise.all(Object.values(backends).map((d) => d.stop()));
@@ -1181,6 +1191,8 @@ function judge() {
         add(L, name, savedMB >= 1.8 * COUNTS.bigMB && fd.fildes.hwmKB <= fd.instream.hwmKB + 2048, `serve I/O ${fmt(fd.fildes.serveIoMB, 0)} vs ${fmt(fd.instream.serveIoMB, 0)} MB, CPU ${fmt(fd.fildes.serveCpuMs, 0)} vs ${fmt(fd.instream.serveCpuMs, 0)} ms, peak ${(fd.fildes.hwmKB / 1024).toFixed(0)} vs ${(fd.instream.hwmKB / 1024).toFixed(0)} MB; clamav ${fmt(fd.fildes.clamavMs, 0)} vs ${fmt(fd.instream.clamavMs, 0)} ms (medians of ${fd.rounds})`);
       }
     }
+    const pipeline = (results.pipeline ?? []).find((x) => x.node === k);
+    add(L, `NQqueue's own pipeline (black, header, attach; 10 KB, one recipient, in one process): at least ${PIPELINE_TARGET.toLocaleString('en')} messages per second per core`, pipeline?.met, pipeline ? pipelineFigure(pipeline, fmt) : 'not measured');
     const kill = results.kill.find((x) => x.node === k);
     {
       const name = `kill -9 of the daemon during a burst of ${COUNTS.killBurst}: none lost, none duplicated`;
@@ -1324,6 +1336,7 @@ function tables() {
   L.push(...qqTable(results.qq ?? [], (k) => results.nodes[k].label, fmt));
   L.push(...startTable(results.start ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...fildesTable(results.fildes ?? [], (k) => results.nodes[k].label, (x, d) => (x === undefined || Number.isNaN(x) ? '—' : fmt(x, d))));
+  L.push(...pipelineTable(results.pipeline ?? [], (k) => results.nodes[k].label, fmt));
   const read = reading();
   if (read) {
     L.push('');

@@ -80,7 +80,9 @@ const NOT_IN_TYPE = /\([^()]*\)|[\s"\x00-\x1f\x7f]+/g;
  * multipart is walked as one (a bare `multipart` without a subtype included).
  */
 function mediaType(value: string): string {
-  return parseHeaderValue(value).value.replace(NOT_IN_TYPE, '').replace(NOT_IN_TYPE, '').toLowerCase();
+  // The value before its parameters, as parseHeaderValue(value).value gives it (without parsing them).
+  const semi = value.indexOf(';');
+  return (semi < 0 ? value : value.slice(0, semi)).trim().replace(NOT_IN_TYPE, '').replace(NOT_IN_TYPE, '').toLowerCase();
 }
 
 /** What all walkers of one message (the message's own and those of encoded attached messages) share. */
@@ -212,10 +214,11 @@ class Walker {
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
       const end = nl < 0 ? chunk.length : nl;
-      // Body lines that cannot be a delimiter or a uuencode `begin` are skipped without a copy.
+      // Body lines that cannot be a delimiter or a uuencode `begin` are skipped without a copy (a `b`
+      // line only matters to a bodyName handler).
       if (
         this.skipping ||
-        (!this.inHeaders && !this.inner && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && chunk[start] !== 0x62)
+        (!this.inHeaders && !this.inner && this.lineLen === 0 && end > start && chunk[start] !== 0x2d && (chunk[start] !== 0x62 || !this.h.bodyName))
       ) {
         if (nl < 0) {
           this.skipping = true;
@@ -375,20 +378,23 @@ class Walker {
   private endBlock(): void {
     const defaultType = this.parentDigest ? 'message/rfc822' : 'text/plain';
     const types = this.cts.map(mediaType);
-    const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
-    const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
-    const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
-    const part: MimePart = {
-      index: this.partIndex,
-      depth: this.depth,
-      contentType: types[0] || defaultType,
-      contentTypes: this.cts,
-      dispositions: this.cds,
-      filename: primary === undefined ? undefined : decodeEncodedWords(primary),
-      names: candidateNames(this.cts, this.cds),
-      disposition: firstDisp?.value.toLowerCase(),
-    };
-    if (this.h.part?.(part)) throw new Stop();
+    // The part as handlers see it, its names read every way, only when a handler looks at parts.
+    if (this.h.part) {
+      const firstDisp = this.cds.length > 0 ? parseHeaderValue(this.cds[0]!) : undefined;
+      const firstType = this.cts.length > 0 ? parseHeaderValue(this.cts[0]!) : undefined;
+      const primary = firstDisp?.params.get('filename') ?? firstType?.params.get('name');
+      const part: MimePart = {
+        index: this.partIndex,
+        depth: this.depth,
+        contentType: types[0] || defaultType,
+        contentTypes: this.cts,
+        dispositions: this.cds,
+        filename: primary === undefined ? undefined : decodeEncodedWords(primary),
+        names: candidateNames(this.cts, this.cds),
+        disposition: firstDisp?.value.toLowerCase(),
+      };
+      if (this.h.part(part)) throw new Stop();
+    }
     // Structure: a part any of whose Content-Type fields makes it a multipart is walked as one (with
     // every boundary given), else one that makes it a message is read as a message: inspecting more
     // than a client would is safe, less is not.
@@ -397,7 +403,12 @@ class Walker {
     this.cts.forEach((v, i) => {
       if (!/^multipart(?:\/|$)/.test(types[i]!)) return;
       multiparts.push(v);
-      for (const b of boundaryValues(v)) if (b.trim() !== '') boundaries.push(b, b.trim());
+      for (const b of boundaryValues(v)) {
+        const trimmed = b.trim();
+        if (trimmed === '') continue;
+        boundaries.push(b);
+        if (trimmed !== b) boundaries.push(trimmed);
+      }
     });
     const isMessage = types.some((t) => MESSAGE_TYPES.has(t)) || (types.length === 0 && this.parentDigest);
     const encoding = this.ctes.find((e) => e === 'base64' || e === 'quoted-printable');
@@ -530,6 +541,16 @@ class Walker {
   }
 }
 
+/**
+ * The message's bytes: a stream, or the chunks of a message view (MessageView.chunks: each is done with
+ * before the next is asked for — the walker copies what it keeps of a line).
+ */
+type Source = Readable | AsyncIterable<Buffer>;
+
+function isReadable(s: Source): s is Readable {
+  return typeof (s as Readable).destroy === 'function';
+}
+
 /** What one pass over the message found. */
 interface Pass {
   stopped: boolean;
@@ -561,7 +582,7 @@ function crAsLineEnd(chunk: Buffer, state: { cr: boolean }): Buffer {
   return out.subarray(0, n);
 }
 
-async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
+async function pass(stream: Source, handlers: WalkHandlers, signal: AbortSignal | undefined, crLines: boolean): Promise<Pass> {
   const w = new Walker(handlers, { parts: 1, headerBytes: 0, decoded: 0 }, 0);
   const result: Pass = { stopped: false, loneCR: false };
   const cr = { cr: false };
@@ -597,7 +618,8 @@ async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSigna
     else if (err instanceof Stop) result.stopped = true;
     else throw err;
   } finally {
-    stream.destroy();
+    // An iterator is closed by the loop itself (on a break or a throw in it); a stream is destroyed here.
+    if (isReadable(stream)) stream.destroy();
   }
   return result;
 }
@@ -612,7 +634,7 @@ async function pass(stream: Readable, handlers: WalkHandlers, signal: AbortSigna
  * A bound met by either reading is reported after both, unless a handler stopped one of them. A
  * Readable given in place of `source` is walked once, with LF line ends only.
  */
-export async function walkMime(source: Readable | (() => Readable), handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
+export async function walkMime(source: Readable | (() => Source), handlers: WalkHandlers, signal?: AbortSignal): Promise<void> {
   const open = typeof source === 'function' ? source : () => source;
   const first = await pass(open(), handlers, signal, false);
   if (first.stopped) return;

@@ -49,11 +49,30 @@ export function charsetReadings(bytes: Uint8Array, charset: string): string[] {
     if (bytes[0] === 0xff && bytes[1] === 0xfe) return [new TextDecoder('utf-16le').decode(bytes.subarray(2))];
     return [new TextDecoder('utf-16be').decode(bytes), new TextDecoder('utf-16le').decode(bytes)];
   }
+  const decoder = decoderFor(cs);
+  if (decoder) return [decoder.decode(bytes)];
+  return [Buffer.from(bytes).toString('latin1'), Buffer.from(bytes).toString('utf8')];
+}
+
+/**
+ * A decoder per charset label, made once: making a TextDecoder costs far more than a short decode with
+ * it (a non-streaming decode keeps no state). undefined for a label this runtime does not know.
+ */
+type Decoder = InstanceType<typeof TextDecoder>;
+const DECODERS = new Map<string, Decoder | undefined>();
+const MAX_DECODERS = 256;
+function decoderFor(label: string): Decoder | undefined {
+  if (DECODERS.has(label)) return DECODERS.get(label);
+  let decoder: Decoder | undefined;
   try {
-    return [new TextDecoder(cs).decode(bytes)];
+    decoder = new TextDecoder(label);
   } catch {
-    return [Buffer.from(bytes).toString('latin1'), Buffer.from(bytes).toString('utf8')];
+    decoder = undefined;
   }
+  // Labels come from mail: a message with thousands of made-up ones must not grow the map for ever.
+  if (DECODERS.size >= MAX_DECODERS) DECODERS.clear();
+  DECODERS.set(label, decoder);
+  return decoder;
 }
 
 /** %XX escapes to bytes; anything else (8-bit text where the standard wants none) as its UTF-8 bytes. */
@@ -76,7 +95,23 @@ function percentDecode(s: string): Uint8Array {
  * Split `type/subtype; a=b; c="d; e"` into the value and its raw parameters: [name, value, quoted,
  * text between a closing quote and the next ';' (which some parsers append)].
  */
-function tokenize(header: string): { value: string; raw: [string, string, boolean, string][] } {
+type Tokens = { readonly value: string; readonly raw: readonly (readonly [string, string, boolean, string])[] };
+
+/**
+ * The last headers tokenized and what they gave: a part's Content-Type and Content-Disposition are each
+ * read for several parameters in a row. The results are only read, never changed.
+ */
+const recentTokens: [string, Tokens][] = [];
+
+function tokenize(header: string): Tokens {
+  for (const [h, t] of recentTokens) if (h === header) return t;
+  const t = tokenizeNow(header);
+  if (recentTokens.length >= 2) recentTokens.shift();
+  recentTokens.push([header, t]);
+  return t;
+}
+
+function tokenizeNow(header: string): Tokens {
   const raw: [string, string, boolean, string][] = [];
   let i = header.indexOf(';');
   const value = (i < 0 ? header : header.slice(0, i)).trim();
@@ -124,8 +159,9 @@ export function parseHeaderValue(header: string): HeaderValue {
   // RFC 2231: name*=charset'lang'%xx, name*0=..., name*1*=...
   const pieces = new Map<string, { n: number; v: string; enc: boolean }[]>();
   for (const [name, v] of raw) {
-    const m = /^([^*]+)\*(?:(\d+)\*?|)$/.exec(name);
-    const star = /\*$/.test(name);
+    // A name without a '*' is a plain parameter (the RFC 2231 forms all have one).
+    const m = name.includes('*') ? /^([^*]+)\*(?:(\d+)\*?|)$/.exec(name) : null;
+    const star = name.endsWith('*');
     if (!m) {
       if (!params.has(name)) params.set(name, v);
       continue;
@@ -168,16 +204,28 @@ function joinContinuations(list: readonly { v: string; enc: boolean }[]): { byte
   return { bytes: Buffer.concat(bytes), charset };
 }
 
+/** The value of a hex digit's char code, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
 function qDecode(s: string): Uint8Array {
-  const out: number[] = [];
+  const out = new Uint8Array(s.length);
+  let n = 0;
   for (let i = 0; i < s.length; i++) {
-    if (s[i] === '_') out.push(0x20);
-    else if (s[i] === '=' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-      out.push(parseInt(s.slice(i + 1, i + 3), 16));
+    const c = s.charCodeAt(i);
+    const hi = c === 0x3d && i + 2 < s.length ? hexDigit(s.charCodeAt(i + 1)) : -1;
+    const lo = hi >= 0 ? hexDigit(s.charCodeAt(i + 2)) : -1;
+    if (c === 0x5f) out[n++] = 0x20;
+    else if (lo >= 0) {
+      out[n++] = hi * 16 + lo;
       i += 2;
-    } else out.push(s.charCodeAt(i) & 0xff);
+    } else out[n++] = c & 0xff;
   }
-  return Uint8Array.from(out);
+  return out.subarray(0, n);
 }
 
 const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
@@ -189,8 +237,13 @@ interface Word {
   readonly bytes: Uint8Array;
 }
 
-function decodeWords(s: string, pattern: RegExp, alternate: boolean): string {
+/**
+ * `s` with its encoded words decoded: [in each charset's first reading, in its last] (they differ only
+ * where charsetReadings gives more than one).
+ */
+function decodeWords(s: string, pattern: RegExp): [string, string] {
   let out = '';
+  let alt = '';
   let pending: Word[] = [];
   const flush = () => {
     let i = 0;
@@ -199,7 +252,8 @@ function decodeWords(s: string, pattern: RegExp, alternate: boolean): string {
       const cs = pending[i]!.charset;
       while (j + 1 < pending.length && pending[j + 1]!.charset === cs) j++;
       const readings = charsetReadings(Buffer.concat(pending.slice(i, j + 1).map((w) => w.bytes)), cs);
-      out += alternate ? readings[readings.length - 1]! : readings[0]!;
+      out += readings[0]!;
+      alt += readings[readings.length - 1]!;
       i = j + 1;
     }
     pending = [];
@@ -210,6 +264,7 @@ function decodeWords(s: string, pattern: RegExp, alternate: boolean): string {
     if (pending.length === 0 || !/^[ \t\r\n]*$/.test(between)) {
       flush();
       out += between;
+      alt += between;
     }
     const cs = m[1]!.trim().split('*')[0]!.toLowerCase(); // RFC 2231 language suffix
     const text = m[3]!;
@@ -217,7 +272,8 @@ function decodeWords(s: string, pattern: RegExp, alternate: boolean): string {
     pos = m.index + m[0].length;
   }
   flush();
-  return out + s.slice(pos);
+  const rest = s.slice(pos);
+  return [out + rest, alt + rest];
 }
 
 /**
@@ -226,7 +282,8 @@ function decodeWords(s: string, pattern: RegExp, alternate: boolean): string {
  * words decodes as one.
  */
 export function decodeEncodedWords(s: string): string {
-  return decodeWords(s, ENCODED_WORD, false);
+  if (!s.includes('=?')) return s;
+  return decodeWords(s, ENCODED_WORD)[0];
 }
 
 /**
@@ -237,7 +294,7 @@ export function decodeEncodedWords(s: string): string {
 export function encodedWordReadings(s: string): string[] {
   if (!s.includes('=?')) return [s];
   const out = new Set<string>();
-  for (const pattern of [ENCODED_WORD, LOOSE_ENCODED_WORD]) for (const alt of [false, true]) out.add(decodeWords(s, pattern, alt));
+  for (const pattern of [ENCODED_WORD, LOOSE_ENCODED_WORD]) for (const reading of decodeWords(s, pattern)) out.add(reading);
   return [...out];
 }
 

@@ -132,7 +132,11 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
     } else {
       const timer = new AbortController();
       const t = setTimeout(() => timer.abort(new PluginTimeout(cp.timeoutMs)), cp.timeoutMs);
-      const signal = AbortSignal.any([input.signal, timer.signal]);
+      // The plugin's signal: its own timeout or the message's deadline, whichever comes first, while it
+      // runs. One controller both feed (AbortSignal.any costs ~20 µs a call on Node 22, paid per plugin).
+      const onDeadline = () => timer.abort(input.signal.reason);
+      input.signal.addEventListener('abort', onDeadline, { once: true });
+      const signal = timer.signal;
       const ctx: PluginContext<unknown> = {
         ...input.base,
         config: cp.config,
@@ -169,6 +173,7 @@ export async function runChain(input: ChainInput): Promise<ChainOutput> {
                 };
       } finally {
         clearTimeout(t);
+        input.signal.removeEventListener('abort', onDeadline);
       }
     }
     const ms = Math.round((performance.now() - started) * 10) / 10;

@@ -46,7 +46,7 @@ export default definePlugin<AttachConfig>({
     };
     try {
       await walkMime(
-        () => message.stream(),
+        () => message.chunks(),
         {
           part: (part) => part.names.some(check),
           bodyName: (_part, name) => check(name),

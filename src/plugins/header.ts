@@ -87,7 +87,7 @@ export default definePlugin<HeaderConfig>({
     let hit: { name: string; rule: string; part: number } | undefined;
     try {
       await walkMime(
-        () => message.stream(),
+        () => message.chunks(),
         {
           field: (part, name, value) => {
             if (!names.has(name)) return false;
