@@ -21,6 +21,8 @@ export class ClientQueue implements QueueSink {
     private readonly sock: Socket,
     private readonly reader: FrameReader,
     private readonly timeoutMs: number,
+    /** The bench's trace (Daemon's NQQUEUE_TRACE): called when a copy is sent and when its answer is in. */
+    private readonly stamp?: (stage: 'copied' | 'answer') => void,
   ) {}
 
   /** Resolves once `buf` is handed to the kernel: the caller may then reuse it. */
@@ -49,8 +51,10 @@ export class ClientQueue implements QueueSink {
     await this.write(Buffer.concat([Buffer.from('Q'), u32(Math.min(timeoutMs, 0xffffffff))]));
     await this.frames(message.chunks());
     await this.frames([envelope]);
+    this.stamp?.('copied');
     // 'q', the status, the pid of the client's qmail-queue (0: none was started).
     const answer = await this.reader.bytes(6);
+    this.stamp?.('answer');
     if (answer[0] !== 0x71) throw new ProtocolError(`expected q, got byte ${answer[0]}`);
     const status = answer[1]!;
     const pid = answer.readUInt32BE(2) || undefined;

@@ -58,11 +58,17 @@ export class Daemon {
   readonly paths: Paths;
   readonly socketPath: string;
   private readonly debugLevel: number;
+  /**
+   * NQQUEUE_TRACE=1 in the daemon's own environment (the bench's breakdown): each message's log text
+   * ends with a line of the monotonic clock at each stage (process.hrtime, the clock nqqueue-qq uses).
+   */
+  private readonly trace: boolean;
 
   constructor(private readonly opts: DaemonOptions) {
     this.paths = pathsFrom(opts.env);
     this.socketPath = join(this.paths.home, SOCKET_NAME);
     this.debugLevel = parseDebugLevel(opts.env.NQQUEUE_DEBUG);
+    this.trace = opts.env.NQQUEUE_TRACE === '1';
   }
 
   /**
@@ -250,14 +256,15 @@ export class Daemon {
     sock.setTimeout(IDLE_MS, () => sock.destroy());
     const done = () => this.inFlight.delete(sock);
     sock.once('close', done);
-    this.serveOne(sock).catch((err) => {
+    this.serveOne(sock, this.trace ? { accept: process.hrtime.bigint() } : undefined).catch((err) => {
       this.opts.log(`nqqueue serve: connection failed: ${describeError(err)}`);
       sock.destroy();
     });
   }
 
-  private async serveOne(sock: Socket): Promise<void> {
+  private async serveOne(sock: Socket, stamps?: Record<string, bigint>): Promise<void> {
     const started = performance.now();
+    const stamp = stamps ? (stage: string) => void (stamps[stage] = process.hrtime.bigint()) : undefined;
     let services: Services | undefined;
     let configError: unknown;
     let release = () => {};
@@ -302,6 +309,7 @@ export class Daemon {
           inputError = err;
         }
       }
+      stamp?.('input');
       let result: JobResult;
       if (reader.clientReadError) inputError ??= new NqqError('NQQ_ERR_READ', 'the client could not read its input');
       try {
@@ -318,10 +326,11 @@ export class Daemon {
           logger,
           started,
           nqqfile: env.NQQFILE ?? '',
-          sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs),
+          sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs, stamp),
           onDeliver: (copies, fields) => {
             // The line the client writes itself should this daemon go away from here on (it adds
             // the exit, the qmail-queue pids and why): a message it queued still gets its log line.
+            stamp?.('decided');
             let pending = '';
             makeLogger(0, 'nqqueue:', (t) => (pending = t)).line({ ...fields, qp: origin.qp, via: 'daemon' }, format);
             sock.write(Buffer.concat([pendingRecord(pending), decisionRecord(copies)]));
@@ -341,6 +350,10 @@ export class Daemon {
       // The working files go before the reply: once the client has its answer, nothing of this
       // message is left on disk.
       collector.discard();
+      if (stamps) {
+        stamp!('reply');
+        lines.push(`nqqueue: trace${Object.entries(stamps).map(([k, v]) => ` ${k}=${v}`).join('')}\n`);
+      }
       await writeReply(sock, result.exit, refusal, Buffer.from(lines.join('')));
     } catch (err) {
       if (err instanceof ProtocolError) {
