@@ -278,6 +278,7 @@ export class Daemon {
     const reader = new FrameReader(sock);
     const lines: string[] = [];
     let collector: MessageCollector | undefined;
+    let queue: ClientQueue | undefined;
     try {
       await reader.magic();
       const env = parseEnv(await reader.envBlock());
@@ -318,6 +319,7 @@ export class Daemon {
         const envelope = toEnvelope(parser.end(), env.RELAYCLIENT);
         if (!services) throw configError;
         const client = clientFrom(env, heloFrom(await message.head(4096)));
+        const sink = (queue = new ClientQueue(sock, reader, services.settings.queueTimeoutMs, stamp));
         result = await processJob({
           message,
           envelope,
@@ -326,14 +328,15 @@ export class Daemon {
           logger,
           started,
           nqqfile: env.NQQFILE ?? '',
-          sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs, stamp),
+          sink,
           onDeliver: (copies, fields) => {
             // The line the client writes itself should this daemon go away from here on (it adds
             // the exit, the qmail-queue pids and why): a message it queued still gets its log line.
             stamp?.('decided');
             let pending = '';
             makeLogger(0, 'nqqueue:', (t) => (pending = t)).line({ ...fields, qp: origin.qp, via: 'daemon' }, format);
-            sock.write(Buffer.concat([pendingRecord(pending), decisionRecord(copies)]));
+            // They go out with the first copy, in one write.
+            sink.announce(Buffer.concat([pendingRecord(pending), decisionRecord(copies)]));
           },
         });
       } catch (err) {
@@ -345,7 +348,6 @@ export class Daemon {
       const refusal = result.refusal && (result.exit === 31 || result.exit === 71) ? refusalBytes(result.refusal.kind, result.refusal.text) : Buffer.alloc(0);
       // The exit qmail-smtpd will see: 82 when the client writes the text on the channel it named.
       const exit = refusal.length > 0 && origin.errfds !== undefined && origin.errfds !== '' ? 82 : result.exit;
-      this.opts.metrics?.message(result.facts ?? jobFacts(result));
       logger.line({ ...result.fields, exit, qp: origin.qp, via: 'daemon' }, format);
       // The working files go before the reply: once the client has its answer, nothing of this
       // message is left on disk.
@@ -354,7 +356,10 @@ export class Daemon {
         stamp!('reply');
         lines.push(`nqqueue: trace${Object.entries(stamps).map(([k, v]) => ` ${k}=${v}`).join('')}\n`);
       }
-      await writeReply(sock, result.exit, refusal, Buffer.from(lines.join('')));
+      const replied = writeReply(sock, queue?.takePreface(), result.exit, refusal, Buffer.from(lines.join('')));
+      // Counted while the reply is on its way (the write above is already in the kernel).
+      this.opts.metrics?.message(result.facts ?? jobFacts(result));
+      await replied;
     } catch (err) {
       if (err instanceof ProtocolError) {
         if (reader.received > 0) this.opts.log(`nqqueue serve: protocol error: ${err.message}`);
@@ -427,7 +432,7 @@ export function replyLog(log: Buffer): Buffer {
   return log.length <= LOG_MAX ? log : Buffer.concat([log.subarray(0, LOG_MAX - CUT.length), CUT]);
 }
 
-function writeReply(sock: Socket, exit: number, refusal: Buffer, rawLog: Buffer): Promise<void> {
+function writeReply(sock: Socket, preface: Buffer | undefined, exit: number, refusal: Buffer, rawLog: Buffer): Promise<void> {
   const log = replyLog(rawLog);
   const head = Buffer.alloc(3);
   head.write('R', 0, 'latin1');
@@ -436,7 +441,7 @@ function writeReply(sock: Socket, exit: number, refusal: Buffer, rawLog: Buffer)
   const len = Buffer.alloc(4);
   len.writeUInt32BE(log.length);
   return new Promise((resolve) => {
-    sock.end(Buffer.concat([head, refusal, len, log]), () => resolve());
+    sock.end(Buffer.concat([...(preface ? [preface] : []), head, refusal, len, log]), () => resolve());
     sock.once('error', () => resolve());
   });
 }
