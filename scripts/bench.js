@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, big, kill, metrics, lists, store, memory, qq, fildes, pipeline)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, breakdown, big, kill, metrics, lists, store, memory, qq, fildes, pipeline)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -45,6 +45,7 @@ import { qqRow, qqTable, qqTargets } from './bench-qq.js';
 import { startJudge, startOptionsRow, startTable } from './bench-start.js';
 import { fildesRow, fildesTable } from './bench-fildes.js';
 import { PIPELINE_TARGET, pipelineFigure, pipelineRow, pipelineTable } from './bench-pipeline.js';
+import { breakdownRow, breakdownTable } from './bench-daemon-breakdown.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -70,7 +71,7 @@ const BIG_RCPTS = [
   ...Array.from({ length: 10 }, (_, i) => `a${String(i + 1).padStart(2, '0')}@example.com`),
   ...Array.from({ length: 10 }, (_, i) => `b${String(i + 1).padStart(2, '0')}@example.com`),
 ];
-const TARGETS = { daemonNoneMs: 3, clamavMs: 1.5, sameRatio: 1.2, diffRatio: 1.1, bigRssMB: 120, metricsMs: 0.1 };
+const TARGETS = { daemonNoneMs: 1.0, clamavMs: 1.0, sameRatio: 1.2, diffRatio: 1.1, bigRssMB: 120, metricsMs: 0.1, throughputRatio: 0.9 };
 
 const t0 = performance.now();
 const progress = (text) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${text}\n`);
@@ -416,6 +417,7 @@ const results = {
   qq: [],
   fildes: [],
   pipeline: [],
+  breakdown: [],
   startup: {},
   start: [],
   targets: [],
@@ -1007,6 +1009,13 @@ if (RENDER) {
           }
         });
       }
+      if (want('breakdown') && daemonAvailable) {
+        await guard(`${node.label} daemon breakdown`, async () => {
+          const row = await breakdownRow({ node, inst: makeInstall('breakdown', {}), deliver, startServe, QQ_BIN, n: COUNTS.fast, warm: COUNTS.warm, message: () => textMessage('breakdown').buf });
+          results.breakdown.push(row);
+          progress(`  daemon breakdown ${node.label}: ${row.stages.map((s) => fmt(s.median, 2)).join(' + ')} ms (outside main ${fmt(row.outside.median, 2)}; over the stand-in ${fmt(row.over.median, 2)})`);
+        });
+      }
       if (want('big')) {
         progress(`${COUNTS.bigMB} MB message to 20 recipients (two different copies)`);
         await guard(`${node.label} ${COUNTS.bigMB} MB row`, () => bigRow(node, bigInst));
@@ -1146,6 +1155,13 @@ function judge() {
           );
         }
       }
+    }
+    {
+      const tf = results.throughput.find((t) => t.node === k && t.mode === 'floor');
+      const td = results.throughput.find((t) => t.node === k && t.mode === 'daemon');
+      const name = `throughput, ${INFLIGHT} in flight: daemon mode at least ${TARGETS.throughputRatio}× the stand-in alone`;
+      if (!tf || !td || !tf.messages || !td.messages) add(L, name, undefined, daemonAvailable ? 'not measured' : 'not measured: bin/nqqueue-qq is not built');
+      else add(L, name, td.perSecond >= TARGETS.throughputRatio * tf.perSecond, `${fmt(td.perSecond / tf.perSecond, 2)}× (${fmt(td.perSecond)} against ${fmt(tf.perSecond)} messages/s in the same run)`);
     }
     const big = results.big.find((b) => b.node === k);
     {
@@ -1337,6 +1353,7 @@ function tables() {
   L.push(...startTable(results.start ?? [], (k) => results.nodes[k].label, (x) => (x === undefined ? '—' : fmt(x))));
   L.push(...fildesTable(results.fildes ?? [], (k) => results.nodes[k].label, (x, d) => (x === undefined || Number.isNaN(x) ? '—' : fmt(x, d))));
   L.push(...pipelineTable(results.pipeline ?? [], (k) => results.nodes[k].label, fmt));
+  L.push(...breakdownTable(results.breakdown ?? [], (k) => results.nodes[k].label, fmt));
   const read = reading();
   if (read) {
     L.push('');

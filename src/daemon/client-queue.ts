@@ -14,43 +14,84 @@ function u32(n: number): Buffer {
   return b;
 }
 
+/** The largest last chunk of a copy that is held (copied) to go out with the envelope. */
+const HOLD_MAX = 64 * 1024;
+
 export class ClientQueue implements QueueSink {
   readonly name = 'qmail-queue via nqqueue-qq';
+  /** Records that go in front of the first copy (the decision, 'L' and 'D'), in the same write. */
+  private preface: Buffer | undefined;
 
   constructor(
     private readonly sock: Socket,
     private readonly reader: FrameReader,
     private readonly timeoutMs: number,
+    /** The bench's trace (Daemon's NQQUEUE_TRACE): called when a copy is sent and when its answer is in. */
+    private readonly stamp?: (stage: 'copied' | 'answer') => void,
   ) {}
 
-  /** Resolves once `buf` is handed to the kernel: the caller may then reuse it. */
-  private write(buf: Buffer): Promise<void> {
+  /** The decision records, sent with the first copy (or with the reply: takePreface). */
+  announce(records: Buffer): void {
+    this.preface = records;
+  }
+
+  /** The announced records not sent yet (no copy was handed over): they go in front of the reply. */
+  takePreface(): Buffer | undefined {
+    const p = this.preface;
+    this.preface = undefined;
+    return p;
+  }
+
+  /**
+   * `parts` in one write (writev); resolves once they are handed to the kernel: the caller may then
+   * reuse their buffers.
+   */
+  private write(parts: Buffer[]): Promise<void> {
     if (this.sock.destroyed) return Promise.reject(new ProtocolError('client gone'));
     return new Promise((resolve, reject) => {
-      this.sock.write(buf, (err) => (err ? reject(new ProtocolError(`client gone while a copy was sent: ${err.message}`)) : resolve()));
+      const done = (err?: Error | null) => (err ? reject(new ProtocolError(`client gone while a copy was sent: ${err.message}`)) : resolve());
+      this.sock.cork();
+      for (let i = 0; i < parts.length - 1; i++) this.sock.write(parts[i]!);
+      this.sock.write(parts[parts.length - 1]!, done);
+      this.sock.uncork();
     });
   }
 
-  private async frames(data: AsyncIterable<Buffer | string> | Iterable<Buffer>): Promise<void> {
-    for await (const c of data) {
-      const chunk = typeof c === 'string' ? Buffer.from(c) : c;
-      for (let off = 0; off < chunk.length; off += MAX_FRAME) {
-        const part = chunk.subarray(off, Math.min(chunk.length, off + MAX_FRAME));
-        void this.write(u32(part.length)).catch(() => {});
-        await this.write(part);
-      }
+  /** `chunk` as frames of at most MAX_FRAME bytes, onto `parts`. */
+  private static frames(parts: Buffer[], chunk: Buffer): void {
+    for (let off = 0; off < chunk.length; off += MAX_FRAME) {
+      const part = chunk.subarray(off, Math.min(chunk.length, off + MAX_FRAME));
+      parts.push(u32(part.length), part);
     }
-    await this.write(u32(0));
   }
 
   async deliver(message: MessageView, envelope: Buffer, limitMs?: number): Promise<QueueResult> {
     // nqqueue-qq kills qmail-queue at this timeout: the message's deadline when that comes first.
     const timeoutMs = Math.max(1, Math.floor(Math.min(this.timeoutMs, limitMs ?? Infinity)));
-    await this.write(Buffer.concat([Buffer.from('Q'), u32(Math.min(timeoutMs, 0xffffffff))]));
-    await this.frames(message.chunks());
-    await this.frames([envelope]);
+    const parts: Buffer[] = [];
+    const preface = this.takePreface();
+    if (preface) parts.push(preface);
+    parts.push(Buffer.concat([Buffer.from('Q'), u32(Math.min(timeoutMs, 0xffffffff))]));
+    // A chunk is only valid until the next one is asked for: each goes to the kernel first, but a
+    // small last one is copied and waits for the end of the copy, so a small message leaves in one write.
+    let seen = 0;
+    for await (const c of message.chunks()) {
+      seen += c.length;
+      if (seen >= message.size && c.length <= HOLD_MAX) {
+        ClientQueue.frames(parts, Buffer.from(c));
+        continue;
+      }
+      ClientQueue.frames(parts, c);
+      await this.write(parts.splice(0));
+    }
+    parts.push(u32(0));
+    ClientQueue.frames(parts, envelope);
+    parts.push(u32(0));
+    await this.write(parts);
+    this.stamp?.('copied');
     // 'q', the status, the pid of the client's qmail-queue (0: none was started).
     const answer = await this.reader.bytes(6);
+    this.stamp?.('answer');
     if (answer[0] !== 0x71) throw new ProtocolError(`expected q, got byte ${answer[0]}`);
     const status = answer[1]!;
     const pid = answer.readUInt32BE(2) || undefined;

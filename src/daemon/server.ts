@@ -60,11 +60,17 @@ export class Daemon {
   readonly paths: Paths;
   readonly socketPath: string;
   private readonly debugLevel: number;
+  /**
+   * NQQUEUE_TRACE=1 in the daemon's own environment (the bench's breakdown): each message's log text
+   * ends with a line of the monotonic clock at each stage (process.hrtime, the clock nqqueue-qq uses).
+   */
+  private readonly trace: boolean;
 
   constructor(private readonly opts: DaemonOptions) {
     this.paths = pathsFrom(opts.env);
     this.socketPath = join(this.paths.home, SOCKET_NAME);
     this.debugLevel = parseDebugLevel(opts.env.NQQUEUE_DEBUG);
+    this.trace = opts.env.NQQUEUE_TRACE === '1';
   }
 
   /**
@@ -252,14 +258,15 @@ export class Daemon {
     sock.setTimeout(IDLE_MS, () => sock.destroy());
     const done = () => this.inFlight.delete(sock);
     sock.once('close', done);
-    this.serveOne(sock).catch((err) => {
+    this.serveOne(sock, this.trace ? { accept: process.hrtime.bigint() } : undefined).catch((err) => {
       this.opts.log(`nqqueue serve: connection failed: ${describeError(err)}`);
       sock.destroy();
     });
   }
 
-  private async serveOne(sock: Socket): Promise<void> {
+  private async serveOne(sock: Socket, stamps?: Record<string, bigint>): Promise<void> {
     const started = performance.now();
+    const stamp = stamps ? (stage: string) => void (stamps[stage] = process.hrtime.bigint()) : undefined;
     let services: Services | undefined;
     let configError: unknown;
     let release = () => {};
@@ -273,6 +280,7 @@ export class Daemon {
     const reader = new FrameReader(sock);
     const lines: string[] = [];
     let collector: MessageCollector | undefined;
+    let queue: ClientQueue | undefined;
     try {
       await reader.magic();
       const env = parseEnv(await reader.envBlock());
@@ -308,6 +316,7 @@ export class Daemon {
           inputError = err;
         }
       }
+      stamp?.('input');
       let result: JobResult;
       if (reader.clientReadError) inputError ??= new NqqError('NQQ_ERR_READ', 'the client could not read its input');
       try {
@@ -316,6 +325,7 @@ export class Daemon {
         const envelope = toEnvelope(parser.end(), env.RELAYCLIENT);
         if (!services) throw configError;
         const client = clientFrom(env, heloFrom(await message.head(4096)));
+        const sink = (queue = new ClientQueue(sock, reader, services.settings.queueTimeoutMs, stamp));
         result = await processJob({
           message,
           envelope,
@@ -324,13 +334,15 @@ export class Daemon {
           logger,
           started,
           nqqfile: env.NQQFILE ?? '',
-          sink: new ClientQueue(sock, reader, services.settings.queueTimeoutMs),
+          sink,
           onDeliver: (copies, fields) => {
             // The line the client writes itself should this daemon go away from here on (it adds
             // the exit, the qmail-queue pids and why): a message it queued still gets its log line.
+            stamp?.('decided');
             let pending = '';
             makeLogger(0, 'nqqueue:', (t) => (pending = t)).line({ ...fields, qp: origin.qp, via: 'daemon' }, format);
-            sock.write(Buffer.concat([pendingRecord(pending), decisionRecord(copies)]));
+            // They go out with the first copy, in one write.
+            sink.announce(Buffer.concat([pendingRecord(pending), decisionRecord(copies)]));
           },
         });
       } catch (err) {
@@ -342,12 +354,18 @@ export class Daemon {
       const refusal = result.refusal && (result.exit === 31 || result.exit === 71) ? refusalBytes(result.refusal.kind, result.refusal.text) : Buffer.alloc(0);
       // The exit qmail-smtpd will see: 82 when the client writes the text on the channel it named.
       const exit = refusal.length > 0 && origin.errfds !== undefined && origin.errfds !== '' ? 82 : result.exit;
-      this.opts.metrics?.message(result.facts ?? jobFacts(result));
       logger.line({ ...result.fields, exit, qp: origin.qp, via: 'daemon' }, format);
       // The working files go before the reply: once the client has its answer, nothing of this
       // message is left on disk.
       collector.discard();
-      await writeReply(sock, result.exit, refusal, Buffer.from(lines.join('')));
+      if (stamps) {
+        stamp!('reply');
+        lines.push(`nqqueue: trace${Object.entries(stamps).map(([k, v]) => ` ${k}=${v}`).join('')}\n`);
+      }
+      const replied = writeReply(sock, queue?.takePreface(), result.exit, refusal, Buffer.from(lines.join('')));
+      // Counted while the reply is on its way (the write above is already in the kernel).
+      this.opts.metrics?.message(result.facts ?? jobFacts(result));
+      await replied;
     } catch (err) {
       if (err instanceof ProtocolError) {
         if (reader.received > 0) this.opts.log(`nqqueue serve: protocol error: ${err.message}`);
@@ -420,7 +438,7 @@ export function replyLog(log: Buffer): Buffer {
   return log.length <= LOG_MAX ? log : Buffer.concat([log.subarray(0, LOG_MAX - CUT.length), CUT]);
 }
 
-function writeReply(sock: Socket, exit: number, refusal: Buffer, rawLog: Buffer): Promise<void> {
+function writeReply(sock: Socket, preface: Buffer | undefined, exit: number, refusal: Buffer, rawLog: Buffer): Promise<void> {
   const log = replyLog(rawLog);
   const head = Buffer.alloc(3);
   head.write('R', 0, 'latin1');
@@ -429,7 +447,7 @@ function writeReply(sock: Socket, exit: number, refusal: Buffer, rawLog: Buffer)
   const len = Buffer.alloc(4);
   len.writeUInt32BE(log.length);
   return new Promise((resolve) => {
-    sock.end(Buffer.concat([head, refusal, len, log]), () => resolve());
+    sock.end(Buffer.concat([...(preface ? [preface] : []), head, refusal, len, log]), () => resolve());
     sock.once('error', () => resolve());
   });
 }

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,10 +378,14 @@ int nqq_sibling(const char *self, const char *name, char *out, size_t cap)
 
 /* ---- the program ---- */
 
-/* One frame: a 4-byte length in front of the bytes, so header and data go out in one send. */
-static unsigned char frame[4 + NQQ_FRAME_MAX];
-/* "NQQ1", the environment's length, the environment. */
-static unsigned char hello[8 + NQQ_ENV_MAX];
+/* What goes to the daemon, gathered while more input is ready to be read, so that a message that is
+ * all there leaves in one send: first "NQQ1", the environment's length and the environment, then the
+ * frames and end markers of fd 0 and fd 1. The frame being read into is "open": its length is written
+ * in front of it when it is closed. */
+static unsigned char out[8 + NQQ_ENV_MAX + 16 + NQQ_FRAME_MAX];
+static size_t out_len;
+static size_t frame_at; /* where the open frame's length goes */
+static int frame_open;
 static struct nqq_reply reply;
 
 static struct {
@@ -401,6 +406,44 @@ static struct {
 	sigset_t sigmask;
 	struct nqq_errfd errfd6, errfd4;
 } g = { .sock = -1, .copy = { -1, -1 }, .copy_ok = 1 };
+
+/* NQQUEUE_QQ_TRACE=1 (the bench's breakdown, scripts/bench-daemon-breakdown.js): the CLOCK_MONOTONIC
+ * time of each stage, written as one line on fd 2 at the end. Off, a stage costs one test. */
+enum { T_START, T_CONNECTED, T_SENT, T_DECIDED, T_FORKED, T_QQ_EXIT, T_ANSWERED, T_REPLY, T_N };
+static const char *const stage_name[T_N] = { "start", "connected", "sent", "decided", "forked", "qq_exit",
+					     "answered", "reply" };
+static long long stamps[T_N];
+static int tracing;
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#define STAMP(i) \
+	do { \
+		if (tracing) \
+			stamps[i] = now_ns(); \
+	} while (0)
+
+static void trace_line(void)
+{
+	char line[512];
+	size_t at;
+
+	if (!tracing)
+		return;
+	/* At most 9 stages of 20 digits and a name: the line always fits. */
+	at = (size_t)snprintf(line, sizeof line, "nqqueue-qq: trace");
+	for (int i = 0; i < T_N; i++)
+		at += (size_t)snprintf(line + at, sizeof line - at, " %s=%lld", stage_name[i], stamps[i]);
+	at += (size_t)snprintf(line + at, sizeof line - at, " end=%lld\n", now_ns());
+	if (write(2, line, at) < 0)
+		return;
+}
 
 /* The copy being handed to qmail-queue. */
 static struct {
@@ -536,15 +579,51 @@ static void drop_daemon(const char *cause)
 	g.sock = -1;
 }
 
-static void send_u32(uint32_t v)
+static void close_frame(void)
 {
-	unsigned char b[4];
+	size_t n;
 
-	if (g.sock < 0)
+	if (!frame_open)
 		return;
-	put_u32(b, v);
-	if (send_all(b, 4) < 0)
+	frame_open = 0;
+	n = out_len - frame_at - 4;
+	if (n == 0)
+		out_len = frame_at; /* nothing was read into it */
+	else
+		put_u32(out + frame_at, (uint32_t)n);
+}
+
+/* Everything gathered goes to the daemon (or is dropped once it is gone: the copies have it). */
+static void flush_out(void)
+{
+	close_frame();
+	if (out_len > 0 && g.sock >= 0 && send_all(out, out_len) < 0)
 		drop_daemon(strerror(errno));
+	out_len = 0;
+}
+
+/* An end marker (0) or the read-error marker after the current stream. */
+static void out_u32(uint32_t v)
+{
+	close_frame();
+	if (sizeof out - out_len < 4)
+		flush_out();
+	put_u32(out + out_len, v);
+	out_len += 4;
+}
+
+/* Bytes gathered and not sent yet (an open frame's length not counted while nothing is in it). */
+static int have_output(void)
+{
+	return out_len > (frame_open && out_len == frame_at + 4 ? 4u : 0u);
+}
+
+/* 1 when a read of fd `in` would not wait (data, EOF or an error is there). */
+static int input_ready(int in)
+{
+	struct pollfd p = { .fd = in, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
 }
 
 static void keep(int in, const unsigned char *p, size_t n)
@@ -561,28 +640,43 @@ static void keep(int in, const unsigned char *p, size_t n)
 static int pump(int in)
 {
 	for (;;) {
-		ssize_t n = read(in, frame + 4, NQQ_FRAME_MAX);
+		size_t room;
+		ssize_t n;
 
+		if (!frame_open) {
+			if (sizeof out - out_len < 4 + 4096)
+				flush_out();
+			frame_at = out_len;
+			out_len += 4;
+			frame_open = 1;
+		}
+		room = NQQ_FRAME_MAX - (out_len - frame_at - 4);
+		if (room > sizeof out - out_len)
+			room = sizeof out - out_len;
+		/* A full frame goes now; so does what is gathered before a read that would wait: the
+		 * daemon gets the input as it comes, never later than it would one read at a time. */
+		if (room == 0 || (have_output() && !input_ready(in))) {
+			flush_out();
+			continue;
+		}
+		n = read(in, out + out_len, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			say("nqqueue-qq: cannot read fd %d: %s", in, strerror(errno));
 			g.input_broken = 1;
+			close_frame();
 			return -1;
 		}
 		if (n == 0) {
 			g.eof[in] = 1;
-			send_u32(0);
+			out_u32(0);
 			return 0;
 		}
 		g.consumed = 1;
 		/* The copy first: if the send fails, the standalone program still gets this chunk. */
-		keep(in, frame + 4, (size_t)n);
-		if (g.sock >= 0) {
-			put_u32(frame, (uint32_t)n);
-			if (send_all(frame, (size_t)n + 4) < 0)
-				drop_daemon(strerror(errno));
-		}
+		keep(in, out + out_len, (size_t)n);
+		out_len += (size_t)n;
 	}
 }
 
@@ -677,6 +771,69 @@ static void child_reset(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#define HAVE_SPAWN_CLOSEFROM 1
+#endif
+
+/* qmail-queue with fd 0/1 on `in0`/`in1`, as child_reset leaves a child. With glibc's posix_spawn (a
+ * vfork: no copy of our address space, and we wait only for its exec) where it can close the other
+ * descriptors itself, else fork and exec. Its pid, or -1 (logged). */
+static pid_t spawn_qq(const char *path, int in0, int in1)
+{
+	char *argv[2] = { (char *)path, NULL };
+	pid_t pid;
+#ifdef HAVE_SPAWN_CLOSEFROM
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	int err;
+
+	sigfillset(&all);
+	sigemptyset(&none);
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		goto forked;
+	if (posix_spawnattr_init(&at) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		goto forked;
+	}
+	err = posix_spawn_file_actions_adddup2(&fa, in0, 0);
+	if (err == 0)
+		err = posix_spawn_file_actions_adddup2(&fa, in1, 1);
+	if (err == 0)
+		err = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (err == 0)
+		err = posix_spawnattr_setsigdefault(&at, &all);
+	if (err == 0)
+		err = posix_spawnattr_setsigmask(&at, &none);
+	if (err == 0)
+		err = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	if (err == 0)
+		err = posix_spawn(&pid, path, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (err == 0)
+		return pid;
+	/* The exec itself failed (ENOENT, EACCES...): the same line a failed exec in a child writes. */
+	say("nqqueue-qq: cannot run %s: %s", path, strerror(err));
+	return -1;
+forked:
+#endif
+	pid = fork();
+	if (pid < 0) {
+		say("nqqueue-qq: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		if (dup2(in0, 0) < 0 || dup2(in1, 1) < 0)
+			_exit(COPY_FAILED);
+		child_reset();
+		execve(path, argv, environ);
+		say("nqqueue-qq: cannot run %s: %s", path, strerror(errno));
+		_exit(COPY_FAILED);
+	}
+	return pid;
+}
+
 static const char *signame(int sig)
 {
 	static char other[24];
@@ -719,23 +876,12 @@ static void copy_start(uint32_t timeout_ms)
 		say("nqqueue-qq: pipe: %s", strerror(errno));
 		goto fail;
 	}
-	q.pid = fork();
+	q.pid = spawn_qq(path, m[0], e[0]);
 	if (q.pid > 0)
 		q.started = q.pid;
-	if (q.pid < 0) {
-		say("nqqueue-qq: fork: %s", strerror(errno));
+	STAMP(T_FORKED);
+	if (q.pid < 0)
 		goto fail;
-	}
-	if (q.pid == 0) {
-		char *argv[2] = { (char *)path, NULL };
-
-		if (dup2(m[0], 0) < 0 || dup2(e[0], 1) < 0)
-			_exit(COPY_FAILED);
-		child_reset();
-		execve(path, argv, environ);
-		say("nqqueue-qq: cannot run %s: %s", path, strerror(errno));
-		_exit(COPY_FAILED);
-	}
 	close(m[0]);
 	close(e[0]);
 	q.in[0] = m[1];
@@ -816,8 +962,10 @@ static unsigned char copy_finish(void)
 		long long left;
 		struct timespec ts;
 
-		if (r == q.pid)
+		if (r == q.pid) {
+			STAMP(T_QQ_EXIT);
 			break;
+		}
 		if (r < 0 && errno != EINTR) {
 			status = -1;
 			break;
@@ -863,6 +1011,7 @@ static int read_reply(void)
 			case NQQ_EV_MORE:
 				break;
 			case NQQ_EV_DECIDED:
+				STAMP(T_DECIDED);
 				break;
 			case NQQ_EV_COPY:
 				copy_start(ev.value);
@@ -883,9 +1032,11 @@ static int read_reply(void)
 						because(NQQ_WHY_DIED, "cannot answer the daemon: %s", strerror(errno));
 						return -1;
 					}
+					STAMP(T_ANSWERED);
 				}
 				break;
 			case NQQ_EV_DONE:
+				STAMP(T_REPLY);
 				return 0;
 			case NQQ_EV_BAD:
 				because(NQQ_WHY_PROTOCOL, "malformed reply from the daemon");
@@ -1015,6 +1166,8 @@ int main(void)
 	int rc;
 	long envlen;
 
+	tracing = getenv("NQQUEUE_QQ_TRACE") != NULL && strcmp(getenv("NQQUEUE_QQ_TRACE"), "1") == 0;
+	STAMP(T_START);
 	/* Before anything of ours can take those numbers. */
 	probe_errfd(6, &g.errfd6);
 	probe_errfd(4, &g.errfd4);
@@ -1051,14 +1204,14 @@ int main(void)
 	}
 	/* The environment, then the client's own entries: its pid (what qmail-smtpd shows as `qp`) and
 	 * where refusal text will go (so the daemon's line has the exit qmail-smtpd sees). */
-	envlen = nqq_env_block(environ, hello + 8, NQQ_ENV_MAX - 64);
+	envlen = nqq_env_block(environ, out + 8, NQQ_ENV_MAX - 64);
 	if (envlen < 0) {
 		say("nqqueue-qq: environment over %u bytes: running the standalone program", NQQ_ENV_MAX - 64);
 		why_code = NQQ_WHY_ENV;
 		exec_standalone();
 	}
-	envlen += snprintf((char *)hello + 8 + envlen, 64, "%s=%ld", PID_VAR, (long)getpid()) + 1;
-	envlen += snprintf((char *)hello + 8 + envlen, 32, "%s=%s%s%s", ERRFDS_VAR,
+	envlen += snprintf((char *)out + 8 + envlen, 64, "%s=%ld", PID_VAR, (long)getpid()) + 1;
+	envlen += snprintf((char *)out + 8 + envlen, 32, "%s=%s%s%s", ERRFDS_VAR,
 			   g.refusal_to & NQQ_TO_FD6 ? "6" : "", g.refusal_to == (NQQ_TO_FD6 | NQQ_TO_FD4) ? "," : "",
 			   g.refusal_to & NQQ_TO_FD4 ? "4" : "") + 1;
 	g.copy[0] = memfd_create("nqqueue-qq-message", MFD_CLOEXEC);
@@ -1086,24 +1239,27 @@ int main(void)
 			"cannot connect to %s: %s", g.sockpath, strerror(e));
 		fall_back();
 	}
+	STAMP(T_CONNECTED);
 
-	memcpy(hello, "NQQ1", 4);
-	put_u32(hello + 4, (uint32_t)envlen);
-	if (send_all(hello, 8 + (size_t)envlen) < 0) {
-		drop_daemon(strerror(errno));
-		fall_back();
-	}
+	/* The greeting leaves with the first input, or alone before a read that would wait. */
+	memcpy(out, "NQQ1", 4);
+	put_u32(out + 4, (uint32_t)envlen);
+	out_len = 8 + (size_t)envlen;
 
 	if (pump(0) == 0)
 		pump(1);
 	if (g.input_broken)
 		/* Nothing more follows the marker; the daemon answers 54, and so do we if it cannot. */
-		send_u32(0xffffffffu);
+		out_u32(0xffffffffu);
+	flush_out();
+	STAMP(T_SENT);
 	if (g.sock < 0 && !g.input_broken)
 		fall_back();
 	if (g.sock < 0 || read_reply() < 0)
 		lost_daemon();
-	exit(relay());
+	rc = relay();
+	trace_line();
+	exit(rc);
 }
 
 #endif
