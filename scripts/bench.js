@@ -40,7 +40,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { LISTS_ENTRIES, LISTS_TARGET_MS, listsRow, listsTable } from './bench-lists.js';
 import { storeRow, storeTable } from './bench-store.js';
-import { refRspamd10, rspamdTarget } from './bench-rspamd.js';
+import { refNoPlugins, refRspamd10, rspamdTarget } from './bench-rspamd.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -967,7 +967,7 @@ if (RENDER) {
             if (rcptKey === '1' && s.scenario === 'clamav') return [refFloor(floorInst, node), refClamd(backends.clamd.socket)];
             if (rcptKey === '10same' && s.spam) return [refOneRecipient(s.inst, node, bin)];
             if (rcptKey === '10diff' && s.spam) return [refSpamd10(backends.spamd.address)];
-            if (rcptKey === '10diff' && s.scenario === 'rspamd') return [rspamdRef];
+            if (rcptKey === '10diff' && s.scenario === 'rspamd') return [rspamdRef, refNoPlugins(async (to) => (await deliver(s.inst, node, bin, to, textMessage('ref-bare').buf)).ms)];
             return [];
           };
           await guard(`${node.label} standalone ${s.scenario} ${rcptKey}`, () => timeRow({ ...spec, mode: 'standalone', refs: refsFor(NQQUEUE_BIN) }));
