@@ -10,7 +10,7 @@
 //   npm run bench -- --quick          fewer messages, for trying the script out
 //   npm run bench -- --node=22        one Node version only (22 or 24)
 //   npm run bench -- --no-readme      leave README.md alone
-//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, throughput, breakdown, big, kill, metrics, lists, store, memory, qq, fildes, pipeline)
+//   npm run bench -- --only=big,kill  some sections only (backends, startup, rows, rspamd, throughput, breakdown, big, kill, metrics, lists, store, memory, qq, fildes, pipeline)
 //   node scripts/bench.js --render    tables, latest.md and README again from bench-results/latest.json
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -46,6 +46,7 @@ import { startJudge, startOptionsRow, startTable } from './bench-start.js';
 import { fildesRow, fildesTable } from './bench-fildes.js';
 import { PIPELINE_TARGET, pipelineFigure, pipelineRow, pipelineTable } from './bench-pipeline.js';
 import { breakdownRow, breakdownTable } from './bench-daemon-breakdown.js';
+import { refNoPlugins, refRspamd10, rspamdTarget } from './bench-rspamd.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -55,7 +56,7 @@ const ONLY = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).
 /** Only re-render the tables, README and latest.md from bench-results/latest.json (no measuring). */
 const RENDER = argv.includes('--render');
 const UPDATE_README = !argv.includes('--no-readme') && ONLY === undefined;
-/** Sections: backends, startup, rows, throughput, big, kill, metrics (--only=big,kill runs just those). */
+/** Sections: backends, startup, rows, rspamd (its rows alone), throughput, big, kill, metrics (--only=big,kill runs just those). */
 const want = (section) => ONLY === undefined || ONLY.includes(section);
 
 /** How many messages each kind of row times (warm-up runs excluded), and how long the burst rows last. */
@@ -891,6 +892,7 @@ if (RENDER) {
 
   progress('starting clamd, spamd, rspamd (private instances from test/daemons/)');
   const backends = {};
+  let rspamdRef;
   {
     const names = ['clamd', 'spamd', 'rspamd'];
     const settled = await Promise.allSettled([daemonsMod.startClamd(), daemonsMod.startSpamd(), daemonsMod.startRspamd()]);
@@ -959,6 +961,7 @@ if (RENDER) {
     chmodSync(tagger, 0o755);
     writeFileSync(join(bigInst.control, 'nqqueue.cfb'), `/^a\\d+@example\\.com$/:exec=${tagger},recipient=no\n`);
     const tputInst = makeInstall('throughput', {});
+    rspamdRef = backends.rspamd && refRspamd10({ RspamdClient, MemoryMessage, textMessage, url: backends.rspamd.url, rcpts: DIFF_RCPTS, sender: SENDER });
     const killInst = makeInstall('kill', {});
 
     for (const node of nodes) {
@@ -969,7 +972,7 @@ if (RENDER) {
       if (want('rows')) await guard(`${node.label} floor`, () =>
         timeRow({ node, mode: 'floor', scenario: 'floor', rcptKey: '1', inst: floorInst, rcpts: rcptsFor[1], n: COUNTS.fast, warm: COUNTS.warm }),
       );
-      for (const s of want('rows') ? ready : []) {
+      for (const s of want('rows') ? ready : want('rspamd') ? ready.filter((x) => x.scenario === 'rspamd') : []) {
         for (const rcptKey of s.rcpts) {
           const n = s.spam ? COUNTS.spam : COUNTS.fast;
           const warm = s.spam ? 2 : COUNTS.warm;
@@ -979,6 +982,7 @@ if (RENDER) {
             if (rcptKey === '1' && s.scenario === 'clamav') return [refFloor(floorInst, node), refClamd(backends.clamd.socket)];
             if (rcptKey === '10same' && s.spam) return [refOneRecipient(s.inst, node, bin)];
             if (rcptKey === '10diff' && s.spam) return [refSpamd10(backends.spamd.address)];
+            if (rcptKey === '10diff' && s.scenario === 'rspamd') return [rspamdRef, refNoPlugins(async (to) => (await deliver(s.inst, node, bin, to, textMessage('ref-bare').buf)).ms)];
             return [];
           };
           await guard(`${node.label} standalone ${s.scenario} ${rcptKey}`, () => timeRow({ ...spec, mode: 'standalone', refs: refsFor(NQQUEUE_BIN) }));
@@ -1076,6 +1080,7 @@ if (RENDER) {
       }
     }
   } finally {
+    rspamdRef?.close();
     await Promise.all(Object.values(backends).map((d) => d.stop()));
     killOurs();
   }
@@ -1155,6 +1160,7 @@ function judge() {
           );
         }
       }
+      rspamdTarget(mode, rowOf(k, mode, 'rspamd', '10diff'), (name, met, figure) => add(L, name, met, figure), fmt);
     }
     {
       const tf = results.throughput.find((t) => t.node === k && t.mode === 'floor');

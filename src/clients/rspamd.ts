@@ -18,7 +18,7 @@ export interface RspamdClientOptions extends Partial<Timeouts>, PoolSettings {
   readonly password?: string;
   /** Largest JSON reply accepted (default 16 MiB). */
   readonly maxReplyBytes?: number;
-  /** Idle kept-alive connections per URL (default 8). */
+  /** Idle kept-alive connections per URL (default RSPAMD_CONCURRENCY: those of a message's requests at once). */
   readonly maxFreeSockets?: number;
 }
 
@@ -69,6 +69,14 @@ export interface RspamdResult {
 }
 
 const DEFAULTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 30_000 };
+
+/**
+ * Requests one rspamd takes at once with profit: its workers are asynchronous, each serving many
+ * connections while it waits (Redis, its own timers), so a message's requests sent together finish
+ * sooner than in turns (10 requests: 8 then 2 took ~1.17× all 10 at once). Each in flight holds one
+ * connection and a reused 64 KB read buffer at most, whatever the message's size.
+ */
+export const RSPAMD_CONCURRENCY = 32;
 
 interface Target {
   readonly text: string;
@@ -207,7 +215,10 @@ export class RspamdClient {
     });
     this.password = options.password;
     this.maxReplyBytes = options.maxReplyBytes ?? 16 * 1024 * 1024;
-    this.agent = new Agent({ keepAlive: true, maxFreeSockets: options.maxFreeSockets ?? 8, scheduling: 'lifo' });
+    // As many idle connections kept as requests go out at once: a message's burst must not close some
+    // of them, for the next message to open them again. No maxSockets: a request never waits for a
+    // socket here (its connect timeout would run while it waited), the fan-out bound is the limit.
+    this.agent = new Agent({ keepAlive: true, maxFreeSockets: options.maxFreeSockets ?? RSPAMD_CONCURRENCY, scheduling: 'lifo' });
   }
 
   /** Close kept-alive connections (the client is unusable afterwards). */

@@ -42,8 +42,11 @@ export interface Settings {
   readonly pluginTimeoutMs: number;
   /** Default failure policy of a plugin that throws, times out or loses its backend. */
   readonly onerror: FailurePolicy;
-  /** How many recipients' chains run at once. */
-  readonly concurrency: number;
+  /**
+   * How many recipients' chains run at once; `auto`: as many as the backends of those chains take at
+   * once with profit (each plugin's `concurrency`, 8 for a plugin that declares none).
+   */
+  readonly concurrency: number | 'auto';
   /** Messages larger than this are kept in a private file rather than in memory. */
   readonly spillBytes: number;
   /** Daemon mode: the bytes all messages in flight may hold in memory together. */
@@ -169,7 +172,11 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   deadline: { doc: 'whole-message deadline, delivery included; past it the message is deferred (71), or once a copy is queued the rest is spooled', default: '240s', parse: parseDuration },
   timeout: { doc: 'default timeout of one plugin run (a plugin section or PARAMS may override)', default: '60s', parse: parseDuration },
   onerror: { doc: 'default failure policy of a plugin: tempfail, accept or reject', default: 'tempfail', parse: parsePolicy },
-  concurrency: { doc: 'recipients whose per-user chains run at the same time', default: '8', parse: parseCount(1, 1024) },
+  concurrency: {
+    doc: "recipients whose per-user chains run at the same time: a number, or auto: as many as their plugins' backends take at once (rspamd 32, 8 for most)",
+    default: 'auto',
+    parse: (v) => (v.trim() === 'auto' ? 'auto' : parseCount(1, 1024)(v)),
+  },
   spill: { doc: 'messages larger than this are kept in a private file instead of memory', default: '1M', parse: parseSize },
   spill_total: {
     doc: '`nqqueue serve`: the bytes all messages in flight may hold in memory together; past it a message is kept in a private file however small it is',
@@ -370,7 +377,7 @@ function build(
     deadlineMs: val<number>('deadline'),
     pluginTimeoutMs: val<number>('timeout'),
     onerror: val<FailurePolicy>('onerror'),
-    concurrency: val<number>('concurrency'),
+    concurrency: val<number | 'auto'>('concurrency'),
     spillBytes: val<number>('spill'),
     spillTotalBytes: val<number>('spill_total'),
     maxRecipients: val<number>('max_recipients'),

@@ -16,7 +16,7 @@ import { submissionTrust } from '../qmail/submission.js';
 import { VERSION } from '../version.js';
 import { DeadlineError, runChain, type ChainOutput } from './chain.js';
 import { traceHeader } from './headers.js';
-import { runLimited } from './recipients.js';
+import { fanOutLimit, runLimited } from './recipients.js';
 import type { Address, ClientInfo, Envelope, MessageView, Result } from './types.js';
 
 export interface PipelineInput {
@@ -282,7 +282,8 @@ async function decide(
     run.members.push(l);
     runs.set(key, run);
   }
-  await runLimited([...runs.values()], input.settings.concurrency, async (run) => {
+  const limit = fanOutLimit(input.settings.concurrency, [...runs.values()].map((r) => r.members[0]!.plugins));
+  await runLimited([...runs.values()], limit, async (run) => {
     const first = run.members[0]!;
     run.output = await runChain({
       stage: 'per-user',

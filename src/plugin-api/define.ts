@@ -138,6 +138,13 @@ export interface PluginDefinition<C = unknown> {
    * it, not the good will of the plugin that asks.
    */
   readonly skippable?: boolean;
+  /**
+   * How many of its runs may be in flight at once when the `concurrency` setting is `auto` (the
+   * default): what its backend takes at once with profit, and what the host's memory allows (each run
+   * in flight holds what the plugin keeps while it runs). A plugin that does not say gets
+   * DEFAULT_CONCURRENCY. A whole number from 1 to 1024.
+   */
+  readonly concurrency?: number;
   /** Defaults for the keys every plugin understands, when neither PARAMS nor the settings file set them. */
   readonly defaults?: { readonly timeoutMs?: number; readonly maxsize?: number; readonly onerror?: 'tempfail' | 'accept' | 'reject' };
   /**
@@ -168,6 +175,8 @@ export interface PluginDefinition<C = unknown> {
 }
 
 export const PLUGIN_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+/** Runs of a plugin that declares no `concurrency` in flight at once (the fan-out bound of `concurrency = auto`). */
+export const DEFAULT_CONCURRENCY = 8;
 
 /** Declare a plugin. Checks the declaration so a broken plugin fails at load time, not per message. */
 export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {
@@ -213,6 +222,9 @@ export function checkDefinition(def: unknown): string | undefined {
     }
   }
   if (d.skippable !== undefined && typeof d.skippable !== 'boolean') return `plugin ${d.name}: skippable must be true or false`;
+  if (d.concurrency !== undefined && !(Number.isInteger(d.concurrency) && d.concurrency >= 1 && d.concurrency <= 1024)) {
+    return `plugin ${d.name}: concurrency must be a whole number from 1 to 1024`;
+  }
   if (d.teardown !== undefined && typeof d.teardown !== 'function') return `plugin ${d.name}: teardown must be a function`;
   return undefined;
 }

@@ -30,6 +30,9 @@ export default definePlugin<QuarantineConfig>({
   name: 'quarantine',
   version: VERSION,
   stages: ['per-user'],
+  // A run decides from the results before it and holds nothing: the copy is stored at the commit
+  // point, one at a time. It leaves the fan-out to the plugins before it (concurrency = auto).
+  concurrency: 1024,
   params: {
     words: [...SOURCES, 'all'],
     keys: {

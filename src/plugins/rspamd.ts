@@ -4,7 +4,7 @@
 // recipient gets its own request (rspamd applies one settings rule per request, chosen by Rcpt), unless
 // the line names the rule with settings=ID: then every recipient using that rule shares one request.
 
-import { RspamdClient, type RspamdResult } from '../clients/rspamd.js';
+import { RSPAMD_CONCURRENCY, RspamdClient, type RspamdResult } from '../clients/rspamd.js';
 import type { Timeouts } from '../clients/socket.js';
 import { editHeader, headerEditRefusal } from '../intake/message.js';
 import { removeFields, replaceSubject } from '../mime/header-block.js';
@@ -96,6 +96,8 @@ export default definePlugin<RspamdConfig>({
   stages: ['per-user'],
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
+  // rspamd takes a message's requests at once (concurrency = auto).
+  concurrency: RSPAMD_CONCURRENCY,
   params: {
     words: ['pass'],
     keys: {

@@ -13,7 +13,7 @@ test('a missing or empty settings file gives the documented defaults', () => {
   assert.equal(s.deadlineMs, 240_000);
   assert.equal(s.pluginTimeoutMs, 60_000);
   assert.equal(s.onerror, 'tempfail');
-  assert.equal(s.concurrency, 8);
+  assert.equal(s.concurrency, 'auto');
   assert.equal(s.spillBytes, 1024 * 1024);
   assert.equal(s.spillTotalBytes, 16 * 1024 * 1024, 'daemon mode: 16 MB of messages in memory, all together');
   assert.equal(s.maxRecipients, 10_000);
@@ -33,6 +33,7 @@ test('values, units, sections and repeatable keys', () => {
   assert.equal(s.spillBytes, 65536);
   assert.equal(s.concurrency, 3);
   assert.deepEqual(s.pluginDirs, ['/a', '/b']);
+  assert.equal(parseSettings('concurrency = auto\n', 'n.conf').concurrency, 'auto');
   assert.equal(s.section('clamav').get('socket'), '/run/clamd.sock');
   assert.deepEqual(s.section('clamav').all('host'), ['127.0.0.1:3310', '10.0.0.1:3310']);
   assert.equal(s.section('nothing').get('x'), undefined);

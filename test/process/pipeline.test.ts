@@ -262,6 +262,49 @@ test('per-user chains run concurrently, never more than the concurrency setting'
   assert.equal(maxOverlap(), 5);
 });
 
+test('concurrency = auto (the default) runs as many chains at once as their plugins declare, 8 for one that declares none', async () => {
+  const s = make();
+  const log = join(s.dir, 'overlap.log');
+  writeFileSync(log, '');
+  // A plugin whose backend takes 3 at once; exec declares nothing.
+  const dir = pluginDir(s, {
+    three:
+      `import { appendFileSync } from 'node:fs';\nexport default { name: 'three', version: '1', stages: ['per-user'], concurrency: 3, configure() { return {}; }, ` +
+      `async run(ctx) { appendFileSync(${JSON.stringify(log)}, '+ ' + ctx.recipient + '\\n'); await new Promise((r) => setTimeout(r, 300)); appendFileSync(${JSON.stringify(log)}, '- ' + ctx.recipient + '\\n'); return { verdict: 'accept' }; } };\n`,
+  });
+  const work = s.script('work.sh', `#!/bin/sh\ncat >/dev/null\necho "+ $NQQ_RECIPIENT" >> ${log}\nsleep 0.4\necho "- $NQQ_RECIPIENT" >> ${log}\n`);
+  const maxOverlap = () => {
+    let cur = 0;
+    let max = 0;
+    for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
+      cur += line.startsWith('+') ? 1 : -1;
+      max = Math.max(max, cur);
+    }
+    writeFileSync(log, '');
+    return max;
+  };
+  const to = Array.from({ length: 10 }, (_, i) => `u${i}@example.com`);
+  s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
+  s.write('nqqueue.cfb', ':three\n');
+  const r1 = await s.run({ to });
+  assert.equal(r1.code, 0, r1.stderr);
+  assert.equal(maxOverlap(), 3, 'the plugin declares 3');
+  s.write('nqqueue.cfb', `:exec=${work}\n`);
+  const r2 = await s.run({ to });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(maxOverlap(), 8, 'a plugin that declares nothing: 8');
+  // The smallest declaration of the message's chains bounds them all; a number in the settings wins.
+  s.write('nqqueue.cfb', `u0@example.com:exec=${work}\n:three\n`);
+  const r3 = await s.run({ to });
+  assert.equal(r3.code, 0, r3.stderr);
+  assert.equal(maxOverlap(), 3);
+  s.write('nqqueue.conf', `plugin_dir = ${dir}\nconcurrency = 5\n`);
+  s.write('nqqueue.cfb', ':three\n');
+  const r4 = await s.run({ to });
+  assert.equal(r4.code, 0, r4.stderr);
+  assert.equal(maxOverlap(), 5, 'the setting overrides what the plugin declares');
+});
+
 test('recipients whose chains are identical and independent of the recipient are analysed once', async () => {
   const s = make();
   const count = join(s.dir, 'count');
