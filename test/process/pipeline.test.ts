@@ -236,30 +236,32 @@ test('each plugin sees the message as the plugins before it left it; a replaceme
   assert.equal(withoutTrace(r.deliveries[0]!.message).toString(), 'X-Saw-Subject: replaced\nSubject: replaced\n\nnew body\n');
 });
 
+/** The most chains that ran at once by `log` ("+ rcpt" at a start, "- rcpt" at an end); the log is emptied for the next run. */
+function maxOverlap(log: string): number {
+  let cur = 0;
+  let max = 0;
+  for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
+    cur += line.startsWith('+') ? 1 : -1;
+    max = Math.max(max, cur);
+  }
+  writeFileSync(log, '');
+  return max;
+}
+
 test('per-user chains run concurrently, never more than the concurrency setting', async () => {
   const s = make();
   const log = join(s.dir, 'overlap.log');
   const work = s.script('work.sh', `#!/bin/sh\ncat >/dev/null\necho "+ $NQQ_RECIPIENT" >> ${log}\nsleep 0.4\necho "- $NQQ_RECIPIENT" >> ${log}\n`);
   s.write('nqqueue.cfb', `:exec=${work}\n`);
-  const maxOverlap = () => {
-    let cur = 0;
-    let max = 0;
-    for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
-      cur += line.startsWith('+') ? 1 : -1;
-      max = Math.max(max, cur);
-    }
-    return max;
-  };
   const to = ['a@example.com', 'b@example.com', 'c@example.com', 'd@example.com', 'e@example.com'];
   s.write('nqqueue.conf', 'concurrency = 2\n');
   const r1 = await s.run({ to });
   assert.equal(r1.code, 0, r1.stderr);
-  assert.equal(maxOverlap(), 2);
-  writeFileSync(log, '');
+  assert.equal(maxOverlap(log), 2);
   s.write('nqqueue.conf', 'concurrency = 5\n');
   const r2 = await s.run({ to });
   assert.equal(r2.code, 0, r2.stderr);
-  assert.equal(maxOverlap(), 5);
+  assert.equal(maxOverlap(log), 5);
 });
 
 test('concurrency = auto (the default) runs as many chains at once as their plugins declare, 8 for one that declares none', async () => {
@@ -273,36 +275,26 @@ test('concurrency = auto (the default) runs as many chains at once as their plug
       `async run(ctx) { appendFileSync(${JSON.stringify(log)}, '+ ' + ctx.recipient + '\\n'); await new Promise((r) => setTimeout(r, 300)); appendFileSync(${JSON.stringify(log)}, '- ' + ctx.recipient + '\\n'); return { verdict: 'accept' }; } };\n`,
   });
   const work = s.script('work.sh', `#!/bin/sh\ncat >/dev/null\necho "+ $NQQ_RECIPIENT" >> ${log}\nsleep 0.4\necho "- $NQQ_RECIPIENT" >> ${log}\n`);
-  const maxOverlap = () => {
-    let cur = 0;
-    let max = 0;
-    for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
-      cur += line.startsWith('+') ? 1 : -1;
-      max = Math.max(max, cur);
-    }
-    writeFileSync(log, '');
-    return max;
-  };
   const to = Array.from({ length: 10 }, (_, i) => `u${i}@example.com`);
   s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
   s.write('nqqueue.cfb', ':three\n');
   const r1 = await s.run({ to });
   assert.equal(r1.code, 0, r1.stderr);
-  assert.equal(maxOverlap(), 3, 'the plugin declares 3');
+  assert.equal(maxOverlap(log), 3, 'the plugin declares 3');
   s.write('nqqueue.cfb', `:exec=${work}\n`);
   const r2 = await s.run({ to });
   assert.equal(r2.code, 0, r2.stderr);
-  assert.equal(maxOverlap(), 8, 'a plugin that declares nothing: 8');
+  assert.equal(maxOverlap(log), 8, 'a plugin that declares nothing: 8');
   // The smallest declaration of the message's chains bounds them all; a number in the settings wins.
   s.write('nqqueue.cfb', `u0@example.com:exec=${work}\n:three\n`);
   const r3 = await s.run({ to });
   assert.equal(r3.code, 0, r3.stderr);
-  assert.equal(maxOverlap(), 3);
+  assert.equal(maxOverlap(log), 3);
   s.write('nqqueue.conf', `plugin_dir = ${dir}\nconcurrency = 5\n`);
   s.write('nqqueue.cfb', ':three\n');
   const r4 = await s.run({ to });
   assert.equal(r4.code, 0, r4.stderr);
-  assert.equal(maxOverlap(), 5, 'the setting overrides what the plugin declares');
+  assert.equal(maxOverlap(log), 5, 'the setting overrides what the plugin declares');
 });
 
 test('recipients whose chains are identical and independent of the recipient are analysed once', async () => {
