@@ -83,9 +83,10 @@ async function first(service: 'clamd' | 'spamd' | 'rspamd', candidates: Candidat
 
 /**
  * Look for the three backends. `clamdConf` is the clamd.conf to read (`CLAMD_CONF` by default; a missing
- * default is no problem, a file that was asked for and cannot be read throws).
+ * default is no problem, a file that was asked for and cannot be read throws). `where` names spamd's and
+ * rspamd's addresses when they are not the usual ones (init's --spamd and --rspamd).
  */
-export async function discover(clamdConf: string | undefined): Promise<Backends> {
+export async function discover(clamdConf: string | undefined, where: { readonly spamd?: string; readonly rspamd?: string } = {}): Promise<Backends> {
   let conf: { file: string; text: string } | undefined;
   const file = clamdConf ?? CLAMD_CONF;
   try {
@@ -95,8 +96,8 @@ export async function discover(clamdConf: string | undefined): Promise<Backends>
   }
   const [clamd, spamd, rspamd] = await Promise.all([
     first('clamd', clamdCandidates(conf)),
-    first('spamd', [{ address: USUAL.spamd }]),
-    first('rspamd', [{ address: USUAL.rspamd }]),
+    first('spamd', [where.spamd !== undefined ? { address: where.spamd, source: '--spamd' } : { address: USUAL.spamd }]),
+    first('rspamd', [where.rspamd !== undefined ? { address: where.rspamd, source: '--rspamd' } : { address: USUAL.rspamd }]),
   ]);
   return { clamd: clamd!, spamd: spamd!, rspamd: rspamd! };
 }

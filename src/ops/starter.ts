@@ -75,7 +75,7 @@ function settings(b: Backends): string {
     '# deadline = 240s',
     '# timeout = 60s',
     '# onerror = tempfail',
-    '# concurrency = 8',
+    '# concurrency = auto',
     '# quarantine_expire = 30d',
     '# flush_interval = 5m',
     '',

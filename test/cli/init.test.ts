@@ -146,6 +146,23 @@ test('with a clamd running, nqqueue.conf names its socket (from clamd.conf) and 
   assert.doesNotMatch(dry.stdout + dry.stderr, /ENOENT|cannot connect/);
 });
 
+test('--spamd and --rspamd name where they listen: nqqueue.conf gets the addresses that answered', { skip: asRoot ? false : 'needs root (--user nobody)' }, (t) => {
+  const spamd = requireDaemon('NQQ_TEST_SPAMD', t);
+  const rspamd = requireDaemon('NQQ_TEST_RSPAMD_URL', t);
+  if (!spamd || !rspamd) return;
+  const s = make();
+  const r = init(s, ['--user', 'nobody', '--clamd-conf', deadClamdConf(s), '--spamd', spamd, '--rspamd', rspamd]);
+  assert.equal(r.code, 0, r.stderr);
+  const text = readFileSync(join(s.control, 'nqqueue.conf'), 'utf8');
+  assert.match(text, new RegExp(`^\\[spamassassin\\]\\nhost = ${spamd.replace(/[.]/g, '\\.')}$`, 'm'));
+  assert.match(text, new RegExp(`^\\[rspamd\\]\\nurl = ${rspamd.replace(/[.]/g, '\\.')}$`, 'm'));
+  assert.match(r.stdout, new RegExp(`spamd +answered at ${spamd.replace(/[.]/g, '\\.')} \\(--spamd\\)`));
+  // clamd did not answer: left commented out, so check-config still passes (no section is wrong).
+  assert.match(text, /^# \[clamav\]$/m);
+  const c = checkConfig(s);
+  assert.equal(c.code, 0, c.stderr);
+});
+
 test('as root with --user nobody the home belongs to nobody (and its group), 0700; the files stay root\'s', { skip: asRoot ? false : 'needs root' }, () => {
   const s = make();
   const r = init(s, ['--user', 'nobody']);
@@ -241,6 +258,8 @@ test('usage: an unknown user, root as the user, a clamd.conf that cannot be read
     [['--user', 'root'], /qmail-smtpd never runs as root/],
     [['--clamd-conf', join(s.dir, 'missing.conf')], /--clamd-conf \S+missing\.conf: cannot read it: no such directory \(ENOENT\)/],
     [['stray'], /unexpected argument "stray"/],
+    [['--spamd', 'spamd.example'], /--spamd: not a socket path or HOST:PORT: "spamd\.example"/],
+    [['--rspamd', 'ftp://127.0.0.1:11333'], /--rspamd: not an http:\/\/ URL/],
   ] as const) {
     const r = init(s, [...args, ...(asRoot && args[0] !== '--user' ? ['--user', 'nobody'] : [])]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -30,8 +30,9 @@ import { STARTER_FILES, starterFiles, type Backends, type Found } from '../../op
 import { pathsFrom, type Paths } from '../../queue/services.js';
 import { visible } from '../../text/visible.js';
 import { parseCommand, usageFailure } from '../args.js';
+import { parseEndpoint } from '../../clients/socket.js';
 
-export const USAGE = `usage: nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE]
+export const USAGE = `usage: nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE] [--spamd ADDRESS] [--rspamd URL]
   Writes a commented starter configuration into the control directory ($NQQUEUE_CONTROLDIR, default
   /var/qmail/control): general.cfb (clamav for every message), nqqueue.cfb (SpamAssassin per recipient,
   spam kept in the quarantine) and nqqueue.conf (the backends found running: clamd's socket from its
@@ -45,6 +46,8 @@ export const USAGE = `usage: nqqueue init [--user NAME] [--dry-run] [--clamd-con
   --dry-run          print what would be written and created, and write nothing
   --clamd-conf FILE  clamd's configuration, read for its LocalSocket or TCPSocket (default
                      ${CLAMD_CONF})
+  --spamd ADDRESS    where spamd listens, HOST:PORT or a socket path (default 127.0.0.1:783)
+  --rspamd URL       rspamd's normal worker (default http://127.0.0.1:11333)
   -h, --help         this text
   Exit 0 when everything is written or left alone, 2 on a usage error, 111 when something could not be
   written (each with its path and why).
@@ -54,6 +57,8 @@ const OPTIONS = {
   user: { type: 'string' },
   'dry-run': { type: 'boolean' },
   'clamd-conf': { type: 'string' },
+  spamd: { type: 'string' },
+  rspamd: { type: 'string' },
 } as const;
 
 const PREFIX = 'nqqueue init:';
@@ -301,6 +306,24 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     }
   }
 
+  const where: { spamd?: string; rspamd?: string } = {};
+  const spamd = parsed.values.spamd as string | undefined;
+  if (spamd !== undefined) {
+    try {
+      where.spamd = parseEndpoint(spamd).text;
+    } catch (err) {
+      return usageFailure('init', USAGE, `--spamd: ${describeError(err)}`);
+    }
+  }
+  const rspamd = parsed.values.rspamd as string | undefined;
+  if (rspamd !== undefined) {
+    const url = URL.canParse(rspamd) ? new URL(rspamd) : undefined;
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') {
+      return usageFailure('init', USAGE, `--rspamd: not an http:// URL of rspamd's normal worker: ${JSON.stringify(visible(rspamd))}`);
+    }
+    where.rspamd = rspamd;
+  }
+
   const control = paths.controlDir;
   try {
     if (!statSync(control).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
@@ -311,7 +334,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     return 111;
   }
 
-  const backends = await discover(clamdConf);
+  const backends = await discover(clamdConf, where);
   const files = starterFiles(backends);
   const out: string[] = [];
   const failures: string[] = [];
