@@ -3,7 +3,7 @@
 // discipline (bench/qmail-queue-floor.c) and real clamd, spamd and rspamd. Every program under test is
 // started the way qmail-smtpd starts it (test/helpers/smtpd.ts runSmtpd: real pipes on fd 0/1/2/6), with
 // the node the build recorded (Node 22) and again with Node 24. Progress goes to stderr, the tables to stdout,
-// bench-results/latest.{md,json}, and the Figures section of README.md. bench/README.md says what each row
+// bench-results/latest.{md,json}, the Figures section of bench/README.md and the summary in README.md's Speed. bench/README.md says what each row
 // means.
 //
 //   npm run bench                     the whole run (~5-10 minutes on 2 cores)
@@ -1360,6 +1360,13 @@ function tables() {
   L.push(...fildesTable(results.fildes ?? [], (k) => results.nodes[k].label, (x, d) => (x === undefined || Number.isNaN(x) ? '—' : fmt(x, d))));
   L.push(...pipelineTable(results.pipeline ?? [], (k) => results.nodes[k].label, fmt));
   L.push(...breakdownTable(results.breakdown ?? [], (k) => results.nodes[k].label, fmt));
+  L.push(...summaryLines());
+  return L.join('\n');
+}
+
+/** What the README keeps of a run: the reading of its figures, the targets and the run's line. */
+function summaryLines() {
+  const L = [];
   const read = reading();
   if (read) {
     L.push('');
@@ -1389,7 +1396,7 @@ function tables() {
       `${m.loadavgAtEnd.join(' ')} at end; ` +
       `${nodes.map((n) => `${n.label} = ${n.version}`).join(', ')}; ${Object.values(results.backends.versions).filter(Boolean).join(', ')}.`,
   );
-  return L.join('\n');
+  return L;
 }
 
 /** A few sentences that read the figures of this run (written with the tables, so they never go stale). */
@@ -1451,6 +1458,17 @@ function reading() {
   return out.join('\n');
 }
 
+/** Replace what is between the markers `<!-- NAME:begin ... -->` and `<!-- NAME:end -->` of a file. */
+function replaceBlock(file, name, body) {
+  const text = readFileSync(file, 'utf8');
+  const begin = `<!-- ${name}:begin (written by npm run bench) -->`;
+  const end = `<!-- ${name}:end -->`;
+  const b = text.indexOf(begin);
+  const e = text.indexOf(end);
+  if (b < 0 || e < b) throw new Error(`${file} has no ${begin} ... ${end} block`);
+  writeFileSync(file, `${text.slice(0, b)}${begin}\n${body}\n${text.slice(e)}`);
+}
+
 const table = tables();
 process.stdout.write(`${table}\n`);
 const outDir = join(root, 'bench-results');
@@ -1460,24 +1478,10 @@ writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\
 progress(`wrote ${join('bench-results', 'latest.md')} and latest.json`);
 
 if (UPDATE_README && !(QUICK || results.counts?.fast < 40) && (ONLY_NODE === undefined || RENDER)) {
-  const readme = join(root, 'README.md');
-  const text = readFileSync(readme, 'utf8');
-  const begin = '<!-- bench:begin (written by npm run bench) -->';
-  const end = '<!-- bench:end -->';
-  const block = `${begin}\n${table}\n${end}`;
-  let next;
-  if (text.includes(begin) && text.includes(end)) {
-    next = text.slice(0, text.indexOf(begin)) + block + text.slice(text.indexOf(end) + end.length);
-  } else {
-    const h = text.indexOf('\n## Figures\n');
-    if (h < 0) throw new Error('README.md has no "## Figures" section');
-    const after = h + '\n## Figures\n'.length;
-    const nextHeading = text.indexOf('\n## ', after);
-    const stop = nextHeading < 0 ? text.length : nextHeading + 1;
-    next = `${text.slice(0, after)}\n${block}\n${nextHeading < 0 ? '' : '\n'}${text.slice(stop)}`;
-  }
-  writeFileSync(readme, next.endsWith('\n') ? next : `${next}\n`);
-  progress('README.md figures updated');
+  // bench/README.md's Figures get every table; README.md's Speed keeps the summary (reading, targets).
+  replaceBlock(join(root, 'bench', 'README.md'), 'bench', table);
+  replaceBlock(join(root, 'README.md'), 'bench-summary', summaryLines().join('\n').trim());
+  progress('bench/README.md figures and the README.md summary updated');
 }
 rmSync(work, { recursive: true, force: true });
 process.exit(0);
