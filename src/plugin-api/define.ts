@@ -235,6 +235,10 @@ export function checkDefinition(def: unknown): string | undefined {
     if (wd !== undefined && typeof wd !== 'string' && !(wd && typeof wd === 'object' && !Array.isArray(wd) && Object.values(wd).every((x) => typeof x === 'string'))) {
       return `plugin ${d.name}: params.wordsDoc must be a string or an object of strings (word: meaning)`;
     }
+    if (wd && typeof wd === 'object' && Array.isArray(p.words)) {
+      const stray = Object.keys(wd).find((x) => !(p.words as readonly string[]).includes(x));
+      if (stray !== undefined) return `plugin ${d.name}: params.wordsDoc documents ${JSON.stringify(stray)}, which is not one of its words`;
+    }
     const w = p.words;
     if (w !== undefined && w !== true && typeof w !== 'function' && !(Array.isArray(w) && w.every((x) => typeof x === 'string'))) {
       return `plugin ${d.name}: params.words must be a list of words, a function or true`;
