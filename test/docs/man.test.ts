@@ -144,6 +144,9 @@ test('the pages check fails on a missing, an extra, a doubled or an empty entry'
   const noWords = check(conf, plugins.replace(/^Bare words: the senders.*$/m, 'Bare words: none.'));
   assert.deepEqual(noWords, ['plugin black words: * is not in the pages']);
 
+  const reworded = check(conf.replace(/^timeout of one qmail-queue call\.$/m, 'timeout of every qmail-queue call.'), plugins);
+  assert.deepEqual(reworded, ['global settings: queue_timeout means "timeout of every qmail-queue call." in the pages, but "timeout of one qmail-queue call." in the code']);
+
   const section = check(conf.replace(/\.SS \[digest\][\s\S]*?(?=\.SS \[learn\])/, ''), plugins);
   assert.ok(section.includes('[digest]: cadence is not in the pages'), section.join('\n'));
 });

@@ -135,26 +135,43 @@ export function pageEntries(roff: string, into: Entries = new Map()): Entries {
   return into;
 }
 
-/** The entries against the declarations: every declared name once with a meaning, and no other. */
+/** Roff text as plain text: font changes, \- \e \& undone. */
+function plain(roff: string): string {
+  return roff.replace(/\\f[BIR]/g, '').replace(/\\-/g, '-').replace(/\\&/g, '').replace(/\\e/g, '\\').replace(/\s+/g, ' ').trim();
+}
+
+/** A declared meaning as the page shows it: without backquotes, with a final full stop. */
+function asShown(doc: string): string {
+  const t = doc.replace(/`/g, '').replace(/\s+/g, ' ').trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
+}
+
+/**
+ * The entries against the declarations: every declared name once, with the meaning the code gives it,
+ * and no other name.
+ */
 export function comparePages(d: Declared, e: Entries): string[] {
   const out: string[] = [];
-  const same = (what: string, names: readonly string[], scope: string) => {
+  const same = (what: string, declaredDocs: Readonly<Record<string, string | undefined>>, scope: string) => {
+    const names = Object.keys(declaredDocs);
     const got = e.get(scope) ?? new Map<string, string>();
     for (const n of names) {
       const meaning = got.get(n);
+      const doc = declaredDocs[n];
       if (meaning === undefined) out.push(`${what}: ${n} is not in the pages`);
       else if (meaning === '' || meaning === '.') out.push(`${what}: ${n} has an empty meaning`);
       else if (meaning.endsWith('(documented twice)')) out.push(`${what}: ${n} is documented twice`);
+      else if (doc !== undefined && plain(meaning) !== asShown(doc)) out.push(`${what}: ${n} means ${JSON.stringify(plain(meaning))} in the pages, but ${JSON.stringify(asShown(doc))} in the code`);
     }
     for (const n of got.keys()) if (!names.includes(n)) out.push(`${what}: the pages document ${n}, which is not declared`);
   };
-  same('global settings', Object.keys(d.global), 'global');
-  for (const [s, keys] of Object.entries(d.sections)) same(`[${s}]`, Object.keys(keys), `[${s}]`);
-  same('common plugin keys (nqqueue.conf)', Object.keys(d.common), 'common PLUGIN SECTIONS');
-  same('common plugin keys (nqqueue-plugins)', Object.keys(d.common), 'common COMMON KEYS');
+  same('global settings', d.global, 'global');
+  for (const [s, keys] of Object.entries(d.sections)) same(`[${s}]`, keys, `[${s}]`);
+  same('common plugin keys (nqqueue.conf)', d.common, 'common PLUGIN SECTIONS');
+  same('common plugin keys (nqqueue-plugins)', d.common, 'common COMMON KEYS');
   for (const [name, p] of Object.entries(d.plugins)) {
-    same(`plugin ${name} keys`, Object.keys(p.keys), `plugin ${name} keys`);
-    const words = p.words === 'none' ? [] : 'free' in p.words ? ['*'] : Object.keys(p.words);
+    same(`plugin ${name} keys`, p.keys, `plugin ${name} keys`);
+    const words = p.words === 'none' ? {} : 'free' in p.words ? { '*': p.words.free } : p.words;
     same(`plugin ${name} words`, words, `plugin ${name} words`);
   }
   const known = new Set(['global', 'common PLUGIN SECTIONS', 'common COMMON KEYS', ...Object.keys(d.sections).map((s) => `[${s}]`)]);
