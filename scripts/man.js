@@ -110,6 +110,8 @@ function stagesText(stages) {
 function plugin(def) {
   if (!def.description) throw new Error(`man: built-in plugin ${def.name} has no description`);
   const lines = [`.SS ${def.name}`, line(text(sentence(def.description))), '.PP', line(`Stage: ${stagesText(def.stages)}.`)];
+  // What the host enforces, said from the declaration: only a plugin that says so can be skipped.
+  lines.push(def.skippable === true ? 'An allow list entry may skip it for a recipient (a spam check).' : 'An allow list entry never skips it.');
   const own = [];
   if (def.defaults?.timeoutMs !== undefined) own.push(`timeout ${def.defaults.timeoutMs / 1000}s`);
   if (def.defaults?.onerror !== undefined) own.push(`onerror ${def.defaults.onerror}`);

@@ -33,7 +33,7 @@ export default definePlugin<ClamavConfig>({
   version: VERSION,
   stages: ['general'],
   description:
-    'Scan with clamd over its Unix or TCP socket (INSTREAM: the message is streamed, no clamdscan process; a spilled message is handed to a local clamd as its open file, FILDES: see fildes). A virus refuses the message with "Message rejected because it contains a virus: NAME (#5.7.1)". The virus name, the clamd address and the scan time are in the result later plugins and the log line see. A message over clamd\'s StreamMaxLength is a failure (set maxsize below it). A virus check always runs, whatever an allow list says.',
+    'Scan with clamd over its Unix or TCP socket (INSTREAM: the message is streamed, no clamdscan process; a spilled message is handed to a local clamd as its open file, FILDES: see fildes). A virus refuses the message with "Message rejected because it contains a virus: NAME (#5.7.1)". The virus name, the clamd address and the scan time are in the result later plugins and the log line see. A message over clamd\'s StreamMaxLength is a failure (set maxsize below it).',
   // A virus check runs whatever an allow list says.
   skippable: false,
   params: {

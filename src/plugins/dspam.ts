@@ -124,7 +124,7 @@ export default definePlugin<DspamConfig>({
   version: VERSION,
   stages: ['per-user'],
   description:
-    'Run dspam --stdout --deliver=innocent,spam --user RECIPIENT (no shell; the recipient lower-cased, and only when it is a plain address: dspam makes a path of it). The X-DSPAM-* fields it added are added to the copy; X-DSPAM-Result: Spam (or Virus, Blacklisted, Blocklisted) is refused unless pass is given; dspam exiting non-zero is a failure. An allow list entry may skip it.',
+    'Run dspam --stdout --deliver=innocent,spam --user RECIPIENT (no shell; the recipient lower-cased, and only when it is a plain address: dspam makes a path of it). The X-DSPAM-* fields it added are added to the copy; X-DSPAM-Result: Spam (or Virus, Blacklisted, Blocklisted) is refused unless pass is given; dspam exiting non-zero is a failure.',
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
   params: {

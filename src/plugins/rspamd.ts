@@ -94,7 +94,7 @@ export default definePlugin<RspamdConfig>({
   version: VERSION,
   stages: ['per-user'],
   description:
-    "POST /checkv2 to rspamd's normal worker with From, one Rcpt (and Deliver-To), IP, Helo (from qmail-smtpd's Received: line), Hostname (unknown when tcpserver gave none), User (SMTPAUTHUSER or AUTHUSER) and Queue-Id (the log id): one request per recipient, as rspamd applies one settings rule per request; with settings one request for all the recipients that use that rule. Actions: reject refuses (with rspamd's SMTP message); soft reject and greylist defer; add header and rewrite subject deliver with rspamd's milter headers (the Subject rewritten in place, fields rspamd asks to remove removed); no action accepts. A tagging action without milter headers adds X-Spam-Flag: YES and X-Rspamd-Result. An allow list entry may skip it.",
+    "POST /checkv2 to rspamd's normal worker with From, one Rcpt (and Deliver-To), IP, Helo (from qmail-smtpd's Received: line), Hostname (unknown when tcpserver gave none), User (SMTPAUTHUSER or AUTHUSER) and Queue-Id (the log id): one request per recipient, as rspamd applies one settings rule per request; with settings one request for all the recipients that use that rule. Actions: reject refuses (with rspamd's SMTP message); soft reject and greylist defer; add header and rewrite subject deliver with rspamd's milter headers (the Subject rewritten in place, fields rspamd asks to remove removed); no action accepts. A tagging action without milter headers adds X-Spam-Flag: YES and X-Rspamd-Result.",
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
   // rspamd takes a message's requests at once (concurrency = auto).

@@ -62,7 +62,7 @@ export default definePlugin<SpamassassinConfig>({
   version: VERSION,
   stages: ['per-user'],
   description:
-    "Ask spamd (SPAMC/1.5 HEADERS) with User: the recipient (see user), and tag the copy with spamd's own X-Spam-* fields (fields the message came with are removed, as spamd does). Spam is refused (\"message rejected as spam (score S, required R) (#5.7.1)\") unless pass is given; hits decides instead of spamd's required score (spamd's headers still show its own). Recipients that need the same spamd user and get the same bytes share one scan, each line deciding with its own hits. Messages over maxsize (512K by default, as spamc) are not scanned, and the log says so. An allow list entry may skip it.",
+    "Ask spamd (SPAMC/1.5 HEADERS) with User: the recipient (see user), and tag the copy with spamd's own X-Spam-* fields (fields the message came with are removed, as spamd does). Spam is refused (\"message rejected as spam (score S, required R) (#5.7.1)\") unless pass is given; hits decides instead of spamd's required score (spamd's headers still show its own). Recipients that need the same spamd user and get the same bytes share one scan, each line deciding with its own hits. Messages over maxsize (512K by default, as spamc) are not scanned, and the log says so.",
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
   params: {
