@@ -64,9 +64,8 @@ function sentence(s) {
 /** A synopsis or term: options and literal words in bold, METAVARIABLES in italics, brackets plain. */
 function synopsis(s) {
   return s
-    .replace(/\\/g, '\\e')
-    .replace(/--?[A-Za-z][A-Za-z0-9-]*|[A-Z][A-Z0-9_]*(?:=[A-Z][A-Z0-9_]*)?|[a-z][a-z0-9_.-]*/g, (w) =>
-      /^[A-Z]/.test(w) ? `\\fI${w}\\fR` : `\\fB${w.replace(/-/g, '\\-')}\\fR`,
+    .replace(/--?[A-Za-z][A-Za-z0-9-]*|[A-Z][A-Z0-9_]*(?:=[A-Z][A-Z0-9_]*)?|[a-z][a-z0-9_.-]*|\\/g, (w) =>
+      w === '\\' ? '\\e' : /^[A-Z]/.test(w) ? `\\fI${w}\\fR` : `\\fB${w.replace(/-/g, '\\-')}\\fR`,
     );
 }
 
