@@ -229,11 +229,29 @@ export const GLOBAL_KEYS: Readonly<Record<string, KeySpec>> = {
   },
 };
 
-/** Keys every plugin section may use, validated here; plugins validate the rest in `configure`. */
-export const COMMON_PLUGIN_KEYS: Readonly<Record<string, (v: string) => unknown>> = {
-  timeout: parseDuration,
-  onerror: parsePolicy,
-  maxsize: parseMaxsize,
+interface CommonKeySpec {
+  readonly doc: string;
+  /** The value in effect when neither the line nor the section sets it, as written. */
+  readonly default: string;
+  readonly parse: (v: string) => unknown;
+}
+
+/**
+ * Keys every plugin takes (in its section and as PARAMS), validated here; plugins validate the rest in
+ * `configure`. Their meaning is the documentation of nqqueue.conf(5) and nqqueue-plugins(7).
+ */
+export const COMMON_PLUGIN_KEYS: Readonly<Record<string, CommonKeySpec>> = {
+  timeout: { doc: 'how long one run of the plugin may take; past it the run is stopped and the failure policy (onerror) decides', default: 'the global timeout (60s)', parse: parseDuration },
+  onerror: {
+    doc: 'what a run that fails, times out or loses its backend yields: tempfail (defer the message, 71), accept (as if the plugin had not run) or reject',
+    default: 'the global onerror (tempfail)',
+    parse: parsePolicy,
+  },
+  maxsize: {
+    doc: 'messages larger than this are not given to the plugin, and the log says so; 0 is refused (it would scan nothing): leave it out for no limit',
+    default: 'none (no limit), unless the plugin has its own (nqqueue-plugins(7))',
+    parse: parseMaxsize,
+  },
 };
 
 interface RawEntry {
@@ -335,7 +353,7 @@ export function parseSettingsFile(text: string, file: string, hostnameFallback?:
         continue;
       }
     } else {
-      const check = COMMON_PLUGIN_KEYS[key];
+      const check = Object.hasOwn(COMMON_PLUGIN_KEYS, key) ? COMMON_PLUGIN_KEYS[key]!.parse : undefined;
       if (check === undefined && value === '') {
         problem(`"${key}" has no value`);
         continue;

@@ -48,6 +48,8 @@ export const ONLIMIT_KEY = {
   check(v: string): void {
     if (v !== 'refuse' && v !== 'defer' && v !== 'accept') throw new Error(`onlimit must be refuse, defer or accept, not ${JSON.stringify(v)}`);
   },
+  doc: 'what a message past a hard bound of the MIME walk gets (nesting depth, number of parts, header block sizes: see "Safety" in the README): refuse, defer or accept',
+  default: 'refuse',
 } as const;
 
 /** The plugin's `onlimit` setting; refuse unless set. */

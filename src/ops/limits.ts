@@ -1,4 +1,4 @@
-// The memory limits Node.js needs, as measured (README "Operating NQqueue", limits): qmail run scripts
+// The memory limits Node.js needs, as measured (README "Limits"): qmail run scripts
 // wrap qmail-smtpd in `softlimit -m`, and the QMAILQUEUE program inherits the limits. Node reserves far
 // more address space than it uses, each of its threads reserves a stack of `ulimit -s` bytes, and under
 // a limit it cannot meet it aborts, or hangs, before NQqueue's first line runs.

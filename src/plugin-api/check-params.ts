@@ -19,7 +19,7 @@ function knownKeys(def: PluginDefinition<unknown>): string[] {
 
 /** A key's value checked as the plugin (or the common keys) would: the problem text, or undefined. */
 function valueProblem(def: PluginDefinition<unknown>, key: string, value: string): string | undefined {
-  const common = COMMON_PLUGIN_KEYS[key];
+  const common = Object.hasOwn(COMMON_PLUGIN_KEYS, key) ? COMMON_PLUGIN_KEYS[key]!.parse : undefined;
   const check = common ?? def.params?.keys?.[key]?.check;
   if (!check) return undefined;
   try {
@@ -113,7 +113,7 @@ export function sectionEntryProblems(def: PluginDefinition<unknown>, section: { 
     }
     if (prev === undefined) first.set(e.key, e.line);
     // The common keys' values were checked when the file was read.
-    if (COMMON_PLUGIN_KEYS[e.key] === undefined) {
+    if (!Object.hasOwn(COMMON_PLUGIN_KEYS, e.key)) {
       const bad = valueProblem(def, e.key, e.value);
       if (bad) out.push({ line: e.line, message: withKey(e.key, e.value, bad) });
     }

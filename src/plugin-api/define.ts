@@ -107,6 +107,10 @@ export interface ParamKey {
   readonly list?: boolean;
   /** Check one value; throw (PluginConfigError) to refuse it. Runs where the value was written. */
   readonly check?: (value: string) => void;
+  /** What the key means: the text of the manual page (nqqueue-plugins(7)). Optional for third-party plugins. */
+  readonly doc?: string;
+  /** The value in effect when the key is not written, as it would be written (absent: none). */
+  readonly default?: string;
 }
 
 /**
@@ -121,12 +125,20 @@ export interface ParamsSpec {
    * (throw to refuse), or `true` for any word (the plugin's `configure` checks them). Absent: none.
    */
   readonly words?: readonly string[] | ((word: string, index: number) => void) | true;
+  /**
+   * What the bare words mean, for the manual page: for a list of words, each word's meaning
+   * (`{ pass: 'record the verdict, do not act on it' }`); for a function or `true`, one text saying what
+   * the words are. Optional for third-party plugins.
+   */
+  readonly wordsDoc?: string | Readonly<Record<string, string>>;
 }
 
 export interface PluginDefinition<C = unknown> {
   readonly name: string;
   readonly version: string;
   readonly stages: readonly Stage[];
+  /** What the plugin does, in a sentence or a few: the text of the manual page. Optional for third-party plugins. */
+  readonly description?: string;
   /**
    * The PARAMS keys and bare words it takes. A plugin that declares nothing takes only the common keys
    * (timeout, onerror, maxsize): anything else written for it is an error.
@@ -193,6 +205,7 @@ export function checkDefinition(def: unknown): string | undefined {
   if (!Array.isArray(d.stages) || d.stages.length === 0 || !d.stages.every((s) => s === 'general' || s === 'per-user')) {
     return `plugin ${d.name}: stages must list 'general' and/or 'per-user'`;
   }
+  if (d.description !== undefined && typeof d.description !== 'string') return `plugin ${d.name}: description must be a string`;
   if (typeof d.configure !== 'function') return `plugin ${d.name}: configure must be a function`;
   if (typeof d.run !== 'function') return `plugin ${d.name}: run must be a function`;
   if (d.scope !== undefined && typeof d.scope !== 'function') return `plugin ${d.name}: scope must be a function`;
@@ -212,9 +225,19 @@ export function checkDefinition(def: unknown): string | undefined {
       for (const [k, spec] of Object.entries(p.keys)) {
         if (!/^[a-z_][a-z0-9_]*$/.test(k)) return `plugin ${d.name}: params key ${JSON.stringify(k)} is not a lower-case name`;
         if (!spec || typeof spec !== 'object' || (spec.check !== undefined && typeof spec.check !== 'function')) {
-          return `plugin ${d.name}: params.keys.${k} must be an object ({ list?, check? })`;
+          return `plugin ${d.name}: params.keys.${k} must be an object ({ list?, check?, doc?, default? })`;
         }
+        if (spec.doc !== undefined && typeof spec.doc !== 'string') return `plugin ${d.name}: params.keys.${k}.doc must be a string`;
+        if (spec.default !== undefined && typeof spec.default !== 'string') return `plugin ${d.name}: params.keys.${k}.default must be a string`;
       }
+    }
+    const wd = p.wordsDoc;
+    if (wd !== undefined && typeof wd !== 'string' && !(wd && typeof wd === 'object' && !Array.isArray(wd) && Object.values(wd).every((x) => typeof x === 'string'))) {
+      return `plugin ${d.name}: params.wordsDoc must be a string or an object of strings (word: meaning)`;
+    }
+    if (wd && typeof wd === 'object' && Array.isArray(p.words)) {
+      const stray = Object.keys(wd).find((x) => !(p.words as readonly string[]).includes(x));
+      if (stray !== undefined) return `plugin ${d.name}: params.wordsDoc documents ${JSON.stringify(stray)}, which is not one of its words`;
     }
     const w = p.words;
     if (w !== undefined && w !== true && typeof w !== 'function' && !(Array.isArray(w) && w.every((x) => typeof x === 'string'))) {

@@ -17,8 +17,17 @@ export default definePlugin<AttachConfig>({
   name: 'attach',
   version: VERSION,
   stages: ['general', 'per-user'],
+  description:
+    'Refuse attachments by file name extension (attach=.exe:.vbs:.scr). It looks into every part at any depth (nested multiparts, digests, attached messages, also those sent base64 or quoted-printable) and into uuencoded begin lines. A part is refused when any name a mail client could show for it matches: every name= and filename= parameter, RFC 2231 and RFC 2047 forms read every way, each name also without control characters, cut at a NUL, without invisible characters, NFKC-folded, with trailing dots and spaces removed.',
   // Bare words are colon-separated extensions: configure checks them.
-  params: { words: true, keys: { attach: { list: true }, onlimit: ONLIMIT_KEY } },
+  params: {
+    words: true,
+    wordsDoc: 'extensions, colon-separated (.exe:.vbs), as with attach=',
+    keys: {
+      attach: { list: true, doc: 'the extensions refused, colon-separated (.exe:.vbs:.scr); repeat for more' },
+      onlimit: ONLIMIT_KEY,
+    },
+  },
   configure({ params }) {
     const extensions: string[] = [];
     for (const w of [...params.words, ...params.all('attach')]) {

@@ -76,9 +76,25 @@ function parseBackoff(v: string): number {
 
 /** The PARAMS keys of a backend pool, for a plugin's `params.keys`. */
 export const POOL_KEYS = {
-  balance: { check: (v: string) => void parseBalance(v) },
-  backoff: { check: (v: string) => void parseBackoff(v) },
+  balance: {
+    check: (v: string) => void parseBalance(v),
+    doc: 'several addresses are a pool: failover tries them in the order written, round-robin starts each call at the next one (the daemon turns the pool message by message; each one-shot process starts at a random one)',
+    default: 'failover',
+  },
+  backoff: {
+    check: (v: string) => void parseBackoff(v),
+    doc: 'an address that cannot be reached (refused, no socket, connect timeout) is taken out for this long (100ms to 1h): calls go to the others instead of each paying a connect timeout on it; `nqqueue serve` probes it when the back-off is over and puts it back when it answers. Every process of the host knows what is out (one small file per address under $NQQUEUE_HOME/backends/); when every address is out, they are all tried anyway',
+    default: '30s',
+  },
 } as const;
+
+/** `connect_timeout=` and `read_timeout=` as a plugin declares them; `read` is its client's default. */
+export function timeoutKeys(read: string) {
+  return {
+    connect_timeout: { check: (v: string) => void parseDuration(v), doc: 'how long to wait for a connection to one address; past it the next address is tried', default: '2s' },
+    read_timeout: { check: (v: string) => void parseDuration(v), doc: 'how long to wait for progress once connected; past it the call fails', default: read },
+  } as const;
+}
 
 /** `balance=` (failover or round-robin) and `backoff=` (how long an address that failed stays out). */
 export function backendPool(params: Params): PoolSettings {

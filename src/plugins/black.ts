@@ -47,8 +47,14 @@ export default definePlugin<BlackConfig>({
   name: 'black',
   version: VERSION,
   stages: ['general', 'per-user'],
+  description:
+    'Refuse mail from listed senders. Case and a trailing dot on the sender do not matter; an entry that can never match (spammer.com without @, *@spammer.com, a trailing dot) is an error that says what to write.',
   // Bare words are the senders (addresses, @domain, <>, file:/path): configure checks them.
-  params: { words: true, keys: { text: {} } },
+  params: {
+    words: true,
+    wordsDoc: 'the senders refused: addresses (user@domain), @domain (every sender in that domain), <> (bounces), file:/path (a file of such entries, one a line)',
+    keys: { text: { doc: 'the refusal text', default: 'mail from this sender is not accepted (#5.7.1)' } },
+  },
   configure({ params }) {
     const addresses = new Set<string>();
     const domains = new Set<string>();

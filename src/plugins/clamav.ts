@@ -5,9 +5,8 @@
 import { ClamdClient } from '../clients/clamd.js';
 import type { Timeouts } from '../clients/socket.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
-import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
-import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, socketOrHost } from './backend.js';
+import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, timeoutKeys, socketOrHost } from './backend.js';
 
 export interface ClamavConfig {
   readonly client: ClamdClient;
@@ -33,16 +32,27 @@ export default definePlugin<ClamavConfig>({
   name: 'clamav',
   version: VERSION,
   stages: ['general'],
+  description:
+    'Scan with clamd over its Unix or TCP socket (INSTREAM: the message is streamed, no clamdscan process; a spilled message is handed to a local clamd as its open file, FILDES: see fildes). A virus refuses the message with "Message rejected because it contains a virus: NAME (#5.7.1)". The virus name, the clamd address and the scan time are in the result later plugins and the log line see. A message over clamd\'s StreamMaxLength is a failure (set maxsize below it).',
   // A virus check runs whatever an allow list says.
   skippable: false,
   params: {
     words: ['pass'],
+    wordsDoc: { pass: 'record the verdict, do not act on it: a virus does not refuse the message' },
     keys: {
-      socket: { list: true, check: (v) => void socketOrHost([{ key: 'socket', value: v }]) },
-      host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]) },
-      connect_timeout: { check: (v: string) => void parseDuration(v) },
-      read_timeout: { check: (v: string) => void parseDuration(v) },
-      fildes: { check: (v: string) => void yesNo('fildes', v) },
+      socket: {
+        list: true,
+        check: (v) => void socketOrHost([{ key: 'socket', value: v }]),
+        doc: "clamd's Unix socket (an absolute path); repeat for fail-over, tried in turn (on a line in the order written; in the section the sockets before the hosts)",
+        default: DEFAULT_SOCKET,
+      },
+      host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]), doc: "clamd's TCP address, HOST:PORT; repeat for fail-over, tried in turn" },
+      ...timeoutKeys('30s'),
+      fildes: {
+        check: (v: string) => void yesNo('fildes', v),
+        doc: "yes: a message spilled to a file (over spill) is handed to a clamd on a Unix socket as its open file (clamd's FILDES: clamd reads the file itself, nothing is copied and clamd needs no access to $NQQUEUE_HOME); TCP addresses and messages in memory are streamed (INSTREAM), as is every message to a clamd that refuses FILDES. clamd's MaxFileSize and MaxScanSize bound a file handed over, StreamMaxLength a streamed message. no: always stream",
+        default: 'yes',
+      },
       ...POOL_KEYS,
     },
   },

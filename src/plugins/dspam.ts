@@ -123,15 +123,20 @@ export default definePlugin<DspamConfig>({
   name: 'dspam',
   version: VERSION,
   stages: ['per-user'],
+  description:
+    'Run dspam --stdout --deliver=innocent,spam --user RECIPIENT (no shell; the recipient lower-cased, and only when it is a plain address: dspam makes a path of it). The X-DSPAM-* fields it added are added to the copy; X-DSPAM-Result: Spam (or Virus, Blacklisted, Blocklisted) is refused unless pass is given; dspam exiting non-zero is a failure.',
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
   params: {
     words: ['pass'],
+    wordsDoc: { pass: 'record the verdict, do not act on it: spam is neither refused nor deferred' },
     keys: {
       bin: {
         check: (v) => {
           if (!v.startsWith('/')) throw new PluginConfigError('must be an absolute path');
         },
+        doc: 'the dspam program (an absolute path)',
+        default: DEFAULT_BIN,
       },
     },
   },

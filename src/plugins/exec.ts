@@ -92,17 +92,22 @@ export default definePlugin<ExecConfig>({
   name: 'exec',
   version: VERSION,
   stages: ['general', 'per-user'],
+  description:
+    'Run any program: the message on its standard input, the recipient list on fd 3, the envelope and the client in its environment. Exit 0 accepts (standard output: header lines to add), 100 refuses (the first line of standard output: the text), 111 defers; anything else is a failure. The program runs in a process group of its own, killed whole at its timeout. The interface is in the README ("The exec interface").',
   params: {
     words: (_word, index) => {
       if (index > 0) throw new PluginConfigError('only one program can be named: give its arguments with arg=');
     },
+    wordsDoc: 'the program to run (an absolute path; one): exec=/usr/local/bin/check',
     keys: {
-      program: {},
-      arg: { list: true },
+      program: { doc: 'the program to run (an absolute path), when no bare word names it' },
+      arg: { list: true, doc: 'an argument of the program; repeat for several, in order' },
       recipient: {
         check: (v) => {
           if (v !== 'yes' && v !== 'no') throw new PluginConfigError('use recipient=yes or recipient=no');
         },
+        doc: 'no: the answer does not depend on the recipient, so the recipients that share the line are analysed once; yes: once per recipient',
+        default: 'yes',
       },
     },
   },

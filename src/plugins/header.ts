@@ -51,8 +51,18 @@ export default definePlugin<HeaderConfig>({
   name: 'header',
   version: VERSION,
   stages: ['general', 'per-user'],
+  description:
+    'Refuse the message when a header field matches a rule (header=Subject:/lottery/i). A rule is matched against every field of that name in the header block of the message and of every MIME part, attached messages included, at any depth: the value unfolded, matched raw and RFC 2047-decoded. Patterns run on a linear-time engine: one it cannot run (backreferences, lookahead, counted repetitions over 16, the u flag) is refused when the configuration is loaded. A field over 64 KB, or longer than its rules can be matched against in bounded time, is a bound (onlimit).',
   // Bare words are NAME:/REGEX/ rules: configure checks them.
-  params: { words: true, keys: { header: { list: true }, text: {}, onlimit: ONLIMIT_KEY } },
+  params: {
+    words: true,
+    wordsDoc: 'rules, NAME:/REGEX/FLAGS (flags i, m, s), as with header=',
+    keys: {
+      header: { list: true, doc: 'a rule: NAME:/REGEX/FLAGS, the field name and a regular expression (flags i, m, s); repeat for several' },
+      text: { doc: 'the refusal text', default: 'message refused: its NAME header is not accepted (#5.7.1)' },
+      onlimit: ONLIMIT_KEY,
+    },
+  },
   configure({ params }) {
     const rules: HeaderRule[] = [];
     const specs = [...params.words, ...params.all('header')];

@@ -49,10 +49,16 @@ export default definePlugin<ListsConfig>({
   name: 'lists',
   version: VERSION,
   stages: ['general', 'per-user'],
+  description:
+    "The allow and block lists kept in the store (nqqueue lists, the console): a block entry refuses the message, an allow entry skips the spam checks of its policy for that recipient, never a virus check. Per-user stage: the recipient's own list, then their domain's, then the global one (the first with a matching entry decides); general stage: the global list only. A store that cannot be read defers the message (onerror=accept is refused).",
   params: {
     keys: {
-      skip: { check: (v) => void parseSkip(v) },
-      text: { check: (v) => void checkBlockText(v) },
+      skip: {
+        check: (v) => void parseSkip(v),
+        doc: 'the default policy: the plugins an allow entry without a policy of its own skips for its recipient (colon-separated plugin names); clamav is refused: a virus check is never skipped',
+        default: DEFAULT_SKIP.join(':'),
+      },
+      text: { check: (v) => void checkBlockText(v), doc: 'the refusal a block entry gives (one line of printable ASCII, at most 255 characters)', default: DEFAULT_BLOCK_TEXT },
     },
   },
   // Whatever the site's onerror: a list that cannot be read defers the message.

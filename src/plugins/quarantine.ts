@@ -30,18 +30,32 @@ export default definePlugin<QuarantineConfig>({
   name: 'quarantine',
   version: VERSION,
   stages: ['per-user'],
+  description:
+    "When earlier results named by its bare words flagged the message, keep this recipient's copy instead of delivering it. q=global keeps it in $NQQUEUE_HOME/quarantine/ID/ (the exact envelope bytes, the date, the results that caught it; 0600 files in 0700 directories), indexed in the store and managed with nqqueue quarantine and the console; q=maildir puts it in the recipient's Maildir folder (with Return-Path: and X-NQqueue-Quarantine: in front); a recipient whose Maildir is missing gets the global store instead, with a note. The copy is made durable at the message's commit point, before the message is accepted, and taken back if the message ends up deferred; a store that cannot take it defers the message (71, NQQ_ERR_KEEP), whatever onerror says. A dry run (nqqueue test) stores nothing.",
   // A run decides from the results before it and holds nothing: the copy is stored at the commit
   // point, one at a time. It leaves the fan-out to the plugins before it (concurrency = auto).
   concurrency: 1024,
   params: {
     words: [...SOURCES, 'all'],
+    wordsDoc: {
+      clamav: 'keep the copy when clamav found a virus',
+      spamassassin: 'keep the copy when spamassassin called it spam',
+      rspamd: 'keep the copy when rspamd asked to refuse, defer or tag it',
+      dspam: 'keep the copy when dspam called it spam',
+      all: 'keep the copy when any earlier result flagged it',
+    },
     keys: {
       q: {
         check: (v) => {
           if (v !== 'global' && v !== 'maildir') throw new PluginConfigError('use global or maildir');
         },
+        doc: "where the copy is kept: global ($NQQUEUE_HOME/quarantine, the store's index) or maildir (the recipient's folder, see maildir)",
+        default: 'global',
       },
-      maildir: { check: (v) => void checkTemplate(v) },
+      maildir: {
+        check: (v) => void checkTemplate(v),
+        doc: 'the folder template of q=maildir, e.g. /home/vpopmail/domains/%d/%u/Maildir/.Quarantine (%u the local part, %d the domain, both lower-cased; %% a percent sign)',
+      },
     },
   },
   configure({ params }) {

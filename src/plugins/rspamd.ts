@@ -11,9 +11,8 @@ import { removeFields, replaceSubject } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError, type PluginContext } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
 import type { HeaderField, Outcome } from '../pipeline/types.js';
-import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
-import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS } from './backend.js';
+import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, timeoutKeys } from './backend.js';
 
 export interface RspamdConfig {
   readonly client: RspamdClient;
@@ -94,21 +93,24 @@ export default definePlugin<RspamdConfig>({
   name: 'rspamd',
   version: VERSION,
   stages: ['per-user'],
+  description:
+    "POST /checkv2 to rspamd's normal worker with From, one Rcpt (and Deliver-To), IP, Helo (from qmail-smtpd's Received: line), Hostname (unknown when tcpserver gave none), User (SMTPAUTHUSER or AUTHUSER) and Queue-Id (the log id): one request per recipient, as rspamd applies one settings rule per request; with settings one request for all the recipients that use that rule. Actions: reject refuses (with rspamd's SMTP message); soft reject and greylist defer; add header and rewrite subject deliver with rspamd's milter headers (the Subject rewritten in place, fields rspamd asks to remove removed); no action accepts. A tagging action without milter headers adds X-Spam-Flag: YES and X-Rspamd-Result.",
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
   // rspamd takes a message's requests at once (concurrency = auto).
   concurrency: RSPAMD_CONCURRENCY,
   params: {
     words: ['pass'],
+    wordsDoc: { pass: 'record the verdict, never refuse or defer' },
     keys: {
-      url: { list: true },
+      url: { list: true, doc: "rspamd's normal worker (http://HOST:PORT); repeat for fail-over", default: DEFAULT_URL },
       settings: {
         check: (v) => {
           if (!SETTINGS_ID.test(v)) throw new PluginConfigError(`${JSON.stringify(v)} is not a settings id`);
         },
+        doc: 'a settings rule to apply by its id (Settings-ID:); without it rspamd picks the rule by recipient',
       },
-      connect_timeout: { check: (v: string) => void parseDuration(v) },
-      read_timeout: { check: (v: string) => void parseDuration(v) },
+      ...timeoutKeys('30s'),
       ...POOL_KEYS,
     },
   },

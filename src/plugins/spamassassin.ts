@@ -11,9 +11,8 @@ import { removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { messageKey } from '../plugin-api/message-key.js';
 import type { Outcome } from '../pipeline/types.js';
-import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
-import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, socketOrHost } from './backend.js';
+import { backendAddresses, backendPool, backendTimeouts, makeClient, POOL_KEYS, timeoutKeys, socketOrHost } from './backend.js';
 
 export type SpamdUser = { readonly kind: 'rcpt' } | { readonly kind: 'global' } | { readonly kind: 'name'; readonly name: string };
 
@@ -62,17 +61,23 @@ export default definePlugin<SpamassassinConfig>({
   name: 'spamassassin',
   version: VERSION,
   stages: ['per-user'],
+  description:
+    "Ask spamd (SPAMC/1.5 HEADERS) with User: the recipient (see user), and tag the copy with spamd's own X-Spam-* fields (fields the message came with are removed, as spamd does). Spam is refused (\"message rejected as spam (score S, required R) (#5.7.1)\") unless pass is given; hits decides instead of spamd's required score (spamd's headers still show its own). Recipients that need the same spamd user and get the same bytes share one scan, each line deciding with its own hits. Messages over maxsize (512K by default, as spamc) are not scanned, and the log says so.",
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
   params: {
     words: ['pass'],
+    wordsDoc: { pass: 'record the verdict, do not act on it: spam is neither refused nor deferred' },
     keys: {
-      host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]) },
-      socket: { list: true, check: (v) => void socketOrHost([{ key: 'socket', value: v }]) },
-      user: { check: (v) => void parseUser(v) },
-      hits: { check: (v) => void parseHits(v) },
-      connect_timeout: { check: (v: string) => void parseDuration(v) },
-      read_timeout: { check: (v: string) => void parseDuration(v) },
+      host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]), doc: "spamd's TCP address, HOST:PORT; repeat for fail-over, tried in turn", default: DEFAULT_HOST },
+      socket: { list: true, check: (v) => void socketOrHost([{ key: 'socket', value: v }]), doc: "spamd's Unix socket (an absolute path); repeat for fail-over" },
+      user: {
+        check: (v) => void parseUser(v),
+        doc: "spamd's User: rcpt (the recipient, lower-cased: its user_prefs), global (no user: spamd's defaults) or a fixed name",
+        default: 'rcpt',
+      },
+      hits: { check: (v) => void parseHits(v), doc: "the score at which this line calls a message spam, instead of spamd's required score", default: "spamd's required score" },
+      ...timeoutKeys('60s'),
       ...POOL_KEYS,
     },
   },

@@ -15,6 +15,25 @@ test('definePlugin checks the params declaration at load time', () => {
   assert.ok(definePlugin({ ...base, name: 'x', params: { keys: { tag: {} }, words: ['loud'] } }));
 });
 
+test('the documentation of a declaration is optional, and checked when given', () => {
+  // A third-party plugin written before keys had a doc still loads.
+  assert.ok(definePlugin({ ...base, name: 'x', params: { keys: { tag: { list: true } }, words: true } }));
+  const documented = definePlugin({
+    ...base,
+    name: 'x',
+    description: 'adds a tag',
+    params: { keys: { tag: { doc: 'the tag', default: 'none' } }, words: ['loud'], wordsDoc: { loud: 'log each tag' } },
+  });
+  assert.equal(documented.params?.keys?.tag?.doc, 'the tag');
+  assert.ok(definePlugin({ ...base, name: 'x', params: { words: true, wordsDoc: 'the tags to add' } }));
+  assert.throws(() => definePlugin({ ...base, name: 'x', params: { keys: { tag: { doc: 3 as unknown as string } } } }), /params.keys.tag.doc must be a string/);
+  assert.throws(() => definePlugin({ ...base, name: 'x', params: { keys: { tag: { default: 1 as unknown as string } } } }), /params.keys.tag.default must be a string/);
+  assert.throws(() => definePlugin({ ...base, name: 'x', params: { words: ['a'], wordsDoc: { a: 1 } as unknown as Record<string, string> } }), /params.wordsDoc must be/);
+  assert.throws(() => definePlugin({ ...base, name: 'x', params: { words: ['a'], wordsDoc: ['a'] as unknown as string } }), /params.wordsDoc must be/);
+  assert.throws(() => definePlugin({ ...base, name: 'x', params: { words: ['pass'], wordsDoc: { pss: 'a typo' } } }), /wordsDoc documents "pss", which is not one of its words/);
+  assert.throws(() => definePlugin({ ...base, name: 'x', description: {} as unknown as string }), /description must be a string/);
+});
+
 test('PARAMS against a declaration: keys, words, lists, checks, case', () => {
   const def: PluginDefinition = definePlugin({
     ...base,

@@ -31,7 +31,7 @@ test('under softlimit -m 12000000: deferred with a log line naming the limit, no
     assert.equal(r.code, 71, r.stderr);
     assert.match(
       r.stderr,
-      /^nqqueue: result=defer code=NQQ_ERR_RUNTIME reason="memory limits too low for Node\.js: address space, data and stack limits are all 11999232 bytes, as softlimit -m sets them; each of node's threads reserves a whole stack of the stack limit, so no -m value lets node start; see the README, Operating NQqueue: use softlimit -d instead of -m, or daemon mode" exit=71$/m,
+      /^nqqueue: result=defer code=NQQ_ERR_RUNTIME reason="memory limits too low for Node\.js: address space, data and stack limits are all 11999232 bytes, as softlimit -m sets them; each of node's threads reserves a whole stack of the stack limit, so no -m value lets node start; see the README, Limits: use softlimit -d instead of -m, or daemon mode" exit=71$/m,
     );
   }
 });

@@ -12,7 +12,8 @@ import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { makeInjectStandIn, type InjectStandIn } from '../helpers/inject.js';
-import { pluginDir, rcptsOf, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
+import { DAEMON_MODE, pluginDir, rcptsOf, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
+import { FIRST_MS } from '../../src/digest/schedule.js';
 import { NQQUEUE_BIN } from '../helpers/smtpd.js';
 import { Browser, installConsole, startWeb, USERS } from '../helpers/web.js';
 import { postgresBin, startPostgres, type Postgres } from '../helpers/postgres.js';
@@ -226,12 +227,22 @@ test('the database stops while a release is in qmail-queue: the release is recor
 
 test('digests: the hosts of a site run them at the same moment, and each user gets one; its links are good on every host', LIMIT, async () => {
   const { hosts } = await site(3);
+  const started = Date.now();
   await hold(hosts[0]!, 'for alice 1', 'alice@example.com');
   await hold(hosts[1]!, 'for alice 2', 'alice@example.com');
   await hold(hosts[2]!, 'for bob', 'bob@example.com');
   await delay(DEADLINE_S * 1000 + 300);
   const runs = await Promise.all(hosts.map((h) => h.s.commandAsync(['digest'])));
   for (const r of runs) assert.equal(r.code, 0, r.stderr);
+  // In daemon mode each host's `nqqueue serve` runs digests of its own too (FIRST_MS after its start):
+  // one that took the site's lease just before bob's item was due made the three commands stand aside,
+  // and bob's digest waits for that serve's next pass. So there the hosts run them together once more
+  // when those first passes are over; what was sent stays sent: still one digest per user for the site.
+  if (DAEMON_MODE) {
+    await delay(Math.max(0, started + FIRST_MS + 2000 - Date.now()));
+    const again = await Promise.all(hosts.map((h) => h.s.commandAsync(['digest'])));
+    for (const r of again) assert.equal(r.code, 0, r.stderr);
+  }
   const sent = hosts.flatMap((h) => h.inject.queued());
   assert.deepEqual(sent.map((c) => (c.recipients ?? []).join(',')).sort(), ['alice@example.com', 'bob@example.com'], 'one digest per user for the site');
   const aliceCall = sent.find((c) => c.recipients?.join(',') === 'alice@example.com')!;
