@@ -69,6 +69,11 @@ function synopsis(s) {
     );
 }
 
+/** One synopsis line of `.nf` text; one that goes on from the line above is indented (unpaddable spaces). */
+function synopsisLine(s) {
+  return /^\s/.test(s) ? `\\ \\ \\ \\ ${line(synopsis(s.trim()))}` : line(synopsis(s));
+}
+
 /** A reference entry: `.TP`, the name in bold, its meaning, then its default and whether it repeats. */
 function entry(name, doc, { def, list } = {}) {
   if (typeof doc !== 'string' || doc.trim() === '') throw new Error(`man: ${name} has no documentation`);
@@ -168,7 +173,7 @@ function command(name) {
     if (last?.kind === 'prose' && last.indent === indent) last.desc += ` ${row.trim()}`;
     else items.push({ kind: 'prose', indent, desc: row.trim() });
   }
-  const lines = [`.SS ${name.replace(/-/g, '\\-')}`, '.nf', ...syn.map((s) => line(synopsis(s))), '.fi'];
+  const lines = [`.SS ${name.replace(/-/g, '\\-')}`, '.nf', ...syn.map(synopsisLine), '.fi'];
   let level = 0;
   for (const item of items) {
     if (item.kind === 'term' && /^-h, --help$/.test(item.term)) continue;
@@ -184,12 +189,13 @@ function command(name) {
 
 /**
  * The synopsis lines at the head of a usage (`usage: nqqueue X ...`, then lines that start with
- * `nqqueue`), taken off `rows`; alternatives of subcommands on one line (`list [FILTERS] | show ID`)
+ * `nqqueue` or go on with more options), taken off `rows`; alternatives of subcommands on one line (`list [FILTERS] | show ID`)
  * become a line each, as a reader of a page expects.
  */
 function synopsisLines(name, rows) {
   const heads = [rows.shift().replace(/^usage:\s*/, '')];
-  while (rows.length > 0 && /^\s+nqqueue\b/.test(rows[0])) heads.push(rows.shift().trim());
+  // A line of options that goes on (spaces, then `[`) stays a line of its own, indented under its head.
+  while (rows.length > 0 && /^\s+(nqqueue\b|\[)/.test(rows[0])) heads.push(/^\s+\[/.test(rows[0]) ? `    ${rows.shift().trim()}` : rows.shift().trim());
   const out = [];
   for (const head of heads) {
     let depth = 0;
@@ -211,7 +217,7 @@ function synopsisLines(name, rows) {
 }
 
 function synopses() {
-  return commandNames.flatMap((name) => synopsisLines(name, usages.get(name).split('\n')).map((s) => line(synopsis(s))));
+  return commandNames.flatMap((name) => synopsisLines(name, usages.get(name).split('\n')).map(synopsisLine));
 }
 
 // ---- the pages ----

@@ -32,7 +32,8 @@ import { visible } from '../../text/visible.js';
 import { parseCommand, usageFailure } from '../args.js';
 import { parseEndpoint } from '../../clients/socket.js';
 
-export const USAGE = `usage: nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE] [--spamd ADDRESS] [--rspamd URL]
+export const USAGE = `usage: nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE]
+                    [--spamd ADDRESS] [--rspamd URL]
   Writes a commented starter configuration into the control directory ($NQQUEUE_CONTROLDIR, default
   /var/qmail/control): general.cfb (clamav for every message), nqqueue.cfb (SpamAssassin per recipient,
   spam kept in the quarantine) and nqqueue.conf (the backends found running: clamd's socket from its
