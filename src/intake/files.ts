@@ -1,7 +1,9 @@
 // Files that must land whole: private (0600, created new, never through a symlink), written fully,
 // fsynced; directories fsynced after a rename. Shared by the retry spool and the quarantine stores.
 
-import { closeSync, constants, fsyncSync, openSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fchmodSync, fsyncSync, linkSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { open } from 'node:fs/promises';
 
 import { PRIVATE_FILE } from './message.js';
@@ -14,6 +16,36 @@ export function syncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Create `path` with `bytes`, whole or not at all, and never over a file that is there: written to a
+ * new temporary file beside it (`mode` whatever the umask, never through a symlink), fsynced, then
+ * hard-linked to its name and the directory fsynced. 'exists' when a file (or a symlink) of that name
+ * was there, or appeared first: someone else's, left as it is.
+ */
+export function createWhole(path: string, bytes: Buffer, mode: number): 'wrote' | 'exists' {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  try {
+    try {
+      fchmodSync(fd, mode);
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
+      throw err;
+    }
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  syncDir(dirname(path));
+  return 'wrote';
 }
 
 /** Is the process `pid` still there (ours or someone else's)? */

@@ -5,10 +5,10 @@
 // is then used up in the store (Store.useToken), so a link acts at most once.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { syncDir } from '../intake/files.js';
+import { createWhole } from '../intake/files.js';
 import { ensurePrivateDir } from '../intake/workdir.js';
 
 export type LinkAction = 'release' | 'delete' | 'view';
@@ -45,26 +45,8 @@ export function signingKey(home: string): Buffer {
   const existing = readKey(path);
   if (existing) return existing;
   const key = randomBytes(KEY_BYTES);
-  const tmp = join(home, `${KEY_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    try {
-      writeSync(fd, key);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      linkSync(tmp, path);
-    } catch (err) {
-      // Another process made it first: use theirs.
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readKey(path) ?? fail(path, 'vanished while it was being read');
-      throw err;
-    }
-  } finally {
-    rmSync(tmp, { force: true });
-  }
-  syncDir(home);
+  // Another process made it first: use theirs.
+  if (createWhole(path, key, 0o600) === 'exists') return readKey(path) ?? fail(path, 'vanished while it was being read');
   return key;
 }
 

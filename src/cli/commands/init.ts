@@ -2,24 +2,19 @@
 // the backends found running: src/ops/discover.ts), the home for the user qmail-smtpd runs as, and the
 // exact next steps. Never overwrites: a file or home that exists is left alone, and said so.
 
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
   existsSync,
   fchmodSync,
   fchownSync,
-  fsyncSync,
-  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
   statSync,
-  unlinkSync,
-  writeSync,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describeError } from '../../errors.js';
@@ -31,6 +26,7 @@ import { pathsFrom, type Paths } from '../../queue/services.js';
 import { visible } from '../../text/visible.js';
 import { parseCommand, usageFailure } from '../args.js';
 import { parseEndpoint } from '../../clients/socket.js';
+import { createWhole } from '../../intake/files.js';
 
 export const USAGE = `usage: nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE]
                     [--spamd ADDRESS] [--rspamd URL]
@@ -90,10 +86,7 @@ function sh(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * A new file, whole or not at all, never over an existing one: written to a private temporary name,
- * fsynced, then linked to its name (link fails when the name exists, even one made a moment ago).
- */
+/** A new file, whole or not at all, never over an existing one (a symlink there counts as one). */
 function writeNew(path: string, text: string): 'wrote' | 'exists' {
   try {
     lstatSync(path);
@@ -101,34 +94,8 @@ function writeNew(path: string, text: string): 'wrote' | 'exists' {
   } catch (err) {
     if (errCode(err) !== 'ENOENT') throw err;
   }
-  const tmp = join(dirname(path), `.${basename(path)}.init-${randomBytes(6).toString('hex')}`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-  try {
-    try {
-      // 0644 whatever the umask: qmail-smtpd's user reads it.
-      fchmodSync(fd, 0o644);
-      const bytes = Buffer.from(text);
-      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      linkSync(tmp, path);
-    } catch (err) {
-      if (errCode(err) === 'EEXIST') return 'exists';
-      throw err;
-    }
-  } finally {
-    unlinkSync(tmp);
-  }
-  const dirFd = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-  return 'wrote';
+  // 0644 whatever the umask: qmail-smtpd's user reads it.
+  return createWhole(path, Buffer.from(text), 0o644);
 }
 
 /** The home, 0700, for `owner` (chowned when root). Returns 'exists' when there is one already. */
