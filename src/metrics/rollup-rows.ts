@@ -7,10 +7,11 @@ import type { RollupRow } from '../store/types.js';
 import { bucketOf, LATENCY_BUCKETS_MS } from './buckets.js';
 import { backendKey } from './families.js';
 import type { MessageRecord } from './record.js';
+import { isoUtc } from './journal.js';
 
 /** The minute of a time, as the rollups name it: '2026-12-02T10:07:00.000Z'. */
 export function minuteOf(t: number): string {
-  return new Date(Math.floor(t / 60_000) * 60_000).toISOString();
+  return isoUtc(Math.floor(t / 60_000) * 60_000);
 }
 
 type Row = { minute: string; host: string; series: string; key: string; count: number; sum: number; buckets?: number[]; gauge?: boolean };
@@ -44,7 +45,7 @@ export class RowSet {
     const m = Math.floor(t / 60_000);
     if (m !== this.lastMinute) {
       this.lastMinute = m;
-      this.lastMinuteText = new Date(m * 60_000).toISOString();
+      this.lastMinuteText = isoUtc(m * 60_000);
     }
     return this.lastMinuteText;
   }

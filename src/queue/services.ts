@@ -158,9 +158,19 @@ export function fingerprint(path: string): string {
  * removed or renamed into place change it), the fixed control files, and every file read from it.
  */
 export function configFiles(services: Services): string[] {
-  const dir = services.paths.controlDir;
   const read = services.routings().flatMap((r) => r.files().map((f) => f.file));
-  return [dir, ...CONTROL_FILES.map((n) => join(dir, n)), ...new Set(read)];
+  return [...controlFiles(services.paths.controlDir), ...new Set(read)];
+}
+
+/**
+ * The control directory and its fixed files, joined once per directory: this runs for every message,
+ * and path.join there is the one function of an idle daemon's path hot enough to be optimised by
+ * V8's top tier, whose compiler then takes megabytes of resident memory to no gain.
+ */
+let fixed: { dir: string; files: readonly string[] } | undefined;
+function controlFiles(dir: string): readonly string[] {
+  if (fixed?.dir !== dir) fixed = { dir, files: [dir, ...CONTROL_FILES.map((n) => join(dir, n))] };
+  return fixed.files;
 }
 
 export const CLIENT_ENV = [
