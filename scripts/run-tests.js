@@ -2,7 +2,7 @@
 // Runs the whole test suite on the node the build recorded: compiles the tests, starts the scanner daemons the suites need (when
 // they are installed), runs node --test over every compiled test file, stops the daemons.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,8 @@ let work;
 if (processFiles.length > 0 || packageTests) {
   const { pack, install } = await import('./pack-install.js');
   work = mkdtempSync(join(tmpdir(), 'nqq-package-'));
+  // Readable by all, as an installed package is: some suites run it as another user (nobody).
+  chmodSync(work, 0o755);
   try {
     const p = pack(root, work);
     const prefix = join(work, 'prefix');
