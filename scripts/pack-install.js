@@ -88,8 +88,10 @@ function freshClone() {
   };
   try {
     const clone = join(tmp, 'clone');
-    step('git clone', spawnSync('git', ['clone', '--quiet', '--no-local', root, clone], { encoding: 'utf8' }));
-    process.stdout.write(`pack-install: npm ci in a fresh clone of ${spawnSync('git', ['-C', clone, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim()}\n`);
+    const head = step('git rev-parse', spawnSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8' })).stdout.trim();
+    step('git clone', spawnSync('git', ['clone', '--quiet', '--no-checkout', root, clone], { encoding: 'utf8' }));
+    step('git checkout', spawnSync('git', ['-C', clone, 'checkout', '--quiet', head], { encoding: 'utf8' }));
+    process.stdout.write(`pack-install: npm ci in a fresh clone of ${head.slice(0, 12)} (what is committed; not the working tree)\n`);
     step('npm ci', npm(['ci', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: clone }));
     const p = pack(clone, tmp, { build: true });
     process.stdout.write(`pack-install: npm pack (prepack build): ${p.tarball.slice(tmp.length + 1)}, ${(p.size / 1000).toFixed(1)} kB (${(p.unpackedSize / 1e6).toFixed(1)} MB unpacked, ${p.files.length} files) in ${(p.ms / 1000).toFixed(1)} s\n`);
