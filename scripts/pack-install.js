@@ -114,8 +114,9 @@ function freshClone() {
     process.stdout.write(`pack-install: ${join('<prefix>', 'bin', 'nqqueue')} --version: ${version.stdout.trim()}\n`);
     if (!readdirSync(join(prefix, 'bin')).includes('nqqueue-qq')) step('the install made no bin/nqqueue-qq', { status: 1, output: '' });
     // With no daemon, the client runs the standalone program next to it: the installed layout works.
-    const qq = spawnSync(join(prefix, 'bin', 'nqqueue-qq'), [], { encoding: 'utf8', env: {}, input: '' });
-    if (!/running the standalone program/.test(qq.stderr) || !/^nqqueue: result=.* via=fallback/m.test(qq.stderr)) {
+    // (An empty message and envelope: fd 1 is /dev/null, never a socket it would wait on.)
+    const qq = spawnSync(join(prefix, 'bin', 'nqqueue-qq'), [], { encoding: 'utf8', env: {}, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+    if (!/running the standalone program/.test(qq.stderr) || !/^nqqueue: .* via=fallback/m.test(qq.stderr)) {
       step('nqqueue-qq (no daemon: the standalone program next to it)', { status: 1, output: `exit ${qq.status}\n${qq.stderr}` });
     }
     process.stdout.write('pack-install: ok\n');
