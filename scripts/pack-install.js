@@ -80,10 +80,7 @@ export function install(tarball, prefix, { env, node } = {}) {
 function freshClone() {
   const tmp = mkdtempSync(join(tmpdir(), 'nqq-fresh-clone-'));
   const step = (what, r) => {
-    if (r.status !== 0 || r.error) {
-      process.stderr.write(`pack-install: ${what} failed (${r.status ?? r.error?.message}):\n${r.output ?? `${r.stdout ?? ''}${r.stderr ?? ''}`}\n`);
-      process.exit(1);
-    }
+    if (r.status !== 0 || r.error) throw new Error(`${what} failed (${r.status ?? r.error?.message}):\n${r.output ?? `${r.stdout ?? ''}${r.stderr ?? ''}`}`);
     return r;
   };
   try {
@@ -126,8 +123,14 @@ function freshClone() {
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  if (process.argv[2] === '--fresh-clone' && process.argv.length === 3) freshClone();
-  else {
+  if (process.argv[2] === '--fresh-clone' && process.argv.length === 3) {
+    try {
+      freshClone();
+    } catch (e) {
+      process.stderr.write(`pack-install: ${e.message}\n`);
+      process.exitCode = 1;
+    }
+  } else {
     process.stderr.write('usage: node scripts/pack-install.js --fresh-clone\n');
     process.exit(2);
   }
