@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -114,4 +114,20 @@ test('installed without a C compiler: a loud line, no nqqueue-qq, the standalone
   assert.ok(existsSync(join(p, 'bin', 'nqqueue')));
   assert.ok(!existsSync(join(p, 'bin', 'nqqueue-qq')), 'no nqqueue-qq without a compiler');
   await delivers(join(p, 'bin', 'nqqueue'));
+});
+
+test('installed with no Node.js 22.13 or newer to record: a loud line, and NQQUEUE_NODE makes nqqueue run', async () => {
+  // NQQUEUE_NODE at install names the node to record; one that is too old is not replaced by another.
+  const old = join(work, 'old-node');
+  writeFileSync(old, '#!/bin/sh\necho v20.19.0\n', { mode: 0o755 });
+  const p = join(work, 'old-node-prefix');
+  const r = tools.install(tarball, p, { env: { ...process.env, NQQUEUE_NODE: old } });
+  assert.ok(r.ok, r.output);
+  assert.match(r.output, /nqqueue install: WARNING: no Node\.js 22\.13 or newer found \(NQQUEUE_NODE .*old-node: v20\.19\.0\): nqqueue will not start as installed\./);
+  assert.match(r.output, /set NQQUEUE_NODE=\/path\/to\/node \(22\.13 or newer\) where nqqueue runs/);
+  const pkgDir = join(p, 'lib', 'node_modules', 'nqqueue');
+  assert.ok(!existsSync(join(pkgDir, 'dist', 'node-path')), 'nothing recorded');
+  const v = spawnSync(join(p, 'bin', 'nqqueue'), ['--version'], { env: { NQQUEUE_NODE: process.execPath }, encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stderr);
+  assert.match(v.stdout, /^nqqueue \d/);
 });
