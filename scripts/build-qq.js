@@ -3,6 +3,8 @@
 //
 //   node scripts/build-qq.js                  bin/nqqueue-qq, optimised and hardened (part of npm run build);
 //                                             linked statically (static PIE) where the C library allows it
+//   node scripts/build-qq.js --install        the same, in an installed package (scripts/install.js): a
+//                                             missing compiler or a failed compile is reported, exit 1
 //   node scripts/build-qq.js --sanitize OUT   OUT with AddressSanitizer + UBSan, for the tests
 //   node scripts/build-qq.js --fuzz [OUT]     the libFuzzer harness src/qq/fuzz-reply.c (needs clang)
 //   node scripts/build-qq.js --fuzz --run S   build it in a temp dir and fuzz for S seconds
@@ -11,7 +13,7 @@
 // build says so loudly and leaves bin/nqqueue-qq out (the standalone bin/nqqueue needs none, and a
 // fresh machine may have no compiler); the test suite fails under CI=true when the client is missing.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,20 +78,37 @@ if (argv[0] === '--sanitize') {
   } else {
     process.stdout.write(`build-qq: ${out}\n`);
   }
-} else if (argv.length === 0) {
+} else if (argv.length === 0 || (argv.length === 1 && argv[0] === '--install')) {
+  const install = argv[0] === '--install';
+  const again = install ? 'install nqqueue again' : 'run npm run build again';
   const out = join(root, 'bin', 'nqqueue-qq');
   if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).error) {
     process.stderr.write(
       `build-qq: WARNING: no C compiler ('${cc}' not found): bin/nqqueue-qq (daemon mode) is NOT built.\n` +
-        'build-qq: the standalone bin/nqqueue works; install gcc (or set CC) and run npm run build again for daemon mode.\n',
+        `build-qq: the standalone bin/nqqueue works; install gcc (or set CC) and ${again} for daemon mode.\n`,
     );
-    process.exit(0);
+    process.exit(install ? 1 : 0);
   }
   // Static: qmail starts the client for every message, and the dynamic loader's work (mapping libc,
   // relocating) is most of its start-up. Without a static C library, the usual dynamic link.
   const r = spawnSync(cc, [...WARN, ...RELEASE, ...STATIC, '-o', out, src], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (r.error || r.status !== 0) compile(cc, [...WARN, ...RELEASE, '-o', out, src]);
+  if (r.error || r.status !== 0) {
+    if (!install) compile(cc, [...WARN, ...RELEASE, '-o', out, src]);
+    else {
+      const d = spawnSync(cc, [...WARN, ...RELEASE, '-o', out, src], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+      if (d.error || d.status !== 0) {
+        rmSync(out, { force: true });
+        process.stderr.write(
+          `${(d.error?.message ?? `${d.stdout}${d.stderr}`).trim()}\n` +
+            `build-qq: WARNING: ${cc} could not compile src/qq/nqqueue-qq.c (exit ${d.status ?? d.signal}): bin/nqqueue-qq (daemon mode) is NOT built.\n` +
+            `build-qq: the standalone bin/nqqueue works; fix the compiler (or set CC) and ${again} for daemon mode.\n`,
+        );
+        process.exit(1);
+      }
+    }
+  }
   chmodSync(out, 0o755);
+  if (install) process.stdout.write(`bin/nqqueue-qq (daemon mode) compiled with ${cc}${r.status === 0 ? ', static' : ''}\n`);
 } else {
   die(`unknown arguments: ${argv.join(' ')}`);
 }

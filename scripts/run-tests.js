@@ -2,7 +2,8 @@
 // Runs the whole test suite on the node the build recorded: compiles the tests, starts the scanner daemons the suites need (when
 // they are installed), runs node --test over every compiled test file, stops the daemons.
 import { spawnSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,22 +66,67 @@ function runTests(list, extraEnv) {
   return new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
 }
 
-// The process-level suites run a second time against daemon mode: the same tests, bin/nqqueue-qq
-// talking to `nqqueue serve`, must give the same bytes and exit codes.
-const qq = join(root, 'bin', 'nqqueue-qq');
+// The process-level suites run against the package as users install it: the tree just built, packed
+// (npm pack, its scripts ignored: npm test has built it) and installed with npm install -g into a
+// temporary prefix — first against its nqqueue (standalone), then a second time against its nqqueue-qq
+// talking to its `nqqueue serve` (daemon mode), which must give the same bytes and exit codes. The other
+// suites run against the checkout; test/package checks the tarball and the install (NQQ_TEST_TARBALL,
+// NQQ_TEST_PREFIX). Under CI=true a package that does not pack or install fails the run; elsewhere the
+// process-level suites then run against the checkout's bin/, and the run says so.
 const processFiles = files.filter((f) => f.includes(`${join('test', 'process')}/`));
+const otherFiles = files.filter((f) => !processFiles.includes(f));
+const packageTests = files.some((f) => f.includes(`${join('test', 'package')}/`));
+let installed;
+let packFailed = false;
+let work;
+if (processFiles.length > 0 || packageTests) {
+  const { pack, install } = await import('./pack-install.js');
+  work = mkdtempSync(join(tmpdir(), 'nqq-package-'));
+  // Readable by all, as an installed package is: some suites run it as another user (nobody).
+  chmodSync(work, 0o755);
+  try {
+    const p = pack(root, work);
+    const prefix = join(work, 'prefix');
+    const i = install(p.tarball, prefix);
+    if (!i.ok) throw new Error(`npm install -g ${p.tarball} failed (${i.status}):\n${i.output.trim()}`);
+    process.stdout.write(
+      `# package: ${p.tarball.slice(work.length + 1)}, ${(p.size / 1000).toFixed(1)} kB (${(p.unpackedSize / 1e6).toFixed(1)} MB unpacked, ` +
+        `${p.files.length} files), packed in ${(p.ms / 1000).toFixed(1)} s; npm install -g in ${(i.ms / 1000).toFixed(1)} s into ${prefix}\n` +
+        i.output.trim().split('\n').filter((l) => l.startsWith('nqqueue install:') || l.startsWith('build-qq:')).map((l) => `#   ${l}\n`).join(''),
+    );
+    installed = { tarball: p.tarball, prefix, nqqueue: join(prefix, 'bin', 'nqqueue'), qq: join(prefix, 'bin', 'nqqueue-qq') };
+  } catch (e) {
+    packFailed = true;
+    process.stdout.write(`\n# the package could not be packed or installed, the process-level suites run against the checkout's bin/:\n# ${String(e.message).split('\n').join('\n# ')}\n`);
+  }
+}
+const packageEnv = installed ? { NQQ_TEST_TARBALL: installed.tarball, NQQ_TEST_PREFIX: installed.prefix } : {};
+const standalone = installed ? { NQQ_TEST_BIN: installed.nqqueue, NQQ_TEST_NQQUEUE: installed.nqqueue } : {};
+const qq = installed ? installed.qq : join(root, 'bin', 'nqqueue-qq');
+const daemonMode = installed ? { NQQ_TEST_BIN: installed.qq, NQQ_TEST_NQQUEUE: installed.nqqueue } : { NQQ_TEST_BIN: qq };
 let code = 1;
 try {
-  code = await runTests(files, {});
+  if (installed) {
+    code = otherFiles.length > 0 ? await runTests(otherFiles, packageEnv) : 0;
+    if (processFiles.length > 0) {
+      process.stdout.write(`\n# the process-level suites, standalone (${installed.nqqueue})\n`);
+      const first = await runTests(processFiles, standalone);
+      if (code === 0) code = first;
+    }
+  } else {
+    code = await runTests(files, {});
+  }
+  if (packFailed && process.env.CI === 'true') code = 1;
   if (processFiles.length > 0 && !existsSync(qq)) {
     process.stdout.write(`\n# ${qq} is missing: the daemon-mode run of the process suites is skipped\n`);
     if (process.env.CI === 'true') code = 1;
   } else if (processFiles.length > 0) {
     process.stdout.write(`\n# the process-level suites again, in daemon mode (${qq})\n`);
-    const second = await runTests(processFiles, { NQQ_TEST_BIN: qq });
+    const second = await runTests(processFiles, daemonMode);
     if (code === 0) code = second;
   }
 } finally {
   await daemons.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
 }
 process.exit(code);

@@ -16,6 +16,8 @@ export { envelopeOf };
 /**
  * The program under test. The process-level suites run against `bin/nqqueue` by default; another
  * program with the same contract (the daemon-mode client) can be put in its place with NQQ_TEST_BIN.
+ * scripts/run-tests.js runs them against the installed package's programs: NQQ_TEST_BIN is then its
+ * nqqueue or nqqueue-qq, and NQQ_TEST_NQQUEUE (NQQUEUE_BIN) its nqqueue, which runs `serve`.
  */
 export const PROGRAM = process.env.NQQ_TEST_BIN || NQQUEUE_BIN;
 /** Daemon mode: each setup runs its own `nqqueue serve` for the client under test to talk to. */

@@ -59,8 +59,12 @@ export interface RunResult {
   writeError: string | null;
 }
 
-/** <repo>/bin/nqqueue: this file is compiled to <repo>/dist-test/test/helpers/smtpd.js. */
-export const NQQUEUE_BIN = fileURLToPath(new URL('../../../bin/nqqueue', import.meta.url));
+/**
+ * The `nqqueue` program the helpers run (serve, subcommands): <repo>/bin/nqqueue (this file is compiled
+ * to <repo>/dist-test/test/helpers/smtpd.js), or NQQ_TEST_NQQUEUE — scripts/run-tests.js sets it to the
+ * `nqqueue` of the package it installed, for the process-level suites.
+ */
+export const NQQUEUE_BIN = process.env.NQQ_TEST_NQQUEUE || fileURLToPath(new URL('../../../bin/nqqueue', import.meta.url));
 
 const ERROR_TEXT_MAX = 255;
 const STDERR_MAX = 4 * 1024 * 1024;
