@@ -28,7 +28,7 @@ function statusKB(pid, field) {
 export async function memoryRow(h) {
   const row = { node: h.node.key };
   // Idle: a fresh daemon with an empty configuration.
-  const idleInst = h.makeInstall('memory-idle', {});
+  const idleInst = h.makeInstall(`memory-idle-${h.node.key}`, {});
   let serve = await h.startServe(idleInst, h.node);
   try {
     await sleep(2000);
@@ -46,7 +46,7 @@ export async function memoryRow(h) {
   // In flight: 64 messages of 1 MB at once.
   const files = h.clamdSocket ? { 'general.cfb': ':clamav\n', 'nqqueue.conf': `[clamav]\nsocket = ${h.clamdSocket}\n` } : {};
   row.inFlightPlugins = h.clamdSocket ? 'clamav' : 'none (clamd is not running)';
-  const inst = h.makeInstall('memory-inflight', files);
+  const inst = h.makeInstall(`memory-inflight-${h.node.key}`, files);
   serve = await h.startServe(inst, h.node);
   try {
     const messages = Array.from({ length: MEMORY_TARGETS.inFlight }, () => h.message('inflight', MEMORY_TARGETS.messageBytes).buf);
