@@ -93,7 +93,7 @@ test('every command of the README is in an sh block (or a crontab line), and eve
   const run = sh.filter((b) => b.notRun === undefined);
   // Most of the README's commands run; what does not is the few a test host cannot do (systemd, svscan).
   assert.ok(run.length >= 10, `only ${run.length} sh blocks are run`);
-  assert.ok(sh.length - run.length <= 8, `${sh.length - run.length} sh blocks are not run: ${sh.filter((b) => b.notRun).map((b) => `README.md:${b.line} (${b.notRun})`).join('; ')}`);
+  assert.ok(sh.length - run.length <= 10, `${sh.length - run.length} sh blocks are not run: ${sh.filter((b) => b.notRun).map((b) => `README.md:${b.line} (${b.notRun})`).join('; ')}`);
 });
 
 test("the README's test command installs what .ci/run installs", () => {

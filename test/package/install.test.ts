@@ -79,7 +79,7 @@ test('the tarball: the built program, the C source of nqqueue-qq, the install sc
   assert.ok(!text.includes(REPO.replace(/\/$/, '')), 'no path of the checkout');
 });
 
-test('installed with a C compiler: nqqueue and nqqueue-qq on the prefix PATH, the node that ran npm recorded', async () => {
+test('installed with a C compiler: nqqueue and nqqueue-qq on the prefix PATH, the manual pages on man\'s, the node that ran npm recorded', async () => {
   const nqqueue = join(prefix, 'bin', 'nqqueue');
   const qq = join(prefix, 'bin', 'nqqueue-qq');
   accessSync(nqqueue, constants.X_OK);
@@ -92,6 +92,15 @@ test('installed with a C compiler: nqqueue and nqqueue-qq on the prefix PATH, th
   assert.equal(v.status, 0, v.stderr);
   assert.equal(v.stdout.trim(), `nqqueue ${JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version}`);
   await delivers(nqqueue);
+  // The manual pages, where man finds them under the prefix (share/man/manN), each rendering.
+  const pages = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).man as string[];
+  assert.ok(pages.length >= 5);
+  for (const page of pages) {
+    const name = page.split('/').pop()!;
+    const installed = join(prefix, 'share', 'man', `man${name.slice(name.lastIndexOf('.') + 1)}`, name);
+    accessSync(installed, constants.R_OK);
+    assert.match(readFileSync(installed, 'utf8'), /^\.TH /m, `${installed} is a manual page`);
+  }
   // No daemon: the client runs the standalone program next to it in the installed package.
   const r = await delivers(qq);
   assert.match(r.stderr, /running the standalone program/);
