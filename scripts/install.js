@@ -2,7 +2,9 @@
 // The package's install step (preinstall, so that npm links bin/nqqueue-qq once it is there):
 //   - records the node bin/nqqueue runs on (dist/node-path, dist/node-version), as the build does in a
 //     checkout: $NQQUEUE_NODE, else the node that runs npm, else the one running this script (node on
-//     PATH), the first that is Node.js 22.13 or newer. With none, it says loudly what to do;
+//     PATH), the first that is Node.js 22.13 or newer and that qmail-smtpd's user can run (an absolute
+//     path, open to others all the way down); an NQQUEUE_NODE that is not is not replaced by another.
+//     With none, it says loudly what to do;
 //   - compiles bin/nqqueue-qq (daemon mode) from the C source in the package (scripts/build-qq.js
 //     --install). Without a C compiler it says so loudly; the standalone bin/nqqueue works without it.
 // In a checkout (npm ci) it does nothing: there the build (npm run build) does both.
@@ -10,8 +12,8 @@
 // npm shows an install script's output only with --foreground-scripts, so each warning also goes to the
 // terminal (/dev/tty) when there is one and stderr is not it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, openSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, closeSync, existsSync, openSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -54,9 +56,39 @@ const candidates = [
   ['node on PATH', process.execPath],
 ].filter(([, path], i, all) => path && all.findIndex(([, p]) => p === path) === i);
 
+/**
+ * Why qmail-smtpd's user could not run `node` (the install runs as root, the mail as qmaild): not an
+ * absolute path (bin/nqqueue runs from qmail's working directory), or the file or a directory above it
+ * not open to others (a node under /root or a 0700 home, as nvm's is). undefined when it can.
+ */
+function unusable(node) {
+  if (!isAbsolute(node)) return 'not an absolute path';
+  let real;
+  try {
+    real = realpathSync(node);
+  } catch (err) {
+    return `cannot be read (${err.code ?? err.message})`;
+  }
+  if ((statSync(real).mode & 0o001) === 0) return `${real} cannot be run by other users`;
+  // The directories on the way to it as named (a link in a private directory) and to the file itself.
+  for (const start of [node, real]) {
+    for (let dir = dirname(start); ; dir = dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) return `${dir} cannot be entered by other users (so qmail-smtpd's user cannot run ${node})`;
+      if (dir === '/') break;
+    }
+  }
+  return undefined;
+}
+
 const seen = [];
 let chosen;
 for (const [what, node] of candidates) {
+  const why = unusable(node);
+  if (why) {
+    seen.push(`${what} ${node}: ${why}`);
+    if (what === 'NQQUEUE_NODE') break;
+    continue;
+  }
   const version = versionOf(node);
   seen.push(`${what} ${node}: ${version ?? 'does not answer --version'}`);
   if (version && fits(version)) {
@@ -70,8 +102,11 @@ for (const [what, node] of candidates) {
 const nodePath = join(root, 'dist', 'node-path');
 const nodeVersion = join(root, 'dist', 'node-version');
 if (chosen) {
-  writeFileSync(nodePath, `${chosen.node}\n`);
-  writeFileSync(nodeVersion, `${chosen.node} ${chosen.version}\n`);
+  // 0644 whatever the umask: bin/nqqueue reads them as qmail-smtpd's user.
+  for (const [file, text] of [[nodePath, `${chosen.node}\n`], [nodeVersion, `${chosen.node} ${chosen.version}\n`]]) {
+    writeFileSync(file, text);
+    chmodSync(file, 0o644);
+  }
   say(`nqqueue install: bin/nqqueue runs on Node.js ${chosen.version} (${chosen.node})`);
 } else {
   rmSync(nodePath, { force: true });

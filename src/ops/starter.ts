@@ -101,7 +101,7 @@ function settings(b: Backends): string {
     'clamd (its LocalSocket, or TCPAddr:TCPSocket as host = ...): general.cfb scans every message with it.',
     'Until it answers, every message is deferred.',
   );
-  section('spamassassin', 'host', b.spamd, 'spamd (its --listen address): nqqueue.cfb asks it for every local recipient.', 'Until it answers, mail for local recipients is deferred.');
+  section('spamassassin', b.spamd.address.startsWith('/') ? 'socket' : 'host', b.spamd, 'spamd (its --listen address): nqqueue.cfb asks it for every local recipient.', 'Until it answers, mail for local recipients is deferred.');
   section('rspamd', 'url', b.rspamd, 'rspamd (its normal worker): not used by nqqueue.cfb as written (see the rspamd line there).', 'Nothing needs it yet.');
   return `${out.join('\n').trimEnd()}\n`;
 }

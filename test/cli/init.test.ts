@@ -163,6 +163,20 @@ test('--spamd and --rspamd name where they listen: nqqueue.conf gets the address
   assert.equal(c.code, 0, c.stderr);
 });
 
+test('--spamd with a socket path: nqqueue.conf names it as socket =, which check-config takes', { skip: asRoot ? false : 'needs root (--user nobody)' }, () => {
+  const s = make();
+  const sock = join(s.dir, 'spamd.sock');
+  const r = init(s, ['--user', 'nobody', '--clamd-conf', deadClamdConf(s), '--spamd', sock]);
+  assert.equal(r.code, 0, r.stderr);
+  const text = readFileSync(join(s.control, 'nqqueue.conf'), 'utf8');
+  // Nothing answers there: left commented out, with the key that takes a socket path.
+  assert.match(text, new RegExp(`^# socket = ${sock.replace(/[.]/g, '\\.')}$`, 'm'));
+  // Uncommented as the comment says, the file is right.
+  s.write('nqqueue.conf', text.replace(/^# \[spamassassin\]$/m, '[spamassassin]').replace(`# socket = ${sock}`, `socket = ${sock}`));
+  const c = checkConfig(s);
+  assert.equal(c.code, 0, c.stderr);
+});
+
 test('as root with --user nobody the home belongs to nobody (and its group), 0700; the files stay root\'s', { skip: asRoot ? false : 'needs root' }, () => {
   const s = make();
   const r = init(s, ['--user', 'nobody']);
@@ -260,6 +274,7 @@ test('usage: an unknown user, root as the user, a clamd.conf that cannot be read
     [['stray'], /unexpected argument "stray"/],
     [['--spamd', 'spamd.example'], /--spamd: not a socket path or HOST:PORT: "spamd\.example"/],
     [['--rspamd', 'ftp://127.0.0.1:11333'], /--rspamd: not an http:\/\/ URL/],
+    [['--rspamd', 'https://127.0.0.1:11333'], /--rspamd: not an http:\/\/ URL/],
   ] as const) {
     const r = init(s, [...args, ...(asRoot && args[0] !== '--user' ? ['--user', 'nobody'] : [])]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -35,7 +35,7 @@ test('the launcher refuses a node older than 22.13: 71, the log line says why, i
     assert.equal(r.code, 71, r.stderr);
     assert.match(
       r.stderr,
-      new RegExp(`^nqqueue: result=defer code=NQQ_ERR_RUNTIME reason="Node\\.js v${esc(v)} \\(${esc(f.path)}\\) is older than 22\\.13, which NQqueue needs; see the README, Install: rebuild with npm run build \\(it fetches a supported Node\\.js when the system's is older\\), or set NQQUEUE_NODE" exit=71$`, 'm'),
+      new RegExp(`^nqqueue: result=defer code=NQQ_ERR_RUNTIME reason="Node\\.js v${esc(v)} \\(${esc(f.path)}\\) is older than 22\\.13, which NQqueue needs; see the README, Install: npm run build again in a checkout \\(it fetches a supported Node\\.js when the system's is older\\), or install the package again with a supported Node\\.js, or set NQQUEUE_NODE" exit=71$`, 'm'),
     );
     assert.equal(existsSync(f.ran), false, `${v} must not be run`);
     assert.deepEqual(r.deliveries, []);

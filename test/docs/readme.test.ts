@@ -4,12 +4,14 @@
 // line above it. So the README cannot drift from the program: a renamed option, a command that now
 // fails, a path that moved, and this test fails with the block and what it printed.
 //
-// The host: the README's absolute paths (/var/qmail, /opt/nqqueue, /etc, /service, /home) are the same
-// paths under the temp directory, with what a qmail host has before NQqueue (control/me, rcpthosts, a
-// simscan simcontrol, a user's SpamAssassin user_prefs, clamd.conf naming the test clamd's socket, a
-// qmail-queue: the stand-in). /opt/nqqueue is this checkout. qmail-smtpd's user qmaild is nobody (its
-// group nofiles nogroup), spamd's and rspamd's usual addresses are the test daemons', and `logger` (on
-// PATH first) writes what it is given to stderr, as there is no syslog on the test host.
+// The host: the README's absolute paths (/var/qmail, /opt/nqqueue, /usr/local/bin, /etc, /service,
+// /home) are the same paths under the temp directory, and NQQUEUE_CONTROLDIR, NQQUEUE_HOME and
+// NQQUEUE_QMAILQUEUE name them (the program's defaults cannot move). It has what a qmail host has
+// before NQqueue: control/me, rcpthosts, a simscan simcontrol, a user's SpamAssassin user_prefs,
+// clamd.conf naming the test clamd's socket, a qmail-queue (the stand-in). /opt/nqqueue is this
+// checkout. qmail-smtpd's user qmaild and multilog's qmaill are nobody (the group nofiles nogroup),
+// spamd's and rspamd's usual addresses are the test daemons', and `logger` (a stand-in on PATH) writes
+// what it is given to stderr, as there is no syslog on the test host.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -129,9 +131,8 @@ test("the README's sh blocks and crontab commands, run in order as one administr
     mkdirSync(join(root, path, '..'), { recursive: true });
     writeFileSync(join(root, path), text);
   };
-  for (const d of ['var/qmail/bin', 'var/qmail/control', 'opt', 'etc/systemd/system', 'service', 'bin', 'work']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['var/qmail/bin', 'var/qmail/control', 'opt', 'etc/systemd/system', 'service', 'bin', 'usr/local/bin', 'work']) mkdirSync(join(root, d), { recursive: true });
   symlinkSync(REPO.replace(/\/$/, ''), join(root, 'opt', 'nqqueue'));
-  symlinkSync(join(REPO, 'bin', 'nqqueue'), join(root, 'bin', 'nqqueue'));
   put('bin/logger', '#!/bin/sh\n# logger -t TAG: each line to stderr, as TAG: LINE\nwhile IFS= read -r line; do printf \'%s: %s\\n\' "$2" "$line" >&2; done\n');
   chmodSync(join(root, 'bin/logger'), 0o755);
   symlinkSync(standIn.path, join(root, 'var/qmail/bin/qmail-queue'));
@@ -141,21 +142,28 @@ test("the README's sh blocks and crontab commands, run in order as one administr
   put('etc/clamav/clamd.conf', `# clamd.conf\nLocalSocket ${clamd}\n`);
   put('home/bob/.spamassassin/user_prefs', 'whitelist_from *@partner.example\nblacklist_from spammer@bad.example\nrequired_score 6\n');
 
+  // One pass over the text, so what one rule wrote is never rewritten by another (the temp root itself
+  // may be under /home or /etc).
   const path = (p: string) => `(?<![\\w.~/-])${p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`;
-  const rewrites: [RegExp, string][] = [
-    [new RegExp(path('/opt/nqqueue'), 'g'), join(root, 'opt/nqqueue')],
-    [new RegExp(path('/var/qmail'), 'g'), join(root, 'var/qmail')],
-    [new RegExp(path('/etc/'), 'g'), `${join(root, 'etc')}/`],
-    [new RegExp(path('/service/'), 'g'), `${join(root, 'service')}/`],
-    [new RegExp(path('/home/'), 'g'), `${join(root, 'home')}/`],
-    [/http:\/\/127\.0\.0\.1:11333/g, rspamd],
-    [/127\.0\.0\.1:783\b/g, spamd],
-    [/\bqmaild\b/g, 'nobody'],
-    [/\bnofiles\b/g, 'nogroup'],
+  const rules: [string, string][] = [
+    [path('/opt/nqqueue'), join(root, 'opt/nqqueue')],
+    [path('/var/qmail'), join(root, 'var/qmail')],
+    [path('/usr/local/bin/'), `${join(root, 'usr/local/bin')}/`],
+    [path('/etc/'), `${join(root, 'etc')}/`],
+    [path('/service/'), `${join(root, 'service')}/`],
+    [path('/home/'), `${join(root, 'home')}/`],
+    ['http://127\\.0\\.0\\.1:11333', rspamd],
+    ['127\\.0\\.0\\.1:783\\b', spamd],
+    ['\\bqmaild\\b', 'nobody'],
+    ['\\bqmaill\\b', 'nobody'],
+    ['\\bnofiles\\b', 'nogroup'],
   ];
-  const onHost = (text: string) => rewrites.reduce((s, [re, to]) => s.replace(re, to), text);
+  const all = new RegExp(rules.map(([re]) => `(${re})`).join('|'), 'g');
+  const onHost = (text: string) => text.replace(all, (...m: unknown[]) => rules[m.slice(1, rules.length + 1).findIndex((g) => g !== undefined)]![1]);
+  assert.equal(onHost('/opt/nqqueue/etc/x /etc/tcp.smtp qmaild:nofiles'), `${join(root, 'opt/nqqueue')}/etc/x ${join(root, 'etc')}/tcp.smtp nobody:nogroup`);
   const env = {
-    PATH: `${join(root, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    // The README's /usr/local/bin first (its own `ln -s` puts nqqueue there), test stand-ins next.
+    PATH: `${join(root, 'usr/local/bin')}:${join(root, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: join(root, 'work'),
     LANG: 'C.UTF-8',
     NQQUEUE_CONTROLDIR: join(root, 'var/qmail/control'),
@@ -189,10 +197,10 @@ test("the README's sh blocks and crontab commands, run in order as one administr
   assert.ok(ran >= 14, `${ran} blocks and crontab commands ran`);
 
   // What the commands said: the probe found everything in order, and the dry run asked the scanners.
-  const all = said.join('\n');
-  assert.match(all, /check-config --probe: all good as nobody/);
-  assert.match(all, /clamav/);
-  assert.match(all, /spamassassin/);
+  const output = said.join('\n');
+  assert.match(output, /check-config --probe: all good as nobody/);
+  assert.match(output, /clamav/);
+  assert.match(output, /spamassassin/);
   // What the walk left is what the README says it leaves.
   const control = join(root, 'var/qmail/control');
   for (const f of ['general.cfb', 'nqqueue.cfb', 'nqqueue.conf']) assert.ok(existsSync(join(control, f)), `nqqueue init wrote ${f}`);

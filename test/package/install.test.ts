@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -30,6 +30,8 @@ interface PackInstall {
 
 const setup = setupsForThisFile();
 const work = mkdtempSync(join(tmpdir(), 'nqq-package-test-'));
+// Open to others, as an installation's directories are (the install records only a node qmaild can run).
+chmodSync(work, 0o755);
 after(() => rmSync(work, { recursive: true, force: true }));
 
 let tools: PackInstall;
@@ -139,4 +141,22 @@ test('installed with no Node.js 22.13 or newer to record: a loud line, and NQQUE
   const v = spawnSync(join(p, 'bin', 'nqqueue'), ['--version'], { env: { NQQUEUE_NODE: process.execPath }, encoding: 'utf8' });
   assert.equal(v.status, 0, v.stderr);
   assert.match(v.stdout, /^nqqueue \d/);
+});
+
+test('a node that qmail-smtpd\'s user could not run is not recorded: a relative NQQUEUE_NODE, one in a private directory', () => {
+  const hidden = join(work, 'private');
+  mkdirSync(hidden, { mode: 0o700 });
+  chmodSync(hidden, 0o700);
+  symlinkSync(process.execPath, join(hidden, 'node'));
+  for (const [node, why] of [
+    ['node', /NQQUEUE_NODE node: not an absolute path/],
+    [join(hidden, 'node'), /NQQUEUE_NODE \S+private\/node: \S+private cannot be entered by other users/],
+  ] as const) {
+    const p = join(work, `unusable-${node.length}-prefix`);
+    const r = tools.install(tarball, p, { env: { ...process.env, NQQUEUE_NODE: node } });
+    assert.ok(r.ok, r.output);
+    assert.match(r.output, why);
+    assert.match(r.output, /nqqueue will not start as installed/);
+    assert.ok(!existsSync(join(p, 'lib', 'node_modules', 'nqqueue', 'dist', 'node-path')), `${node}: nothing recorded`);
+  }
 });

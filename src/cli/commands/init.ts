@@ -286,7 +286,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const rspamd = parsed.values.rspamd as string | undefined;
   if (rspamd !== undefined) {
     const url = URL.canParse(rspamd) ? new URL(rspamd) : undefined;
-    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') {
+    if (url === undefined || url.protocol !== 'http:' || url.username !== '' || url.password !== '') {
       return usageFailure('init', USAGE, `--rspamd: not an http:// URL of rspamd's normal worker: ${JSON.stringify(visible(rspamd))}`);
     }
     where.rspamd = rspamd;
