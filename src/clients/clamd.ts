@@ -69,7 +69,8 @@ export interface SessionOptions {
   readonly idleMs?: number;
 }
 
-const DEFAULTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 30_000 };
+/** The connect and read timeouts of a call that sets none (the plugin documents them: backend.ts timeoutKeys). */
+export const DEFAULT_TIMEOUTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 30_000 };
 const MAX_REPLY = 64 * 1024;
 const NUL = 0;
 
@@ -328,7 +329,7 @@ export class ClamdClient {
 
   constructor(options: ClamdClientOptions) {
     this.endpoints = parseEndpoints('clamd', options.addresses);
-    this.timeouts = resolveTimeouts(DEFAULTS, options);
+    this.timeouts = resolveTimeouts(DEFAULT_TIMEOUTS, options);
     this.pool = endpointPool('clamd', this.endpoints, options, this.timeouts.connectTimeoutMs);
     this.chunkBytes = options.chunkBytes ?? 64 * 1024;
     if (!Number.isInteger(this.chunkBytes) || this.chunkBytes < 1 || this.chunkBytes > 0x7fffffff) {

@@ -24,6 +24,7 @@ export interface PoolOptions {
 }
 
 export const DEFAULT_BACKOFF_MS = 30_000;
+export const DEFAULT_BALANCE: Balance = 'failover';
 /** The longest back-off there is (settings refuse more): a file saying later is not one of ours. */
 const MAX_BACKOFF_MS = 3600_000;
 

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { countBackend, failureEvent } from '../metrics/counter.js';
 import type { HeaderField, MessageView } from '../pipeline/types.js';
 import { BackendError } from '../plugin-api/define.js';
-import { BackendPool, DEFAULT_BACKOFF_MS } from './pool.js';
+import { BackendPool, DEFAULT_BACKOFF_MS, DEFAULT_BALANCE } from './pool.js';
 import { codedError, ConnectFailure, connectProbe, resolveTimeouts, type CallOptions, type PoolSettings, type Timeouts } from './socket.js';
 
 export type RspamdAction = 'no action' | 'greylist' | 'add header' | 'rewrite subject' | 'soft reject' | 'reject';
@@ -68,7 +68,8 @@ export interface RspamdResult {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-const DEFAULTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 30_000 };
+/** The connect and read timeouts of a call that sets none (the plugin documents them: backend.ts timeoutKeys). */
+export const DEFAULT_TIMEOUTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 30_000 };
 
 /**
  * Requests one rspamd takes at once with profit: its workers are asynchronous, each serving many
@@ -203,10 +204,10 @@ export class RspamdClient {
     if (options.urls.length === 0) throw new TypeError('rspamd: at least one URL is needed');
     this.targets = Object.freeze(options.urls.map(parseUrl));
     this.urls = Object.freeze(this.targets.map((t) => t.text));
-    this.timeouts = resolveTimeouts(DEFAULTS, options);
+    this.timeouts = resolveTimeouts(DEFAULT_TIMEOUTS, options);
     const byText = new Map(this.targets.map((t) => [t.text, t]));
     this.pool = new BackendPool('rspamd', this.targets, {
-      balance: options.balance ?? 'failover',
+      balance: options.balance ?? DEFAULT_BALANCE,
       backoffMs: options.backoffMs ?? DEFAULT_BACKOFF_MS,
       probe: (text) => {
         const t = byText.get(text)!;

@@ -8,7 +8,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import { countBackend, failureEvent } from '../metrics/counter.js';
 import { fdCapableSocket, FdPassingError, sendFile } from './fd-passing.js';
-import { BackendPool, DEFAULT_BACKOFF_MS, type Balance } from './pool.js';
+import { BackendPool, DEFAULT_BACKOFF_MS, DEFAULT_BALANCE, type Balance } from './pool.js';
 import { BackendError } from '../plugin-api/define.js';
 
 export type Endpoint =
@@ -86,7 +86,7 @@ export function connectProbe(endpoint: Endpoint, timeoutMs: number): Promise<voi
 export function endpointPool(service: string, endpoints: readonly Endpoint[], o: PoolSettings, connectTimeoutMs: number): BackendPool<Endpoint> {
   const byText = new Map(endpoints.map((e) => [e.text, e]));
   return new BackendPool(service, endpoints, {
-    balance: o.balance ?? 'failover',
+    balance: o.balance ?? DEFAULT_BALANCE,
     backoffMs: o.backoffMs ?? DEFAULT_BACKOFF_MS,
     probe: (text) => connectProbe(byText.get(text)!, connectTimeoutMs),
   });

@@ -45,7 +45,8 @@ export interface SpamdHeadersResult extends SpamdCheckResult {
   readonly raw: Buffer;
 }
 
-const DEFAULTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 60_000 };
+/** The connect and read timeouts of a call that sets none (the plugin documents them: backend.ts timeoutKeys). */
+export const DEFAULT_TIMEOUTS: Timeouts = { connectTimeoutMs: 2_000, readTimeoutMs: 60_000 };
 const CHUNK = 64 * 1024;
 
 /** sysexits.h codes spamd answers with. */
@@ -141,7 +142,7 @@ export class SpamdClient {
 
   constructor(options: SpamdClientOptions) {
     this.endpoints = parseEndpoints('spamd', options.addresses);
-    this.timeouts = resolveTimeouts(DEFAULTS, options);
+    this.timeouts = resolveTimeouts(DEFAULT_TIMEOUTS, options);
     this.pool = endpointPool('spamd', this.endpoints, options, this.timeouts.connectTimeoutMs);
     this.maxReplyBytes = options.maxReplyBytes ?? 4 * 1024 * 1024;
   }

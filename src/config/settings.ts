@@ -112,6 +112,13 @@ export function parseDuration(v: string): number {
   return Math.round(ms);
 }
 
+/** A duration as it would be written (2000 → 2s, 60000 → 60s, 1500 → 1500ms): what parseDuration reads back as `ms`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isInteger(ms) || ms <= 0) throw new RangeError(`not a duration in milliseconds: ${ms}`);
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
 export function parseSize(v: string): number {
   const m = /^(\d+)([kKmMgG]?)$/.exec(v.trim());
   if (!m) throw new Error(`not a size: ${JSON.stringify(v)} (use e.g. 512000, 500K, 20M)`);
@@ -241,10 +248,10 @@ interface CommonKeySpec {
  * `configure`. Their meaning is the documentation of nqqueue.conf(5) and nqqueue-plugins(7).
  */
 export const COMMON_PLUGIN_KEYS: Readonly<Record<string, CommonKeySpec>> = {
-  timeout: { doc: 'how long one run of the plugin may take; past it the run is stopped and the failure policy (onerror) decides', default: 'the global timeout (60s)', parse: parseDuration },
+  timeout: { doc: 'how long one run of the plugin may take; past it the run is stopped and the failure policy (onerror) decides', default: `the global timeout (${GLOBAL_KEYS.timeout!.default})`, parse: parseDuration },
   onerror: {
     doc: 'what a run that fails, times out or loses its backend yields: tempfail (defer the message, 71), accept (as if the plugin had not run) or reject',
-    default: 'the global onerror (tempfail)',
+    default: `the global onerror (${GLOBAL_KEYS.onerror!.default})`,
     parse: parsePolicy,
   },
   maxsize: {

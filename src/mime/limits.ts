@@ -44,17 +44,19 @@ export class MimeLimitError extends Error {
 export type LimitPolicy = 'refuse' | 'defer' | 'accept';
 
 /** The `onlimit` key as a plugin declares it (`params.keys.onlimit`): a bad value is refused where it was written. */
+export const DEFAULT_ONLIMIT: LimitPolicy = 'refuse';
+
 export const ONLIMIT_KEY = {
   check(v: string): void {
     if (v !== 'refuse' && v !== 'defer' && v !== 'accept') throw new Error(`onlimit must be refuse, defer or accept, not ${JSON.stringify(v)}`);
   },
   doc: 'what a message past a hard bound of the MIME walk gets (nesting depth, number of parts, header block sizes: see "Safety" in the README): refuse, defer or accept',
-  default: 'refuse',
+  default: DEFAULT_ONLIMIT,
 } as const;
 
 /** The plugin's `onlimit` setting; refuse unless set. */
 export function limitPolicy(params: Params): LimitPolicy {
-  const v = params.get('onlimit') ?? 'refuse';
+  const v = params.get('onlimit') ?? DEFAULT_ONLIMIT;
   if (v === 'refuse' || v === 'defer' || v === 'accept') return v;
   throw new PluginConfigError(`onlimit must be refuse, defer or accept, not ${JSON.stringify(v)}`);
 }

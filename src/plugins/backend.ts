@@ -1,9 +1,9 @@
 // What every backend plugin (clamav, spamassassin, rspamd) reads the same way: its addresses (a pool:
 // tried in turn or in rotation, one that fails taken out for a while), and its connect and read timeouts.
 
-import { parseBalance } from '../clients/pool.js';
+import { DEFAULT_BACKOFF_MS, DEFAULT_BALANCE, parseBalance } from '../clients/pool.js';
 import type { PoolSettings, Timeouts } from '../clients/socket.js';
-import { parseDuration, type SettingsSection } from '../config/settings.js';
+import { formatDuration, parseDuration, type SettingsSection } from '../config/settings.js';
 import { PluginConfigError, type Params } from '../plugin-api/define.js';
 
 export interface AddressItem {
@@ -79,20 +79,24 @@ export const POOL_KEYS = {
   balance: {
     check: (v: string) => void parseBalance(v),
     doc: 'several addresses are a pool: failover tries them in the order written, round-robin starts each call at the next one (the daemon turns the pool message by message; each one-shot process starts at a random one)',
-    default: 'failover',
+    default: DEFAULT_BALANCE,
   },
   backoff: {
     check: (v: string) => void parseBackoff(v),
     doc: 'an address that cannot be reached (refused, no socket, connect timeout) is taken out for this long (100ms to 1h): calls go to the others instead of each paying a connect timeout on it; `nqqueue serve` probes it when the back-off is over and puts it back when it answers. Every process of the host knows what is out (one small file per address under $NQQUEUE_HOME/backends/); when every address is out, they are all tried anyway',
-    default: '30s',
+    default: formatDuration(DEFAULT_BACKOFF_MS),
   },
 } as const;
 
-/** `connect_timeout=` and `read_timeout=` as a plugin declares them; `read` is its client's default. */
-export function timeoutKeys(read: string) {
+/** `connect_timeout=` and `read_timeout=` as a plugin declares them, documented with its client's defaults. */
+export function timeoutKeys(defaults: Timeouts) {
   return {
-    connect_timeout: { check: (v: string) => void parseDuration(v), doc: 'how long to wait for a connection to one address; past it the next address is tried', default: '2s' },
-    read_timeout: { check: (v: string) => void parseDuration(v), doc: 'how long to wait for progress once connected; past it the call fails', default: read },
+    connect_timeout: {
+      check: (v: string) => void parseDuration(v),
+      doc: 'how long to wait for a connection to one address; past it the next address is tried',
+      default: formatDuration(defaults.connectTimeoutMs),
+    },
+    read_timeout: { check: (v: string) => void parseDuration(v), doc: 'how long to wait for progress once connected; past it the call fails', default: formatDuration(defaults.readTimeoutMs) },
   } as const;
 }
 

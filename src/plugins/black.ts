@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { VERSION } from '../version.js';
 
+export const DEFAULT_TEXT = 'mail from this sender is not accepted (#5.7.1)';
+
 export interface BlackConfig {
   readonly addresses: ReadonlySet<string>;
   readonly domains: ReadonlySet<string>;
@@ -53,7 +55,7 @@ export default definePlugin<BlackConfig>({
   params: {
     words: true,
     wordsDoc: 'the senders refused: addresses (user@domain), @domain (every sender in that domain), <> (bounces), file:/path (a file of such entries, one a line)',
-    keys: { text: { doc: 'the refusal text', default: 'mail from this sender is not accepted (#5.7.1)' } },
+    keys: { text: { doc: 'the refusal text', default: DEFAULT_TEXT } },
   },
   configure({ params }) {
     const addresses = new Set<string>();
@@ -75,7 +77,7 @@ export default definePlugin<BlackConfig>({
       } else bounces = addEntry(w, addresses, domains) || bounces;
     }
     if (addresses.size === 0 && domains.size === 0 && !bounces) throw new PluginConfigError('no senders listed');
-    const text = params.get('text') ?? 'mail from this sender is not accepted (#5.7.1)';
+    const text = params.get('text') ?? DEFAULT_TEXT;
     return { addresses, domains, bounces, text };
   },
   async run({ config, sender }) {

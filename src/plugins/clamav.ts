@@ -2,7 +2,7 @@
 // no clamdscan process; a spilled message is handed to a local clamd as its open file, FILDES). A virus
 // refuses the message naming it; `pass` only records the result.
 
-import { ClamdClient } from '../clients/clamd.js';
+import { ClamdClient, DEFAULT_TIMEOUTS } from '../clients/clamd.js';
 import type { Timeouts } from '../clients/socket.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
 import { VERSION } from '../version.js';
@@ -17,6 +17,7 @@ export interface ClamavConfig {
 
 /** Debian's clamd LocalSocket. */
 export const DEFAULT_SOCKET = '/run/clamav/clamd.ctl';
+export const DEFAULT_FILDES = 'yes';
 
 function yesNo(key: string, v: string): boolean {
   if (v !== 'yes' && v !== 'no') throw new PluginConfigError(`${key}=${v}: must be yes or no`);
@@ -47,11 +48,11 @@ export default definePlugin<ClamavConfig>({
         default: DEFAULT_SOCKET,
       },
       host: { list: true, check: (v) => void socketOrHost([{ key: 'host', value: v }]), doc: "clamd's TCP address, HOST:PORT; repeat for fail-over, tried in turn" },
-      ...timeoutKeys('30s'),
+      ...timeoutKeys(DEFAULT_TIMEOUTS),
       fildes: {
         check: (v: string) => void yesNo('fildes', v),
         doc: "yes: a message spilled to a file (over spill) is handed to a clamd on a Unix socket as its open file (clamd's FILDES: clamd reads the file itself, nothing is copied and clamd needs no access to $NQQUEUE_HOME); TCP addresses and messages in memory are streamed (INSTREAM), as is every message to a clamd that refuses FILDES. clamd's MaxFileSize and MaxScanSize bound a file handed over, StreamMaxLength a streamed message. no: always stream",
-        default: 'yes',
+        default: DEFAULT_FILDES,
       },
       ...POOL_KEYS,
     },
@@ -60,7 +61,7 @@ export default definePlugin<ClamavConfig>({
     const items = backendAddresses(params, settings.section('clamav'), ['socket', 'host'], [{ key: 'socket', value: DEFAULT_SOCKET }]);
     const addresses = socketOrHost(items);
     const timeouts = backendTimeouts(params);
-    const fildes = yesNo('fildes', params.get('fildes') ?? 'yes');
+    const fildes = yesNo('fildes', params.get('fildes') ?? DEFAULT_FILDES);
     return {
       client: makeClient(() => new ClamdClient({ addresses, ...timeouts, ...backendPool(params), sessions: true, fildes })),
       timeouts,

@@ -27,6 +27,8 @@ export const RECIPIENTS_FD = 3;
 export const RECIPIENTS_ENV_MAX = 64 * 1024;
 /** Between SIGTERM and SIGKILL to a program's process group at its timeout. */
 export const KILL_GRACE_MS = 2000;
+/** recipient= when the line does not say: the answer may depend on the recipient. */
+export const DEFAULT_RECIPIENT = 'yes';
 
 /** Process groups of programs that were stopped and may not be gone yet. */
 const stopping = new Set<number>();
@@ -107,7 +109,7 @@ export default definePlugin<ExecConfig>({
           if (v !== 'yes' && v !== 'no') throw new PluginConfigError('use recipient=yes or recipient=no');
         },
         doc: 'no: the answer does not depend on the recipient, so the recipients that share the line are analysed once; yes: once per recipient',
-        default: 'yes',
+        default: DEFAULT_RECIPIENT,
       },
     },
   },
@@ -122,7 +124,7 @@ export default definePlugin<ExecConfig>({
       throw new PluginConfigError(`${program}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
     if (!st.isFile() || (st.mode & 0o111) === 0) throw new PluginConfigError(`${program} is not an executable file`);
-    return { program, args: params.all('arg'), perRecipient: params.get('recipient') !== 'no' };
+    return { program, args: params.all('arg'), perRecipient: (params.get('recipient') ?? DEFAULT_RECIPIENT) === 'yes' };
   },
   scope(config, recipient) {
     return config.perRecipient ? recipient : undefined;

@@ -27,6 +27,11 @@ function fieldReadings(value: string): string[] {
   return [...out];
 }
 
+/** The refusal text when the line sets none: it names the field (lower-cased) that matched. */
+export function refusalText(name: string): string {
+  return `message refused: its ${name} header is not accepted (#5.7.1)`;
+}
+
 export interface HeaderRule {
   readonly name: string;
   readonly re: RegExp;
@@ -59,7 +64,7 @@ export default definePlugin<HeaderConfig>({
     wordsDoc: 'rules, NAME:/REGEX/FLAGS (flags i, m, s), as with header=',
     keys: {
       header: { list: true, doc: 'a rule: NAME:/REGEX/FLAGS, the field name and a regular expression (flags i, m, s); repeat for several' },
-      text: { doc: 'the refusal text', default: 'message refused: its NAME header is not accepted (#5.7.1)' },
+      text: { doc: 'the refusal text', default: refusalText('NAME') },
       onlimit: ONLIMIT_KEY,
     },
   },
@@ -125,7 +130,7 @@ export default definePlugin<HeaderConfig>({
     if (hit) {
       return {
         verdict: 'reject',
-        text: config.text ?? `message refused: its ${hit.name} header is not accepted (#5.7.1)`,
+        text: config.text ?? refusalText(hit.name),
         flagged: true,
         details: { header: hit.name, rule: hit.rule, part: hit.part },
       };

@@ -18,6 +18,8 @@ import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 
 export const SOURCES = ['clamav', 'spamassassin', 'rspamd', 'dspam'] as const;
+/** Where a copy is kept when the line does not say (q=). */
+export const DEFAULT_STORE = 'global';
 
 export interface QuarantineConfig {
   /** The plugins whose flagged results count; undefined: all of them. */
@@ -50,7 +52,7 @@ export default definePlugin<QuarantineConfig>({
           if (v !== 'global' && v !== 'maildir') throw new PluginConfigError('use global or maildir');
         },
         doc: "where the copy is kept: global ($NQQUEUE_HOME/quarantine, the store's index) or maildir (the recipient's folder, see maildir)",
-        default: 'global',
+        default: DEFAULT_STORE,
       },
       maildir: {
         check: (v) => void checkTemplate(v),
@@ -68,7 +70,7 @@ export default definePlugin<QuarantineConfig>({
       else if ((SOURCES as readonly string[]).includes(n)) sources.add(n);
       else throw new PluginConfigError(`unknown result "${n}" (use ${SOURCES.join(', ')} or all)`);
     }
-    const q = params.get('q') ?? 'global';
+    const q = params.get('q') ?? DEFAULT_STORE;
     if (q !== 'global' && q !== 'maildir') throw new PluginConfigError(`q=${q}: use global or maildir`);
     let template: string | undefined;
     if (q === 'maildir') {

@@ -4,7 +4,7 @@
 // recipient gets its own request (rspamd applies one settings rule per request, chosen by Rcpt), unless
 // the line names the rule with settings=ID: then every recipient using that rule shares one request.
 
-import { RSPAMD_CONCURRENCY, RspamdClient, type RspamdResult } from '../clients/rspamd.js';
+import { DEFAULT_TIMEOUTS, RSPAMD_CONCURRENCY, RspamdClient, type RspamdResult } from '../clients/rspamd.js';
 import type { Timeouts } from '../clients/socket.js';
 import { editHeader, headerEditRefusal } from '../intake/message.js';
 import { removeFields, replaceSubject } from '../mime/header-block.js';
@@ -110,7 +110,7 @@ export default definePlugin<RspamdConfig>({
         },
         doc: 'a settings rule to apply by its id (Settings-ID:); without it rspamd picks the rule by recipient',
       },
-      ...timeoutKeys('30s'),
+      ...timeoutKeys(DEFAULT_TIMEOUTS),
       ...POOL_KEYS,
     },
   },

@@ -5,7 +5,7 @@
 // scanned and the log says so; a spamd that cannot be used yields the failure policy.
 
 import type { Timeouts } from '../clients/socket.js';
-import { SpamdClient } from '../clients/spamd.js';
+import { DEFAULT_TIMEOUTS, SpamdClient } from '../clients/spamd.js';
 import { editHeader, headerEditRefusal } from '../intake/message.js';
 import { removeFields } from '../mime/header-block.js';
 import { BackendError, definePlugin, PluginConfigError } from '../plugin-api/define.js';
@@ -28,6 +28,7 @@ export interface SpamassassinConfig {
 export const DEFAULT_HOST = '127.0.0.1:783';
 /** spamc's own limit; larger messages are not scanned (and the log says so). */
 export const DEFAULT_MAXSIZE = 512 * 1024;
+export const DEFAULT_USER = 'rcpt';
 
 const X_SPAM = (name: string): boolean => /^x-spam-/i.test(name);
 
@@ -62,7 +63,7 @@ export default definePlugin<SpamassassinConfig>({
   version: VERSION,
   stages: ['per-user'],
   description:
-    "Ask spamd (SPAMC/1.5 HEADERS) with User: the recipient (see user), and tag the copy with spamd's own X-Spam-* fields (fields the message came with are removed, as spamd does). Spam is refused (\"message rejected as spam (score S, required R) (#5.7.1)\") unless pass is given; hits decides instead of spamd's required score (spamd's headers still show its own). Recipients that need the same spamd user and get the same bytes share one scan, each line deciding with its own hits. Messages over maxsize (512K by default, as spamc) are not scanned, and the log says so.",
+    `Ask spamd (SPAMC/1.5 HEADERS) with User: the recipient (see user), and tag the copy with spamd's own X-Spam-* fields (fields the message came with are removed, as spamd does). Spam is refused ("message rejected as spam (score S, required R) (#5.7.1)") unless pass is given; hits decides instead of spamd's required score (spamd's headers still show its own). Recipients that need the same spamd user and get the same bytes share one scan, each line deciding with its own hits. Messages over maxsize (${DEFAULT_MAXSIZE / 1024}K by default, as spamc) are not scanned, and the log says so.`,
   // A spam check: an allow list entry may spare a recipient it.
   skippable: true,
   params: {
@@ -74,10 +75,10 @@ export default definePlugin<SpamassassinConfig>({
       user: {
         check: (v) => void parseUser(v),
         doc: "spamd's User: rcpt (the recipient, lower-cased: its user_prefs), global (no user: spamd's defaults) or a fixed name",
-        default: 'rcpt',
+        default: DEFAULT_USER,
       },
       hits: { check: (v) => void parseHits(v), doc: "the score at which this line calls a message spam, instead of spamd's required score", default: "spamd's required score" },
-      ...timeoutKeys('60s'),
+      ...timeoutKeys(DEFAULT_TIMEOUTS),
       ...POOL_KEYS,
     },
   },
@@ -89,7 +90,7 @@ export default definePlugin<SpamassassinConfig>({
     return {
       client: makeClient(() => new SpamdClient({ addresses, ...timeouts, ...backendPool(params) })),
       timeouts,
-      user: parseUser(params.get('user')),
+      user: parseUser(params.get('user') ?? DEFAULT_USER),
       hits: parseHits(params.get('hits')),
       pass: params.has('pass'),
     };
