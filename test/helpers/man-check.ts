@@ -240,6 +240,18 @@ export function compareReadme(d: Declared, md: string): string[] {
   const covered = new Map<string, Set<string>>();
   const cover = (scope: string, key: string) => covered.set(scope, (covered.get(scope) ?? new Set()).add(key));
   const found = new Set<string>();
+  /** The rows of a table of every built-in plugin, with each one's declaration; a row of another name, or a plugin without a row, is a problem. */
+  const pluginRows = (rows: Table['rows'], at: string): [string, DeclaredPlugin, readonly string[]][] => {
+    const out2: [string, DeclaredPlugin, readonly string[]][] = [];
+    for (const row of rows) {
+      const [p] = names(row[0] ?? '');
+      const decl = p === undefined ? undefined : d.plugins[p];
+      if (p === undefined || !decl) out.push(`${at}: ${row[0]} is not a built-in plugin`);
+      else out2.push([p, decl, row]);
+    }
+    for (const p of plugins) if (!out2.some(([q]) => q === p)) out.push(`${at}: plugin ${p} is missing`);
+    return out2;
+  };
   for (const t of all) {
     const h = t.header.join('|');
     const at = `README.md:${t.line} (${t.heading})`;
@@ -293,15 +305,7 @@ export function compareReadme(d: Declared, md: string): string[] {
         }
       }
     } else if (h === 'plugin|keys|bare words') {
-      const seen = new Set<string>();
-      for (const row of t.rows) {
-        const [p] = names(row[0] ?? '');
-        const decl = p === undefined ? undefined : d.plugins[p];
-        if (p === undefined || !decl) {
-          out.push(`${at}: ${row[0]} is not a built-in plugin`);
-          continue;
-        }
-        seen.add(p);
+      for (const [p, decl, row] of pluginRows(t.rows, at)) {
         const keys = names(row[1] ?? '');
         for (const k of keys) if (!Object.hasOwn(decl.keys, k)) out.push(`${at}: ${k} is not a key of plugin ${p}`);
         for (const k of Object.keys(decl.keys)) if (!keys.includes(k)) out.push(`${at}: plugin ${p}'s key ${k} is missing`);
@@ -311,22 +315,12 @@ export function compareReadme(d: Declared, md: string): string[] {
           for (const w of Object.keys(decl.words)) if (!words.includes(w)) out.push(`${at}: plugin ${p}'s word ${w} is missing`);
         } else if (decl.words === 'none' && names(row[2] ?? '').length > 0) out.push(`${at}: plugin ${p} takes no bare words`);
       }
-      for (const p of plugins) if (!seen.has(p)) out.push(`${at}: plugin ${p} is missing`);
       found.add('plugin keys');
     } else if (h === 'plugin|stage|what it does') {
-      const seen = new Set<string>();
-      for (const row of t.rows) {
-        const [p] = names(row[0] ?? '');
-        const decl = p === undefined ? undefined : d.plugins[p];
-        if (p === undefined || !decl) {
-          out.push(`${at}: ${row[0]} is not a built-in plugin`);
-          continue;
-        }
-        seen.add(p);
+      for (const [p, decl, row] of pluginRows(t.rows, at)) {
         const stage = decl.stages.length === 2 ? 'both' : decl.stages[0];
         if (row[1] !== stage) out.push(`${at}: plugin ${p} runs in ${stage}, not ${row[1]}`);
       }
-      for (const p of plugins) if (!seen.has(p)) out.push(`${at}: plugin ${p} is missing`);
       found.add('plugins');
     }
   }
