@@ -11,7 +11,7 @@
 // runner), so the package's install script records that node. Dependencies come from the npm cache when
 // it has them (--prefer-offline: npm ci of the checkout put them there), else from the registry.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +79,9 @@ export function install(tarball, prefix, { env, node } = {}) {
 
 function freshClone() {
   const tmp = mkdtempSync(join(tmpdir(), 'nqq-fresh-clone-'));
+  // Open to others, as an installation is: the install records only a node qmail-smtpd's user can run,
+  // and the clone's fetched node is the one npm runs on here.
+  chmodSync(tmp, 0o755);
   const step = (what, r) => {
     if (r.status !== 0 || r.error) throw new Error(`${what} failed (${r.status ?? r.error?.message}):\n${r.output ?? `${r.stdout ?? ''}${r.stderr ?? ''}`}`);
     return r;

@@ -65,13 +65,13 @@ async function delivers(bin: string) {
 
 test('the tarball: the built program, the C source of nqqueue-qq, the install script; nothing of this machine', () => {
   const files = entries();
-  for (const must of ['package.json', 'README.md', 'bin/nqqueue', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'src/qq/nqqueue-qq.c', 'src/qq/nqqueue-qq.h', 'scripts/install.js', 'scripts/build-qq.js', 'etc/examples/nqqueue.conf']) {
+  for (const must of ['package.json', 'README.md', 'bin/nqqueue', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'src/qq/nqqueue-qq.c', 'src/qq/nqqueue-qq.h', 'scripts/install.js', 'scripts/build-qq.js', 'etc/examples/nqqueue.conf', 'docs/daemon-protocol.md', 'dist/man/nqqueue.8']) {
     assert.ok(files.includes(must), `${must} is not in the tarball`);
   }
   for (const f of files) {
     // The build's record of its node (a path on the build machine), the compiled client (built for it),
     // the fetched Node.js, the tests.
-    assert.doesNotMatch(f, /^(dist\/node-(path|version)$|bin\/nqqueue-qq$|\.runtime\/|node_modules\/|test\/|dist-test\/|tsconfig)/, f);
+    assert.doesNotMatch(f, /^(dist\/node-(path|version)$|bin\/nqqueue-qq$|\.runtime\/|node_modules\/|test\/|dist-test\/|tsconfig|docs\/screenshots\/)/, f);
   }
   const r = spawnSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' });
   const pkg = JSON.parse(r.stdout);
