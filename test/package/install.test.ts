@@ -65,7 +65,7 @@ async function delivers(bin: string) {
 
 test('the tarball: the built program, the C source of nqqueue-qq, the install script; nothing of this machine', () => {
   const files = entries();
-  for (const must of ['package.json', 'README.md', 'bin/nqqueue', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'src/qq/nqqueue-qq.c', 'src/qq/nqqueue-qq.h', 'scripts/install.js', 'scripts/build-qq.js', 'etc/examples/nqqueue.conf', 'docs/daemon-protocol.md', 'dist/man/nqqueue.8']) {
+  for (const must of ['package.json', 'README.md', 'COPYING', 'bin/nqqueue', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'src/qq/nqqueue-qq.c', 'src/qq/nqqueue-qq.h', 'scripts/install.js', 'scripts/build-qq.js', 'etc/examples/nqqueue.conf', 'docs/daemon-protocol.md', 'dist/man/nqqueue.8']) {
     assert.ok(files.includes(must), `${must} is not in the tarball`);
   }
   for (const f of files) {
