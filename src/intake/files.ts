@@ -2,7 +2,7 @@
 // fsynced; directories fsynced after a rename. Shared by the retry spool and the quarantine stores.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fsyncSync, linkSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fsyncSync, linkSync, lstatSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { open } from 'node:fs/promises';
 
@@ -46,6 +46,16 @@ export function createWhole(path: string, bytes: Buffer, mode: number): 'wrote' 
   }
   syncDir(dirname(path));
   return 'wrote';
+}
+
+/** Whether anything is at `path`: a file, a directory, a symlink (a dangling one too). */
+export function entryExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Is the process `pid` still there (ours or someone else's)? */

@@ -3,7 +3,7 @@
 // plugin is fixed here too: its own namespace of shared() keys, and for third-party plugins a safe
 // default scope and the host version check.
 
-import { lstatSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -19,6 +19,7 @@ import { VERSION } from '../version.js';
 import { checkDefinition, PLUGIN_NAME, type ParamItem, type Params, type PluginContext, type PluginDefinition } from './define.js';
 import { satisfies } from './host-range.js';
 import { importPlugin } from './package-resolve.js';
+import { entryExists } from '../intake/files.js';
 
 type Loader = () => Promise<{ default: PluginDefinition<any> }>;
 
@@ -138,14 +139,6 @@ export function recheckSource(source: string): void {
   checkPermissions(source);
 }
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The module URL of a plugin file as it is now. ES modules are cached by URL for the life of the
@@ -189,7 +182,7 @@ export class PluginRegistry {
     for (const dir of this.pluginDirs) {
       for (const file of [`${name}.js`, `${name}.mjs`, join(name, 'index.js')]) {
         const path = join(dir, file);
-        if (!exists(path)) continue;
+        if (!entryExists(path)) continue;
         checkPermissions(dir);
         checkPermissions(path);
         let mod: Record<string, unknown>;

@@ -26,7 +26,7 @@ import { pathsFrom, type Paths } from '../../queue/services.js';
 import { visible } from '../../text/visible.js';
 import { parseCommand, usageFailure } from '../args.js';
 import { parseEndpoint } from '../../clients/socket.js';
-import { createWhole } from '../../intake/files.js';
+import { createWhole, entryExists } from '../../intake/files.js';
 
 export const USAGE = `usage: nqqueue init [--user NAME] [--dry-run] [--clamd-conf FILE]
                     [--spamd ADDRESS] [--rspamd URL]
@@ -313,7 +313,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
     const path = join(control, name);
     let state: 'wrote' | 'exists' | 'dry-run' | 'failed';
     if (dryRun) {
-      state = lstatExists(path) ? 'exists' : 'dry-run';
+      state = entryExists(path) ? 'exists' : 'dry-run';
       if (state === 'dry-run') contents.push(`--- ${path} (would be written) ---`, ...files[name].trimEnd().split('\n'));
     } else {
       try {
@@ -333,7 +333,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const owner = plan.homeOwner;
   const ownerText = `${owner.name}:${groupName(owner.gid)}`;
   const home = paths.home;
-  const homeExists = lstatExists(home);
+  const homeExists = entryExists(home);
   if (homeExists) {
     let problem: string | undefined;
     try {
@@ -357,7 +357,7 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   if (who.note) out.push(`  note: ${who.note.replace(/HOME$/, sh(home))}`);
   out.push(foundLine('clamd', backends.clamd, confState), foundLine('spamd', backends.spamd, confState), foundLine('rspamd', backends.rspamd, confState));
 
-  const rcpthostsMissing = !lstatExists(join(control, 'rcpthosts'));
+  const rcpthostsMissing = !entryExists(join(control, 'rcpthosts'));
   out.push(...nextSteps(plan, backends, rcpthostsMissing));
   if (dryRun && contents.length > 0) out.push('', ...contents);
   process.stdout.write(`${out.map((l) => visible(l)).join('\n')}\n`);
@@ -369,11 +369,3 @@ export async function run(args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   return 0;
 }
 
-function lstatExists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
