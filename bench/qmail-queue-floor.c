@@ -7,7 +7,11 @@
  *   - validates the envelope as qmail-queue.c does: empty or unterminated → 54, first byte not F or a
  *     record not starting with T or bytes after the final NUL → 91, an address of 1003 bytes or more → 11;
  *     a read error → 54; a write error → 53;
- *   - fsyncs the file, renames it into place, fsyncs the directory (two fsyncs, like the real one), exits 0.
+ *   - fsyncs in qmail-queue.c's order: the message as soon as fd 0 is at EOF, before fd 1 is read (its
+ *     fsync(messfd)), then, the envelope written, the file again (its fsync(intdfd)); then renames it into
+ *     place (its link into todo/) and exits 0. Two fsyncs, at the moments the real one makes them: a caller
+ *     that hands over the message before the envelope is ready gets the first one done in the meantime,
+ *     as it would from qmail-queue.
  *
  * The record directory is argv[1], else the compile-time FLOOR_DIR (NQqueue runs qmail-queue with no
  * arguments). Each accepted call leaves DIR/<pid>.<ns> holding
@@ -106,6 +110,7 @@ int main(int argc, char **argv) {
     writeall(tmpfd, buf, (size_t)n);
     msglen += (unsigned long long)n;
   }
+  if (fsync(tmpfd) != 0) die(53);
   for (;;) {
     if (envlen + 65536 > envcap) {
       envcap = envcap ? envcap * 2 : 65536;
@@ -148,9 +153,6 @@ int main(int argc, char **argv) {
     unlink(tmpname);
     _exit(53);
   }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync(dfd) != 0) _exit(53);
-  close(dfd);
 
 #ifdef FLOOR_RSS
   {

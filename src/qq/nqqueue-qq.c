@@ -456,6 +456,17 @@ static struct {
 	int killed;
 } q;
 
+/* qmail-queue started early (NQQUEUE_QQ_EARLY, on by default): once the whole input is with the daemon,
+ * the first copy's qmail-queue is started while the daemon decides, so that its start overlaps the
+ * daemon's work instead of following it. It waits on two empty pipes. The daemon's first copy goes to
+ * it; when there is none (a refusal, a daemon gone), both pipes are closed unwritten: qmail-queue reads
+ * an empty message and no envelope, queues nothing (54), and is waited for. */
+static struct {
+	pid_t pid;            /* 0: none */
+	const char *path;
+	int in[2];            /* write ends of its fd 0 / fd 1 pipes */
+} early = { .in = { -1, -1 } };
+
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
 	char line[600];
@@ -991,6 +1002,103 @@ static unsigned char copy_finish(void)
 	return (unsigned char)WEXITSTATUS(status);
 }
 
+/* Waits for a qmail-queue that was told to give up (its fd 1 closed empty: it queues nothing), killing
+ * it should it not go within the client's timeout. */
+static void reap_quietly(pid_t pid)
+{
+	long long deadline = now_ms() + g.timeout_ms;
+	sigset_t chld;
+	int status;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		long long left = deadline - now_ms();
+		struct timespec ts;
+
+		if (r == pid || (r < 0 && errno != EINTR))
+			return;
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return;
+		}
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		sigtimedwait(&chld, NULL, &ts);
+	}
+}
+
+/* Once the whole input is with the daemon: the first copy's qmail-queue, started (see `early`). Nothing
+ * is said when it cannot be: the first copy then starts qmail-queue as usual, and reports any trouble. */
+static void early_start(void)
+{
+	const char *opt = getenv("NQQUEUE_QQ_EARLY");
+	const char *path = getenv("NQQUEUE_QMAILQUEUE");
+	int m[2] = { -1, -1 }, e[2] = { -1, -1 };
+	pid_t pid;
+
+	if (opt != NULL && (strcmp(opt, "no") == 0 || strcmp(opt, "0") == 0))
+		return;
+	if (g.sock < 0 || g.input_broken)
+		return;
+	if (path == NULL || path[0] == '\0')
+		path = DEFAULT_QMAILQUEUE;
+	if (path[0] != '/' || access(path, X_OK) != 0)
+		return;
+	if (pipe2(m, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)
+		goto fail;
+	pid = spawn_qq(path, m[0], e[0]);
+	if (pid <= 0)
+		goto fail;
+	close(m[0]);
+	close(e[0]);
+	early.pid = pid;
+	early.path = path;
+	early.in[0] = m[1];
+	early.in[1] = e[1];
+	return;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (m[i] >= 0)
+			close(m[i]);
+		if (e[i] >= 0)
+			close(e[i]);
+	}
+}
+
+/* Before the client ends or runs anything else: an early qmail-queue no copy went to gives up. */
+static void early_abort(void)
+{
+	if (early.pid <= 0)
+		return;
+	close(early.in[0]);
+	close(early.in[1]);
+	early.in[0] = early.in[1] = -1;
+	reap_quietly(early.pid);
+	early.pid = 0;
+}
+
+/* The first copy goes to the early qmail-queue. */
+static void early_adopt(uint32_t timeout_ms)
+{
+	q.active = 1;
+	q.path = early.path;
+	q.pid = early.pid;
+	q.started = early.pid;
+	q.in[0] = early.in[0];
+	q.in[1] = early.in[1];
+	q.killed = 0;
+	q.deadline = now_ms() + timeout_ms;
+	fcntl(q.in[0], F_SETFL, O_NONBLOCK);
+	fcntl(q.in[1], F_SETFL, O_NONBLOCK);
+	early.pid = 0;
+	early.in[0] = early.in[1] = -1;
+	STAMP(T_FORKED);
+}
+
 /* ---- the daemon's answer ---- */
 
 /* Reads the daemon's side to 'R' ... log, running qmail-queue for each copy on the way. 0: complete;
@@ -1012,9 +1120,14 @@ static int read_reply(void)
 				break;
 			case NQQ_EV_DECIDED:
 				STAMP(T_DECIDED);
+				if (ev.value == 0)
+					early_abort();
 				break;
 			case NQQ_EV_COPY:
-				copy_start(ev.value);
+				if (early.pid > 0)
+					early_adopt(ev.value);
+				else
+					copy_start(ev.value);
 				break;
 			case NQQ_EV_DATA:
 				copy_data(ev.stream, ev.data, ev.len);
@@ -1037,6 +1150,7 @@ static int read_reply(void)
 				break;
 			case NQQ_EV_DONE:
 				STAMP(T_REPLY);
+				early_abort();
 				return 0;
 			case NQQ_EV_BAD:
 				because(NQQ_WHY_PROTOCOL, "malformed reply from the daemon");
@@ -1131,6 +1245,7 @@ static _Noreturn void lost_daemon(void)
 {
 	if (q.active && copy_finish() == 0)
 		g.queued++;
+	early_abort();
 	if (g.queued == 0) {
 		if (g.input_broken) {
 			say("nqqueue-qq: %s: input unreadable (54)", reason());
@@ -1255,6 +1370,7 @@ int main(void)
 	STAMP(T_SENT);
 	if (g.sock < 0 && !g.input_broken)
 		fall_back();
+	early_start();
 	if (g.sock < 0 || read_reply() < 0)
 		lost_daemon();
 	rc = relay();

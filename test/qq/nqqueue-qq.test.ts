@@ -628,3 +628,59 @@ test("the daemon gone after its decision: the client completes the daemon's pend
   assert.equal(none.code, 0);
   assert.doesNotMatch(none.stderr, /id=abc/);
 });
+
+// ---- the first copy's qmail-queue, started while the daemon decides (NQQUEUE_QQ_EARLY) ----
+
+test('qmail-queue is started while the daemon decides; with no copy it is given nothing, queues nothing, and is waited for', async () => {
+  // A daemon that never answers: the client's qmail-queue must already be running while it waits.
+  const c = await ctx({ kind: 'silent' }, { NQQUEUE_QQ_TIMEOUT: '2' });
+  let done = false;
+  const run = c.run().finally(() => (done = true));
+  const t0 = Date.now();
+  while (c.queue.calls().length === 0 && Date.now() - t0 < 1500) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(c.queue.calls().length, 1, 'qmail-queue started before any word from the daemon');
+  assert.equal(done, false);
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assertFallback(c, r, MESSAGE, ENVELOPE, true, 'timeout');
+  // Waited for before the standalone program ran: its outcome is in, and it is the empty envelope's 54.
+  assert.deepEqual(c.queue.calls().map((k) => k.outcome), ['exit 54']);
+  assert.equal(c.queue.deliveries().length, 0);
+});
+
+test('early qmail-queue: a refusal (no D, or D 0) or a daemon gone before D leaves nothing queued; each copy has one qmail-queue', async () => {
+  const c = await ctx({ kind: 'reply', code: 31, refusal: REFUSAL });
+  const refused = await c.run();
+  assert.equal(refused.code, 82, refused.stderr);
+  c.daemon!.behaviour = { kind: 'raw', bytes: Buffer.concat([Buffer.from('D\0\0\0\0'), answerBytes({ code: 31, refusal: REFUSAL })]), then: 'end' };
+  const none = await c.run();
+  assert.equal(none.code, 82, none.stderr);
+  c.daemon!.behaviour = { kind: 'deliver', copies: [], announce: 1, then: 'destroy' };
+  c.inst.standalone.reset();
+  const gone = await c.run();
+  assert.equal(gone.code, 0, gone.stderr);
+  assertFallback(c, gone, MESSAGE, ENVELOPE, true, 'daemon-died');
+  assert.deepEqual(c.queue.calls().map((k) => k.outcome), ['exit 54', 'exit 54', 'exit 54']);
+  assert.equal(c.queue.deliveries().length, 0);
+  // Two copies: the early one takes the first, a second qmail-queue the other; no third is started.
+  c.daemon!.behaviour = { kind: 'deliver', copies: [COPY1, COPY2], then: { code: 0 } };
+  const two = await c.run();
+  assert.equal(two.code, 0, two.stderr);
+  const calls = c.queue.calls().slice(3);
+  assert.deepEqual(calls.map((k) => k.outcome), ['delivered', 'delivered']);
+  assert.deepEqual(c.daemon!.connections.at(-1)!.pids, calls.map((k) => k.pid));
+  const d = c.queue.deliveries();
+  assert.ok(d[0]!.message.equals(COPY1.message) && d[0]!.envelope.equals(COPY1.envelope));
+  assert.ok(d[1]!.message.equals(COPY2.message) && d[1]!.envelope.equals(COPY2.envelope));
+});
+
+test('NQQUEUE_QQ_EARLY=no: qmail-queue starts only for a copy', async () => {
+  for (const off of ['no', '0']) {
+    const c = await ctx({ kind: 'reply', code: 31, refusal: REFUSAL }, { NQQUEUE_QQ_EARLY: off });
+    assert.equal((await c.run()).code, 82);
+    assert.equal(c.queue.calls().length, 0, `NQQUEUE_QQ_EARLY=${off}`);
+    c.daemon!.behaviour = { kind: 'deliver', copies: [COPY1], then: { code: 0 } };
+    assert.equal((await c.run()).code, 0);
+    assert.deepEqual(c.queue.calls().map((k) => k.outcome), ['delivered']);
+  }
+});
