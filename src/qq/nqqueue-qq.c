@@ -456,7 +456,7 @@ static struct {
 	int killed;
 } q;
 
-/* qmail-queue started early (NQQUEUE_QQ_EARLY, on by default): once the whole input is with the daemon,
+/* qmail-queue started early (NQQUEUE_QQ_EARLY=yes; off by default): once the whole input is with the daemon,
  * the first copy's qmail-queue is started while the daemon decides, so that its start overlaps the
  * daemon's work instead of following it. It waits on two empty pipes. The daemon's first copy goes to
  * it; when there is none (a refusal, a daemon gone), both pipes are closed unwritten: qmail-queue reads
@@ -1040,7 +1040,7 @@ static void early_start(void)
 	int m[2] = { -1, -1 }, e[2] = { -1, -1 };
 	pid_t pid;
 
-	if (opt != NULL && (strcmp(opt, "no") == 0 || strcmp(opt, "0") == 0))
+	if (opt == NULL || (strcmp(opt, "yes") != 0 && strcmp(opt, "1") != 0))
 		return;
 	if (g.sock < 0 || g.input_broken)
 		return;

@@ -629,11 +629,11 @@ test("the daemon gone after its decision: the client completes the daemon's pend
   assert.doesNotMatch(none.stderr, /id=abc/);
 });
 
-// ---- the first copy's qmail-queue, started while the daemon decides (NQQUEUE_QQ_EARLY) ----
+// ---- the first copy's qmail-queue, started while the daemon decides (NQQUEUE_QQ_EARLY=yes) ----
 
 test('qmail-queue is started while the daemon decides; with no copy it is given nothing, queues nothing, and is waited for', async () => {
   // A daemon that never answers: the client's qmail-queue must already be running while it waits.
-  const c = await ctx({ kind: 'silent' }, { NQQUEUE_QQ_TIMEOUT: '2' });
+  const c = await ctx({ kind: 'silent' }, { NQQUEUE_QQ_TIMEOUT: '2', NQQUEUE_QQ_EARLY: 'yes' });
   let done = false;
   const run = c.run().finally(() => (done = true));
   const t0 = Date.now();
@@ -649,7 +649,7 @@ test('qmail-queue is started while the daemon decides; with no copy it is given 
 });
 
 test('early qmail-queue: a refusal (no D, or D 0) or a daemon gone before D leaves nothing queued; each copy has one qmail-queue', async () => {
-  const c = await ctx({ kind: 'reply', code: 31, refusal: REFUSAL });
+  const c = await ctx({ kind: 'reply', code: 31, refusal: REFUSAL }, { NQQUEUE_QQ_EARLY: '1' });
   const refused = await c.run();
   assert.equal(refused.code, 82, refused.stderr);
   c.daemon!.behaviour = { kind: 'raw', bytes: Buffer.concat([Buffer.from('D\0\0\0\0'), answerBytes({ code: 31, refusal: REFUSAL })]), then: 'end' };
@@ -674,9 +674,9 @@ test('early qmail-queue: a refusal (no D, or D 0) or a daemon gone before D leav
   assert.ok(d[1]!.message.equals(COPY2.message) && d[1]!.envelope.equals(COPY2.envelope));
 });
 
-test('NQQUEUE_QQ_EARLY=no: qmail-queue starts only for a copy', async () => {
-  for (const off of ['no', '0']) {
-    const c = await ctx({ kind: 'reply', code: 31, refusal: REFUSAL }, { NQQUEUE_QQ_EARLY: off });
+test('NQQUEUE_QQ_EARLY unset (the default), no, or anything but yes/1: qmail-queue starts only for a copy', async () => {
+  for (const off of [undefined, 'no', '0', '', 'YES', 'true']) {
+    const c = await ctx({ kind: 'reply', code: 31, refusal: REFUSAL }, off === undefined ? {} : { NQQUEUE_QQ_EARLY: off });
     assert.equal((await c.run()).code, 82);
     assert.equal(c.queue.calls().length, 0, `NQQUEUE_QQ_EARLY=${off}`);
     c.daemon!.behaviour = { kind: 'deliver', copies: [COPY1], then: { code: 0 } };
