@@ -865,10 +865,38 @@ static const char *signame(int sig)
 	}
 }
 
+/* qmail-queue on two fresh pipes: `in` gets the write ends of its fd 0 and fd 1, non-blocking (so a
+ * qmail-queue that stops reading is caught by a deadline). Its pid, or -1 with `in` unset. */
+static pid_t start_qq(const char *path, int in[2], int quiet)
+{
+	int m[2] = { -1, -1 }, e[2] = { -1, -1 };
+	pid_t pid = -1;
+
+	in[0] = in[1] = -1;
+	if (pipe2(m, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0) {
+		if (!quiet)
+			say("nqqueue-qq: pipe: %s", strerror(errno));
+	} else {
+		pid = spawn_qq(path, m[0], e[0]);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (m[i] >= 0 && (i == 0 || pid < 0))
+			close(m[i]);
+		if (e[i] >= 0 && (i == 0 || pid < 0))
+			close(e[i]);
+	}
+	if (pid < 0)
+		return -1;
+	in[0] = m[1];
+	in[1] = e[1];
+	fcntl(in[0], F_SETFL, O_NONBLOCK);
+	fcntl(in[1], F_SETFL, O_NONBLOCK);
+	return pid;
+}
+
 static void copy_start(uint32_t timeout_ms)
 {
 	const char *path = getenv("NQQUEUE_QMAILQUEUE");
-	int m[2] = { -1, -1 }, e[2] = { -1, -1 };
 
 	if (path == NULL || path[0] == '\0')
 		path = DEFAULT_QMAILQUEUE;
@@ -883,32 +911,10 @@ static void copy_start(uint32_t timeout_ms)
 		say("nqqueue-qq: NQQUEUE_QMAILQUEUE must be an absolute path");
 		return;
 	}
-	if (pipe2(m, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0) {
-		say("nqqueue-qq: pipe: %s", strerror(errno));
-		goto fail;
-	}
-	q.pid = spawn_qq(path, m[0], e[0]);
+	q.pid = start_qq(path, q.in, 0);
 	if (q.pid > 0)
 		q.started = q.pid;
 	STAMP(T_FORKED);
-	if (q.pid < 0)
-		goto fail;
-	close(m[0]);
-	close(e[0]);
-	q.in[0] = m[1];
-	q.in[1] = e[1];
-	/* Non-blocking, so a qmail-queue that stops reading is caught by the deadline. */
-	fcntl(q.in[0], F_SETFL, O_NONBLOCK);
-	fcntl(q.in[1], F_SETFL, O_NONBLOCK);
-	return;
-fail:
-	for (int i = 0; i < 2; i++) {
-		if (m[i] >= 0)
-			close(m[i]);
-		if (e[i] >= 0)
-			close(e[i]);
-	}
-	q.pid = -1;
 }
 
 static void copy_close(int stream)
@@ -1037,8 +1043,6 @@ static void early_start(void)
 {
 	const char *opt = getenv("NQQUEUE_QQ_EARLY");
 	const char *path = getenv("NQQUEUE_QMAILQUEUE");
-	int m[2] = { -1, -1 }, e[2] = { -1, -1 };
-	pid_t pid;
 
 	if (opt == NULL || (strcmp(opt, "yes") != 0 && strcmp(opt, "1") != 0))
 		return;
@@ -1048,25 +1052,10 @@ static void early_start(void)
 		path = DEFAULT_QMAILQUEUE;
 	if (path[0] != '/' || access(path, X_OK) != 0)
 		return;
-	if (pipe2(m, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0)
-		goto fail;
-	pid = spawn_qq(path, m[0], e[0]);
-	if (pid <= 0)
-		goto fail;
-	close(m[0]);
-	close(e[0]);
-	early.pid = pid;
+	early.pid = start_qq(path, early.in, 1);
+	if (early.pid < 0)
+		early.pid = 0;
 	early.path = path;
-	early.in[0] = m[1];
-	early.in[1] = e[1];
-	return;
-fail:
-	for (int i = 0; i < 2; i++) {
-		if (m[i] >= 0)
-			close(m[i]);
-		if (e[i] >= 0)
-			close(e[i]);
-	}
 }
 
 /* Before the client ends or runs anything else: an early qmail-queue no copy went to gives up. */
@@ -1092,8 +1081,6 @@ static void early_adopt(uint32_t timeout_ms)
 	q.in[1] = early.in[1];
 	q.killed = 0;
 	q.deadline = now_ms() + timeout_ms;
-	fcntl(q.in[0], F_SETFL, O_NONBLOCK);
-	fcntl(q.in[1], F_SETFL, O_NONBLOCK);
 	early.pid = 0;
 	early.in[0] = early.in[1] = -1;
 	STAMP(T_FORKED);
