@@ -894,12 +894,18 @@ static pid_t start_qq(const char *path, int in[2], int quiet)
 	return pid;
 }
 
-static void copy_start(uint32_t timeout_ms)
+/* The program run for a copy: NQQUEUE_QMAILQUEUE, or the default when it is unset or empty. */
+static const char *qq_path(void)
 {
 	const char *path = getenv("NQQUEUE_QMAILQUEUE");
 
-	if (path == NULL || path[0] == '\0')
-		path = DEFAULT_QMAILQUEUE;
+	return path == NULL || path[0] == '\0' ? DEFAULT_QMAILQUEUE : path;
+}
+
+static void copy_start(uint32_t timeout_ms)
+{
+	const char *path = qq_path();
+
 	q.active = 1;
 	q.path = path;
 	q.pid = -1;
@@ -957,12 +963,38 @@ static void copy_data(int stream, const unsigned char *p, size_t n)
 	}
 }
 
+/* Waits for child `pid` until `deadline`. 1: it ended (*status set); 0: the deadline passed; -1: waitpid
+ * failed. */
+static int wait_child(pid_t pid, long long deadline, int *status)
+{
+	sigset_t chld;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		long long left;
+		struct timespec ts;
+
+		if (r == pid)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		left = deadline - now_ms();
+		if (left <= 0)
+			return 0;
+		/* SIGCHLD is blocked, so it waits here as a pending signal. */
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		sigtimedwait(&chld, NULL, &ts);
+	}
+}
+
 /* Closes what is still open (an unfinished envelope: qmail-queue then queues nothing), waits for
  * qmail-queue until the copy's deadline and returns its status: its exit code or COPY_FAILED. */
 static unsigned char copy_finish(void)
 {
 	int status = 0;
-	sigset_t chld;
 
 	copy_close(0);
 	copy_close(1);
@@ -972,32 +1004,17 @@ static unsigned char copy_finish(void)
 	g.npids++;
 	if (q.pid < 0)
 		return COPY_FAILED;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	for (;;) {
-		pid_t r = waitpid(q.pid, &status, WNOHANG);
-		long long left;
-		struct timespec ts;
-
-		if (r == q.pid) {
-			STAMP(T_QQ_EXIT);
-			break;
-		}
-		if (r < 0 && errno != EINTR) {
-			status = -1;
-			break;
-		}
-		left = q.deadline - now_ms();
-		if (left <= 0) {
-			copy_kill();
-			while (waitpid(q.pid, &status, 0) < 0 && errno == EINTR)
-				;
-			break;
-		}
-		/* SIGCHLD is blocked, so it waits here as a pending signal. */
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (left % 1000) * 1000000;
-		sigtimedwait(&chld, NULL, &ts);
+	switch (wait_child(q.pid, q.deadline, &status)) {
+	case 1:
+		STAMP(T_QQ_EXIT);
+		break;
+	case 0:
+		copy_kill();
+		while (waitpid(q.pid, &status, 0) < 0 && errno == EINTR)
+			;
+		break;
+	default:
+		status = -1;
 	}
 	q.pid = -1;
 	/* 'q' carries no more than 255 for this: the log says which. */
@@ -1012,28 +1029,12 @@ static unsigned char copy_finish(void)
  * it should it not go within the client's timeout. */
 static void reap_quietly(pid_t pid)
 {
-	long long deadline = now_ms() + g.timeout_ms;
-	sigset_t chld;
 	int status;
 
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		long long left = deadline - now_ms();
-		struct timespec ts;
-
-		if (r == pid || (r < 0 && errno != EINTR))
-			return;
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			return;
-		}
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (left % 1000) * 1000000;
-		sigtimedwait(&chld, NULL, &ts);
+	if (wait_child(pid, now_ms() + g.timeout_ms, &status) == 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
 	}
 }
 
@@ -1042,20 +1043,18 @@ static void reap_quietly(pid_t pid)
 static void early_start(void)
 {
 	const char *opt = getenv("NQQUEUE_QQ_EARLY");
-	const char *path = getenv("NQQUEUE_QMAILQUEUE");
+	const char *path = qq_path();
+	pid_t pid;
 
 	if (opt == NULL || (strcmp(opt, "yes") != 0 && strcmp(opt, "1") != 0))
 		return;
-	if (g.sock < 0 || g.input_broken)
+	if (g.sock < 0 || g.input_broken || path[0] != '/' || access(path, X_OK) != 0)
 		return;
-	if (path == NULL || path[0] == '\0')
-		path = DEFAULT_QMAILQUEUE;
-	if (path[0] != '/' || access(path, X_OK) != 0)
-		return;
-	early.pid = start_qq(path, early.in, 1);
-	if (early.pid < 0)
-		early.pid = 0;
-	early.path = path;
+	pid = start_qq(path, early.in, 1);
+	if (pid > 0) {
+		early.pid = pid;
+		early.path = path;
+	}
 }
 
 /* Before the client ends or runs anything else: an early qmail-queue no copy went to gives up. */
@@ -1107,8 +1106,6 @@ static int read_reply(void)
 				break;
 			case NQQ_EV_DECIDED:
 				STAMP(T_DECIDED);
-				if (ev.value == 0)
-					early_abort();
 				break;
 			case NQQ_EV_COPY:
 				if (early.pid > 0)
