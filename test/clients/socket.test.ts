@@ -15,7 +15,7 @@ import { parseEndpoint } from '../../src/clients/socket.js';
 import { SpamdClient } from '../../src/clients/spamd.js';
 import type { MessageView } from '../../src/pipeline/types.js';
 import { BackendError } from '../../src/plugin-api/define.js';
-import { freePort } from '../helpers/daemons.js';
+import { freePorts } from '../helpers/daemons.js';
 import { bufferView, ham } from '../fixtures/messages.js';
 
 /** No test may hang the suite. */
@@ -177,8 +177,7 @@ describe('connect timeout and fail-over', LIMIT, () => {
   });
 
   test('rspamd: refused URLs are skipped, the error names each one', async (t) => {
-    const dead1 = await freePort();
-    const dead2 = await freePort();
+    const [dead1, dead2] = await freePorts(2);
     const client = new RspamdClient({ urls: [`http://127.0.0.1:${dead1}`, `http://127.0.0.1:${dead2}/`] });
     t.after(() => client.close());
     await assert.rejects(client.check(bufferView(ham(1024)), { ...call(), from: '', rcpt: [] }), (err: unknown) => {

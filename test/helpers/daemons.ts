@@ -174,14 +174,30 @@ function chownTree(path: string, owner: { uid: number; gid: number }): void {
 
 /** A port that was free a moment ago (the daemon may still lose a race for it: callers retry). */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const addr = server.address();
-  server.close();
-  await once(server, 'close');
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
+  const [port] = await freePorts(1);
+  return port!;
+}
+
+/**
+ * `n` different ports that were free a moment ago. Every listener stays open until all are known: one
+ * after the other, the kernel may hand out a port it just took back, and two "different" dead
+ * addresses would be one.
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  try {
+    const ports: number[] = [];
+    for (const server of servers) {
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const addr = server.address();
+      if (!addr || typeof addr === 'string') throw new Error('no port');
+      ports.push(addr.port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.filter((s) => s.listening).map((s) => new Promise((r) => s.close(r))));
+  }
 }
 
 /** Fill @NAME@ placeholders; a placeholder without a value is an error. */

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 
 import { defaultSettings } from '../../src/config/settings.js';
 import { openStore } from '../../src/store/open.js';
-import { freePort, requireDaemon } from '../helpers/daemons.js';
+import { freePorts, requireDaemon } from '../helpers/daemons.js';
 import { metricsUrl, promtoolCheck, samples, scrape } from '../helpers/metrics.js';
 import { DAEMON_MODE, pluginDir, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
 import { NQQUEUE_BIN } from '../helpers/smtpd.js';
@@ -53,7 +53,7 @@ test('a known mix of messages: /metrics counts each exactly, and promtool accept
   const clamd = requireDaemon('NQQ_TEST_CLAMD_SOCKET', t);
   if (!clamd) return;
   const s = make();
-  const [down1, down2] = [await freePort(), await freePort()];
+  const [down1, down2] = await freePorts(2);
   const dir = pluginDir(s, { flagger: FLAGGER });
   s.write('nqqueue.conf', `plugin_dir = ${dir}\nmetrics = 127.0.0.1:0\n`);
   s.write('general.cfb', `:clamav=socket=${clamd};black=spammer@bad.example\n`);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { freePort, requireDaemon } from '../helpers/daemons.js';
+import { freePort, freePorts, requireDaemon } from '../helpers/daemons.js';
 import { metricsUrl, samples, scrape } from '../helpers/metrics.js';
 import { DAEMON_MODE, rcptsOf, SAMPLE, setupsForThisFile, type Setup } from '../helpers/nqq.js';
 import { startProxy, type Proxy } from '../helpers/proxy.js';
@@ -125,7 +125,7 @@ test('fail-over: an address that was out is used again once it is back and its b
 });
 
 test('health files that are not what NQqueue writes (a FIFO, a symlink, garbage, a date far ahead) are ignored, never waited on', LIMIT, async () => {
-  const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [p1, p2, p3, p4] = await freePorts(4);
   const s = make();
   s.write('nqqueue.conf', 'deadline = 20s\n[spamassassin]\nconnect_timeout = 1s\n');
   s.write('nqqueue.cfb', `:spamassassin=host=127.0.0.1:${p1},host=127.0.0.1:${p2},host=127.0.0.1:${p3},host=127.0.0.1:${p4}\n`);
