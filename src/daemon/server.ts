@@ -139,34 +139,30 @@ export class Daemon {
    */
   private snapshot(): Map<string, string> {
     const dir = this.paths.controlDir;
+    // The directory first: a .cfb file made after this shows as a change of it, even if the listing
+    // below already has it.
+    const dirPrint = fingerprint(dir);
     let cfbs: string[] = [];
     try {
       cfbs = readdirSync(dir).filter((n) => n.endsWith('.cfb'));
     } catch {
       // the directory's own fingerprint says it is gone
     }
-    const prints = new Map<string, string>();
-    for (const f of [dir, ...[...BASE_FILES, ...cfbs].map((n) => join(dir, n))]) prints.set(f, fingerprint(f));
+    const prints = new Map<string, string>([[dir, dirPrint]]);
+    for (const f of [...BASE_FILES, ...cfbs].map((n) => join(dir, n))) prints.set(f, fingerprint(f));
     return prints;
   }
 
-  /** The files whose change means a new configuration, compared by fingerprint at every message. */
-  private watched(): string[] {
-    return [...this.prints.keys(), ...(this.gen ? configFiles(this.gen.services) : [])];
-  }
-
-  /** True when no file the configuration depends on changed (files read for the first time are noted). */
+  /**
+   * True when no file the configuration depends on changed, compared by fingerprint at every message:
+   * those of the snapshot and those the configuration has read since (noted at first sight, once).
+   */
   private unchanged(): boolean {
-    let same = true;
-    for (const f of this.watched()) {
-      const now = fingerprint(f);
-      const then = this.prints.get(f);
-      if (then === undefined) this.prints.set(f, now);
-      else if (then !== now) same = false;
-    }
+    for (const [f, then] of this.prints) if (fingerprint(f) !== then) return false;
+    for (const f of this.gen ? configFiles(this.gen.services) : []) if (!this.prints.has(f)) this.prints.set(f, fingerprint(f));
     // Plugin code: compared with the version that was imported.
-    for (const [file, version] of this.gen?.services.registry.files() ?? []) if (moduleVersion(file) !== version) same = false;
-    return same;
+    for (const [file, version] of this.gen?.services.registry.files() ?? []) if (moduleVersion(file) !== version) return false;
+    return true;
   }
 
   async start(): Promise<void> {

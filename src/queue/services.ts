@@ -146,8 +146,9 @@ const CONTROL_FILES = ['nqqueue.conf', 'rcpthosts', 'morercpthosts.cdb', 'me', '
 /** What a configuration file looks like on disk now ('-' when it does not exist). */
 export function fingerprint(path: string): string {
   try {
-    const st = statSync(path, { bigint: true });
-    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    // A missing file is the usual case (morercpthosts.cdb, a .cfb not written): no error made for it.
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : '-';
   } catch {
     return '-';
   }
