@@ -14,7 +14,7 @@ function u32(n: number): Buffer {
   return b;
 }
 
-/** The largest last chunk of a copy that is held (copied) to go out with the envelope. */
+/** How much of a copy's start, and of its last piece, is held (copied) to go out with what follows. */
 const HOLD_MAX = 64 * 1024;
 
 export class ClientQueue implements QueueSink {
@@ -72,12 +72,13 @@ export class ClientQueue implements QueueSink {
     const preface = this.takePreface();
     if (preface) parts.push(preface);
     parts.push(Buffer.concat([Buffer.from('Q'), u32(Math.min(timeoutMs, 0xffffffff))]));
-    // A chunk is only valid until the next one is asked for: each goes to the kernel first, but a
-    // small last one is copied and waits for the end of the copy, so a small message leaves in one write.
+    // A chunk is only valid until the next one is asked for: each goes to the kernel before that, but
+    // the pieces of a copy's first HOLD_MAX bytes and a small last one are copied and wait, so a small
+    // message (the trace header, then the rest) leaves in one write with its envelope.
     let seen = 0;
     for await (const c of message.chunks()) {
       seen += c.length;
-      if (seen >= message.size && c.length <= HOLD_MAX) {
+      if (c.length <= HOLD_MAX && (seen <= HOLD_MAX || seen >= message.size)) {
         ClientQueue.frames(parts, Buffer.from(c));
         continue;
       }
