@@ -18,12 +18,13 @@ function traceOf(stderr, prefix) {
 /** Stage by stage: [what, from, to], `c.` the client's clock stamps, `d.` the daemon's. */
 export const STAGES = [
   ['nqqueue-qq: start-up to connected (environment block, memfds, socket)', 'c.start', 'c.connected'],
-  ['nqqueue-qq: the input read and sent to the daemon', 'c.connected', 'c.sent'],
+  ['nqqueue-qq: the early qmail-queue started (NQQUEUE_QQ_EARLY=yes only: about 0 in this row)', 'c.connected', 'c.early'],
+  ['nqqueue-qq: the input read and sent to the daemon', 'c.early', 'c.sent'],
   ['daemon: last byte sent → input complete (wake-up, frames, spill buffer, envelope)', 'c.sent', 'd.input'],
   ['daemon: input complete → decision (pipeline, no plugins)', 'd.input', 'd.decided'],
   ['decision → nqqueue-qq has it (L, D, Q records)', 'd.decided', 'c.decided'],
-  ['nqqueue-qq: decision → qmail-queue started (fork)', 'c.decided', 'c.forked'],
-  ['qmail-queue (the stand-in) started → its exit seen, the copy streamed to it', 'c.forked', 'c.qq_exit'],
+  ['nqqueue-qq: decision → the copy\'s qmail-queue (the early one, or one started now)', 'c.decided', 'c.forked'],
+  ['qmail-queue (the stand-in): the copy streamed to it, its exit seen', 'c.forked', 'c.qq_exit'],
   ['its exit → q sent', 'c.qq_exit', 'c.answered'],
   ['q → daemon has the answer', 'c.answered', 'd.answer'],
   ['daemon: answer → reply written (log line, metrics, clean-up)', 'd.answer', 'd.reply'],

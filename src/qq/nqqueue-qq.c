@@ -409,8 +409,8 @@ static struct {
 
 /* NQQUEUE_QQ_TRACE=1 (the bench's breakdown, scripts/bench-daemon-breakdown.js): the CLOCK_MONOTONIC
  * time of each stage, written as one line on fd 2 at the end. Off, a stage costs one test. */
-enum { T_START, T_CONNECTED, T_SENT, T_DECIDED, T_FORKED, T_QQ_EXIT, T_ANSWERED, T_REPLY, T_N };
-static const char *const stage_name[T_N] = { "start", "connected", "sent", "decided", "forked", "qq_exit",
+enum { T_START, T_CONNECTED, T_EARLY, T_SENT, T_DECIDED, T_FORKED, T_QQ_EXIT, T_ANSWERED, T_REPLY, T_N };
+static const char *const stage_name[T_N] = { "start", "connected", "early", "sent", "decided", "forked", "qq_exit",
 					     "answered", "reply" };
 static long long stamps[T_N];
 static int tracing;
@@ -436,7 +436,7 @@ static void trace_line(void)
 
 	if (!tracing)
 		return;
-	/* At most 9 stages of 20 digits and a name: the line always fits. */
+	/* At most 10 stamps of 20 digits and a name: the line always fits. */
 	at = (size_t)snprintf(line, sizeof line, "nqqueue-qq: trace");
 	for (int i = 0; i < T_N; i++)
 		at += (size_t)snprintf(line + at, sizeof line - at, " %s=%lld", stage_name[i], stamps[i]);
@@ -456,16 +456,18 @@ static struct {
 	int killed;
 } q;
 
-/* qmail-queue started early (NQQUEUE_QQ_EARLY=yes; off by default): once the whole input is with the daemon,
- * the first copy's qmail-queue is started while the daemon decides, so that its start overlaps the
- * daemon's work instead of following it. It waits on two empty pipes. The daemon's first copy goes to
- * it; when there is none (a refusal, a daemon gone), both pipes are closed unwritten: qmail-queue reads
- * an empty message and no envelope, queues nothing (54), and is waited for. */
+/* qmail-queue started early (NQQUEUE_QQ_EARLY=yes; off by default): once the daemon is connected, the
+ * first copy's qmail-queue is started, as qmail-smtpd starts qmail-queue at DATA, so that its start
+ * overlaps the input and the daemon's work instead of following them. It waits on two empty pipes.
+ * The daemon's first copy goes to it; when there is none (a refusal, a daemon gone), both pipes are
+ * closed unwritten: qmail-queue reads an empty message and no envelope, queues nothing (54), and is
+ * waited for. */
 static struct {
 	pid_t pid;            /* 0: none */
 	const char *path;
 	int in[2];            /* write ends of its fd 0 / fd 1 pipes */
 } early = { .in = { -1, -1 } };
+static void early_abort(void);
 
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
@@ -588,6 +590,8 @@ static void drop_daemon(const char *cause)
 	because(NQQ_WHY_DIED, "lost the daemon while sending: %s", cause);
 	close(g.sock);
 	g.sock = -1;
+	/* No copy can come now: the early qmail-queue need not wait for the rest of a slow input. */
+	early_abort();
 }
 
 static void close_frame(void)
@@ -727,6 +731,7 @@ static _Noreturn void exec_standalone(void)
  * read yet, else the copies completed with the rest of the input. */
 static _Noreturn void fall_back(void)
 {
+	early_abort();
 	if (g.sock >= 0) {
 		close(g.sock);
 		g.sock = -1;
@@ -1038,8 +1043,8 @@ static void reap_quietly(pid_t pid)
 	}
 }
 
-/* Once the whole input is with the daemon: the first copy's qmail-queue, started (see `early`). Nothing
- * is said when it cannot be: the first copy then starts qmail-queue as usual, and reports any trouble. */
+/* Once the daemon is connected: the first copy's qmail-queue, started (see `early`). Nothing is said
+ * when it cannot be: the first copy then starts qmail-queue as usual, and reports any trouble. */
 static void early_start(void)
 {
 	const char *opt = getenv("NQQUEUE_QQ_EARLY");
@@ -1048,7 +1053,7 @@ static void early_start(void)
 
 	if (opt == NULL || (strcmp(opt, "yes") != 0 && strcmp(opt, "1") != 0))
 		return;
-	if (g.sock < 0 || g.input_broken || path[0] != '/' || access(path, X_OK) != 0)
+	if (g.sock < 0 || path[0] != '/' || access(path, X_OK) != 0)
 		return;
 	pid = start_qq(path, early.in, 1);
 	if (pid > 0) {
@@ -1069,9 +1074,22 @@ static void early_abort(void)
 	early.pid = 0;
 }
 
-/* The first copy goes to the early qmail-queue. */
+/* The first copy goes to the early qmail-queue — unless it is gone already (killed while it waited
+ * through the input and the decision): then to one started now, as without NQQUEUE_QQ_EARLY. */
 static void early_adopt(uint32_t timeout_ms)
 {
+	int status;
+
+	if (waitpid(early.pid, &status, WNOHANG) == early.pid) {
+		say("nqqueue-qq: the early qmail-queue ended before the copy came (%s %d): starting another",
+		    WIFSIGNALED(status) ? "signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		close(early.in[0]);
+		close(early.in[1]);
+		early.in[0] = early.in[1] = -1;
+		early.pid = 0;
+		copy_start(timeout_ms);
+		return;
+	}
 	q.active = 1;
 	q.path = early.path;
 	q.pid = early.pid;
@@ -1339,6 +1357,8 @@ int main(void)
 		fall_back();
 	}
 	STAMP(T_CONNECTED);
+	early_start();
+	STAMP(T_EARLY);
 
 	/* The greeting leaves with the first input, or alone before a read that would wait. */
 	memcpy(out, "NQQ1", 4);
@@ -1354,7 +1374,6 @@ int main(void)
 	STAMP(T_SENT);
 	if (g.sock < 0 && !g.input_broken)
 		fall_back();
-	early_start();
 	if (g.sock < 0 || read_reply() < 0)
 		lost_daemon();
 	rc = relay();

@@ -629,7 +629,69 @@ test("the daemon gone after its decision: the client completes the daemon's pend
   assert.doesNotMatch(none.stderr, /id=abc/);
 });
 
-// ---- the first copy's qmail-queue, started while the daemon decides (NQQUEUE_QQ_EARLY=yes) ----
+// ---- the first copy's qmail-queue, started once the daemon is connected (NQQUEUE_QQ_EARLY=yes) ----
+
+test('early qmail-queue: it is running once the daemon is connected, before the input is complete, and takes the first copy', async () => {
+  const c = await ctx({ kind: 'deliver', copies: [COPY1], then: { code: 0 } }, { NQQUEUE_QQ_EARLY: 'yes' });
+  // The envelope's last byte comes 4 s after the rest, as a slow SMTP client's end of DATA would.
+  const run = c.run({ envelopeChunks: [ENVELOPE.length - 1], envelopeDelayMs: 4000 });
+  const t0 = Date.now();
+  while (c.queue.calls().length === 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(c.queue.calls().length, 1, 'qmail-queue started while the input was still coming');
+  assert.equal(c.daemon!.connections.length, 1);
+  assert.equal(c.daemon!.connections[0]!.complete, false, 'the input was not complete yet');
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  // That one took the copy: one qmail-queue for one copy.
+  assert.deepEqual(c.queue.calls().map((k) => k.outcome), ['delivered']);
+  assert.deepEqual(c.daemon!.connections[0]!.pids, [c.queue.calls()[0]!.pid]);
+  const d = c.queue.deliveries();
+  assert.equal(d.length, 1);
+  assert.ok(d[0]!.message.equals(COPY1.message) && d[0]!.envelope.equals(COPY1.envelope));
+});
+
+test('early qmail-queue killed while it waited: the copy goes to one started then, and the log says so', async () => {
+  const c = await ctx({ kind: 'deliver', copies: [COPY1], then: { code: 0 } }, { NQQUEUE_QQ_EARLY: 'yes' });
+  const run = c.run({ envelopeChunks: [ENVELOPE.length - 1], envelopeDelayMs: 3000 });
+  const t0 = Date.now();
+  while (!(c.queue.calls()[0]?.pid) && Date.now() - t0 < 2500) await new Promise((r) => setTimeout(r, 20));
+  const early = c.queue.calls()[0];
+  assert.ok(early && early.pid > 0, 'the early qmail-queue is running');
+  process.kill(early.pid, 'SIGKILL');
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^nqqueue-qq: the early qmail-queue ended before the copy came \(signal 9\): starting another$/m);
+  const calls = c.queue.calls();
+  assert.deepEqual(calls.map((k) => k.outcome), ['started', 'delivered']);
+  assert.deepEqual(c.daemon!.connections[0]!.pids, [calls[1]!.pid]);
+  assert.equal(c.queue.deliveries().length, 1);
+});
+
+test('early qmail-queue: a daemon lost mid-input, or an unreadable input, leaves it given nothing and waited for', async () => {
+  const c = await ctx({ kind: 'dieAfter', bytes: 70000 }, { NQQUEUE_QQ_EARLY: 'yes' });
+  const message = noise(300000, 11);
+  // It gives up once the daemon is lost, not only once the rest of a slow input has come.
+  let done = false;
+  const run = c.run({ message, envelopeChunks: [ENVELOPE.length - 1], envelopeDelayMs: 3000 }).finally(() => (done = true));
+  const t0 = Date.now();
+  while (c.queue.calls()[0]?.outcome !== 'exit 54' && Date.now() - t0 < 2500) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(c.queue.calls()[0]?.outcome, 'exit 54', 'the early qmail-queue ended while the input was still coming');
+  assert.equal(done, false);
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assertFallback(c, r, message, ENVELOPE, true, 'daemon-died');
+  assert.deepEqual(c.queue.calls().map((k) => k.outcome), ['exit 54']);
+  // fd 0 unreadable: the daemon answers 54; the early one queued nothing and was waited for.
+  await c.daemon!.close();
+  c.daemon = await startFakeDaemon(c.inst.home, { kind: 'reply', code: 54, log: 'read error\n' });
+  cleanups.push(() => c.daemon!.close());
+  const dirFd = openSync(c.inst.dir, 'r'); // read() on a directory fails with EISDIR
+  cleanups.push(() => closeSync(dirFd));
+  const r2 = await spawnQq(c.inst.qq, [dirFd, 'ignore', 'pipe'], c.env);
+  assert.equal(r2.code, 54, r2.stderr);
+  assert.deepEqual(c.queue.calls().map((k) => k.outcome), ['exit 54', 'exit 54']);
+  assert.equal(c.queue.deliveries().length, 0);
+});
 
 test('qmail-queue is started while the daemon decides; with no copy it is given nothing, queues nothing, and is waited for', async () => {
   // A daemon that never answers: the client's qmail-queue must already be running while it waits.
