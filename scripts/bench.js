@@ -279,7 +279,7 @@ const signed = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '—' : `${x 
 // ---------------------------------------------------------------------------------------------
 // Installations (control dir, home, floor) and the processes under test
 
-function makeInstall(name, files, floorRss = false) {
+function makeInstall(name, files, floorRss = false, extraEnv = {}) {
   const dir = join(work, `inst-${name}`);
   const control = join(dir, 'control');
   const home = join(dir, 'home');
@@ -289,7 +289,7 @@ function makeInstall(name, files, floorRss = false) {
   writeFileSync(join(control, 'me'), 'mx.example.com\n');
   for (const [f, content] of Object.entries(files)) writeFileSync(join(control, f), content);
   const floor = makeFloor(name, floorRss);
-  const paths = { NQQUEUE_CONTROLDIR: control, NQQUEUE_HOME: home, NQQUEUE_QMAILQUEUE: floor.bin };
+  const paths = { NQQUEUE_CONTROLDIR: control, NQQUEUE_HOME: home, NQQUEUE_QMAILQUEUE: floor.bin, ...extraEnv };
   return {
     name,
     dir,
@@ -928,6 +928,8 @@ if (RENDER) {
     const perUser = (own, shared) => [...DIFF_RCPTS.map((r) => `${r}:${own}`), `/^s\\d+@example\\.com$/:${shared}`, ''].join('\n');
     const scenarios = [
       { scenario: 'none', needs: [], files: {}, rcpts: ['1', '10'] },
+      // The client's opt-in: the first copy's qmail-queue started once the daemon is connected.
+      { scenario: 'none-early', needs: [], files: {}, rcpts: ['1'], daemonOnly: true, env: { NQQUEUE_QQ_EARLY: 'yes' } },
       { scenario: 'clamav', needs: ['clamav'], backends: ['clamd'], files: { 'general.cfb': ':clamav\n', 'nqqueue.conf': conf }, rcpts: ['1', '10'] },
       {
         scenario: 'clamav+spamassassin',
@@ -953,7 +955,7 @@ if (RENDER) {
       else if (missingBackend.length) note(`${s.scenario}: ${missingBackend.join(', ')} not running — rows skipped`);
       return missingPlugin.length === 0 && missingBackend.length === 0;
     });
-    for (const s of ready) s.inst = makeInstall(s.scenario.replace('+', '-'), s.files);
+    for (const s of ready) s.inst = makeInstall(s.scenario.replace('+', '-'), s.files, false, s.env);
     const floorInst = makeInstall('floor', {});
     const bigInst = makeInstall('big', {}, true);
     const tagger = join(bigInst.dir, 'tag-half.sh');
@@ -978,14 +980,14 @@ if (RENDER) {
           const warm = s.spam ? 2 : COUNTS.warm;
           const spec = { node, scenario: s.scenario, rcptKey, inst: s.inst, rcpts: rcptsFor[rcptKey], n, warm };
           const refsFor = (bin) => {
-            if (rcptKey === '1' && s.scenario === 'none') return [refFloor(floorInst, node)];
+            if (rcptKey === '1' && (s.scenario === 'none' || s.scenario === 'none-early')) return [refFloor(floorInst, node)];
             if (rcptKey === '1' && s.scenario === 'clamav') return [refFloor(floorInst, node), refClamd(backends.clamd.socket)];
             if (rcptKey === '10same' && s.spam) return [refOneRecipient(s.inst, node, bin)];
             if (rcptKey === '10diff' && s.spam) return [refSpamd10(backends.spamd.address)];
             if (rcptKey === '10diff' && s.scenario === 'rspamd') return [rspamdRef, refNoPlugins(async (to) => (await deliver(s.inst, node, bin, to, textMessage('ref-bare').buf)).ms)];
             return [];
           };
-          await guard(`${node.label} standalone ${s.scenario} ${rcptKey}`, () => timeRow({ ...spec, mode: 'standalone', refs: refsFor(NQQUEUE_BIN) }));
+          if (!s.daemonOnly) await guard(`${node.label} standalone ${s.scenario} ${rcptKey}`, () => timeRow({ ...spec, mode: 'standalone', refs: refsFor(NQQUEUE_BIN) }));
           if (daemonAvailable) {
             await guard(`${node.label} daemon ${s.scenario} ${rcptKey}`, async () => {
               const serve = await startServe(s.inst, node);
@@ -1115,6 +1117,18 @@ function judge() {
         const over = dNone.overRefsMedian;
         const f = dNone.refs['stand-in'];
         add(L, name, over <= TARGETS.daemonNoneMs, `${signed(over)} ms (median of each message's time − the stand-in's run beside it; medians ${fmt(dNone.median)} vs ${fmt(f.median)} ms)`);
+      }
+    }
+    {
+      // The same target for the client's opt-in early qmail-queue (NQQUEUE_QQ_EARLY=yes), shown beside
+      // the default: an administrator's choice, not what an installation does unless told.
+      const dEarly = rowOf(k, 'daemon', 'none-early', '1');
+      const name = `daemon, no plugins, with NQQUEUE_QQ_EARLY=yes (not the default): at most +${TARGETS.daemonNoneMs} ms over the stand-in's median`;
+      const why = daemonAvailable ? missing([['daemon no-plugin early', dEarly]]) : 'not measured: bin/nqqueue-qq is not built';
+      if (why) add(L, name, undefined, why);
+      else {
+        const over = dEarly.overRefsMedian;
+        add(L, name, over <= TARGETS.daemonNoneMs, `${signed(over)} ms (median of each message's time − the stand-in's run beside it; medians ${fmt(dEarly.median)} vs ${fmt(dEarly.refs['stand-in'].median)} ms)`);
       }
     }
     {
@@ -1252,8 +1266,9 @@ function tables() {
   const modes = daemonAvailable ? ['standalone', 'daemon'] : ['standalone'];
   const scenarioRows = [];
   scenarioRows.push(['qmail-queue stand-in alone (floor)', 'floor', '1']);
-  for (const s of ['none', 'clamav', 'clamav+spamassassin', 'rspamd']) {
-    for (const rc of ['1', '10', '10same', '10diff']) if (results.rows.some((r) => r.scenario === s && r.rcpts === rc)) scenarioRows.push([s === 'none' ? 'no plugins' : s, s, rc]);
+  const scenarioLabel = { none: 'no plugins', 'none-early': 'no plugins, `NQQUEUE_QQ_EARLY=yes`' };
+  for (const s of ['none', 'none-early', 'clamav', 'clamav+spamassassin', 'rspamd']) {
+    for (const rc of ['1', '10', '10same', '10diff']) if (results.rows.some((r) => r.scenario === s && r.rcpts === rc)) scenarioRows.push([scenarioLabel[s] ?? s, s, rc]);
   }
   L.push('Per message, 10 KB, distinct messages: **median / p90 ms** from spawn to exit status as qmail-smtpd sees it.');
   L.push('');
@@ -1421,8 +1436,10 @@ function reading() {
     const d = rowOf(n.key, 'daemon', 'none', '1');
     const c = rowOf(n.key, 'daemon', 'clamav', '1');
     if (!ok(d) || !d.refs) return undefined;
+    const e = rowOf(n.key, 'daemon', 'none-early', '1');
     const clam = ok(c) && c.refs ? `; with clamav ${ms(c.median)}: ${signed(c.overRefsMedian)} ms over the stand-in plus clamd's own scan (${ms(c.refs.clamd.median)})` : '';
-    return `${n.label}: ${ms(d.median)}, ${signed(d.overRefsMedian)} ms over the stand-in run beside it (${ms(d.refs['stand-in'].median)})${clam}`;
+    const early = ok(e) && e.refs ? `; with \`NQQUEUE_QQ_EARLY=yes\` ${ms(e.median)}: ${signed(e.overRefsMedian)} ms over the stand-in (${ms(e.refs['stand-in'].median)})` : '';
+    return `${n.label}: ${ms(d.median)}, ${signed(d.overRefsMedian)} ms over the stand-in run beside it (${ms(d.refs['stand-in'].median)})${early}${clam}`;
   });
   if (s2) out.push(`- **Daemon mode** (\`nqqueue-qq\` + \`nqqueue serve\`, no plugins): ${s2}.`);
   const s3 = per((n) => {
