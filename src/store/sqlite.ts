@@ -135,6 +135,26 @@ function str(v: SQLInputValue | undefined): string | undefined {
   return v === null || v === undefined ? undefined : String(v);
 }
 
+/**
+ * WAL mode, persistent in the file. The switch of a new file is refused at once (SQLITE_BUSY, without
+ * the busy handler's wait) while another process opens it at the same moment — several messages
+ * quarantined at once by a site's first ones: two openers that both read the header and both want it
+ * for themselves, one of them is told at once — so it is tried again, up to the busy timeout.
+ */
+export function walMode(db: Pick<DatabaseSync, 'exec'>, waitMs = BUSY_TIMEOUT_MS): void {
+  const deadline = Date.now() + waitMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let ms = 1; ; ms = Math.min(ms * 2, 50)) {
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { errcode?: number }).errcode !== 5 || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, ms);
+    }
+  }
+}
+
 export class SqliteStore implements Store {
   readonly engine = 'sqlite';
   /** One host: the bytes stay in that host's quarantine files. */
@@ -206,7 +226,7 @@ export class SqliteStore implements Store {
     }
     try {
       db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      db.exec('PRAGMA journal_mode = WAL');
+      walMode(db);
       db.exec('PRAGMA synchronous = FULL');
       // A small page cache: the store is small and mostly appended to, and the daemon that holds it open
       // must stay within its memory bound while it handles a large message.

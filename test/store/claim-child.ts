@@ -3,8 +3,11 @@
 
 import type { Store } from '../../src/store/types.js';
 
-const spec = JSON.parse(process.argv[2]!) as { module: string; exportName: string; args: unknown[]; id: string; at: number };
+const spec = JSON.parse(process.argv[2]!) as { module: string; exportName: string; args: unknown[]; id: string; at: number; openAt?: number };
 const mod = (await import(spec.module)) as Record<string, (...a: unknown[]) => Promise<Store>>;
+// openAt: the openings race instead (a new store's first use by several processes at the same moment);
+// a busy wait, so that the moment is the same to the millisecond.
+while (spec.openAt !== undefined && Date.now() < spec.openAt);
 const store = await mod[spec.exportName]!(...spec.args);
 // Opened first, then all at the same moment: the claims race, not the openings.
 await new Promise((r) => setTimeout(r, Math.max(0, spec.at - Date.now())));

@@ -13,7 +13,7 @@ import { DatabaseSync } from 'node:sqlite';
 
 import { defaultSettings } from '../../src/config/settings.js';
 import { openStore, STORE_FILE } from '../../src/store/open.js';
-import { SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { SCHEMA_VERSION, walMode } from '../../src/store/sqlite.js';
 import { StoreError } from '../../src/store/types.js';
 import { item, storeSuite } from './suite.js';
 
@@ -39,9 +39,9 @@ storeSuite('sqlite', async () => {
 });
 
 /** What a separate process says when it opens the store of `home` (and claims a missing item). */
-function openInChild(home: string, at = Date.now(), uid?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function openInChild(home: string, at = Date.now(), uid?: number, openAt?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [CHILD, JSON.stringify({ module: OPENER, exportName: 'openSqlite', args: [home], id: 'none', at })], {
+    const c = spawn(process.execPath, [CHILD, JSON.stringify({ module: OPENER, exportName: 'openSqlite', args: [home], id: 'none', at, openAt })], {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(uid === undefined ? {} : { uid, gid: uid }),
     });
@@ -80,23 +80,52 @@ test('sqlite: the store is made on first use in the home: 0600, WAL, its schema 
   await again.close();
 });
 
-test('sqlite: several processes using a new store at the same moment all succeed, and it is migrated once; no warning on stderr', { timeout: 60_000 }, async () => {
-  const home = newHome();
-  mkdirSync(home, { mode: 0o700 });
-  const at = Date.now() + 1000;
-  const runs = await Promise.all(Array.from({ length: 5 }, () => openInChild(home, at)));
-  for (const r of runs) {
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout).got, false);
-    // In queue mode fd 2 is the mail log: node's "SQLite is experimental" warning must not be there.
-    assert.equal(r.stderr, '', 'nothing on stderr');
+test('sqlite: several processes using a new store at the same moment all succeed, and it is migrated once; no warning on stderr', { timeout: 90_000 }, async () => {
+  // 12 opening at the same moment, twice (the openings race, not only the claims): the race for a new
+  // file's switch to WAL, which SQLite loses for some at once (the test above), happens here for real.
+  for (let round = 0; round < 2; round++) {
+    const home = newHome();
+    mkdirSync(home, { mode: 0o700 });
+    const at = Date.now() + 2500;
+    const runs = await Promise.all(Array.from({ length: 12 }, () => openInChild(home, at, undefined, at)));
+    for (const r of runs) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout).got, false);
+      // In queue mode fd 2 is the mail log: node's "SQLite is experimental" warning must not be there.
+      assert.equal(r.stderr, '', 'nothing on stderr');
+    }
+    const look = new DatabaseSync(join(home, STORE_FILE), { readOnly: true });
+    try {
+      assert.equal(look.prepare('SELECT COUNT(*) AS n FROM schema_version').get()!.n, 1);
+      assert.equal(look.prepare('PRAGMA journal_mode').get()!.journal_mode, 'wal');
+    } finally {
+      look.close();
+    }
   }
-  const look = new DatabaseSync(join(home, STORE_FILE), { readOnly: true });
-  try {
-    assert.equal(look.prepare('SELECT COUNT(*) AS n FROM schema_version').get()!.n, 1);
-  } finally {
-    look.close();
-  }
+});
+
+test('sqlite: the switch to WAL, refused at once while another process takes the new file, is tried again until the busy timeout', () => {
+  // SQLite tells one of two openers racing for a new file SQLITE_BUSY at once, without the busy wait;
+  // the race cannot be made to order, so the connection here refuses as SQLite does.
+  const busy = Object.assign(new Error('database is locked'), { errcode: 5 });
+  let calls = 0;
+  walMode({
+    exec: (sql: string) => {
+      calls++;
+      assert.equal(sql, 'PRAGMA journal_mode = WAL');
+      if (calls <= 3) throw busy;
+    },
+  });
+  assert.equal(calls, 4);
+  // Still locked past the timeout: the error comes out (the caller makes it a StoreError).
+  const t0 = Date.now();
+  assert.throws(() => walMode({ exec: () => { throw busy; } }, 200), /database is locked/);
+  assert.ok(Date.now() - t0 >= 200);
+  // Any other error at once.
+  calls = 0;
+  const other = Object.assign(new Error('disk I/O error'), { errcode: 10 });
+  assert.throws(() => walMode({ exec: () => { calls++; throw other; } }), /disk I\/O error/);
+  assert.equal(calls, 1);
 });
 
 async function refused(home: string, pattern: RegExp): Promise<void> {
