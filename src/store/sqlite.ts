@@ -180,7 +180,8 @@ export class SqliteStore implements Store {
       );
     }
     if (code === 5 || code === 6 || /database is locked|busy/i.test(msg)) {
-      return new StoreError(`the store ${this.path} stayed locked by another process for ${BUSY_TIMEOUT_MS} ms while ${doing}`, { cause: err });
+      // SQLite waits up to the busy timeout for most locks, but tells some conflicts at once: say what it said.
+      return new StoreError(`the store ${this.path} is locked by another process (SQLite: ${msg}; it waits up to ${BUSY_TIMEOUT_MS} ms) while ${doing}`, { cause: err });
     }
     if (code === 8 || /readonly/i.test(msg)) {
       return new StoreError(`the store ${this.path} cannot be written while ${doing} (${msg}): check the owner and mode of it and of its directory`, { cause: err });

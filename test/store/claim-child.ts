@@ -9,7 +9,7 @@ const mod = (await import(spec.module)) as Record<string, (...a: unknown[]) => P
 // a busy wait, so that the moment is the same to the millisecond.
 while (spec.openAt !== undefined && Date.now() < spec.openAt);
 const store = await mod[spec.exportName]!(...spec.args);
-// Opened first, then all at the same moment: the claims race, not the openings.
+// Then the claims, all at the same moment (without openAt only they race, not the openings).
 await new Promise((r) => setTimeout(r, Math.max(0, spec.at - Date.now())));
 const claim = await store.claimItem(spec.id, { who: `pid ${process.pid}`, from: 'test' }, 'release');
 if (claim) await claim.finish('released', `pid ${process.pid}`);

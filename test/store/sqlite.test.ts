@@ -128,6 +128,26 @@ test('sqlite: the switch to WAL, refused at once while another process takes the
   assert.equal(calls, 1);
 });
 
+test('sqlite: a store kept locked past the busy timeout (here by another connection, as by another process) is a StoreError that says so, with what SQLite said', { timeout: 30_000 }, async () => {
+  const home = newHome();
+  const store = await openStore(home, defaultSettings());
+  const holder = new DatabaseSync(join(home, STORE_FILE));
+  holder.exec('BEGIN EXCLUSIVE');
+  try {
+    const t0 = Date.now();
+    await assert.rejects(store.addItem(item()), (err: unknown) => {
+      assert.ok(err instanceof StoreError, String(err));
+      assert.match(err.message, /is locked by another process \(SQLite: database is locked; it waits up to 5000 ms\) while /);
+      return true;
+    });
+    assert.ok(Date.now() - t0 >= 4900, 'it waited the busy timeout');
+  } finally {
+    holder.exec('ROLLBACK');
+    holder.close();
+    await store.close();
+  }
+});
+
 async function refused(home: string, pattern: RegExp): Promise<void> {
   await assert.rejects(openStore(home, defaultSettings()), (err: unknown) => {
     assert.ok(err instanceof StoreError, String(err));
