@@ -1062,16 +1062,23 @@ static void early_start(void)
 	}
 }
 
-/* Before the client ends or runs anything else: an early qmail-queue no copy went to gives up. */
-static void early_abort(void)
+/* The early qmail-queue's pipes closed unwritten (it then queues nothing) and it forgotten; its pid. */
+static pid_t early_drop(void)
 {
-	if (early.pid <= 0)
-		return;
+	pid_t pid = early.pid;
+
 	close(early.in[0]);
 	close(early.in[1]);
 	early.in[0] = early.in[1] = -1;
-	reap_quietly(early.pid);
 	early.pid = 0;
+	return pid;
+}
+
+/* Before the client ends or runs anything else: an early qmail-queue no copy went to gives up. */
+static void early_abort(void)
+{
+	if (early.pid > 0)
+		reap_quietly(early_drop());
 }
 
 /* The first copy goes to the early qmail-queue — unless it is gone already (killed while it waited
@@ -1083,10 +1090,7 @@ static void early_adopt(uint32_t timeout_ms)
 	if (waitpid(early.pid, &status, WNOHANG) == early.pid) {
 		say("nqqueue-qq: the early qmail-queue ended before the copy came (%s %d): starting another",
 		    WIFSIGNALED(status) ? "signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-		close(early.in[0]);
-		close(early.in[1]);
-		early.in[0] = early.in[1] = -1;
-		early.pid = 0;
+		early_drop();
 		copy_start(timeout_ms);
 		return;
 	}
