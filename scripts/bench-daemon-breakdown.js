@@ -15,7 +15,11 @@ function traceOf(stderr, prefix) {
   return out;
 }
 
-/** Stage by stage: [what, from, to], `c.` the client's clock stamps, `d.` the daemon's. */
+/**
+ * Stage by stage: [what, from, to, path], `c.` the client's clock stamps, `d.` the daemon's. A stage of
+ * one path only counts 0 in a message of the other: `ahead` when every copy was queued after an answer
+ * ahead (the client ends at its `q`, no reply), `reply` when the daemon's reply ended it.
+ */
 export const STAGES = [
   ['nqqueue-qq: start-up to connected (environment block, memfds, socket)', 'c.start', 'c.connected'],
   ['nqqueue-qq: the early qmail-queue started (NQQUEUE_QQ_EARLY=yes only: about 0 in this row)', 'c.connected', 'c.early'],
@@ -26,10 +30,11 @@ export const STAGES = [
   ['nqqueue-qq: decision → the copy\'s qmail-queue (the early one, or one started now)', 'c.decided', 'c.forked'],
   ['qmail-queue (the stand-in): the copy streamed to it, its exit seen', 'c.forked', 'c.qq_exit'],
   ['its exit → q sent', 'c.qq_exit', 'c.answered'],
-  ['q → daemon has the answer', 'c.answered', 'd.answer'],
-  ['daemon: answer → reply written (log line, metrics, clean-up)', 'd.answer', 'd.reply'],
-  ['reply → nqqueue-qq has it', 'd.reply', 'c.reply'],
-  ['nqqueue-qq: relay (log to fd 2) to its exit call', 'c.reply', 'c.end'],
+  ['answer ahead: q sent → its line ready (no reply waited for)', 'c.answered', 'c.reply', 'ahead'],
+  ['q → daemon has the answer (without an answer ahead)', 'c.answered', 'd.answer', 'reply'],
+  ['daemon: answer → reply written (log line, metrics, clean-up)', 'd.answer', 'd.reply', 'reply'],
+  ['reply → nqqueue-qq has it', 'd.reply', 'c.reply', 'reply'],
+  ['nqqueue-qq: the log line to fd 2, to its exit call', 'c.reply', 'c.end'],
 ];
 
 const median = (xs) => {
@@ -64,8 +69,9 @@ export async function breakdownRow(h) {
       }
       if (i < h.warm) continue;
       const at = (k) => (k.startsWith('c.') ? c[k.slice(2)] : d[k.slice(2)]);
-      const pieces = STAGES.map(([, from, to]) => at(to) - at(from));
-      samples.push({ total: r.ms, floor: floor.ms, outside: r.ms - (c.end - c.start), pieces, accept: d.accept - c.connected });
+      const path = d.reply === undefined ? 'ahead' : 'reply';
+      const pieces = STAGES.map(([, from, to, only]) => (only === undefined || only === path ? at(to) - at(from) : 0));
+      samples.push({ total: r.ms, floor: floor.ms, outside: r.ms - (c.end - c.start), pieces, accept: d.accept - c.connected, ahead: path === 'ahead' });
     }
   } finally {
     await serve.stop();
@@ -83,6 +89,7 @@ export async function breakdownRow(h) {
     over: both(samples.map((s) => s.total - s.floor)),
     outside: both(samples.map((s) => s.outside)),
     accept: both(samples.map((s) => s.accept)),
+    ahead: samples.filter((s) => s.ahead).length,
     stages: STAGES.map(([what], i) => ({ what, ...both(samples.map((s) => s.pieces[i])) })),
   };
 }
@@ -95,7 +102,7 @@ export function breakdownTable(rows, label, fmt) {
     'Daemon mode, where the time goes (no plugins, 1 recipient, 10 KB; nqqueue-qq and nqqueue serve log the monotonic clock at each stage): **median / mean ms** per message.',
     '',
   ];
-  L.push(`| stage | ${rows.map((r) => `${label(r.node)} (n=${r.n})`).join(' | ')} |`);
+  L.push(`| stage | ${rows.map((r) => `${label(r.node)} (n=${r.n}${r.ahead === undefined ? '' : `, ${r.ahead} ended by an answer ahead`})`).join(' | ')} |`);
   L.push(`|---|${rows.map(() => '---:').join('|')}|`);
   const line = (what, pick) => L.push(`| ${what} | ${rows.map((r) => `${f(pick(r)?.median)} / ${f(pick(r)?.mean)}`).join(' | ')} |`);
   line('outside nqqueue-qq\'s main(): its exec, dynamic loading and exit, as the harness sees them', (r) => r.outside);

@@ -21,6 +21,9 @@ export class ClientQueue implements QueueSink {
   readonly name = 'qmail-queue via nqqueue-qq';
   /** Records that go in front of the first copy (the decision, 'L' and 'D'), in the same write. */
   private preface: Buffer | undefined;
+  /** Copies the client answered: with status 0, and with any other. */
+  private queued = 0;
+  private failed = 0;
 
   constructor(
     private readonly sock: Socket,
@@ -33,6 +36,11 @@ export class ClientQueue implements QueueSink {
   /** The decision records, sent with the first copy (or with the reply: takePreface). */
   announce(records: Buffer): void {
     this.preface = records;
+  }
+
+  /** Whether the client answered exactly `copies` copies, each with status 0. */
+  queuedAll(copies: number): boolean {
+    return this.failed === 0 && this.queued === copies;
   }
 
   /** The announced records not sent yet (no copy was handed over): they go in front of the reply. */
@@ -96,7 +104,11 @@ export class ClientQueue implements QueueSink {
     if (answer[0] !== 0x71) throw new ProtocolError(`expected q, got byte ${answer[0]}`);
     const status = answer[1]!;
     const pid = answer.readUInt32BE(2) || undefined;
-    if (status === 0) return { ok: true, pid };
+    if (status === 0) {
+      this.queued++;
+      return { ok: true, pid };
+    }
+    this.failed++;
     if (status === 255) {
       const why = timeoutMs < this.timeoutMs ? `was stopped at the message deadline (after ${timeoutMs} ms), killed` : 'was killed, timed out';
       return { ok: false, code: 71, reason: `qmail-queue ${why} or could not be run (nqqueue-qq)`, pid };

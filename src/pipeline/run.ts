@@ -87,6 +87,8 @@ export interface PipelineOutcome {
    * a dry run. Runs each action once; a second call does nothing. Never throws: failures are reported.
    */
   settle(accepted: boolean): Promise<SettleReport>;
+  /** How many `ctx.onSettled` actions `settle` would run now (0: settling changes nothing). */
+  settleActions(): number;
 }
 
 /** Random bytes for message ids, drawn from the system a block at a time (a call per id costs more than the id). */
@@ -171,7 +173,7 @@ export async function runPipeline(input: PipelineInput, signal: AbortSignal): Pr
     if (!committing && !settling) commits.push(action);
   };
   try {
-    return { ...(await decide(input, signal, register, registerCommit)), commit, settle };
+    return { ...(await decide(input, signal, register, registerCommit)), commit, settle, settleActions: () => (settling ? 0 : actions.length) };
   } catch (err) {
     // Nothing will be delivered: whatever the plugins prepared is taken back.
     await settle(false);
@@ -184,7 +186,7 @@ async function decide(
   signal: AbortSignal,
   onSettled: (action: SettleAction) => void,
   onCommit: (action: CommitAction) => void,
-): Promise<Omit<PipelineOutcome, 'settle' | 'commit'>> {
+): Promise<Omit<PipelineOutcome, 'settle' | 'commit' | 'settleActions'>> {
   const messageId = input.messageId ?? newMessageId();
   const memo = new Map<string, Promise<unknown>>();
   const base: ChainBase = {

@@ -1,5 +1,5 @@
 /* fuzz-reply.c: libFuzzer harness for what nqqueue-qq parses but did not produce: the daemon's side of
- * the exchange (decision, copies for qmail-queue, reply), split anywhere — fed whole and in pieces, both
+ * the exchange (decision, answer ahead, copies for qmail-queue, reply), split anywhere — fed whole and in pieces, both
  * must give the same events — and NQQUEUE_HOME, NQQUEUE_QQ_TIMEOUT,
  * NQQUEUE_REJECT, the environment block and the path of the standalone program.
  *
@@ -115,6 +115,11 @@ static void reply_target(const uint8_t *p, size_t n)
 	if (whole.pending_seen && a != NQQ_EV_BAD) {
 		CHECK(whole.pendlen <= NQQ_PENDING_MAX);
 		CHECK(memcmp(whole.pending, pieces.pending, whole.pendlen) == 0);
+	}
+	CHECK(whole.ahead_seen == pieces.ahead_seen && whole.aheadlen == pieces.aheadlen && whole.ahead_us == pieces.ahead_us);
+	if (whole.ahead_seen && a != NQQ_EV_BAD) {
+		CHECK(whole.aheadlen <= NQQ_PENDING_MAX);
+		CHECK(memcmp(whole.ahead, pieces.ahead, whole.aheadlen) == 0);
 	}
 	CHECK(whole.started <= whole.copies);
 	if (a == NQQ_EV_DONE) {
@@ -247,11 +252,49 @@ static void pending_target(const uint8_t *p, size_t n)
 	free(why);
 }
 
+/* The answer ahead completed: bounded; when made, the daemon's bytes with its one byte 1 and one byte 2
+ * replaced by the pids and the number, nothing else changed. */
+static void ahead_target(const uint8_t *p, size_t n)
+{
+	static char out[NQQ_PENDING_MAX + 1024];
+	size_t cap, len, at = 0, ones = 0, twos = 0;
+
+	if (n < 1)
+		return;
+	cap = (size_t)p[0] * 8;
+	len = nqq_ahead_line(p + 1, n - 1, "12,34", 567, out, cap);
+	CHECK(len <= cap);
+	for (size_t i = 1; i < n; i++) {
+		ones += p[i] == 1;
+		twos += p[i] == 2;
+	}
+	if (len == 0) {
+		CHECK(ones != 1 || twos != 1 || n - 1 + 5 + 3 - 2 > cap);
+		return;
+	}
+	CHECK(ones == 1 && twos == 1 && len == n - 1 + 5 + 3 - 2);
+	for (size_t i = 1; i < n; i++) {
+		const char *want = p[i] == 1 ? "12,34" : p[i] == 2 ? "567" : NULL;
+
+		if (want == NULL) {
+			CHECK(out[at] == (char)p[i]);
+			at++;
+		} else {
+			CHECK(memcmp(out + at, want, strlen(want)) == 0);
+			at += strlen(want);
+		}
+	}
+	CHECK(at == len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
+	case 5:
+		ahead_target(data + 1, size - 1);
+		break;
 	case 0:
 		reply_target(data + 1, size - 1);
 		break;

@@ -37,6 +37,7 @@
 #define FALLBACK_VAR "NQQUEUE_FALLBACK_REASON"
 #define PID_VAR "NQQUEUE_QQ_PID"
 #define ERRFDS_VAR "NQQUEUE_QQ_ERRFDS"
+#define AHEAD_VAR "NQQUEUE_QQ_AHEAD"
 /* Pids of qmail-queue children kept for the client's own log line (more are counted, not listed). */
 #define PIDS_KEPT 64
 
@@ -87,6 +88,8 @@ enum nqq_ev_type nqq_reply_next(struct nqq_reply *r, const unsigned char *p, siz
 			i++;
 			if (c == 'L' && r->state == NQQ_ST_FIRST && !r->pending_seen)
 				expect_u32(r, NQQ_ST_PLEN);
+			else if (c == 'A' && r->state == NQQ_ST_FIRST && !r->ahead_seen)
+				expect_u32(r, NQQ_ST_AUS);
 			else if (c == 'D' && r->state == NQQ_ST_FIRST)
 				expect_u32(r, NQQ_ST_COUNT);
 			else if (c == 'Q' && r->state == NQQ_ST_NEXT && r->started < r->copies)
@@ -117,6 +120,36 @@ enum nqq_ev_type nqq_reply_next(struct nqq_reply *r, const unsigned char *p, siz
 			r->got += (uint32_t)take;
 			i += take;
 			if (r->got == r->pendlen)
+				r->state = NQQ_ST_FIRST;
+			break;
+		case NQQ_ST_AUS:
+			i++;
+			if (!u32_byte(r, c))
+				break;
+			r->ahead_us = r->acc;
+			expect_u32(r, NQQ_ST_ALEN);
+			break;
+		case NQQ_ST_ALEN:
+			i++;
+			if (!u32_byte(r, c))
+				break;
+			r->ahead_seen = 1;
+			r->aheadlen = r->acc;
+			r->got = 0;
+			if (r->aheadlen > NQQ_PENDING_MAX)
+				r->state = NQQ_ST_BAD;
+			else
+				r->state = r->aheadlen > 0 ? NQQ_ST_ALINE : NQQ_ST_FIRST;
+			break;
+		case NQQ_ST_ALINE:
+			/* aheadlen <= NQQ_PENDING_MAX = sizeof ahead, got < aheadlen */
+			take = r->aheadlen - r->got;
+			if (take > n - i)
+				take = n - i;
+			memcpy(r->ahead + r->got, p + i, take);
+			r->got += (uint32_t)take;
+			i += take;
+			if (r->got == r->aheadlen)
 				r->state = NQQ_ST_FIRST;
 			break;
 		case NQQ_ST_COUNT:
@@ -357,6 +390,37 @@ size_t nqq_pending_line(const unsigned char *line, size_t n, int code, const cha
 	at = put_str(out, at, cap, why, strlen(why), 1);
 	at = put_str(out, at, cap, json ? "\"}\n" : "\"\n", json ? 3 : 2, 0);
 	return at;
+}
+
+size_t nqq_ahead_line(const unsigned char *line, size_t n, const char *pids, unsigned long ms, char *out,
+		      size_t cap)
+{
+	char num[24];
+	size_t at = 0, np = strlen(pids), nm;
+	int seen_pids = 0, seen_ms = 0;
+
+	nm = (size_t)snprintf(num, sizeof num, "%lu", ms);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = (const char *)line + i;
+		size_t k = 1;
+
+		if (line[i] == 1) {
+			if (seen_pids++)
+				return 0;
+			s = pids;
+			k = np;
+		} else if (line[i] == 2) {
+			if (seen_ms++)
+				return 0;
+			s = num;
+			k = nm;
+		}
+		if (k > cap - at)
+			return 0;
+		memcpy(out + at, s, k);
+		at += k;
+	}
+	return seen_pids == 1 && seen_ms == 1 ? at : 0;
 }
 
 int nqq_sibling(const char *self, const char *name, char *out, size_t cap)
@@ -1109,6 +1173,56 @@ static void early_adopt(uint32_t timeout_ms)
 
 /* ---- the daemon's answer ---- */
 
+#define PIDS_TEXT (PIDS_KEPT * 12 + 8)
+
+/* Each copy's qmail-queue pid, comma-separated (",..." when more than were kept). */
+static void pids_text(char out[PIDS_TEXT])
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	for (uint32_t i = 0; i < g.npids && i < PIDS_KEPT; i++)
+		at += (size_t)snprintf(out + at, PIDS_TEXT - at, "%s%ld", i ? "," : "", (long)g.pids[i]);
+	if (g.npids > PIDS_KEPT)
+		snprintf(out + at, PIDS_TEXT - at, ",...");
+}
+
+static void log_pending(int code);
+
+/* When the decision came (for the answer ahead's milliseconds). */
+static long long decided_ns;
+
+/* Every copy queued and the daemon said ahead what it would then answer ('A'): the line and exit 0
+ * now. The daemon sends no reply then (it has every 'q'; nothing it does after can change the
+ * message's fate). A line that cannot be completed (never, from a daemon that keeps to the protocol)
+ * gives the pending line instead, as when the daemon is gone after every copy was queued. */
+static void answer_ahead(void)
+{
+	static char line[NQQ_PENDING_MAX + PIDS_TEXT + 32];
+	char pids[PIDS_TEXT];
+	unsigned long long us;
+	size_t n = 0;
+
+	if (reply.aheadlen == 0 || g.queued != reply.copies)
+		return;
+	STAMP(T_REPLY);
+	early_abort();
+	pids_text(pids);
+	us = reply.ahead_us + (unsigned long long)((now_ns() - decided_ns) / 1000);
+	if (g.npids <= PIDS_KEPT)
+		n = nqq_ahead_line(reply.ahead, reply.aheadlen, pids, (unsigned long)((us + 500) / 1000), line,
+				   sizeof line);
+	if (n > 0) {
+		write_all(2, (const unsigned char *)line, n);
+	} else {
+		because(NQQ_WHY_PROTOCOL, "the line given ahead could not be completed");
+		say("nqqueue-qq: %s, but all %u copies were queued: accepted", reason(), (unsigned)g.queued);
+		log_pending(0);
+	}
+	trace_line();
+	exit(0);
+}
+
 /* Reads the daemon's side to 'R' ... log, running qmail-queue for each copy on the way. 0: complete;
  * -1: the connection broke, went silent or spoke nonsense (the reason was logged). */
 static int read_reply(void)
@@ -1128,6 +1242,7 @@ static int read_reply(void)
 				break;
 			case NQQ_EV_DECIDED:
 				STAMP(T_DECIDED);
+				decided_ns = now_ns();
 				break;
 			case NQQ_EV_COPY:
 				if (early.pid > 0)
@@ -1152,6 +1267,8 @@ static int read_reply(void)
 						return -1;
 					}
 					STAMP(T_ANSWERED);
+					if (ans[1] == 0)
+						answer_ahead();
 				}
 				break;
 			case NQQ_EV_DONE:
@@ -1234,14 +1351,10 @@ static int relay(void)
 static void log_pending(int code)
 {
 	static char line[NQQ_PENDING_MAX + 1024];
-	char pids[PIDS_KEPT * 12 + 8];
-	size_t at = 0, n;
+	char pids[PIDS_TEXT];
+	size_t n;
 
-	pids[0] = '\0';
-	for (uint32_t i = 0; i < g.npids && i < PIDS_KEPT; i++)
-		at += (size_t)snprintf(pids + at, sizeof pids - at, "%s%ld", i ? "," : "", (long)g.pids[i]);
-	if (g.npids > PIDS_KEPT)
-		snprintf(pids + at, sizeof pids - at, ",...");
+	pids_text(pids);
 	n = nqq_pending_line(reply.pending, reply.pendlen, code, pids, reason(), line, sizeof line);
 	if (n > 0 && write_all(2, (const unsigned char *)line, n) < 0)
 		return;
@@ -1297,6 +1410,7 @@ int main(void)
 	unsetenv(FALLBACK_VAR);
 	unsetenv(PID_VAR);
 	unsetenv(ERRFDS_VAR);
+	unsetenv(AHEAD_VAR);
 	/* A missing fd 0-2 would be taken by our socket or memfd, and the log or input would go astray. */
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd)
@@ -1323,11 +1437,12 @@ int main(void)
 		why_code = NQQ_WHY_BAD_HOME;
 		exec_standalone();
 	}
-	/* The environment, then the client's own entries: its pid (what qmail-smtpd shows as `qp`) and
-	 * where refusal text will go (so the daemon's line has the exit qmail-smtpd sees). */
-	envlen = nqq_env_block(environ, out + 8, NQQ_ENV_MAX - 64);
+	/* The environment, then the client's own entries: its pid (what qmail-smtpd shows as `qp`),
+	 * where refusal text will go (so the daemon's line has the exit qmail-smtpd sees) and that it
+	 * takes an answer ahead. */
+	envlen = nqq_env_block(environ, out + 8, NQQ_ENV_MAX - 96);
 	if (envlen < 0) {
-		say("nqqueue-qq: environment over %u bytes: running the standalone program", NQQ_ENV_MAX - 64);
+		say("nqqueue-qq: environment over %u bytes: running the standalone program", NQQ_ENV_MAX - 96);
 		why_code = NQQ_WHY_ENV;
 		exec_standalone();
 	}
@@ -1335,6 +1450,8 @@ int main(void)
 	envlen += snprintf((char *)out + 8 + envlen, 32, "%s=%s%s%s", ERRFDS_VAR,
 			   g.refusal_to & NQQ_TO_FD6 ? "6" : "", g.refusal_to == (NQQ_TO_FD6 | NQQ_TO_FD4) ? "," : "",
 			   g.refusal_to & NQQ_TO_FD4 ? "4" : "") + 1;
+	/* This client takes an answer ahead ('A'). */
+	envlen += snprintf((char *)out + 8 + envlen, 32, "%s=1", AHEAD_VAR) + 1;
 	g.copy[0] = memfd_create("nqqueue-qq-message", MFD_CLOEXEC);
 	g.copy[1] = memfd_create("nqqueue-qq-envelope", MFD_CLOEXEC);
 	if (g.copy[0] < 0 || g.copy[1] < 0) {

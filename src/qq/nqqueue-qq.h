@@ -22,14 +22,20 @@
 #define NQQ_TIMEOUT_MAX 86400u
 
 /* Where the reply parser stands. The daemon's side of the exchange is
- *   [ 'L' P:u32 line[P] ] [ 'D' G:u32 { 'Q' timeout_ms:u32 message-frames 0:u32 envelope-frames 0:u32 } ]
+ *   [ 'L' P:u32 line[P] ] [ 'A' us:u32 P:u32 line[P] ]
+ *   [ 'D' G:u32 { 'Q' timeout_ms:u32 message-frames 0:u32 envelope-frames 0:u32 } ]
  *   'R' code n refusal[n] L:u32 log[L]
  * with at most G copies ('Q'), each answered by the client with 'q', a status byte and qmail-queue's
- * pid (u32). */
+ * pid (u32). 'A' (only to a client that offered NQQUEUE_QQ_AHEAD=1): the answer ahead, the log line
+ * for the case where every copy is queued, with the byte 1 where the qmail-queue pids go and 2 where
+ * the milliseconds go, `us` microseconds after the daemon began the message. */
 enum nqq_reply_state {
 	NQQ_ST_FIRST,  /* 'L', 'D' or 'R' */
 	NQQ_ST_PLEN,   /* P after 'L' */
 	NQQ_ST_PLINE,
+	NQQ_ST_AUS,    /* us after 'A' */
+	NQQ_ST_ALEN,   /* P after it */
+	NQQ_ST_ALINE,
 	NQQ_ST_COUNT,  /* G after 'D' */
 	NQQ_ST_NEXT,   /* 'Q' or 'R' after the decision or a copy */
 	NQQ_ST_QTIME,  /* the copy's timeout after 'Q' */
@@ -58,8 +64,12 @@ struct nqq_reply {
 	uint32_t loglen;
 	int pending_seen;     /* 'L' seen (at most one) */
 	uint32_t pendlen;     /* P */
+	int ahead_seen;       /* 'A' seen (at most one) */
+	uint32_t ahead_us;
+	uint32_t aheadlen;
 	unsigned char refusal[NQQ_REFUSAL_MAX];
 	unsigned char pending[NQQ_PENDING_MAX];
+	unsigned char ahead[NQQ_PENDING_MAX];
 	unsigned char log[NQQ_LOG_MAX];
 };
 
@@ -123,6 +133,12 @@ long nqq_env_block(char *const *envp, unsigned char *out, size_t cap);
  * not fit (or there is no line). */
 size_t nqq_pending_line(const unsigned char *line, size_t n, int code, const char *pids, const char *why,
 			char *out, size_t cap);
+
+/* The answer ahead ('A') completed: the byte 1 replaced by `pids`, 2 by `ms`, each there exactly once.
+ * The length written into out, 0 if it does not fit or is not such a line (then the client waits for
+ * the reply as without one). */
+size_t nqq_ahead_line(const unsigned char *line, size_t n, const char *pids, unsigned long ms, char *out,
+		      size_t cap);
 
 /* Which fallback reasons exist (NQQUEUE_FALLBACK_REASON for the standalone program): a fixed word. */
 #define NQQ_WHY_NO_SOCKET "no-socket"

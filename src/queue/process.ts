@@ -101,7 +101,12 @@ export interface JobInput {
    * Called when the decision is made and delivery of `copies` copies is about to start, with the log
    * fields known at that point.
    */
-  readonly onDeliver?: (copies: number, fields: Readonly<Record<string, unknown>>) => void;
+  /**
+   * `ifQueued`: the fields of the final line should every copy be queued (all but `qq` and `ms`, which
+   * only the delivery tells), when nothing after the delivery can change them (no `ctx.onSettled`
+   * action waits); else undefined.
+   */
+  readonly onDeliver?: (copies: number, fields: Readonly<Record<string, unknown>>, ifQueued?: Readonly<Record<string, unknown>>) => void;
   /** Where accepted copies go (default: the services' qmail-queue). */
   readonly sink?: QueueSink;
   /** The message's NQQFILE (daemon mode: it comes with each message, not with the process). */
@@ -230,7 +235,11 @@ export async function processJob(job: JobInput): Promise<JobResult> {
     await settle(outcome, false, fields);
     return finish(resultFromError(new NqqError('NQQ_ERR_KEEP', committed.error), fields));
   }
-  job.onDeliver?.(outcome.groups.length, { ...fields, result: 'accept' });
+  if (job.onDeliver) {
+    // As the end of this function makes them when deliverGroups queues every group.
+    const ifQueued = outcome.settleActions() === 0 ? { ...fields, result: 'accept', groups: outcome.groups.map((g) => `${g.recipients.length}:queued`).join(',') || 'none' } : undefined;
+    job.onDeliver(outcome.groups.length, { ...fields, result: 'accept' }, ifQueued);
+  }
   let report;
   try {
     report = await deliverGroups(outcome.groups, envelope.sender.raw, job.sink ?? services.sink, services.spool, deadlineAt);

@@ -245,6 +245,95 @@ async function until(f: () => boolean, ms = 5000): Promise<void> {
   for (let waited = 0; waited < ms && !f(); waited += 20) await new Promise((r) => setTimeout(r, 20));
 }
 
+/** The client's side by hand (docs/daemon-protocol.md): what the daemon sends for one message whose copy is answered `status`. */
+async function exchange(d: Served, envEntries: string[], status: number): Promise<{ records: string[]; ahead?: { us: number; line: string }; log?: string; after: number }> {
+  const { connect } = await import('node:net');
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  const sock = connect(join(d.s.home, 'nqqueue.sock'));
+  let buf = Buffer.alloc(0);
+  let ended = false;
+  let wake = () => {};
+  sock.on('data', (c: Buffer) => ((buf = Buffer.concat([buf, c])), wake()));
+  sock.on('close', () => ((ended = true), wake()));
+  sock.on('error', () => undefined);
+  const take = async (n: number): Promise<Buffer> => {
+    while (buf.length < n) {
+      assert.ok(!ended, `the connection ended with ${buf.length} of ${n} bytes`);
+      await new Promise<void>((r) => (wake = r));
+    }
+    const out = buf.subarray(0, n);
+    buf = buf.subarray(n);
+    return out;
+  };
+  const env = Buffer.from(envEntries.map((e) => `${e}\0`).join(''));
+  const msg = Buffer.from('Subject: ahead\nMessage-ID: <ahead@x>\n\nbody\n');
+  const envelope = envelopeOf('sender@client.example', ['rcpt@example.com']);
+  sock.write(Buffer.concat([Buffer.from('NQQ1'), u32(env.length), env, u32(msg.length), msg, u32(0), u32(envelope.length), envelope, u32(0)]));
+  const records: string[] = [];
+  let ahead: { us: number; line: string } | undefined;
+  for (;;) {
+    const kind = (await take(1)).toString('latin1');
+    records.push(kind);
+    if (kind === 'L') await take((await take(4)).readUInt32BE(0));
+    else if (kind === 'A') {
+      const us = (await take(4)).readUInt32BE(0);
+      ahead = { us, line: (await take((await take(4)).readUInt32BE(0))).toString() };
+    } else if (kind === 'D') await take(4);
+    else if (kind === 'Q') {
+      await take(4);
+      for (let stream = 0; stream < 2; ) {
+        const n = (await take(4)).readUInt32BE(0);
+        if (n === 0) stream++;
+        else await take(n);
+      }
+      const q = Buffer.from([0x71, status, 0, 0, 0, 0]);
+      q.writeUInt32BE(4242, 2);
+      sock.write(q);
+      if (ahead && status === 0) break;
+    } else if (kind === 'R') {
+      const [, nref] = await take(2);
+      await take(nref!);
+      const log = (await take((await take(4)).readUInt32BE(0))).toString();
+      sock.destroy();
+      return { records, ahead, log, after: buf.length };
+    } else assert.fail(`record ${JSON.stringify(kind)}`);
+  }
+  // Every copy queued after an answer ahead: nothing more comes, the daemon closes.
+  while (!ended) await new Promise<void>((r) => (wake = r));
+  return { records, ahead, after: buf.length };
+}
+
+test("an answer ahead ('A') is the line the reply would have had, and once every copy is queued no reply follows", async (t) => {
+  if (!haveClient(t)) return;
+  for (const conf of ['', 'log_format = json\n']) {
+    const d = await served({ 'nqqueue.conf': conf });
+    const base = ['TCPREMOTEIP=192.0.2.7', 'NQQUEUE_QQ_PID=777'];
+    const fill = (line: string) => line.replace('\x01', '4242').replace('\x02', '5');
+    const mask = (line: string) => line.replace(/("id":"|id=)[^" ]+/, '$1ID').replace(/("ms":|ms=)\d+/, '$15');
+    const ahead = await exchange(d, [...base, 'NQQUEUE_QQ_AHEAD=1'], 0);
+    assert.deepEqual(ahead.records, ['L', 'A', 'D', 'Q'], conf);
+    assert.equal(ahead.after, 0, 'no reply after an answer ahead');
+    assert.ok(ahead.ahead!.us > 0);
+    // Without the offer (an older client): no 'A', and the reply's line is the same but for id and ms.
+    const plain = await exchange(d, base, 0);
+    assert.deepEqual(plain.records, ['L', 'D', 'Q', 'R'], conf);
+    assert.equal(mask(fill(ahead.ahead!.line)), mask(plain.log!), conf);
+    assert.match(plain.log!, conf ? /"qq":"4242"/ : / qq=4242 /);
+    // Offered, but the copy fails: the reply decides, as without one.
+    const failed = await exchange(d, [...base, 'NQQUEUE_QQ_AHEAD=1'], 53);
+    assert.deepEqual(failed.records, ['L', 'A', 'D', 'Q', 'R'], conf);
+    assert.match(failed.log!, conf ? /"exit":53/ : / exit=53 /);
+    // Debug lines go in the reply: no answer ahead then.
+    const debug = await exchange(d, [...base, 'NQQUEUE_QQ_AHEAD=1', 'NQQUEUE_DEBUG=2'], 0);
+    assert.deepEqual(debug.records, ['L', 'D', 'Q', 'R'], conf);
+    assert.doesNotMatch(d.log(), /given ahead|connection failed|protocol error/);
+  }
+});
+
 test('the spill file is gone before the reply is sent, even when the client is slow to read it', async (t) => {
   if (!haveClient(t)) return;
   // Every one of 6000 recipients refuses the sender: the reply's log line (one entry per recipient) is
@@ -416,12 +505,23 @@ test('clamd sessions of a replaced configuration are closed: 8 reloads do not ad
   assert.ok(socketsOf(d.proc.pid!) <= before, `sockets: ${before} before, ${socketsOf(d.proc.pid!)} after 8 reloads`);
 });
 
+/**
+ * Shell lines: kill -9 the daemon, then wait until it was reaped (every thread gone, so every descriptor
+ * closed: /proc/PID/fd of a dying leader can be empty while its other threads still hold the sockets).
+ */
+function killAndWait(d: Served): string {
+  const gone = join(d.s.dir, 'daemon-gone');
+  void d.exited.then(() => writeFileSync(gone, ''));
+  return `kill -9 ${d.proc.pid}\nwhile [ ! -e ${gone} ]; do sleep 0.01; done`;
+}
+
 test('copies queued just before the daemon died: the client writes the line itself, exit and qmail-queue pid included', async (t) => {
   if (!haveClient(t)) return;
   const d = await served({ 'general.cfb': ':black=bad@x.example\n' });
   const pidFile = join(d.s.dir, 'qq-pid');
-  // qmail-queue for the client: the stand-in queues the copy, then the daemon dies before the 'q'.
-  const queue = d.s.script('qmail-queue', `#!/bin/sh\necho $$ > ${pidFile}\n${d.s.standIn.path}\nrc=$?\nkill -9 ${d.proc.pid}\nexit $rc\n`);
+  // qmail-queue for the client: the stand-in queues the copy, then the daemon dies (its descriptors
+  // closed) before the 'q'.
+  const queue = d.s.script('qmail-queue', `#!/bin/sh\necho $$ > ${pidFile}\n${d.s.standIn.path}\nrc=$?\n${killAndWait(d)}\nexit $rc\n`);
   const r = await d.run({ extraEnv: { NQQUEUE_QMAILQUEUE: queue }, message: 'Subject: x\nMessage-ID: <lost@x>\n\nbody\n' });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(d.s.standIn.deliveries().length, 1);
@@ -435,7 +535,9 @@ test('copies queued just before the daemon died: the client writes the line itse
 test('with log_format = json, the line the client completes after losing the daemon is one JSON object', async (t) => {
   if (!haveClient(t)) return;
   const d = await served({ 'nqqueue.conf': 'log_format = json\n', 'general.cfb': ':black=bad@x.example\n' });
-  const queue = d.s.script('qmail-queue', `#!/bin/sh\n${d.s.standIn.path}\nrc=$?\nkill -9 ${d.proc.pid}\nexit $rc\n`);
+  // The daemon is gone (its descriptors closed) before the copy's answer: the client's 'q' fails, so
+  // it cannot have ended with the line given ahead.
+  const queue = d.s.script('qmail-queue', `#!/bin/sh\n${d.s.standIn.path}\nrc=$?\n${killAndWait(d)}\nexit $rc\n`);
   const r = await d.run({ extraEnv: { NQQUEUE_QMAILQUEUE: queue }, message: 'Subject: x\nMessage-ID: <lost@json>\n\nbody\n' });
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));

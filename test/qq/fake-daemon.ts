@@ -38,7 +38,7 @@ export type Behaviour =
    * 'D' G (G = `announce`, default the number of copies), each copy for the client's qmail-queue (its
    * 'q' answer awaited), then the reply — or the connection destroyed / held silent instead.
    */
-  | { kind: 'deliver'; announce?: number; copies: Copy[]; then: Answer | 'destroy' | 'hold'; frameSize?: number; pending?: Buffer | string }
+  | { kind: 'deliver'; announce?: number; copies: Copy[]; then: Answer | 'destroy' | 'hold'; frameSize?: number; pending?: Buffer | string; ahead?: { us: number; line: Buffer | string } }
   /** Any bytes (garbage, a truncated or oversized reply), then end, destroy, or keep the connection. */
   | { kind: 'raw'; bytes: Buffer | string; then: 'end' | 'destroy' | 'hold'; cuts?: number[]; gapMs?: number }
   /** Destroy the connection once this many bytes of the client's input have arrived. */
@@ -84,6 +84,12 @@ export function answerBytes(a: Answer): Buffer {
 export function pendingBytes(line: Buffer | string): Buffer {
   const b = bytesOf(line);
   return Buffer.concat([Buffer.from('L'), u32(b.length), b]);
+}
+
+/** 'A', the microseconds so far and the line given ahead (byte 1: the pids, byte 2: the ms). */
+export function aheadBytes(us: number, line: Buffer | string): Buffer {
+  const b = bytesOf(line);
+  return Buffer.concat([Buffer.from('A'), u32(us), u32(b.length), b]);
 }
 
 /** 'Q', the timeout, the message and the envelope as frames of at most `frameSize` bytes. */
@@ -235,7 +241,14 @@ export async function startFakeDaemon(home: string, behaviour: Behaviour): Promi
   };
 
   const deliver = async (sock: Socket, c: Connection, b: Extract<Behaviour, { kind: 'deliver' }>): Promise<void> => {
-    sock.write(Buffer.concat([...(b.pending === undefined ? [] : [pendingBytes(b.pending)]), Buffer.from('D'), u32(b.announce ?? b.copies.length)]));
+    sock.write(
+      Buffer.concat([
+        ...(b.pending === undefined ? [] : [pendingBytes(b.pending)]),
+        ...(b.ahead === undefined ? [] : [aheadBytes(b.ahead.us, b.ahead.line)]),
+        Buffer.from('D'),
+        u32(b.announce ?? b.copies.length),
+      ]),
+    );
     for (const copy of b.copies) {
       const bytes = copyBytes(copy, b.frameSize);
       if (copy.cutAfter !== undefined) {

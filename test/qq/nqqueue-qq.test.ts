@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 
 import { envelopeOf, runSmtpd, type RunOptions, type RunResult } from '../helpers/smtpd.js';
 import { makeStandIn, type StandIn, type StandInOptions } from '../helpers/stand-in.js';
-import { answerBytes, envList, envOf, makeInstall, makeRecorder, startFakeDaemon, type Behaviour, type FakeDaemon, type Install } from './fake-daemon.js';
+import { aheadBytes, answerBytes, envList, envOf, makeInstall, makeRecorder, startFakeDaemon, type Behaviour, type FakeDaemon, type Install } from './fake-daemon.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 after(async () => {
@@ -110,8 +110,9 @@ test('streams the environment, message and envelope to the daemon as frames and 
   assert.deepEqual(c.daemon!.violations, []);
   assert.ok(got.message.equals(MESSAGE));
   assert.ok(got.envelope.equals(ENVELOPE));
-  // The client's environment, then its own pid and the descriptors its refusal text goes to.
-  assert.deepEqual(envList(got.env), envOf({ ...c.env, NQQUEUE_QQ_PID: String(r.pid), NQQUEUE_QQ_ERRFDS: '6' }));
+  // The client's environment, then its own pid, the descriptors its refusal text goes to, and that
+  // it takes an answer ahead.
+  assert.deepEqual(envList(got.env), envOf({ ...c.env, NQQUEUE_QQ_PID: String(r.pid), NQQUEUE_QQ_ERRFDS: '6', NQQUEUE_QQ_AHEAD: '1' }));
   assert.equal(got.raw.subarray(0, 4).toString(), 'NQQ1');
   assert.equal(r.errorText.length, 0);
 });
@@ -284,6 +285,63 @@ test("qmail-queue's own exit code is reported in 'q'; the daemon's reply decides
   assert.equal(r.code, 53, r.stderr);
   assert.deepEqual(c.daemon!.connections[0]!.statuses, [53]);
   assert.equal(c.queue.deliveries().length, 0);
+});
+
+test('an answer ahead: once every copy is queued the client ends at once with its line, pids and ms filled in (text and JSON)', async () => {
+  // The daemon holds the connection and never replies: only the line given ahead can end the client
+  // before its timeout (which would give the pending line, with lost=).
+  const line = 'nqqueue: id=abc result=accept rcpts=2 groups=1:queued,1:queued qq=\x01 ms=\x02 exit=0 qp=1 via=daemon\n';
+  const c = await ctx({ kind: 'deliver', pending: 'nqqueue: id=abc pending', ahead: { us: 2600, line }, copies: [COPY1, COPY2], then: 'hold' }, { NQQUEUE_QQ_TIMEOUT: '20' });
+  const r = await c.run({ timeoutMs: 15000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(c.daemon!.connections[0]!.statuses, [0, 0]);
+  const pids = c.queue.calls().map((k) => k.pid).join(',');
+  const m = /^nqqueue: id=abc result=accept rcpts=2 groups=1:queued,1:queued qq=([\d,]+) ms=(\d+) exit=0 qp=1 via=daemon$/.exec(r.stderr.trimEnd());
+  assert.ok(m, r.stderr);
+  assert.equal(m[1], pids);
+  // The daemon's 2.6 ms so far, plus the client's own time since: never less.
+  assert.ok(Number(m[2]) >= 3, r.stderr);
+  assert.equal(c.queue.deliveries().length, 2);
+  // JSON: the ms are a number, the pids a string.
+  c.daemon!.behaviour = { kind: 'deliver', ahead: { us: 0, line: '{"prog":"nqqueue","id":"j","qq":"\x01","ms":\x02,"exit":0,"via":"daemon"}\n' }, copies: [COPY1], then: 'hold' };
+  const j = await c.run({ timeoutMs: 15000 });
+  assert.equal(j.code, 0, j.stderr);
+  const obj = JSON.parse(j.stderr) as Record<string, unknown>;
+  assert.deepEqual({ ...obj, ms: typeof obj.ms }, { prog: 'nqqueue', id: 'j', qq: String(c.queue.calls().at(-1)!.pid), ms: 'number', exit: 0, via: 'daemon' });
+});
+
+test('an answer ahead does not decide a copy that failed (the reply does), and one the client cannot complete gives the pending line', async () => {
+  const line = 'nqqueue: id=abc result=accept qq=\x01 ms=\x02 exit=0 via=daemon\n';
+  const c = await ctx({ kind: 'deliver', ahead: { us: 10, line }, copies: [COPY1], then: { code: 71, log: 'nqqueue: id=abc result=defer\n' } }, {}, { failOn: [{ call: 1, code: 53 }] });
+  const failed = await c.run();
+  assert.equal(failed.code, 71, failed.stderr);
+  assert.equal(failed.stderr, 'nqqueue: id=abc result=defer\n');
+  assert.deepEqual(c.daemon!.connections[0]!.statuses, [53]);
+  // A second copy failing after a first was queued: likewise the reply's.
+  c.queue.setOptions({ failOn: [{ call: 3, code: 53 }] });
+  c.daemon!.behaviour = { kind: 'deliver', ahead: { us: 10, line }, copies: [COPY1, COPY2], then: { code: 0, log: 'nqqueue: id=abc spooled\n' } };
+  const spooled = await c.run();
+  assert.equal(spooled.code, 0, spooled.stderr);
+  assert.equal(spooled.stderr, 'nqqueue: id=abc spooled\n');
+  assert.deepEqual(c.daemon!.connections[1]!.statuses, [0, 53]);
+  // No hole for the pids (not what a daemon sends): the pending line, and no wait for a reply that will not come.
+  c.daemon!.behaviour = { kind: 'deliver', pending: 'nqqueue: id=abc pending', ahead: { us: 10, line: 'nqqueue: id=abc ms=\x02\n' }, copies: [COPY1], then: 'hold' };
+  const odd = await c.run({ timeoutMs: 15000 });
+  assert.equal(odd.code, 0, odd.stderr);
+  assert.match(odd.stderr, /^nqqueue: id=abc pending exit=0 qq=\d+ lost="the line given ahead could not be completed"$/m);
+});
+
+test("'A' twice, after the decision, or longer than 65536 bytes is not the protocol: nothing queued, the standalone program runs", async () => {
+  const once = aheadBytes(0, 'x\x01\x02\n');
+  const c = await ctx({ kind: 'raw', bytes: Buffer.concat([once, once]), then: 'end' });
+  for (const bytes of [Buffer.concat([once, once]), Buffer.concat([Buffer.from('D\0\0\0\x01'), once]), aheadBytes(0, Buffer.alloc(65537, 0x61))]) {
+    c.daemon!.behaviour = { kind: 'raw', bytes, then: 'end' };
+    c.inst.standalone.reset();
+    const r = await c.run();
+    assert.equal(r.code, 0, r.stderr);
+    assertFallback(c, r, MESSAGE, ENVELOPE, true, 'protocol-error');
+  }
+  assert.equal(c.queue.calls().length, 0);
 });
 
 test("qmail-queue killed, hung past the copy's timeout, or not runnable: status 255", async () => {
@@ -564,7 +622,7 @@ test("'q' carries each qmail-queue's pid (0 when none could be started)", async 
   assert.deepEqual(c.daemon!.connections[2]!.pids, [0, 0], 'never started: 0');
 });
 
-test('the environment block ends with the client pid and the descriptors its refusal text goes to', async () => {
+test('the environment block ends with the client pid, the descriptors its refusal text goes to and its offer of an answer ahead', async () => {
   const c = await ctx({ kind: 'reply', code: 0 });
   const cases: { reject?: string; errorFd: 6 | 4 | 'none'; errfds: string }[] = [
     { errorFd: 6, errfds: '6' },
@@ -579,18 +637,18 @@ test('the environment block ends with the client pid and the descriptors its ref
     const r = await c.run({ env, errorFd: k.errorFd });
     assert.equal(r.code, 0, r.stderr);
     const entries = c.daemon!.connections[i]!.env.toString('latin1').split('\0').filter((e) => e !== '');
-    assert.deepEqual(entries.slice(-2), [`NQQUEUE_QQ_PID=${r.pid}`, `NQQUEUE_QQ_ERRFDS=${k.errfds}`], JSON.stringify(k));
+    assert.deepEqual(entries.slice(-3), [`NQQUEUE_QQ_PID=${r.pid}`, `NQQUEUE_QQ_ERRFDS=${k.errfds}`, 'NQQUEUE_QQ_AHEAD=1'], JSON.stringify(k));
   }
 });
 
 test('variables of the names the client sets itself are dropped from what it was given', async () => {
-  const forged = { NQQUEUE_FALLBACK_REASON: 'forged x=1', NQQUEUE_QQ_PID: '1', NQQUEUE_QQ_ERRFDS: '6,4' };
+  const forged = { NQQUEUE_FALLBACK_REASON: 'forged x=1', NQQUEUE_QQ_PID: '1', NQQUEUE_QQ_ERRFDS: '6,4', NQQUEUE_QQ_AHEAD: 'yes' };
   const c = await ctx({ kind: 'deliver', copies: [COPY1], then: { code: 0 } }, forged);
   const rec = makeRecorder(join(c.inst.dir, 'qmail-queue'), join(c.inst.dir, 'qrec'));
   const clean = Object.fromEntries(Object.entries(c.env).filter(([k]) => !(k in forged)));
   const r = await c.run({ env: { ...c.env, NQQUEUE_QMAILQUEUE: rec.path } });
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(envList(c.daemon!.connections[0]!.env), envOf({ ...clean, NQQUEUE_QMAILQUEUE: rec.path, NQQUEUE_QQ_PID: String(r.pid), NQQUEUE_QQ_ERRFDS: '6' }));
+  assert.deepEqual(envList(c.daemon!.connections[0]!.env), envOf({ ...clean, NQQUEUE_QMAILQUEUE: rec.path, NQQUEUE_QQ_PID: String(r.pid), NQQUEUE_QQ_ERRFDS: '6', NQQUEUE_QQ_AHEAD: '1' }));
   assert.deepEqual(envList(rec.runs()[0]!.env), envOf({ ...clean, NQQUEUE_QMAILQUEUE: rec.path }));
   await c.daemon!.close();
   const fb = await c.run();
