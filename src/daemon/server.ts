@@ -344,7 +344,7 @@ export class Daemon {
             // The answer ahead: once every copy is queued the client can end at once with this line,
             // when nothing else would be in the reply (no debug lines) and nothing is left on disk to
             // clean up (an unspilled message). The bench's trace goes with it, as far as it got.
-            if (ifQueued && origin.ahead && copies > 0 && copies <= AHEAD_COPIES_MAX && level === 0 && lines.length === 0 && !collector!.spilled) {
+            if (ifQueued && origin.ahead && copies > 0 && copies <= AHEAD_COPIES_MAX && level === 0 && lines.length === 0 && collector!.spillPath === undefined) {
               ahead = aheadLine({ ...ifQueued, qq: HOLE_QQ, ms: HOLE_MS, exit: 0, qp: origin.qp, via: 'daemon' }, format);
               const text = ahead && stamps ? Buffer.concat([ahead, Buffer.from(traceLine(stamps))]) : ahead;
               if (text && text.length <= AHEAD_MAX) {
@@ -441,12 +441,17 @@ function sameLine(ahead: Buffer, line: string, fields: Record<string, unknown>):
 
 function parseEnv(block: Buffer): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const entry of block.toString('utf8').split('\0')) {
+  const entries = block.toString('utf8').split('\0').filter((e) => e !== '');
+  for (const entry of entries) {
     const eq = entry.indexOf('=');
     if (eq <= 0) continue;
     const name = entry.slice(0, eq);
-    if (CLIENT_ENV.includes(name) || name === 'NQQUEUE_DEBUG' || name === QQ_PID || name === QQ_ERRFDS || name === QQ_AHEAD) env[name] = entry.slice(eq + 1);
+    if (CLIENT_ENV.includes(name) || name === 'NQQUEUE_DEBUG' || name === QQ_PID || name === QQ_ERRFDS) env[name] = entry.slice(eq + 1);
   }
+  // The offer counts only as the client's own last entry: an older client, which does not take 'A',
+  // passes on an inherited one (a tcprules line) among the others.
+  const last = entries[entries.length - 1];
+  if (last?.startsWith(`${QQ_AHEAD}=`)) env[QQ_AHEAD] = last.slice(QQ_AHEAD.length + 1);
   return env;
 }
 

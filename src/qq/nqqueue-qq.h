@@ -30,7 +30,7 @@
  * for the case where every copy is queued, with the byte 1 where the qmail-queue pids go and 2 where
  * the milliseconds go, `us` microseconds after the daemon began the message. */
 enum nqq_reply_state {
-	NQQ_ST_FIRST,  /* 'L', 'D' or 'R' */
+	NQQ_ST_FIRST,  /* 'L', 'A', 'D' or 'R' */
 	NQQ_ST_PLEN,   /* P after 'L' */
 	NQQ_ST_PLINE,
 	NQQ_ST_AUS,    /* us after 'A' */

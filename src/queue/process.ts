@@ -99,12 +99,10 @@ export interface JobInput {
   readonly started?: number;
   /**
    * Called when the decision is made and delivery of `copies` copies is about to start, with the log
-   * fields known at that point.
-   */
-  /**
-   * `ifQueued`: the fields of the final line should every copy be queued (all but `qq` and `ms`, which
-   * only the delivery tells), when nothing after the delivery can change them (no `ctx.onSettled`
-   * action waits); else undefined.
+   * fields known at that point. `ifQueued`: the fields of the final line should every copy be queued
+   * (all but `qq` and `ms`, which only the delivery tells), when nothing after the delivery can change
+   * them (no `ctx.onSettled` action waits: only one a timed-out plugin registers later can still add a
+   * note); else undefined.
    */
   readonly onDeliver?: (copies: number, fields: Readonly<Record<string, unknown>>, ifQueued?: Readonly<Record<string, unknown>>) => void;
   /** Where accepted copies go (default: the services' qmail-queue). */

@@ -246,7 +246,7 @@ async function until(f: () => boolean, ms = 5000): Promise<void> {
 }
 
 /** The client's side by hand (docs/daemon-protocol.md): what the daemon sends for one message whose copy is answered `status`. */
-async function exchange(d: Served, envEntries: string[], status: number): Promise<{ records: string[]; ahead?: { us: number; line: string }; log?: string; after: number }> {
+async function exchange(d: Served, envEntries: string[], status: number, message = 'Subject: ahead\nMessage-ID: <ahead@x>\n\nbody\n'): Promise<{ records: string[]; ahead?: { us: number; line: string }; log?: string; after: number }> {
   const { connect } = await import('node:net');
   const u32 = (n: number) => {
     const b = Buffer.alloc(4);
@@ -270,7 +270,7 @@ async function exchange(d: Served, envEntries: string[], status: number): Promis
     return out;
   };
   const env = Buffer.from(envEntries.map((e) => `${e}\0`).join(''));
-  const msg = Buffer.from('Subject: ahead\nMessage-ID: <ahead@x>\n\nbody\n');
+  const msg = Buffer.from(message);
   const envelope = envelopeOf('sender@client.example', ['rcpt@example.com']);
   sock.write(Buffer.concat([Buffer.from('NQQ1'), u32(env.length), env, u32(msg.length), msg, u32(0), u32(envelope.length), envelope, u32(0)]));
   const records: string[] = [];
@@ -328,10 +328,28 @@ test("an answer ahead ('A') is the line the reply would have had, and once every
     assert.deepEqual(failed.records, ['L', 'A', 'D', 'Q', 'R'], conf);
     assert.match(failed.log!, conf ? /"exit":53/ : / exit=53 /);
     // Debug lines go in the reply: no answer ahead then.
-    const debug = await exchange(d, [...base, 'NQQUEUE_QQ_AHEAD=1', 'NQQUEUE_DEBUG=2'], 0);
+    const debug = await exchange(d, [...base, 'NQQUEUE_DEBUG=2', 'NQQUEUE_QQ_AHEAD=1'], 0);
     assert.deepEqual(debug.records, ['L', 'D', 'Q', 'R'], conf);
+    // An offer that is not the block's last entry is an inherited one (an older client passes it on).
+    const inherited = await exchange(d, ['NQQUEUE_QQ_AHEAD=1', ...base], 0);
+    assert.deepEqual(inherited.records, ['L', 'D', 'Q', 'R'], conf);
     assert.doesNotMatch(d.log(), /given ahead|connection failed|protocol error/);
   }
+  // A message spilled to a file (its removal is the daemon's last word) and a plugin's onSettled action
+  // waiting: no answer ahead.
+  const d = await served({ 'nqqueue.conf': 'spill = 1K\n' });
+  const big = await exchange(d, ['NQQUEUE_QQ_PID=777', 'NQQUEUE_QQ_AHEAD=1'], 0, `Subject: big\n\n${'x'.repeat(4000)}\n`);
+  assert.deepEqual(big.records, ['L', 'D', 'Q', 'R'], 'spilled');
+  const small = await exchange(d, ['NQQUEUE_QQ_PID=777', 'NQQUEUE_QQ_AHEAD=1'], 0);
+  assert.deepEqual(small.records, ['L', 'A', 'D', 'Q']);
+  const dir = pluginDir(d.s, {
+    settles: "export default { name: 'settles', version: '1', stages: ['general'], configure() { return {}; }, async run(ctx) { ctx.onSettled(() => {}); return { verdict: 'accept' }; } };\n",
+  });
+  d.s.write('nqqueue.conf', `plugin_dir = ${dir}\n`);
+  d.s.write('general.cfb', ':settles\n');
+  const settled = await exchange(d, ['NQQUEUE_QQ_PID=777', 'NQQUEUE_QQ_AHEAD=1'], 0);
+  assert.deepEqual(settled.records, ['L', 'D', 'Q', 'R'], `onSettled waiting: ${settled.log ?? ''}`);
+  assert.match(settled.log!, /general=settles:accept/);
 });
 
 test('the spill file is gone before the reply is sent, even when the client is slow to read it', async (t) => {
