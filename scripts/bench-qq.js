@@ -1,5 +1,5 @@
 // The client row of `npm run bench`: what bin/nqqueue-qq itself costs qmail-smtpd, apart from any
-// daemon work. Three programs side by side, each run the way qmail-smtpd runs it (runSmtpd), in rounds
+// daemon work. Three programs side by side, each run the way qmail-smtpd runs it (bench/smtpd.c), in rounds
 // so the machine's load falls on all three alike:
 //
 // - /bin/true: a process that reads nothing and exits 0 (the cost of a fork and exec from the harness);
@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 
 export const QQ_TARGET_MS = 2;
 
-/** `h`: { root, runSmtpd, envelopeOf, message() → Buffer, n }. */
+/** `h`: { root, run (one program through bench/smtpd.c: scripts/bench-smtpd.js), envelopeOf, message() → Buffer, n }. */
 export async function qqRow(h) {
   const fake = await import(pathToFileURL(join(h.root, 'dist-test', 'test', 'qq', 'fake-daemon.js')).href);
   const withDaemon = fake.makeInstall();
@@ -36,7 +36,7 @@ export async function qqRow(h) {
     for (let round = 0; round < h.n + 3; round++) {
       const message = h.message();
       for (const [i, [name, bin, env]] of programs.entries()) {
-        const r = await h.runSmtpd({ bin, message, envelope, env });
+        const r = await h.run({ bin, message, envelope, env });
         if (r.code !== 0) throw new Error(`${name}: exit ${r.code}: ${r.stderr.slice(0, 300)}`);
         if (round >= 3) ms[i].push(r.ms);
       }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: what NQqueue costs per message, against a qmail-queue stand-in with the real one's fsync
 // discipline (bench/qmail-queue-floor.c) and real clamd, spamd and rspamd. Every program under test is
-// started the way qmail-smtpd starts it (test/helpers/smtpd.ts runSmtpd: real pipes on fd 0/1/2/6), with
+// started the way qmail-smtpd starts it (bench/smtpd.c, qmail.c's qmail_open and qmail_close: real pipes on fd
+// 0/1/2/6, vfork and execv, waitpid), with
 // the node the build recorded (Node 22) and again with Node 24. Progress goes to stderr, the tables to stdout,
 // bench-results/latest.{md,json}, the Figures section of bench/README.md and the summary in README.md's Speed. bench/README.md says what each row
 // means.
@@ -47,6 +48,7 @@ import { fildesRow, fildesTable } from './bench-fildes.js';
 import { PIPELINE_TARGET, pipelineFigure, pipelineRow, pipelineTable } from './bench-pipeline.js';
 import { breakdownRow, breakdownTable } from './bench-daemon-breakdown.js';
 import { refNoPlugins, refRspamd10, rspamdTarget } from './bench-rspamd.js';
+import { Smtpd } from './bench-smtpd.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -104,9 +106,9 @@ if (!RENDER) {
 }
 const helper = (name) => import(pathToFileURL(join(root, 'dist-test', 'test', 'helpers', `${name}.js`)).href);
 const dist = (path) => import(pathToFileURL(join(root, 'dist', path)).href);
-let runSmtpd, envelopeOf, NQQUEUE_BIN, daemonsMod, MemoryMessage, ClamdClient, SpamdClient, RspamdClient;
+let envelopeOf, NQQUEUE_BIN, daemonsMod, MemoryMessage, ClamdClient, SpamdClient, RspamdClient;
 if (!RENDER) {
-  ({ runSmtpd, envelopeOf, NQQUEUE_BIN } = await helper('smtpd'));
+  ({ envelopeOf, NQQUEUE_BIN } = await helper('smtpd'));
   daemonsMod = await helper('daemons');
   ({ MemoryMessage } = await dist('intake/message.js'));
   ({ ClamdClient } = await dist('clients/clamd.js'));
@@ -122,6 +124,11 @@ function cc(source, out, defines = []) {
   return out;
 }
 const PEAKRSS = RENDER ? undefined : cc('peakrss.c', join(work, 'peakrss'));
+/** qmail-smtpd's side of every program run (bench/smtpd.c, scripts/bench-smtpd.js), in /var/qmail's place. */
+const SMTPD = RENDER ? undefined : new Smtpd(cc('smtpd.c', join(work, 'smtpd')));
+const SMTPD_CWD = join(work, 'var-qmail');
+if (!RENDER) mkdirSync(SMTPD_CWD);
+const smtpdRun = (o) => SMTPD.run({ cwd: SMTPD_CWD, ...o });
 
 /** A qmail-queue stand-in recording into its own directory (compiled in: NQqueue gives it no arguments). */
 function makeFloor(name, withRss = false) {
@@ -389,7 +396,7 @@ function ownMs(stderr) {
 
 /** One message through `bin` (or the floor alone) the way qmail-smtpd hands it over. */
 async function deliver(inst, node, bin, rcpts, message, extra = {}) {
-  return runSmtpd({
+  return smtpdRun({
     bin,
     args: extra.args ?? [],
     message,
@@ -887,7 +894,7 @@ if (RENDER) {
     cpu: cpus()[0]?.model,
     memoryGB: Math.round(totalmem() / 2 ** 30),
     loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
-    harness: `runSmtpd in ${process.version} (the harness always runs on the system node)`,
+    harness: 'bench/smtpd.c (qmail.c\'s qmail_open and qmail_close: vfork, execv, the pipes written in qmail\'s order, waitpid), one per message in flight',
   };
 
   progress('starting clamd, spamd, rspamd (private instances from test/daemons/)');
@@ -1067,7 +1074,7 @@ if (RENDER) {
       if (want('qq') && daemonAvailable && node === nodes[0]) {
         progress('the daemon-mode client alone');
         await guard('nqqueue-qq row', async () => {
-          const row = { node: node.key, ...(await qqRow({ root, runSmtpd, envelopeOf, message: () => textMessage('qq').buf, n: COUNTS.fast })) };
+          const row = { node: node.key, ...(await qqRow({ root, run: smtpdRun, envelopeOf, message: () => textMessage('qq').buf, n: COUNTS.fast })) };
           results.qq.push(row);
           progress(`  nqqueue-qq: +${row.qqOverMs.toFixed(2)} ms, fallback +${row.fallbackOverMs.toFixed(2)} ms over /bin/true`);
         });
@@ -1319,7 +1326,7 @@ function tables() {
         const t = results.throughput.find((x) => x.node === n.key && x.mode === m);
         return t ? `${fmt(t.perSecond)} msg/s (${fmt(t.latencyMedian)} ms)${t.fails ? `, ${t.fails} failed` : ''}` : '—';
       });
-      if (cells.some((c) => c !== '—')) L.push(`| ${m === 'floor' ? 'stand-in alone (the harness\'s own ceiling)' : m} | ${cells.join(' | ')} |`);
+      if (cells.some((c) => c !== '—')) L.push(`| ${m === 'floor' ? 'stand-in alone (the harness\'s ceiling with the stand-in)' : m} | ${cells.join(' | ')} |`);
     }
   }
   if (results.big.length) {
