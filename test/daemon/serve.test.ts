@@ -65,8 +65,18 @@ async function served(files: Record<string, string> = {}): Promise<Served> {
     s.cleanup();
   });
   const sock = join(s.home, 'nqqueue.sock');
-  for (let i = 0; i < 500 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(existsSync(sock), readFileSync(logFile, 'utf8'));
+  // Until a connection is taken: the socket's file exists from its bind, a moment before its listen
+  // (a client then is refused, and nqqueue-qq would fall back).
+  const { connect } = await import('node:net');
+  const listening = () =>
+    new Promise<boolean>((resolve) => {
+      const c = connect(sock);
+      c.once('connect', () => (c.destroy(), resolve(true)));
+      c.once('error', () => resolve(false));
+    });
+  let up = false;
+  for (let i = 0; i < 500 && !(up = existsSync(sock) && (await listening())); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(up, readFileSync(logFile, 'utf8'));
   return {
     s,
     proc,
