@@ -293,17 +293,17 @@ function foldClass(src: string, i: number): { text: string; end: number } {
   for (;;) {
     const a = atom();
     if (!a) break;
-    if (a.c !== undefined && src[p] === '-' && src[p + 1] !== ']' && p + 1 < src.length) {
-      const save = p;
+    if (src[p] === '-' && src[p + 1] !== ']' && p + 1 < src.length) {
       p++;
       const b = atom();
-      if (b && b.c !== undefined) {
+      if (a.c !== undefined && b && b.c !== undefined) {
         for (let c = a.c; c <= b.c; c++) set.add(c);
         continue;
       }
-      // `[a-\d]`: the dash is a character of its own (Annex B).
-      p = save + 1;
-      set.add(a.c);
+      // `[a-\d]`, `[\s-a]`: a range with a class escape at either end is its two atoms and the dash
+      // (Annex B), and the atom after the dash is taken with them: `[\s-a-z]` is \s, -, a, - and z.
+      if (a.c !== undefined) set.add(a.c);
+      else escapes += a.esc!;
       set.add(0x2d);
       if (b?.esc) escapes += b.esc;
       else if (b?.c !== undefined) set.add(b.c);
