@@ -826,22 +826,32 @@ static _Noreturn void fall_back(void)
 
 /* ---- qmail-queue for one copy, as the standalone program runs it ---- */
 
-/* In the child: only fds 0-2 go on (never the error channel: qmail-smtpd reads it to EOF and would
- * wait for a qmail-queue holding it), default signal handling, nothing blocked — as Node's spawn does. */
-static void child_reset(void)
+/* Descriptors from `first` on closed (close_range, else one by one up to the limit). */
+static void close_from(int first)
 {
-	struct sigaction dfl;
-	sigset_t none;
-
 #ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+	if (syscall(SYS_close_range, (unsigned int)first, ~0u, 0u) == 0)
+		return;
 #endif
 	{
 		long max = sysconf(_SC_OPEN_MAX);
 
-		for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+		for (long fd = first; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
 			close((int)fd);
 	}
+}
+
+/* In the child: only fds 0-2 go on (never the error channel: qmail-smtpd reads it to EOF and would
+ * wait for a qmail-queue holding it), and `keep` (fork_qq's close-on-exec pipe) until the exec;
+ * default signal handling, nothing blocked — as Node's spawn does. */
+static void child_reset(int keep)
+{
+	struct sigaction dfl;
+	sigset_t none;
+
+	for (int fd = 3; fd < keep; fd++)
+		close(fd);
+	close_from(keep + 1);
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	for (int s = 1; s < NSIG; s++)
@@ -855,14 +865,62 @@ static void child_reset(void)
 #define HAVE_SPAWN_CLOSEFROM 1
 #endif
 
+/* fork and exec, as posix_spawn: an exec that fails is this call's failure (-1, logged), not a child's
+ * exit. The child reports its errno on a close-on-exec pipe, which a successful exec closes with
+ * nothing on it; we go on once it has exec'ed. */
+static pid_t fork_qq(const char *path, int in0, int in1, char **argv)
+{
+	int st[2];
+	int err = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(st, O_CLOEXEC) < 0) {
+		say("nqqueue-qq: pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		say("nqqueue-qq: fork: %s", strerror(errno));
+		close(st[0]);
+		close(st[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(st[0]);
+		if (dup2(in0, 0) < 0 || dup2(in1, 1) < 0) {
+			err = errno;
+		} else {
+			child_reset(st[1]);
+			execve(path, argv, environ);
+			err = errno;
+		}
+		while (write(st[1], &err, sizeof err) < 0 && errno == EINTR)
+			;
+		_exit(COPY_FAILED);
+	}
+	close(st[1]);
+	do
+		n = read(st[0], &err, sizeof err);
+	while (n < 0 && errno == EINTR);
+	close(st[0]);
+	if (n == (ssize_t)sizeof err) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		say("nqqueue-qq: cannot run %s: %s", path, strerror(err));
+		return -1;
+	}
+	return pid;
+}
+
 /* qmail-queue with fd 0/1 on `in0`/`in1`, as child_reset leaves a child. With glibc's posix_spawn (a
  * vfork: no copy of our address space, and we wait only for its exec) where it can close the other
- * descriptors itself, else fork and exec. Its pid, or -1 (logged). */
+ * descriptors itself, else fork_qq. Its pid, or -1 (logged). */
 static pid_t spawn_qq(const char *path, int in0, int in1)
 {
 	char *argv[2] = { (char *)path, NULL };
-	pid_t pid;
 #ifdef HAVE_SPAWN_CLOSEFROM
+	pid_t pid;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t all, none;
@@ -893,25 +951,12 @@ static pid_t spawn_qq(const char *path, int in0, int in1)
 	posix_spawnattr_destroy(&at);
 	if (err == 0)
 		return pid;
-	/* The exec itself failed (ENOENT, EACCES...): the same line a failed exec in a child writes. */
+	/* The exec itself failed (ENOENT, EACCES...): the same line as fork_qq's. */
 	say("nqqueue-qq: cannot run %s: %s", path, strerror(err));
 	return -1;
 forked:
 #endif
-	pid = fork();
-	if (pid < 0) {
-		say("nqqueue-qq: fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		if (dup2(in0, 0) < 0 || dup2(in1, 1) < 0)
-			_exit(COPY_FAILED);
-		child_reset();
-		execve(path, argv, environ);
-		say("nqqueue-qq: cannot run %s: %s", path, strerror(errno));
-		_exit(COPY_FAILED);
-	}
-	return pid;
+	return fork_qq(path, in0, in1, argv);
 }
 
 static const char *signame(int sig)

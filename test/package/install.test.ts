@@ -63,6 +63,18 @@ async function delivers(bin: string) {
   return r;
 }
 
+/** An ELF file's type (2 a fixed executable, 3 a PIE or library) and whether it names a program interpreter. */
+function elf(path: string): { type: number; interpreter: boolean } {
+  const b = readFileSync(path);
+  assert.equal(b.subarray(0, 4).toString('latin1'), '\x7fELF', `${path} is an ELF file`);
+  assert.equal(b[4], 2, '64-bit');
+  const phoff = Number(b.readBigUInt64LE(32));
+  const size = b.readUInt16LE(54);
+  let interpreter = false;
+  for (let i = 0; i < b.readUInt16LE(56); i++) if (b.readUInt32LE(phoff + i * size) === 3) interpreter = true;
+  return { type: b.readUInt16LE(16), interpreter };
+}
+
 test('the tarball: the built program, the C source of nqqueue-qq, the install script; nothing of this machine', () => {
   const files = entries();
   for (const must of ['package.json', 'README.md', 'COPYING', 'bin/nqqueue', 'dist/cli/main.js', 'dist/index.js', 'dist/index.d.ts', 'src/qq/nqqueue-qq.c', 'src/qq/nqqueue-qq.h', 'scripts/install.js', 'scripts/build-qq.js', 'etc/examples/nqqueue.conf', 'docs/daemon-protocol.md', 'dist/man/nqqueue.8']) {
@@ -86,7 +98,10 @@ test('installed with a C compiler: nqqueue and nqqueue-qq on the prefix PATH, th
   const qq = join(prefix, 'bin', 'nqqueue-qq');
   accessSync(nqqueue, constants.X_OK);
   accessSync(qq, constants.X_OK);
-  assert.equal(readFileSync(qq).subarray(0, 4).toString('latin1'), '\x7fELF');
+  // A static PIE: no dynamic loader at each message's start, and its own addresses randomised.
+  assert.deepEqual(elf(qq), { type: 3, interpreter: false });
+  // Against musl where musl-gcc is installed (CI installs it): glibc's code names itself, musl's does not.
+  if (!spawnSync('musl-gcc', ['--version'], { stdio: 'ignore' }).error) assert.ok(!readFileSync(qq).includes('glibc'), 'linked against musl');
   const pkgDir = join(prefix, 'lib', 'node_modules', 'nqqueue');
   assert.equal(readFileSync(join(pkgDir, 'dist', 'node-path'), 'utf8'), `${process.execPath}\n`);
   assert.equal(readFileSync(join(pkgDir, 'dist', 'node-version'), 'utf8'), `${process.execPath} ${process.version}\n`);
@@ -125,6 +140,33 @@ test('installed without a C compiler: a loud line, no nqqueue-qq, the standalone
   assert.ok(existsSync(join(p, 'bin', 'nqqueue')));
   assert.ok(!existsSync(join(p, 'bin', 'nqqueue-qq')), 'no nqqueue-qq without a compiler');
   await delivers(join(p, 'bin', 'nqqueue'));
+});
+
+test('installed where musl-gcc cannot build the client: the build says so and links it against glibc, still a static PIE', async () => {
+  // A musl-gcc that answers --version and names its start files (-###) as the real one does, then fails
+  // every build; first on the PATH.
+  const path = join(work, 'broken-musl-bin');
+  mkdirSync(path);
+  const script = [
+    '#!/bin/sh',
+    '[ "$1" = --version ] && exit 0',
+    '[ "$1" = "-###" ] && { echo " /usr/lib/musl/lib/Scrt1.o /usr/lib/gcc/crtbeginS.o x.o /usr/lib/gcc/crtendS.o" >&2; exit 0; }',
+    'echo "musl-gcc: broken on purpose" >&2',
+    'exit 1',
+    '',
+  ].join('\n');
+  writeFileSync(join(path, 'musl-gcc'), script, { mode: 0o755 });
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path}:${process.env.PATH ?? ''}` };
+  delete env.CC;
+  const p = join(work, 'broken-musl-prefix');
+  const r = tools.install(tarball, p, { env });
+  assert.ok(r.ok, r.output);
+  assert.match(r.output, /build-qq: musl-gcc could not make a static client \(musl-gcc: broken on purpose\); using cc/);
+  assert.match(r.output, /bin\/nqqueue-qq \(daemon mode\) compiled with cc, static/);
+  const qq = join(p, 'bin', 'nqqueue-qq');
+  assert.deepEqual(elf(qq), { type: 3, interpreter: false });
+  assert.ok(readFileSync(qq).includes('glibc'), 'linked against glibc');
+  await delivers(qq);
 });
 
 test('installed with no Node.js 22.13 or newer to record: a loud line, and NQQUEUE_NODE makes nqqueue run', async () => {
