@@ -105,7 +105,7 @@ export function breakdownTable(rows, label, fmt) {
   L.push(`| stage | ${rows.map((r) => `${label(r.node)} (n=${r.n}${r.ahead === undefined ? '' : `, ${r.ahead} ended by an answer ahead`})`).join(' | ')} |`);
   L.push(`|---|${rows.map(() => '---:').join('|')}|`);
   const line = (what, pick) => L.push(`| ${what} | ${rows.map((r) => `${f(pick(r)?.median)} / ${f(pick(r)?.mean)}`).join(' | ')} |`);
-  line('outside nqqueue-qq\'s main(): its exec, dynamic loading and exit, as the harness sees them', (r) => r.outside);
+  line('outside nqqueue-qq\'s main(): its exec, the C library\'s start-up and its exit, as the harness sees them', (r) => r.outside);
   STAGES.forEach(([what], i) => line(what, (r) => r.stages[i]));
   line('**total**, spawn to exit status (the sum of the above)', (r) => r.total);
   line('the stand-in alone, side by side', (r) => r.floor);

@@ -7,12 +7,15 @@
 //   and envelope as `nqqueue serve` does, then answers 0): the client's own work — start, connect,
 //   sending a 10 KB message and the envelope, reading the answer;
 // - nqqueue-qq with no daemon and a copy of /bin/true as the standalone program it falls back to: the
-//   fallback path (the failed connect, then exec).
+//   fallback path (the failed connect, then exec);
+// - when the build linked the client against musl (musl-gcc installed), the same source linked against
+//   glibc as a static PIE (scripts/build-qq.js --cc), with the same daemon: what musl's start-up saves.
 //
 // The target is that both stay far below what a JavaScript runtime costs to start (~20-60 ms): the
 // client must never be the reason to prefer standalone mode.
 
-import { copyFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -31,6 +34,13 @@ export async function qqRow(h) {
     ['nqqueue-qq + daemon', withDaemon.qq, { NQQUEUE_HOME: withDaemon.home }],
     ['nqqueue-qq fallback', noDaemon.qq, { NQQUEUE_HOME: noDaemon.home }],
   ];
+  // glibc's static code names itself in its messages ("Fatal glibc error: ..."); musl's has no such word.
+  const musl = !readFileSync(withDaemon.qq).includes('glibc');
+  if (musl) {
+    const glibc = join(withDaemon.dir, 'bin', 'nqqueue-qq-glibc');
+    const b = spawnSync(process.execPath, [join(h.root, 'scripts', 'build-qq.js'), '--cc', glibc], { encoding: 'utf8', env: { ...process.env, CC: process.env.CC || 'cc' } });
+    if (b.status === 0) programs.push(['nqqueue-qq (glibc) + daemon', glibc, { NQQUEUE_HOME: withDaemon.home }]);
+  }
   const ms = programs.map(() => []);
   try {
     for (let round = 0; round < h.n + 3; round++) {
@@ -47,8 +57,10 @@ export async function qqRow(h) {
     noDaemon.cleanup();
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const [bare, qq, fallback] = ms.map(median);
-  return { n: ms[0].length, bareMs: bare, qqMs: qq, fallbackMs: fallback, qqOverMs: qq - bare, fallbackOverMs: fallback - bare };
+  const [bare, qq, fallback, glibc] = ms.map(median);
+  // What musl saves, message by message (each glibc run beside the musl one of its round).
+  const saved = glibc === undefined ? undefined : median(ms[3].map((g, i) => g - ms[1][i]));
+  return { n: ms[0].length, libc: musl ? 'musl' : 'glibc', bareMs: bare, qqMs: qq, fallbackMs: fallback, qqOverMs: qq - bare, fallbackOverMs: fallback - bare, glibcMs: glibc, muslSavesMs: saved };
 }
 
 export function qqTargets(row, fmt) {
@@ -64,5 +76,14 @@ export function qqTable(rows, label, fmt) {
   L.push('| | /bin/true | nqqueue-qq + a daemon that answers at once | over /bin/true | nqqueue-qq, no daemon, falling back to a copy of /bin/true | over /bin/true |');
   L.push('|---|---:|---:|---:|---:|---:|');
   for (const r of rows) L.push(`| ${label(r.node)} | ${fmt(r.bareMs, 2)} | ${fmt(r.qqMs, 2)} | **+${fmt(r.qqOverMs, 2)}** | ${fmt(r.fallbackMs, 2)} | **+${fmt(r.fallbackOverMs, 2)}** |`);
+  const withGlibc = rows.filter((r) => r.glibcMs !== undefined);
+  if (withGlibc.length) {
+    L.push('', 'The client as built links musl statically; the same source linked against glibc (static PIE, `scripts/build-qq.js --cc`) beside it, with the same daemon, median ms:', '');
+    L.push('| | nqqueue-qq (musl) + the daemon | nqqueue-qq (glibc) + the daemon | musl saves (median of each round\'s difference) |');
+    L.push('|---|---:|---:|---:|');
+    for (const r of withGlibc) L.push(`| ${label(r.node)} | ${fmt(r.qqMs, 2)} | ${fmt(r.glibcMs, 2)} | **${fmt(r.muslSavesMs, 2)}** |`);
+  } else if (rows[0]?.libc === 'glibc') {
+    L.push('', 'The client as built links glibc (no `musl-gcc` here).');
+  }
   return L;
 }

@@ -529,8 +529,29 @@ async function timeRow({ node, mode, scenario, rcptKey, inst, rcpts, n, warm, se
   return row;
 }
 
-/** Messages per second with INFLIGHT messages in flight for a few seconds. */
-async function throughputRow(node, mode, inst) {
+/** The machine's CPU time so far, /proc/stat's first line (user nice system idle iowait irq softirq steal ...). */
+function cpuTicks() {
+  try {
+    return readFileSync('/proc/stat', 'latin1').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms of a process so far (/proc/PID/stat, in USER_HZ ticks of 10 ms): its own and its waited-for children's. */
+function cpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const v = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
+    // fields 14-17 of stat(5): utime stime cutime cstime (v[0] is field 3)
+    return { self: (v[11] + v[12]) * 10, children: (v[13] + v[14]) * 10 };
+  } catch {
+    return { self: 0, children: 0 };
+  }
+}
+
+/** Messages per second with INFLIGHT messages in flight for a few seconds, and the CPU each cost. */
+async function throughputRow(node, mode, inst, servePid) {
   const bin = mode === 'floor' ? inst.floor.bin : mode === 'daemon' ? QQ_BIN : NQQUEUE_BIN;
   for (let i = 0; i < 2; i++) await deliver(inst, node, bin, ['d01@example.com'], textMessage('warm').buf);
   clearFloor(inst.floor);
@@ -538,6 +559,12 @@ async function throughputRow(node, mode, inst) {
   let fails = 0;
   let firstError;
   const lat = [];
+  // The CPU of what qmail-smtpd runs is the bench/smtpd processes' waited-for children (the program and,
+  // in daemon mode, the qmail-queue it runs); the daemon's is its own. A runner started during the run
+  // counts from 0.
+  for (let i = SMTPD.all.length; i < INFLIGHT; i++) SMTPD.add();
+  const before = new Map(SMTPD.all.map((r) => [r.proc.pid, cpuMs(r.proc.pid).children]));
+  const daemonBefore = servePid ? cpuMs(servePid).self : 0;
   const started = performance.now();
   const end = started + COUNTS.throughputS * 1000;
   const worker = async () => {
@@ -554,12 +581,15 @@ async function throughputRow(node, mode, inst) {
   };
   await Promise.all(Array.from({ length: INFLIGHT }, worker));
   const seconds = (performance.now() - started) / 1000;
+  const programsMs = SMTPD.all.reduce((sum, r) => sum + cpuMs(r.proc.pid).children - (before.get(r.proc.pid) ?? 0), 0);
+  const daemonMs = servePid ? cpuMs(servePid).self - daemonBefore : 0;
   const delivered = floorFiles(inst.floor).length;
   if (delivered !== done) note(`throughput ${node.label} ${mode}: ${done} accepted but ${delivered} delivered`);
   clearFloor(inst.floor);
-  const row = { node: node.key, mode, messages: done, seconds: r1(seconds), perSecond: r1(done / seconds), latencyMedian: r1(stats(lat).median), fails, firstError };
+  const row = { node: node.key, mode, messages: done, seconds: r1(seconds), perSecond: r1(done / seconds), latencyMedian: r1(stats(lat).median), fails, firstError,
+    cpuPrograms: done ? Math.round((1000 * programsMs) / done) / 1000 : undefined, cpuDaemon: servePid && done ? Math.round((1000 * daemonMs) / done) / 1000 : undefined };
   results.throughput.push(row);
-  progress(`  throughput ${node.label} ${mode}: ${row.perSecond} msg/s (${done} in ${row.seconds} s, median latency ${row.latencyMedian} ms)${fails ? ` FAILED ${fails}: ${firstError}` : ''}`);
+  progress(`  throughput ${node.label} ${mode}: ${row.perSecond} msg/s (${done} in ${row.seconds} s, median latency ${row.latencyMedian} ms; CPU per message ${row.cpuPrograms} ms${servePid ? ` + the daemon ${row.cpuDaemon} ms` : ''})${fails ? ` FAILED ${fails}: ${firstError}` : ''}`);
 }
 
 /** Bytes held in memfds by running nqqueue-qq processes (found by their executable; only read, never signalled). */
@@ -894,6 +924,7 @@ if (RENDER) {
     cpu: cpus()[0]?.model,
     memoryGB: Math.round(totalmem() / 2 ** 30),
     loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+    cpuTicksAtStart: cpuTicks(),
     harness: 'bench/smtpd.c (qmail.c\'s qmail_open and qmail_close: vfork, execv, the pipes written in qmail\'s order, waitpid), one per message in flight',
   };
 
@@ -1016,7 +1047,7 @@ if (RENDER) {
         await guard(`${node.label} throughput daemon`, async () => {
           const serve = await startServe(tputInst, node);
           try {
-            await throughputRow(node, 'daemon', tputInst);
+            await throughputRow(node, 'daemon', tputInst, serve.pid);
           } finally {
             await serve.stop();
           }
@@ -1076,7 +1107,7 @@ if (RENDER) {
         await guard('nqqueue-qq row', async () => {
           const row = { node: node.key, ...(await qqRow({ root, run: smtpdRun, envelopeOf, message: () => textMessage('qq').buf, n: COUNTS.fast })) };
           results.qq.push(row);
-          progress(`  nqqueue-qq: +${row.qqOverMs.toFixed(2)} ms, fallback +${row.fallbackOverMs.toFixed(2)} ms over /bin/true`);
+          progress(`  nqqueue-qq (${row.libc}): +${row.qqOverMs.toFixed(2)} ms, fallback +${row.fallbackOverMs.toFixed(2)} ms over /bin/true${row.muslSavesMs !== undefined ? `; linked against glibc ${row.glibcMs.toFixed(2)} ms against ${row.qqMs.toFixed(2)} (musl saves ${row.muslSavesMs.toFixed(2)})` : ''}`);
         });
       }
       if (want('pipeline')) {
@@ -1094,6 +1125,13 @@ if (RENDER) {
     killOurs();
   }
   results.machine.loadavgAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  // Steal: the time this virtual machine's CPUs were ready to run but the host ran something else.
+  const ticks0 = results.machine.cpuTicksAtStart;
+  const ticks1 = cpuTicks();
+  if (ticks0 && ticks1) {
+    const total = ticks1.reduce((a, b) => a + b, 0) - ticks0.reduce((a, b) => a + b, 0);
+    results.machine.stealPercent = total > 0 ? Math.round((1000 * (ticks1[7] - ticks0[7])) / total) / 10 : undefined;
+  }
   results.finished = new Date().toISOString();
   results.seconds = Math.round((performance.now() - t0) / 1000);
 }
@@ -1180,7 +1218,7 @@ function judge() {
       const td = results.throughput.find((t) => t.node === k && t.mode === 'daemon');
       const name = `throughput, ${INFLIGHT} in flight: daemon mode at least ${TARGETS.throughputRatio}× the stand-in alone`;
       if (!tf || !td || !tf.messages || !td.messages) add(L, name, undefined, daemonAvailable ? 'not measured' : 'not measured: bin/nqqueue-qq is not built');
-      else add(L, name, td.perSecond >= TARGETS.throughputRatio * tf.perSecond, `${fmt(td.perSecond / tf.perSecond, 2)}× (${fmt(td.perSecond)} against ${fmt(tf.perSecond)} messages/s in the same run)`);
+      else add(L, name, td.perSecond >= TARGETS.throughputRatio * tf.perSecond, `${fmt(td.perSecond / tf.perSecond, 2)}× (${fmt(td.perSecond)} against ${fmt(tf.perSecond)} messages/s in the same run${td.cpuPrograms !== undefined && tf.cpuPrograms !== undefined ? `; CPU per message ${fmt(td.cpuPrograms + td.cpuDaemon, 2)} ms against the stand-in's ${fmt(tf.cpuPrograms, 2)}: nqqueue-qq and the daemon add ${fmt(td.cpuPrograms + td.cpuDaemon - tf.cpuPrograms, 2)}, the target allows ${fmt(tf.cpuPrograms * (1 / TARGETS.throughputRatio - 1), 2)}` : ''})`);
     }
     const big = results.big.find((b) => b.node === k);
     {
@@ -1328,6 +1366,19 @@ function tables() {
       });
       if (cells.some((c) => c !== '—')) L.push(`| ${m === 'floor' ? 'stand-in alone (the harness\'s ceiling with the stand-in)' : m} | ${cells.join(' | ')} |`);
     }
+    L.push('');
+    L.push('CPU per message in those runs (ms, user + system; /proc/PID/stat of the bench/smtpd processes, whose waited-for children are the program and the qmail-queue it runs, and of the daemon): what the 2 cores are shared out by, with 8 in flight:');
+    L.push('');
+    L.push(`| | ${nodes.map((n) => n.label).join(' | ')} |`);
+    L.push(`|---|${nodes.map(() => '---:').join('|')}|`);
+    for (const m of ['floor', 'standalone', 'daemon']) {
+      const cells = nodes.map((n) => {
+        const t = results.throughput.find((x) => x.node === n.key && x.mode === m);
+        if (t?.cpuPrograms === undefined) return '—';
+        return m === 'daemon' ? `${fmt(t.cpuPrograms, 2)} (nqqueue-qq + the stand-in) + ${fmt(t.cpuDaemon, 2)} (nqqueue serve) = **${fmt(t.cpuPrograms + t.cpuDaemon, 2)}**` : `**${fmt(t.cpuPrograms, 2)}**`;
+      });
+      if (cells.some((c) => c !== '—')) L.push(`| ${m === 'floor' ? 'stand-in alone' : m} | ${cells.join(' | ')} |`);
+    }
   }
   if (results.big.length) {
     const mb = (kb) => (kb ? (kb / 1024).toFixed(1) : '—');
@@ -1408,6 +1459,7 @@ function summaryLines() {
     `Run ${results.started.slice(0, 16).replace('T', ' ')} UTC, ${results.seconds} s: ${m.cpus} × ${m.cpu}, ${m.memoryGB} GB; load average ${m.loadavgAtStart.join(' ')} at start, ` +
       nodes.map((n) => (results.nodes[n.key]?.loadavgAtStart ? `${results.nodes[n.key].loadavgAtStart.join(' ')} when the ${n.label} rows began, ` : '')).join('') +
       `${m.loadavgAtEnd.join(' ')} at end; ` +
+      (m.stealPercent !== undefined ? `CPU steal ${m.stealPercent}% of the run (/proc/stat: time the host gave these CPUs to others); ` : '') +
       `${nodes.map((n) => `${n.label} = ${n.version}`).join(', ')}; ${Object.values(results.backends.versions).filter(Boolean).join(', ')}.`,
   );
   return L;
