@@ -24,6 +24,7 @@ import { CLIENT_ENV, clientFrom, configFiles, fingerprint, heloFrom, makeService
 import { ClientQueue } from './client-queue.js';
 import { FrameReader, ProtocolError } from './frames.js';
 import { moduleVersion } from '../plugin-api/load.js';
+import { visible } from '../text/visible.js';
 import { configProblems, Generation } from './generation.js';
 
 export const SOCKET_NAME = 'nqqueue.sock';
@@ -81,7 +82,8 @@ export class Daemon {
    */
   private async current(): Promise<Generation> {
     const g = this.gen;
-    if (this.loaded && !this.reloadWanted && this.unchanged()) {
+    const changed = this.loaded && !this.reloadWanted ? this.changed() : undefined;
+    if (this.loaded && !this.reloadWanted && changed === undefined) {
       if (g) {
         await g.ready;
         return g;
@@ -89,6 +91,8 @@ export class Daemon {
       throw this.broken;
     }
     const first = !this.loaded;
+    // A file name from the control directory's listing: shown terminal-safe, as any outside text.
+    const why = this.reloadWanted ? 'SIGHUP' : `${visible(changed ?? '')} changed`;
     this.loaded = true;
     this.reloadWanted = false;
     // Fingerprints first, then the reading: a file written meanwhile shows as a change next time.
@@ -110,7 +114,7 @@ export class Daemon {
     // A settings file with a problem is built, but every message is deferred with its first problem.
     let unusable = failure !== undefined;
     if (next && !unusable) unusable = await next.services.problems().then((p) => p.length > 0, () => true);
-    if (!first) this.opts.log(`nqqueue serve: configuration reloaded${unusable ? ': it cannot be used, messages are deferred' : ''}`);
+    if (!first) this.opts.log(`nqqueue serve: configuration reloaded${unusable ? ': it cannot be used, messages are deferred' : ''} (${why})`);
     this.opts.metrics?.loaded(!unusable, !first);
     const ready = this.check(next, failure);
     if (next) next.ready = ready;
@@ -155,15 +159,16 @@ export class Daemon {
   }
 
   /**
-   * True when no file the configuration depends on changed, compared by fingerprint at every message:
-   * those of the snapshot and those the configuration has read since (noted at first sight, once).
+   * The first file the configuration depends on that changed (undefined: none), compared by
+   * fingerprint at every message: those of the snapshot and those the configuration has read since
+   * (noted at first sight, once).
    */
-  private unchanged(): boolean {
-    for (const [f, then] of this.prints) if (fingerprint(f) !== then) return false;
+  private changed(): string | undefined {
+    for (const [f, then] of this.prints) if (fingerprint(f) !== then) return f;
     for (const f of this.gen ? configFiles(this.gen.services) : []) if (!this.prints.has(f)) this.prints.set(f, fingerprint(f));
     // Plugin code: compared with the version that was imported.
-    for (const [file, version] of this.gen?.services.registry.files() ?? []) if (moduleVersion(file) !== version) return false;
-    return true;
+    for (const [file, version] of this.gen?.services.registry.files() ?? []) if (moduleVersion(file) !== version) return file;
+    return undefined;
   }
 
   async start(): Promise<void> {
