@@ -1354,31 +1354,31 @@ function tables() {
     if (b) L.push(`| ${k.replace(/10$/, '')} | ${b.what}${b.scansPerSecond ? ` → **${b.scansPerSecond} scans/s**` : ''} | ${fmt(b.median, 2)} | ${fmt(b.p90, 2)} |`);
   }
   if (results.throughput.length) {
-    L.push('');
-    L.push(`Throughput, ${INFLIGHT} messages in flight for ${COUNTS.throughputS} s, no plugins, 1 recipient (messages/s; median latency):`);
-    L.push('');
-    L.push(`| | ${nodes.map((n) => n.label).join(' | ')} |`);
-    L.push(`|---|${nodes.map(() => '---:').join('|')}|`);
-    for (const m of ['floor', 'standalone', 'daemon']) {
-      const cells = nodes.map((n) => {
-        const t = results.throughput.find((x) => x.node === n.key && x.mode === m);
-        return t ? `${fmt(t.perSecond)} msg/s (${fmt(t.latencyMedian)} ms)${t.fails ? `, ${t.fails} failed` : ''}` : '—';
-      });
-      if (cells.some((c) => c !== '—')) L.push(`| ${m === 'floor' ? 'stand-in alone (the harness\'s ceiling with the stand-in)' : m} | ${cells.join(' | ')} |`);
-    }
-    L.push('');
-    L.push('CPU per message in those runs (ms, user + system; /proc/PID/stat of the bench/smtpd processes, whose waited-for children are the program and the qmail-queue it runs, and of the daemon): what the 2 cores are shared out by, with 8 in flight:');
-    L.push('');
-    L.push(`| | ${nodes.map((n) => n.label).join(' | ')} |`);
-    L.push(`|---|${nodes.map(() => '---:').join('|')}|`);
-    for (const m of ['floor', 'standalone', 'daemon']) {
-      const cells = nodes.map((n) => {
-        const t = results.throughput.find((x) => x.node === n.key && x.mode === m);
-        if (t?.cpuPrograms === undefined) return '—';
-        return m === 'daemon' ? `${fmt(t.cpuPrograms, 2)} (nqqueue-qq + the stand-in) + ${fmt(t.cpuDaemon, 2)} (nqqueue serve) = **${fmt(t.cpuPrograms + t.cpuDaemon, 2)}**` : `**${fmt(t.cpuPrograms, 2)}**`;
-      });
-      if (cells.some((c) => c !== '—')) L.push(`| ${m === 'floor' ? 'stand-in alone' : m} | ${cells.join(' | ')} |`);
-    }
+    /** A table of the three throughput modes, one column a node; `cell(row)` undefined: a dash. */
+    const modes = (title, floorLabel, cell) => {
+      L.push('', title, '', `| | ${nodes.map((n) => n.label).join(' | ')} |`, `|---|${nodes.map(() => '---:').join('|')}|`);
+      for (const m of ['floor', 'standalone', 'daemon']) {
+        const cells = nodes.map((n) => {
+          const t = results.throughput.find((x) => x.node === n.key && x.mode === m);
+          return (t && cell(t)) ?? '—';
+        });
+        if (cells.some((c) => c !== '—')) L.push(`| ${m === 'floor' ? floorLabel : m} | ${cells.join(' | ')} |`);
+      }
+    };
+    modes(
+      `Throughput, ${INFLIGHT} messages in flight for ${COUNTS.throughputS} s, no plugins, 1 recipient (messages/s; median latency):`,
+      'stand-in alone (the harness\'s ceiling with the stand-in)',
+      (t) => `${fmt(t.perSecond)} msg/s (${fmt(t.latencyMedian)} ms)${t.fails ? `, ${t.fails} failed` : ''}`,
+    );
+    modes(
+      'CPU per message in those runs (ms, user + system; /proc/PID/stat of the bench/smtpd processes, whose waited-for children are the program and the qmail-queue it runs, and of the daemon): what the 2 cores are shared out by, with 8 in flight:',
+      'stand-in alone',
+      (t) => {
+        if (t.cpuPrograms === undefined) return undefined;
+        if (t.mode !== 'daemon') return `**${fmt(t.cpuPrograms, 2)}**`;
+        return `${fmt(t.cpuPrograms, 2)} (nqqueue-qq + the stand-in) + ${fmt(t.cpuDaemon, 2)} (nqqueue serve) = **${fmt(t.cpuPrograms + t.cpuDaemon, 2)}**`;
+      },
+    );
   }
   if (results.big.length) {
     const mb = (kb) => (kb ? (kb / 1024).toFixed(1) : '—');
