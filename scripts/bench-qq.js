@@ -36,10 +36,12 @@ export async function qqRow(h) {
   ];
   // glibc's static code names itself in its messages ("Fatal glibc error: ..."); musl's has no such word.
   const musl = !readFileSync(withDaemon.qq).includes('glibc');
+  let glibcError;
   if (musl) {
     const glibc = join(withDaemon.dir, 'bin', 'nqqueue-qq-glibc');
-    const b = spawnSync(process.execPath, [join(h.root, 'scripts', 'build-qq.js'), '--cc', glibc], { encoding: 'utf8', env: { ...process.env, CC: process.env.CC || 'cc' } });
+    const b = spawnSync(process.execPath, [join(h.root, 'scripts', 'build-qq.js'), '--cc', glibc], { encoding: 'utf8' });
     if (b.status === 0) programs.push(['nqqueue-qq (glibc) + daemon', glibc, { NQQUEUE_HOME: withDaemon.home }]);
+    else glibcError = `${b.error?.message ?? b.stderr}`.trim().split('\n').pop();
   }
   const ms = programs.map(() => []);
   try {
@@ -60,7 +62,7 @@ export async function qqRow(h) {
   const [bare, qq, fallback, glibc] = ms.map(median);
   // What musl saves, message by message (each glibc run beside the musl one of its round).
   const saved = glibc === undefined ? undefined : median(ms[3].map((g, i) => g - ms[1][i]));
-  return { n: ms[0].length, libc: musl ? 'musl' : 'glibc', bareMs: bare, qqMs: qq, fallbackMs: fallback, qqOverMs: qq - bare, fallbackOverMs: fallback - bare, glibcMs: glibc, muslSavesMs: saved };
+  return { n: ms[0].length, libc: musl ? 'musl' : 'glibc', bareMs: bare, qqMs: qq, fallbackMs: fallback, qqOverMs: qq - bare, fallbackOverMs: fallback - bare, glibcMs: glibc, muslSavesMs: saved, glibcError };
 }
 
 export function qqTargets(row, fmt) {
@@ -84,6 +86,8 @@ export function qqTable(rows, label, fmt) {
     for (const r of withGlibc) L.push(`| ${label(r.node)} | ${fmt(r.qqMs, 2)} | ${fmt(r.glibcMs, 2)} | **${fmt(r.muslSavesMs, 2)}** |`);
   } else if (rows[0]?.libc === 'glibc') {
     L.push('', 'The client as built links glibc (no `musl-gcc` here).');
+  } else if (rows[0]?.glibcError) {
+    L.push('', `The client as built links musl; the glibc build to time beside it failed: ${rows[0].glibcError}`);
   }
   return L;
 }
